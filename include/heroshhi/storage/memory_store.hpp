@@ -1,0 +1,66 @@
+// heroshhi — MemoryStore: every storage port, in memory. For tests, examples and hosts that
+// persist elsewhere. Nothing survives the process.
+#pragma once
+
+#include <memory>
+
+#include <heroshhi/storage/store_set.hpp>
+
+namespace heroshhi::storage {
+
+/// Thread-safe (one mutex); never fails except on invalid arguments.
+class MemoryStore final : public StoreSet,
+                          private ContactStore,
+                          private MessageStore,
+                          private OptOutStore,
+                          private ConsentStore,
+                          private ActivityStore,
+                          private DedupStore {
+public:
+    MemoryStore();
+    ~MemoryStore() override;
+    MemoryStore(const MemoryStore&) = delete;
+    MemoryStore& operator=(const MemoryStore&) = delete;
+
+    ContactStore& contacts() override { return *this; }
+    MessageStore& messages() override { return *this; }
+    OptOutStore& optouts() override { return *this; }
+    ConsentStore& consents() override { return *this; }
+    ActivityStore& activity() override { return *this; }
+    DedupStore& dedup() override { return *this; }
+
+private:
+    // ContactStore
+    Result<void> put(const Contact& contact) override;
+    Result<std::optional<Contact>> get(const TenantId& tenant, const ContactId& id) const override;
+    Result<std::optional<Contact>> find_by_phone(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<std::vector<Contact>> list(const TenantId& tenant, const Page& page) const override;
+    Result<bool> soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) override;
+    Result<bool> hard_delete(const TenantId& tenant, const ContactId& id) override;
+    // MessageStore
+    Result<bool> append(const MessageRecord& message) override;
+    Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status, Timestamp at) override;
+    Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,
+                                                       std::size_t limit) const override;
+    // OptOutStore
+    Result<bool> append(optout::OptOutEvent& event) override;
+    Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<void> scan(const TenantId& tenant, const std::function<void(const optout::OptOutEvent&)>& visit) const override;
+    // ConsentStore
+    Result<void> append(const ConsentRecord& record) override;
+    Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,
+                                                Purpose purpose) const override;
+    Result<void> scan(const TenantId& tenant, const std::function<void(const ConsentRecord&)>& visit) const override;
+    // ActivityStore
+    Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
+    Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<void> scan(const TenantId& tenant,
+                      const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
+    // DedupStore
+    Result<bool> remember(const TenantId& tenant, std::string_view key, Timestamp at) override;
+
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace heroshhi::storage

@@ -1,0 +1,31 @@
+// heroshhi — OptOutStore: the port for the append-only opt-out event log.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include <heroshhi/core/result.hpp>
+#include <heroshhi/optout/event.hpp>
+
+namespace heroshhi::storage {
+
+/// Keeps opt-out and opt-in events, forever. There is no delete or update: re-subscription is a
+/// new event. Thread-safe; blocks on I/O; fails with a StorageErrc.
+class OptOutStore {
+public:
+    virtual ~OptOutStore() = default;
+
+    /// Appends the event and assigns its sequence (increasing within the tenant). Idempotent on
+    /// (tenant, provider_message_id) when that id is not empty: a redelivered webhook stores
+    /// nothing and returns false, leaving `event.sequence` as given.
+    virtual Result<bool> append(optout::OptOutEvent& event) = 0;
+
+    /// Every event for this number, oldest first.
+    virtual Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const = 0;
+
+    /// Calls `visit` for every event of the tenant in sequence order (to warm an index). A store
+    /// fault stops the scan and is returned; the visitor may already have seen some events.
+    virtual Result<void> scan(const TenantId& tenant, const std::function<void(const optout::OptOutEvent&)>& visit) const = 0;
+};
+
+}  // namespace heroshhi::storage

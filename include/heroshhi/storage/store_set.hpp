@@ -1,0 +1,28 @@
+// heroshhi — StoreSet: one place that hands out every storage port the engine needs.
+#pragma once
+
+#include <heroshhi/storage/activity_store.hpp>
+#include <heroshhi/storage/consent_store.hpp>
+#include <heroshhi/storage/contact_store.hpp>
+#include <heroshhi/storage/dedup_store.hpp>
+#include <heroshhi/storage/message_store.hpp>
+#include <heroshhi/storage/optout_store.hpp>
+
+namespace heroshhi::storage {
+
+/// The storage ports together. The engine and the conformance suite take a StoreSet; a host with
+/// its own database implements each port over its own tables and returns them here. The returned
+/// references stay valid as long as the StoreSet.
+class StoreSet {
+public:
+    virtual ~StoreSet() = default;
+
+    virtual ContactStore& contacts() = 0;
+    virtual MessageStore& messages() = 0;
+    virtual OptOutStore& optouts() = 0;
+    virtual ConsentStore& consents() = 0;
+    virtual ActivityStore& activity() = 0;
+    virtual DedupStore& dedup() = 0;
+};
+
+}  // namespace heroshhi::storage

@@ -1,0 +1,42 @@
+// heroshhi — FailingStore: a StoreSet decorator that starts failing after a countdown, to prove
+// that callers fail closed when storage breaks.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include <heroshhi/storage/store_set.hpp>
+
+namespace heroshhi::testing {
+
+/// Forwards every call to `inner` until `calls_before_failure` calls have been made; from then on
+/// every call fails with StorageErrc::unavailable and touches nothing. `fail_now()` and `heal()`
+/// switch failure on and off directly. Thread-safe.
+class FailingStore final : public storage::StoreSet {
+public:
+    explicit FailingStore(storage::StoreSet& inner, long calls_before_failure = -1);
+    ~FailingStore() override;
+
+    void fail_now() noexcept { remaining_.store(0); }
+    void heal() noexcept { remaining_.store(-1); }
+    /// How many calls were refused so far.
+    long refused() const noexcept { return refused_.load(); }
+
+    storage::ContactStore& contacts() override;
+    storage::MessageStore& messages() override;
+    storage::OptOutStore& optouts() override;
+    storage::ConsentStore& consents() override;
+    storage::ActivityStore& activity() override;
+    storage::DedupStore& dedup() override;
+
+    /// True if the next call may go through (and counts it). For the wrappers' use.
+    bool admit() noexcept;
+
+private:
+    struct Wrappers;
+    std::atomic<long> remaining_;  // -1: never fail
+    std::atomic<long> refused_{0};
+    std::unique_ptr<Wrappers> wrappers_;
+};
+
+}  // namespace heroshhi::testing

@@ -1,0 +1,192 @@
+#include <heroshhi/core/errors.hpp>
+#include <heroshhi/core/phone_number.hpp>
+
+#include <phonenumbers/phonenumberutil.h>
+
+#include <cstdio>
+
+namespace heroshhi {
+namespace {
+
+namespace pn = i18n::phonenumbers;
+
+// Shortest and longest E.164 numbers, in digits including the country code. Saint Helena and
+// Niue have 4-digit subscriber numbers behind 3-digit country codes, hence 7.
+constexpr std::size_t min_e164_digits = 7;
+constexpr std::size_t max_e164_digits = 15;
+
+// Decodes one UTF-8 code point at s[i]; returns its length, or 0 if the bytes are not valid UTF-8.
+std::size_t decode_utf8(std::string_view s, std::size_t i, char32_t& cp) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned char c = b(0);
+    std::size_t len;
+    if (c < 0x80) { cp = c; return 1; }
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if (i + len > s.size()) return 0;
+    for (std::size_t k = 1; k < len; ++k) {
+        if ((b(k) & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (b(k) & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+bool is_digit_like(char32_t cp) {
+    return (cp >= '0' && cp <= '9') || (cp >= 0xFF10 && cp <= 0xFF19) ||  // ASCII, full-width
+           (cp >= 0x0660 && cp <= 0x0669) || (cp >= 0x06F0 && cp <= 0x06F9);  // Arabic-Indic
+}
+
+bool is_separator(char32_t cp) {
+    switch (cp) {
+        case ' ': case '\t': case '(': case ')': case '-': case '.': case '/':
+        case 0x00A0: case 0x3000:                    // no-break and ideographic space
+        case 0xFF08: case 0xFF09: case 0xFF0D: case 0xFF0E: case 0xFF0F:  // full-width ( ) - . /
+        case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014: case 0x2015: case 0x2212:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::string describe(char32_t cp) {
+    char buf[32];
+    if (cp >= 0x21 && cp < 0x7F)
+        std::snprintf(buf, sizeof buf, "'%c'", static_cast<char>(cp));
+    else
+        std::snprintf(buf, sizeof buf, "U+%04X", static_cast<unsigned>(cp));
+    return buf;
+}
+
+// Letters are allowed only in an extension marker ("ext", "ext.", "extn", "extension", "x", "#")
+// that follows at least one digit; everything after it must be digits and separators.
+Result<void> check_characters(std::string_view s, bool& leading_plus, std::size_t& digits) {
+    bool seen_digit = false, in_extension = false;
+    digits = 0;
+    leading_plus = false;
+    for (std::size_t i = 0; i < s.size();) {
+        char32_t cp;
+        const std::size_t len = decode_utf8(s, i, cp);
+        if (len == 0) return {PhoneErrc::invalid_character, "not valid UTF-8 at byte " + std::to_string(i)};
+        if (is_digit_like(cp) || is_separator(cp)) {
+            seen_digit |= is_digit_like(cp);
+            if (is_digit_like(cp) && !in_extension) ++digits;
+            i += len;
+            continue;
+        }
+        if (cp == '+' || cp == 0xFF0B) {
+            if (seen_digit || leading_plus)
+                return {PhoneErrc::invalid_character, "'+' may only stand before the first digit"};
+            leading_plus = true;
+            i += len;
+            continue;
+        }
+        if (!in_extension && seen_digit && (cp == 'e' || cp == 'E' || cp == 'x' || cp == 'X' || cp == '#')) {
+            std::size_t j = i;
+            while (j < s.size() && ((s[j] | 0x20) >= 'a' && (s[j] | 0x20) <= 'z')) ++j;
+            std::string word(s.substr(i, j - i));
+            for (char& c : word) c = static_cast<char>(c | 0x20);
+            if (cp == '#' || word == "x" || word == "ext" || word == "extn" || word == "extension") {
+                in_extension = true;
+                i = (cp == '#') ? i + 1 : j;
+                continue;
+            }
+        }
+        return {PhoneErrc::invalid_character,
+                describe(cp) + " at byte " + std::to_string(i) + " is not part of a phone number"};
+    }
+    if (!seen_digit) return {PhoneErrc::not_a_number, "no digits"};
+    return {};
+}
+
+bool is_blank(std::string_view s) {
+    for (char c : s)
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+    return true;
+}
+
+}  // namespace
+
+Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view default_region) {
+    if (raw.size() > max_input_length)
+        return {PhoneErrc::too_long_input, "input is " + std::to_string(raw.size()) + " bytes, at most " +
+                                               std::to_string(max_input_length) + " are accepted"};
+    if (is_blank(raw)) return {PhoneErrc::empty, "no number given"};
+
+    std::string_view text = raw;
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r' || text.front() == '\n'))
+        text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n'))
+        text.remove_suffix(1);
+
+    bool leading_plus = false;
+    std::size_t digit_count = 0;
+    if (auto ok = check_characters(text, leading_plus, digit_count); !ok) return ok.error();
+
+    const pn::PhoneNumberUtil& util = *pn::PhoneNumberUtil::GetInstance();
+    std::string region = "ZZ";
+    if (!default_region.empty()) {
+        if (default_region.size() != 2)
+            return {PhoneErrc::unknown_region, "region must be a two-letter ISO 3166 code, got '" +
+                                                   std::string(default_region.substr(0, 8)) + "'"};
+        region.assign(default_region);
+        for (char& c : region) c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c);
+        if (util.GetCountryCodeForRegion(region) == 0)
+            return {PhoneErrc::unknown_region, "'" + region + "' is not a region libphonenumber knows"};
+    }
+
+    // A WhatsApp wa_id is the international number as bare ASCII digits, no '+': with no region
+    // to read a national number against, such input is taken as international. Anything with
+    // separators ("415 555 2671") is a written number and needs a '+' or a region.
+    std::string input(text);
+    const bool bare_digits = text.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!leading_plus && default_region.empty() && bare_digits) input.insert(0, "+");
+    if ((leading_plus || input.front() == '+') && digit_count < min_e164_digits)
+        return {PhoneErrc::too_short, std::to_string(digit_count) + " digits, at least 7 are needed"};
+
+    pn::PhoneNumber parsed;
+    switch (util.Parse(input, region, &parsed)) {
+        case pn::PhoneNumberUtil::NO_PARSING_ERROR: break;
+        case pn::PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
+            return {PhoneErrc::invalid_country_code,
+                    default_region.empty() && !leading_plus && !bare_digits
+                        ? "a national number needs a default region (or write it with '+' and the country code)"
+                        : "no known country calling code"};
+        case pn::PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
+        case pn::PhoneNumberUtil::TOO_SHORT_NSN:
+            return {PhoneErrc::too_short, "too few digits after the country code"};
+        case pn::PhoneNumberUtil::TOO_LONG_NSN:
+            return {PhoneErrc::too_long, "too many digits"};
+        default:
+            return {PhoneErrc::not_a_number, "libphonenumber found no number"};
+    }
+
+    std::string e164;
+    util.Format(parsed, pn::PhoneNumberUtil::E164, &e164);
+    const std::size_t n = e164.size() - 1;  // without '+'
+    if (n > max_e164_digits)
+        return {PhoneErrc::too_long, std::to_string(n) + " digits, E.164 allows at most 15"};
+    if (n < min_e164_digits)
+        return {PhoneErrc::too_short, std::to_string(n) + " digits, at least 7 are needed"};
+
+    std::uint64_t key = 0;
+    for (std::size_t i = 1; i < e164.size(); ++i) key = key * 10 + std::uint64_t(e164[i] - '0');
+    return PhoneNumber(key, std::string(raw));
+}
+
+Result<PhoneNumber> PhoneNumber::from_key(std::uint64_t key) {
+    std::uint64_t lo = 1'000'000;               // 7 digits
+    std::uint64_t hi = 999'999'999'999'999ULL;  // 15 digits
+    if (key < lo || key > hi) return {PhoneErrc::not_a_number, "key is not a 7- to 15-digit number"};
+    return PhoneNumber(key, "+" + std::to_string(key));
+}
+
+std::string PhoneNumber::e164() const { return "+" + std::to_string(key_); }
+
+std::string PhoneNumber::digits() const { return std::to_string(key_); }
+
+}  // namespace heroshhi

@@ -1,0 +1,297 @@
+#include <heroshhi/engine.hpp>
+
+#include <heroshhi/storage/errors.hpp>
+
+#include <mutex>
+#include <unordered_map>
+
+namespace heroshhi {
+
+ReplyTexts ReplyTexts::defaults() {
+    ReplyTexts r;
+    r.optout_confirmation = {
+        {"en", "You have been unsubscribed and will not receive further messages from us. Reply START to subscribe again."},
+        {"es", "Has cancelado tu suscripción y no recibirás más mensajes nuestros. Responde START para volver a suscribirte."},
+        {"pt", "Você cancelou a inscrição e não receberá mais mensagens nossas. Responda START para se inscrever novamente."},
+        {"fr", "Vous êtes désabonné et ne recevrez plus de messages de notre part. Répondez START pour vous réabonner."},
+        {"de", "Sie wurden abgemeldet und erhalten keine weiteren Nachrichten von uns. Antworten Sie START, um sich wieder anzumelden."},
+        {"it", "Hai annullato l'iscrizione e non riceverai altri messaggi da noi. Rispondi START per iscriverti di nuovo."},
+    };
+    r.optin_confirmation = "You are subscribed again. Reply STOP at any time to unsubscribe.";
+    r.help = "Reply STOP to stop receiving messages from us, or START to receive them again.";
+    return r;
+}
+
+struct Engine::Impl {
+    Impl(storage::StoreSet& s, const Clock& c, EngineOptions o)
+        : stores(s), clock(c), options(std::move(o)), registry(s.optouts(), index),
+          gate(index, c, options.gate), audience(gate, index, c) {
+        for (const std::string& b : options.marketing_stop_buttons)
+            if (auto n = optout::KeywordClassifier::normalize(b)) marketing_buttons.push_back(*n);
+    }
+
+    storage::StoreSet& stores;
+    const Clock& clock;
+    EngineOptions options;
+    messaging::SuppressionIndex index;
+    optout::Registry registry;
+    messaging::SendGate gate;
+    messaging::Audience audience;
+    optout::KeywordClassifier default_classifier;
+    std::vector<std::string> marketing_buttons;
+
+    std::mutex tenants_mutex;  // guards the two maps below, not the work done under a tenant's lock
+    std::unordered_map<TenantId, std::unique_ptr<std::mutex>> write_locks;
+    std::unordered_map<TenantId, optout::KeywordClassifier> classifiers;
+
+    std::mutex& write_lock(const TenantId& tenant) {
+        std::lock_guard lock(tenants_mutex);
+        auto& m = write_locks[tenant];
+        if (!m) m = std::make_unique<std::mutex>();
+        return *m;
+    }
+
+    optout::KeywordClassifier classifier(const TenantId& tenant) {
+        std::lock_guard lock(tenants_mutex);
+        auto it = classifiers.find(tenant);
+        return it == classifiers.end() ? default_classifier : it->second;
+    }
+
+    // Loads the tenant's facts; the caller holds the tenant's write lock.
+    Result<void> load(const TenantId& tenant) {
+        index.clear(tenant);
+        auto fail = [&](const Error& e) -> Result<void> {
+            index.clear(tenant);
+            return e;
+        };
+        if (auto r = registry.load(tenant); !r) return fail(r.error());
+        if (auto r = stores.consents().scan(tenant, [&](const storage::ConsentRecord& c) {
+                index.set_consent(tenant, c.phone, c.granted);
+            });
+            !r)
+            return fail(r.error());
+        if (auto r = stores.activity().scan(tenant, [&](const PhoneNumber& p, Timestamp at) {
+                index.touch_inbound(tenant, p, at);
+            });
+            !r)
+            return fail(r.error());
+        storage::Page page{"", 1000};
+        while (true) {
+            auto batch = stores.contacts().list(tenant, page);
+            if (!batch) return fail(batch.error());
+            for (const storage::Contact& c : *batch)
+                if (c.restricted && !c.deleted_at) index.set_restricted(tenant, c.phone, true);
+            if (batch->size() < page.limit) break;
+            page.after = batch->back().id.value();
+        }
+        index.mark_ready(tenant, true);
+        return {};
+    }
+
+    Result<void> ensure_loaded(const TenantId& tenant) {
+        if (index.ready(tenant)) return {};
+        std::lock_guard lock(write_lock(tenant));
+        if (index.ready(tenant)) return {};
+        return load(tenant);
+    }
+
+    Result<optout::OptOutEvent> record(optout::OptOutEvent event) {
+        if (auto loaded = ensure_loaded(event.tenant); !loaded && event.kind == optout::EventKind::opt_in)
+            return loaded.error();
+        std::lock_guard lock(write_lock(event.tenant));
+        auto stored = registry.record(event);
+        if (!stored) return stored.error();
+        return event;
+    }
+
+    optout::OptOutEvent make_event(const TenantId& tenant, const PhoneNumber& phone, optout::EventKind kind,
+                                   optout::Method method, optout::Scope scope, std::string trigger) const {
+        optout::OptOutEvent e{tenant, phone};
+        e.kind = kind;
+        e.method = method;
+        e.scope = scope;
+        e.at = clock.now();
+        e.trigger = std::move(trigger);
+        return e;
+    }
+
+    std::string confirmation_for(const std::string& language) const {
+        const auto& texts = options.replies.optout_confirmation;
+        if (auto it = texts.find(language); it != texts.end()) return it->second;
+        if (auto it = texts.find("en"); it != texts.end()) return it->second;
+        return {};
+    }
+};
+
+Engine::Engine(storage::StoreSet& stores, const Clock& clock, EngineOptions options)
+    : impl_(std::make_unique<Impl>(stores, clock, std::move(options))) {}
+
+Engine::~Engine() = default;
+
+Result<void> Engine::warm(const TenantId& tenant) {
+    std::lock_guard lock(impl_->write_lock(tenant));
+    return impl_->load(tenant);
+}
+
+void Engine::set_keywords(const TenantId& tenant, optout::KeywordClassifier classifier) {
+    std::lock_guard lock(impl_->tenants_mutex);
+    impl_->classifiers.insert_or_assign(tenant, std::move(classifier));
+}
+
+Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
+    Impl& d = *impl_;
+    if (m.tenant.empty()) return {storage::StorageErrc::invalid_argument, "inbound message without a tenant"};
+    const Timestamp at = m.at.value_or(d.clock.now());
+    InboundOutcome out;
+
+    // Classify first: an opt-out must take effect even if the rest of the bookkeeping fails.
+    optout::Scope scope = optout::Scope::all;
+    optout::Method method = optout::Method::keyword;
+    if (m.type == InboundMessage::Type::preference) {
+        method = optout::Method::platform;
+        scope = optout::Scope::marketing;
+        const auto norm = optout::KeywordClassifier::normalize(m.text);
+        if (norm == "stop") out.classification.intent = optout::Intent::opt_out;
+        else if (norm == "resume") out.classification.intent = optout::Intent::opt_in;
+        out.classification.keyword = m.text;
+    } else {
+        out.classification = d.classifier(m.tenant).classify(m.text);
+        if (m.type == InboundMessage::Type::button) {
+            method = optout::Method::button;
+            const auto norm = optout::KeywordClassifier::normalize(m.text);
+            for (const std::string& b : d.marketing_buttons)
+                if (norm == b) {
+                    out.classification.intent = optout::Intent::opt_out;
+                    out.classification.keyword = m.text;
+                    scope = optout::Scope::marketing;
+                }
+        }
+    }
+
+    auto loaded = d.ensure_loaded(m.tenant);
+    std::lock_guard lock(d.write_lock(m.tenant));
+    const messaging::ContactFacts facts = d.index.find(m.tenant, m.from).facts;
+
+    optout::OptOutEvent event{m.tenant, m.from};
+    bool wants_event = false;
+    if (out.classification.intent == optout::Intent::opt_out) {
+        wants_event = true;
+        event.kind = optout::EventKind::opt_out;
+    } else if (out.classification.intent == optout::Intent::opt_in) {
+        // Both START and a marketing "resume" matter only to someone blocked from something.
+        const bool blocked = facts.marketing_opted_out;
+        if (!loaded) return loaded.error();  // cannot tell whether they are opted out: change nothing
+        wants_event = blocked;
+        event.kind = optout::EventKind::opt_in;
+        if (!blocked && out.classification.conditional) out.classification = {};  // a plain "yes"
+    }
+
+    if (wants_event) {
+        event.scope = scope;
+        event.method = method;
+        event.at = at;
+        event.trigger = m.type == InboundMessage::Type::text ? out.classification.keyword : m.text;
+        event.channel = m.channel;
+        event.provider_message_id = m.provider_message_id;
+        auto stored = d.registry.record(event);
+        if (!stored) return stored.error();
+        out.duplicate = !*stored;
+        if (*stored) out.event = event;
+    }
+
+    if (auto r = d.stores.activity().record_inbound(m.tenant, m.from, at); !r) return r.error();
+    d.index.touch_inbound(m.tenant, m.from, at);
+    if (!loaded) return loaded.error();
+
+    if (out.event) {
+        if (out.event->kind == optout::EventKind::opt_out) {
+            out.reply = d.confirmation_for(out.classification.language);
+            out.reply_kind = messaging::MessageKind::optout_confirmation;
+        } else {
+            out.reply = d.options.replies.optin_confirmation;
+        }
+    } else if (!out.duplicate && out.classification.intent == optout::Intent::help) {
+        out.reply = d.options.replies.help;
+    }
+    return out;
+}
+
+Decision Engine::check_send(const TenantId& tenant, const PhoneNumber& to, messaging::MessageKind kind) {
+    Impl& d = *impl_;
+    Decision decision = d.gate.check(tenant, to, kind);
+    if (decision.reason() == Reason::store_unavailable) {
+        if (!d.ensure_loaded(tenant)) return decision;
+        decision = d.gate.check(tenant, to, kind);
+    }
+    if (decision.allowed() && kind == messaging::MessageKind::optout_confirmation &&
+        !d.index.claim_confirmation(tenant, to, d.clock.now() - d.options.gate.confirmation_window))
+        return d.gate.check(tenant, to, kind);  // claimed meanwhile by another sender: now denied
+    return decision;
+}
+
+messaging::AudienceResult Engine::filter_audience(const TenantId& tenant, std::span<const PhoneNumber> contacts,
+                                                  messaging::MessageKind kind) {
+    (void)impl_->ensure_loaded(tenant);  // on failure every contact is excluded as store_unavailable
+    return impl_->audience.filter(tenant, contacts, kind);
+}
+
+Result<optout::OptOutEvent> Engine::opt_out_manually(const TenantId& tenant, const PhoneNumber& phone,
+                                                     const UserId& actor, optout::Scope scope, std::string note) {
+    auto e = impl_->make_event(tenant, phone, optout::EventKind::opt_out, optout::Method::manual, scope, std::move(note));
+    e.actor = actor;
+    e.channel = "dashboard";
+    return impl_->record(std::move(e));
+}
+
+Result<optout::OptOutEvent> Engine::opt_out_via_api(const TenantId& tenant, const PhoneNumber& phone,
+                                                    const UserId& actor, optout::Scope scope, std::string note) {
+    auto e = impl_->make_event(tenant, phone, optout::EventKind::opt_out, optout::Method::api, scope, std::move(note));
+    e.actor = actor;
+    e.channel = "api";
+    return impl_->record(std::move(e));
+}
+
+Result<optout::OptOutEvent> Engine::record_platform_optout(const TenantId& tenant, const PhoneNumber& phone,
+                                                           std::string trigger, std::string provider_message_id) {
+    auto e = impl_->make_event(tenant, phone, optout::EventKind::opt_out, optout::Method::platform,
+                               optout::Scope::marketing, std::move(trigger));
+    e.provider_message_id = std::move(provider_message_id);
+    return impl_->record(std::move(e));
+}
+
+Result<optout::Status> Engine::status(const TenantId& tenant, const PhoneNumber& phone) {
+    return impl_->registry.status(tenant, phone);
+}
+
+Result<std::vector<optout::OptOutEvent>> Engine::history(const TenantId& tenant, const PhoneNumber& phone) {
+    return impl_->registry.history(tenant, phone);
+}
+
+Result<void> Engine::record_consent(const storage::ConsentRecord& record) {
+    if (auto loaded = impl_->ensure_loaded(record.tenant); !loaded) return loaded;
+    std::lock_guard lock(impl_->write_lock(record.tenant));
+    if (auto r = impl_->stores.consents().append(record); !r) return r;
+    impl_->index.set_consent(record.tenant, record.phone, record.granted);
+    return {};
+}
+
+Result<void> Engine::restrict_processing(const TenantId& tenant, const ContactId& contact, bool restricted) {
+    Impl& d = *impl_;
+    if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded;
+    std::lock_guard lock(d.write_lock(tenant));
+    auto found = d.stores.contacts().get(tenant, contact);
+    if (!found) return found.error();
+    if (!*found) return {storage::StorageErrc::not_found, "no contact '" + contact.value() + "'"};
+    storage::Contact c = **found;
+    c.restricted = restricted;
+    c.updated_at = d.clock.now();
+    if (restricted) d.index.set_restricted(tenant, c.phone, true);  // block first, then persist
+    if (auto r = d.stores.contacts().put(c); !r) return r;
+    if (!restricted) d.index.set_restricted(tenant, c.phone, false);
+    return {};
+}
+
+const messaging::SuppressionIndex& Engine::index() const noexcept { return impl_->index; }
+const messaging::SendGate& Engine::gate() const noexcept { return impl_->gate; }
+
+}  // namespace heroshhi

@@ -1,0 +1,93 @@
+#include <heroshhi/messaging/send_gate.hpp>
+
+namespace heroshhi::messaging {
+
+std::string_view to_string(MessageKind k) noexcept {
+    switch (k) {
+        case MessageKind::free_form: return "free_form";
+        case MessageKind::marketing_template: return "marketing_template";
+        case MessageKind::utility_template: return "utility_template";
+        case MessageKind::authentication_template: return "authentication_template";
+        case MessageKind::optout_confirmation: return "optout_confirmation";
+    }
+    return "unknown";
+}
+
+std::optional<MessageKind> message_kind_from_string(std::string_view s) noexcept {
+    for (MessageKind k : {MessageKind::free_form, MessageKind::marketing_template, MessageKind::utility_template,
+                          MessageKind::authentication_template, MessageKind::optout_confirmation})
+        if (to_string(k) == s) return k;
+    return std::nullopt;
+}
+
+std::string optout_notice(const PhoneNumber& phone, const ContactFacts& f, const std::string& resubscribe_keyword) {
+    const bool marketing_only = !f.opted_out;
+    std::string out = "Blocked: " + phone.e164() + (marketing_only ? " opted out of marketing messages" : " opted out");
+    if (f.last_optout_at) out += " on " + to_display(*f.last_optout_at);
+    const std::string trigger = f.last_optout_trigger ? *f.last_optout_trigger : std::string();
+    switch (f.last_optout_method) {
+        case optout::Method::keyword:
+            out += trigger.empty() ? " by replying with an opt-out keyword" : " by replying " + trigger;
+            break;
+        case optout::Method::button:
+            out += trigger.empty() ? " by tapping an opt-out button" : " by tapping \"" + trigger + "\"";
+            break;
+        case optout::Method::manual: out += " (recorded manually by a team member)"; break;
+        case optout::Method::api: out += " (recorded through the API)"; break;
+        case optout::Method::platform: out += " (reported by WhatsApp)"; break;
+    }
+    out += '.';
+    if (marketing_only)
+        out += " Utility and service messages are still allowed.";
+    else
+        out += " They can re-subscribe by sending " + resubscribe_keyword + ".";
+    return out;
+}
+
+Decision SendGate::check(const TenantId& tenant, const PhoneNumber& phone, MessageKind kind) const {
+    return decide(index_.find(tenant, phone), phone, kind, clock_.now());
+}
+
+Decision SendGate::decide(const SuppressionIndex::Lookup& lookup, const PhoneNumber& phone, MessageKind kind,
+                          Timestamp now) const {
+    if (!lookup.tenant_ready)
+        return Decision::deny(Reason::store_unavailable,
+                              "Blocked: opt-out status could not be confirmed (store unavailable). Try again later.",
+                              "gate.tenant_not_loaded");
+    const ContactFacts& f = lookup.facts;
+    if (f.restricted)
+        return Decision::deny(Reason::restricted,
+                              "Blocked: processing of " + phone.e164() + "'s data is restricted at their request.",
+                              "gate.restricted");
+
+    if (kind == MessageKind::optout_confirmation) {
+        const bool pending = f.marketing_opted_out && f.last_optout_at && !f.confirmation_sent &&
+                             now - *f.last_optout_at <= options_.confirmation_window;
+        if (pending) return Decision::allow("optout.confirmation_once");
+        return Decision::deny(Reason::confirmation_used,
+                              "Blocked: there is no recent opt-out of " + phone.e164() +
+                                  " left to confirm; the single confirmation was sent or its time has passed.",
+                              "optout.confirmation_once");
+    }
+
+    if (f.opted_out)
+        return Decision::deny(Reason::opted_out, optout_notice(phone, f, options_.resubscribe_keyword),
+                              "optout.blocks_all");
+    if (kind == MessageKind::marketing_template && f.marketing_opted_out)
+        return Decision::deny(Reason::marketing_opted_out, optout_notice(phone, f, options_.resubscribe_keyword),
+                              "optout.blocks_marketing");
+    if (kind == MessageKind::free_form && (!f.last_inbound || now - *f.last_inbound >= options_.service_window))
+        return Decision::deny(Reason::outside_window,
+                              "Blocked: " + phone.e164() +
+                                  (f.last_inbound ? " last wrote on " + to_display(*f.last_inbound) + ", more than 24 hours ago"
+                                                  : " has never written to you") +
+                                  ". Send an approved template instead.",
+                              "whatsapp.service_window");
+    if (kind == MessageKind::marketing_template && !f.marketing_consent)
+        return Decision::deny(Reason::no_consent,
+                              "Blocked: no marketing consent is recorded for " + phone.e164() + ".",
+                              "consent.marketing");
+    return Decision::allow("gate.allowed");
+}
+
+}  // namespace heroshhi::messaging

@@ -1,0 +1,210 @@
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/storage/memory_store.hpp>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+namespace heroshhi::storage {
+
+struct MemoryStore::State {
+    using ContactKey = std::pair<std::string, std::string>;  // tenant, contact id
+    using PhoneKey = std::pair<std::string, std::uint64_t>;  // tenant, phone key
+
+    mutable std::mutex mutex;
+    std::map<ContactKey, Contact> contacts;
+    std::vector<MessageRecord> messages;                     // in order of appending
+    std::set<std::pair<std::string, std::string>> message_ids;
+    std::vector<optout::OptOutEvent> optout_events;          // in sequence order
+    std::set<std::pair<std::string, std::string>> optout_provider_ids;
+    std::int64_t next_sequence = 1;
+    std::vector<ConsentRecord> consents;
+    std::map<PhoneKey, Timestamp> last_inbound;
+    std::set<std::pair<std::string, std::string>> dedup_keys;
+};
+
+namespace {
+
+Result<void> require(bool ok, const char* what) {
+    if (ok) return {};
+    return {StorageErrc::invalid_argument, what};
+}
+
+}  // namespace
+
+MemoryStore::MemoryStore() : state_(std::make_unique<State>()) {}
+MemoryStore::~MemoryStore() = default;
+
+Result<void> MemoryStore::put(const Contact& c) {
+    if (auto ok = require(!c.tenant.empty() && !c.id.empty(), "contact needs a tenant and an id"); !ok) return ok;
+    std::lock_guard lock(state_->mutex);
+    state_->contacts.insert_or_assign({c.tenant.value(), c.id.value()}, c);
+    return {};
+}
+
+Result<std::optional<Contact>> MemoryStore::get(const TenantId& tenant, const ContactId& id) const {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->contacts.find({tenant.value(), id.value()});
+    if (it == state_->contacts.end()) return std::optional<Contact>{};
+    return std::optional<Contact>{it->second};
+}
+
+Result<std::optional<Contact>> MemoryStore::find_by_phone(const TenantId& tenant, const PhoneNumber& phone) const {
+    std::lock_guard lock(state_->mutex);
+    for (auto it = state_->contacts.lower_bound({tenant.value(), ""});
+         it != state_->contacts.end() && it->first.first == tenant.value(); ++it)
+        if (it->second.phone == phone && !it->second.deleted_at) return std::optional<Contact>{it->second};
+    return std::optional<Contact>{};
+}
+
+Result<std::vector<Contact>> MemoryStore::list(const TenantId& tenant, const Page& page) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<Contact> out;
+    for (auto it = state_->contacts.upper_bound({tenant.value(), page.after});
+         it != state_->contacts.end() && it->first.first == tenant.value() && out.size() < page.limit; ++it)
+        out.push_back(it->second);
+    return out;
+}
+
+Result<bool> MemoryStore::soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->contacts.find({tenant.value(), id.value()});
+    if (it == state_->contacts.end() || it->second.deleted_at) return false;
+    it->second.deleted_at = at;
+    return true;
+}
+
+Result<bool> MemoryStore::hard_delete(const TenantId& tenant, const ContactId& id) {
+    std::lock_guard lock(state_->mutex);
+    if (state_->contacts.erase({tenant.value(), id.value()}) == 0) return false;
+    auto& msgs = state_->messages;
+    msgs.erase(std::remove_if(msgs.begin(), msgs.end(),
+                              [&](const MessageRecord& m) {
+                                  const bool gone = m.tenant == tenant && m.contact == id;
+                                  if (gone) state_->message_ids.erase({m.tenant.value(), m.id.value()});
+                                  return gone;
+                              }),
+               msgs.end());
+    return true;
+}
+
+Result<bool> MemoryStore::append(const MessageRecord& m) {
+    if (auto ok = require(!m.tenant.empty() && !m.id.empty() && !m.contact.empty(),
+                          "message needs a tenant, an id and a contact");
+        !ok)
+        return ok.error();
+    std::lock_guard lock(state_->mutex);
+    if (!state_->contacts.count({m.tenant.value(), m.contact.value()}))
+        return {StorageErrc::not_found, "no contact '" + m.contact.value() + "' for this message"};
+    if (!state_->message_ids.insert({m.tenant.value(), m.id.value()}).second) return false;
+    state_->messages.push_back(m);
+    return true;
+}
+
+Result<bool> MemoryStore::update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
+                                        Timestamp at) {
+    std::lock_guard lock(state_->mutex);
+    for (auto& m : state_->messages)
+        if (m.tenant == tenant && m.id == id) {
+            m.status = status;
+            m.updated_at = at;
+            return true;
+        }
+    return false;
+}
+
+Result<std::vector<MessageRecord>> MemoryStore::list_for_contact(const TenantId& tenant, const ContactId& contact,
+                                                                std::size_t limit) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<MessageRecord> out;
+    for (const auto& m : state_->messages)
+        if (m.tenant == tenant && m.contact == contact) out.push_back(m);
+    std::stable_sort(out.begin(), out.end(),
+                     [](const MessageRecord& a, const MessageRecord& b) { return a.created_at < b.created_at; });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
+Result<bool> MemoryStore::append(optout::OptOutEvent& e) {
+    if (auto ok = require(!e.tenant.empty(), "opt-out event needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    if (!e.provider_message_id.empty() &&
+        !state_->optout_provider_ids.insert({e.tenant.value(), e.provider_message_id}).second)
+        return false;
+    e.sequence = state_->next_sequence++;
+    state_->optout_events.push_back(e);
+    return true;
+}
+
+Result<std::vector<optout::OptOutEvent>> MemoryStore::history(const TenantId& tenant, const PhoneNumber& phone) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<optout::OptOutEvent> out;
+    for (const auto& e : state_->optout_events)
+        if (e.tenant == tenant && e.phone == phone) out.push_back(e);
+    return out;
+}
+
+Result<void> MemoryStore::scan(const TenantId& tenant,
+                               const std::function<void(const optout::OptOutEvent&)>& visit) const {
+    std::lock_guard lock(state_->mutex);
+    for (const auto& e : state_->optout_events)
+        if (e.tenant == tenant) visit(e);
+    return {};
+}
+
+Result<void> MemoryStore::append(const ConsentRecord& r) {
+    if (auto ok = require(!r.tenant.empty(), "consent record needs a tenant"); !ok) return ok;
+    std::lock_guard lock(state_->mutex);
+    state_->consents.push_back(r);
+    return {};
+}
+
+Result<std::optional<ConsentRecord>> MemoryStore::latest(const TenantId& tenant, const PhoneNumber& phone,
+                                                         Purpose purpose) const {
+    std::lock_guard lock(state_->mutex);
+    for (auto it = state_->consents.rbegin(); it != state_->consents.rend(); ++it)
+        if (it->tenant == tenant && it->phone == phone && it->purpose == purpose) return std::optional<ConsentRecord>{*it};
+    return std::optional<ConsentRecord>{};
+}
+
+Result<void> MemoryStore::scan(const TenantId& tenant, const std::function<void(const ConsentRecord&)>& visit) const {
+    std::lock_guard lock(state_->mutex);
+    for (const auto& r : state_->consents)
+        if (r.tenant == tenant) visit(r);
+    return {};
+}
+
+Result<void> MemoryStore::record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
+    if (auto ok = require(!tenant.empty(), "inbound activity needs a tenant"); !ok) return ok;
+    std::lock_guard lock(state_->mutex);
+    auto [it, inserted] = state_->last_inbound.try_emplace({tenant.value(), phone.key()}, at);
+    if (!inserted && it->second < at) it->second = at;
+    return {};
+}
+
+Result<std::optional<Timestamp>> MemoryStore::last_inbound(const TenantId& tenant, const PhoneNumber& phone) const {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->last_inbound.find({tenant.value(), phone.key()});
+    if (it == state_->last_inbound.end()) return std::optional<Timestamp>{};
+    return std::optional<Timestamp>{it->second};
+}
+
+Result<void> MemoryStore::scan(const TenantId& tenant,
+                               const std::function<void(const PhoneNumber&, Timestamp)>& visit) const {
+    std::lock_guard lock(state_->mutex);
+    for (auto it = state_->last_inbound.lower_bound({tenant.value(), 0});
+         it != state_->last_inbound.end() && it->first.first == tenant.value(); ++it)
+        if (auto phone = PhoneNumber::from_key(it->first.second)) visit(*phone, it->second);
+    return {};
+}
+
+Result<bool> MemoryStore::remember(const TenantId& tenant, std::string_view key, Timestamp) {
+    if (auto ok = require(!tenant.empty() && !key.empty(), "dedup key needs a tenant and a key"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    return state_->dedup_keys.insert({tenant.value(), std::string(key)}).second;
+}
+
+}  // namespace heroshhi::storage

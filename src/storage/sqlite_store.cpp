@@ -1,0 +1,1150 @@
+// heroshhi — SqliteStore: every storage port over one SQLite file.
+//
+// Rules this file keeps (and tests/unit-sqlite.cpp checks):
+// - every SQL text is a constant; values only ever reach SQLite through sqlite3_bind_*;
+// - nothing is written to a file before it is known to be a heroshhi database of a schema this
+//   build understands (so a wrong path never damages someone else's file);
+// - every write of more than one row runs in one transaction;
+// - no exception leaves a port method.
+#include <heroshhi/storage/sqlite_store.hpp>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <heroshhi/storage/errors.hpp>
+
+namespace heroshhi::storage {
+namespace {
+
+/// "HROS": marks a file as a heroshhi database (PRAGMA application_id).
+constexpr std::int32_t heroshhi_application_id = 0x48524F53;
+// Migration 1 writes the id as a decimal literal (a PRAGMA value cannot be bound).
+static_assert(heroshhi_application_id == 1213353811);
+
+/// Rows read per lock in a scan: the visitor runs without the store's lock held, so it may call
+/// back into the store, and other callers are not starved by a long scan.
+constexpr std::int64_t scan_batch = 256;
+
+/// One forward step of the schema. The script is constant DDL and sets user_version (and, in
+/// the first step, application_id) itself; it runs inside one IMMEDIATE transaction.
+struct Migration {
+    int version;
+    const char* script;
+};
+
+constexpr std::array<Migration, 1> migrations{{
+    {1, R"sql(
+CREATE TABLE contacts (
+    tenant          TEXT    NOT NULL,
+    id              TEXT    NOT NULL,
+    phone_key       INTEGER NOT NULL,
+    phone_e164      TEXT    NOT NULL,
+    name            TEXT    NOT NULL,
+    email           TEXT    NOT NULL,
+    source          TEXT    NOT NULL,
+    assignee        TEXT,
+    team            TEXT    NOT NULL,
+    created_at_ms   INTEGER NOT NULL,
+    updated_at_ms   INTEGER NOT NULL,
+    deleted_at_ms   INTEGER,
+    legal_hold      INTEGER NOT NULL,
+    restricted      INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE INDEX contacts_live_by_phone ON contacts (tenant, phone_key, id) WHERE deleted_at_ms IS NULL;
+
+CREATE TABLE messages (
+    tenant              TEXT    NOT NULL,
+    id                  TEXT    NOT NULL,
+    contact_id          TEXT    NOT NULL,
+    direction           TEXT    NOT NULL,
+    body                TEXT    NOT NULL,
+    status              TEXT    NOT NULL,
+    provider_message_id TEXT    NOT NULL,
+    created_at_ms       INTEGER NOT NULL,
+    updated_at_ms       INTEGER NOT NULL,
+    PRIMARY KEY (tenant, id),
+    FOREIGN KEY (tenant, contact_id) REFERENCES contacts (tenant, id) ON DELETE CASCADE
+);
+CREATE INDEX messages_by_contact ON messages (tenant, contact_id, created_at_ms);
+
+CREATE TABLE optout_events (
+    sequence            INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant              TEXT    NOT NULL,
+    phone_key           INTEGER NOT NULL,
+    phone_e164          TEXT    NOT NULL,
+    kind                TEXT    NOT NULL,
+    scope               TEXT    NOT NULL,
+    method              TEXT    NOT NULL,
+    at_ms               INTEGER NOT NULL,
+    trigger_text        TEXT    NOT NULL,
+    channel             TEXT    NOT NULL,
+    actor               TEXT,
+    provider_message_id TEXT    NOT NULL
+);
+CREATE INDEX optout_events_by_tenant ON optout_events (tenant, sequence);
+CREATE INDEX optout_events_by_phone ON optout_events (tenant, phone_key, sequence);
+CREATE UNIQUE INDEX optout_events_by_provider_id ON optout_events (tenant, provider_message_id)
+    WHERE provider_message_id <> '';
+
+CREATE TABLE consent_records (
+    sequence    INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant      TEXT    NOT NULL,
+    phone_key   INTEGER NOT NULL,
+    phone_e164  TEXT    NOT NULL,
+    purpose     TEXT    NOT NULL,
+    granted     INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    source      TEXT    NOT NULL,
+    actor       TEXT
+);
+CREATE INDEX consent_records_by_tenant ON consent_records (tenant, sequence);
+CREATE INDEX consent_records_by_phone ON consent_records (tenant, phone_key, purpose, sequence);
+
+CREATE TABLE inbound_activity (
+    tenant          TEXT    NOT NULL,
+    phone_key       INTEGER NOT NULL,
+    phone_e164      TEXT    NOT NULL,
+    last_inbound_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant, phone_key)
+) WITHOUT ROWID;
+
+CREATE TABLE dedup_keys (
+    tenant      TEXT    NOT NULL,
+    dedup_key   TEXT    NOT NULL,
+    seen_at_ms  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, dedup_key)
+) WITHOUT ROWID;
+
+PRAGMA application_id = 1213353811;
+PRAGMA user_version = 1;
+)sql"},
+}};
+static_assert(migrations.back().version == SqliteStore::schema_version,
+              "the last migration must leave the schema at SqliteStore::schema_version");
+
+/// The statements the ports run, prepared once per connection on first use.
+enum class Sql : std::size_t {
+    begin_immediate,
+    commit,
+    rollback,
+    contact_upsert,
+    contact_get,
+    contact_find_live_by_phone,
+    contact_list,
+    contact_exists,
+    contact_soft_delete,
+    contact_hard_delete,
+    message_insert,
+    message_update_status,
+    message_list_for_contact,
+    optout_insert,
+    optout_history,
+    optout_scan,
+    consent_insert,
+    consent_latest,
+    consent_scan,
+    activity_upsert,
+    activity_get,
+    activity_scan,
+    dedup_insert,
+    count_
+};
+
+const char* sql_text(Sql q) noexcept {
+    switch (q) {
+        case Sql::begin_immediate: return "BEGIN IMMEDIATE";
+        case Sql::commit: return "COMMIT";
+        case Sql::rollback: return "ROLLBACK";
+        case Sql::contact_upsert:
+            return "INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team,"
+                   " created_at_ms, updated_at_ms, deleted_at_ms, legal_hold, restricted)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                   " ON CONFLICT (tenant, id) DO UPDATE SET phone_key = excluded.phone_key,"
+                   " phone_e164 = excluded.phone_e164, name = excluded.name, email = excluded.email,"
+                   " source = excluded.source, assignee = excluded.assignee, team = excluded.team,"
+                   " created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,"
+                   " deleted_at_ms = excluded.deleted_at_ms, legal_hold = excluded.legal_hold,"
+                   " restricted = excluded.restricted";
+        case Sql::contact_get:
+            return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
+                   " deleted_at_ms, legal_hold, restricted FROM contacts WHERE tenant = ?1 AND id = ?2";
+        case Sql::contact_find_live_by_phone:
+            return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
+                   " deleted_at_ms, legal_hold, restricted FROM contacts"
+                   " WHERE tenant = ?1 AND phone_key = ?2 AND deleted_at_ms IS NULL ORDER BY id LIMIT 1";
+        case Sql::contact_list:
+            return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
+                   " deleted_at_ms, legal_hold, restricted FROM contacts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+        case Sql::contact_exists: return "SELECT 1 FROM contacts WHERE tenant = ?1 AND id = ?2";
+        case Sql::contact_soft_delete:
+            return "UPDATE contacts SET deleted_at_ms = ?3 WHERE tenant = ?1 AND id = ?2 AND deleted_at_ms IS NULL";
+        case Sql::contact_hard_delete: return "DELETE FROM contacts WHERE tenant = ?1 AND id = ?2";
+        case Sql::message_insert:
+            return "INSERT INTO messages (tenant, id, contact_id, direction, body, status, provider_message_id,"
+                   " created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                   " ON CONFLICT (tenant, id) DO NOTHING";
+        case Sql::message_update_status:
+            return "UPDATE messages SET status = ?3, updated_at_ms = ?4 WHERE tenant = ?1 AND id = ?2";
+        case Sql::message_list_for_contact:
+            return "SELECT id, direction, body, status, provider_message_id, created_at_ms, updated_at_ms"
+                   " FROM messages WHERE tenant = ?1 AND contact_id = ?2 ORDER BY created_at_ms, rowid LIMIT ?3";
+        case Sql::optout_insert:
+            return "INSERT INTO optout_events (tenant, phone_key, phone_e164, kind, scope, method, at_ms,"
+                   " trigger_text, channel, actor, provider_message_id)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING";
+        case Sql::optout_history:
+            return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
+                   " provider_message_id FROM optout_events WHERE tenant = ?1 AND phone_key = ?2 ORDER BY sequence";
+        case Sql::optout_scan:
+            return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
+                   " provider_message_id FROM optout_events WHERE tenant = ?1 AND sequence > ?2"
+                   " ORDER BY sequence LIMIT ?3";
+        case Sql::consent_insert:
+            return "INSERT INTO consent_records (tenant, phone_key, phone_e164, purpose, granted, at_ms, source, actor)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        case Sql::consent_latest:
+            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor FROM consent_records"
+                   " WHERE tenant = ?1 AND phone_key = ?2 AND purpose = ?3 ORDER BY sequence DESC LIMIT 1";
+        case Sql::consent_scan:
+            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor FROM consent_records"
+                   " WHERE tenant = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3";
+        case Sql::activity_upsert:
+            return "INSERT INTO inbound_activity (tenant, phone_key, phone_e164, last_inbound_ms)"
+                   " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant, phone_key)"
+                   " DO UPDATE SET last_inbound_ms = max(last_inbound_ms, excluded.last_inbound_ms)";
+        case Sql::activity_get:
+            return "SELECT last_inbound_ms FROM inbound_activity WHERE tenant = ?1 AND phone_key = ?2";
+        case Sql::activity_scan:
+            return "SELECT phone_key, last_inbound_ms FROM inbound_activity WHERE tenant = ?1 AND phone_key > ?2"
+                   " ORDER BY phone_key LIMIT ?3";
+        case Sql::dedup_insert:
+            return "INSERT INTO dedup_keys (tenant, dedup_key, seen_at_ms) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (tenant, dedup_key) DO NOTHING";
+        case Sql::count_: break;
+    }
+    return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+StorageErrc storage_errc(int rc) noexcept {
+    switch (rc & 0xff) {
+        case SQLITE_NOTADB: return StorageErrc::not_a_database;
+        case SQLITE_CORRUPT: return StorageErrc::corrupt;
+        case SQLITE_READONLY: return StorageErrc::read_only;
+        case SQLITE_FULL: return StorageErrc::full;
+        case SQLITE_TOOBIG: return StorageErrc::invalid_argument;
+        case SQLITE_CONSTRAINT: return StorageErrc::conflict;
+        default: return StorageErrc::unavailable;  // BUSY, LOCKED, IOERR, CANTOPEN, NOMEM, ...
+    }
+}
+
+/// "<action> in '<path>' failed: <sqlite's message> (SQLite code N)".
+Error sqlite_error(sqlite3* db, int rc, std::string_view action, const std::string& path) {
+    const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (db != nullptr && sqlite3_errcode(db) == SQLITE_OK) message = sqlite3_errstr(rc);
+    std::string detail(action);
+    detail.append(" in '").append(path).append("' failed: ").append(message);
+    detail.append(" (SQLite code ").append(std::to_string(rc)).append(")");
+    return Error(storage_errc(rc), std::move(detail));
+}
+
+Error exception_error(const char* what) noexcept {
+    try {
+        return Error(StorageErrc::unavailable, std::string("unexpected exception: ").append(what));
+    } catch (...) {
+        return Error(make_error_code(StorageErrc::unavailable));
+    }
+}
+
+/// Runs `body`, turning any exception (std::bad_alloc, a throwing visitor) into `unavailable`.
+template <class T, class Body>
+Result<T> guarded(Body&& body) noexcept {
+    try {
+        return body();
+    } catch (const std::bad_alloc&) {
+        return Error(make_error_code(StorageErrc::unavailable));
+    } catch (const std::exception& e) {
+        return exception_error(e.what());
+    } catch (...) {
+        return exception_error("unknown exception");
+    }
+}
+
+Error invalid(const char* what) { return Error(StorageErrc::invalid_argument, what); }
+
+// ---------------------------------------------------------------------------------------------
+// Statements, binding and columns
+
+/// Owns a statement prepared for one-off use (open-time checks, migrations).
+struct StmtDeleter {
+    void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
+};
+using OwnedStmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+/// Borrows a cached statement; on scope exit resets it and clears its bindings, so a cached
+/// statement never holds a read transaction open or keeps a value alive.
+class Stmt {
+public:
+    explicit Stmt(sqlite3_stmt* s) noexcept : stmt_(s) {}
+    Stmt(Stmt&& other) noexcept : stmt_(std::exchange(other.stmt_, nullptr)) {}
+    Stmt& operator=(Stmt&&) = delete;
+    Stmt(const Stmt&) = delete;
+    ~Stmt() {
+        if (stmt_ != nullptr) {
+            sqlite3_reset(stmt_);
+            sqlite3_clear_bindings(stmt_);
+        }
+    }
+    sqlite3_stmt* get() const noexcept { return stmt_; }
+
+private:
+    sqlite3_stmt* stmt_;
+};
+
+int bind_one(sqlite3_stmt* s, int index, std::string_view v) {
+    // A null pointer would bind SQL NULL; an empty value is the empty text.
+    const char* data = v.data() != nullptr ? v.data() : "";
+    return sqlite3_bind_text64(s, index, data, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+int bind_one(sqlite3_stmt* s, int index, std::int64_t v) { return sqlite3_bind_int64(s, index, v); }
+template <class T>
+int bind_one(sqlite3_stmt* s, int index, const std::optional<T>& v) {
+    return v ? bind_one(s, index, *v) : sqlite3_bind_null(s, index);
+}
+
+/// Binds ?1, ?2, ... in order; returns the first failure's code or SQLITE_OK.
+template <class... Args>
+int bind_all(sqlite3_stmt* s, const Args&... args) {
+    int index = 0;
+    int rc = SQLITE_OK;
+    ((rc = rc == SQLITE_OK ? bind_one(s, ++index, args) : rc), ...);
+    return rc;
+}
+
+std::int64_t key_of(const PhoneNumber& p) noexcept { return static_cast<std::int64_t>(p.key()); }
+std::int64_t ms(Timestamp t) noexcept { return to_unix_ms(t); }
+std::int64_t clamp_limit(std::size_t n) noexcept {
+    return static_cast<std::int64_t>(std::min<std::size_t>(n, std::numeric_limits<std::int64_t>::max()));
+}
+template <class Tag>
+std::optional<std::string_view> optional_id(const std::optional<Id<Tag>>& id) {
+    if (!id) return std::nullopt;
+    return std::string_view(id->value());
+}
+std::optional<std::int64_t> optional_ms(const std::optional<Timestamp>& t) {
+    if (!t) return std::nullopt;
+    return to_unix_ms(*t);
+}
+
+bool column_is_null(sqlite3_stmt* s, int i) { return sqlite3_column_type(s, i) == SQLITE_NULL; }
+std::string column_text(sqlite3_stmt* s, int i) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+    const int n = sqlite3_column_bytes(s, i);
+    return p != nullptr ? std::string(p, static_cast<std::size_t>(n)) : std::string();
+}
+std::int64_t column_int(sqlite3_stmt* s, int i) { return sqlite3_column_int64(s, i); }
+Timestamp column_time(sqlite3_stmt* s, int i) { return from_unix_ms(sqlite3_column_int64(s, i)); }
+template <class IdType>
+std::optional<IdType> column_optional_id(sqlite3_stmt* s, int i) {
+    if (column_is_null(s, i)) return std::nullopt;
+    return IdType{column_text(s, i)};
+}
+
+/// Prepares and runs every statement of a constant script (DDL, transaction control).
+int run_script(sqlite3* db, const char* script) {
+    const char* rest = script;
+    while (rest != nullptr && *rest != '\0') {
+        sqlite3_stmt* raw = nullptr;
+        int rc = sqlite3_prepare_v2(db, rest, -1, &raw, &rest);
+        if (rc != SQLITE_OK) return rc;
+        if (raw == nullptr) continue;  // only whitespace or a comment was left
+        OwnedStmt stmt(raw);
+        while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+        }
+        if (rc != SQLITE_DONE) return rc;
+    }
+    return SQLITE_OK;
+}
+
+/// Runs a constant one-row query (a PRAGMA read) and returns its first column.
+struct QueryAnswer {
+    int rc = SQLITE_OK;
+    std::int64_t number = 0;
+    std::string text;
+    bool has_row = false;
+};
+QueryAnswer query_one(sqlite3* db, const char* sql) {
+    QueryAnswer answer;
+    sqlite3_stmt* raw = nullptr;
+    answer.rc = sqlite3_prepare_v2(db, sql, -1, &raw, nullptr);
+    if (answer.rc != SQLITE_OK) {
+        sqlite3_finalize(raw);
+        return answer;
+    }
+    OwnedStmt stmt(raw);
+    const int rc = sqlite3_step(raw);
+    if (rc == SQLITE_ROW) {
+        answer.has_row = true;
+        answer.number = sqlite3_column_int64(raw, 0);
+        answer.text = column_text(raw, 0);
+        while ((answer.rc = sqlite3_step(raw)) == SQLITE_ROW) {
+        }
+        if (answer.rc == SQLITE_DONE) answer.rc = SQLITE_OK;
+    } else {
+        answer.rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    return answer;
+}
+
+/// Closes a connection that never became a store.
+struct ConnectionCloser {
+    void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+using OwnedConnection = std::unique_ptr<sqlite3, ConnectionCloser>;
+
+}  // namespace
+
+// -------------------------------------------------------------------------------------------------
+// Impl: one connection behind one mutex; implements every port.
+
+class SqliteStore::Impl final : public ContactStore,
+                                public MessageStore,
+                                public OptOutStore,
+                                public ConsentStore,
+                                public ActivityStore,
+                                public DedupStore {
+public:
+    static Result<std::unique_ptr<Impl>> open(const std::string& path, const SqliteOptions& options);
+
+    Impl(sqlite3* db, std::string path, bool read_only) noexcept
+        : db_(db), path_(std::move(path)), read_only_(read_only) {
+        statements_.fill(nullptr);
+    }
+    ~Impl() override {
+        for (sqlite3_stmt* s : statements_) sqlite3_finalize(s);
+        sqlite3_close_v2(db_);
+    }
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+
+    // ContactStore
+    Result<void> put(const Contact& contact) override;
+    Result<std::optional<Contact>> get(const TenantId& tenant, const ContactId& id) const override;
+    Result<std::optional<Contact>> find_by_phone(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<std::vector<Contact>> list(const TenantId& tenant, const Page& page) const override;
+    Result<bool> soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) override;
+    Result<bool> hard_delete(const TenantId& tenant, const ContactId& id) override;
+    // MessageStore
+    Result<bool> append(const MessageRecord& message) override;
+    Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
+                               Timestamp at) override;
+    Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,
+                                                       std::size_t limit) const override;
+    // OptOutStore
+    Result<bool> append(optout::OptOutEvent& event) override;
+    Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<void> scan(const TenantId& tenant,
+                      const std::function<void(const optout::OptOutEvent&)>& visit) const override;
+    // ConsentStore
+    Result<void> append(const ConsentRecord& record) override;
+    Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,
+                                                Purpose purpose) const override;
+    Result<void> scan(const TenantId& tenant, const std::function<void(const ConsentRecord&)>& visit) const override;
+    // ActivityStore
+    Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
+    Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<void> scan(const TenantId& tenant,
+                      const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
+    // DedupStore
+    Result<bool> remember(const TenantId& tenant, std::string_view key, Timestamp at) override;
+
+private:
+    /// Commits on commit(); rolls back in the destructor otherwise. Caller holds mutex_.
+    class Transaction {
+    public:
+        explicit Transaction(const Impl& impl) noexcept : impl_(impl) {}
+        Transaction(const Transaction&) = delete;
+        Transaction& operator=(const Transaction&) = delete;
+        ~Transaction() {
+            if (active_ && sqlite3_get_autocommit(impl_.db_) == 0) {
+                if (auto st = impl_.statement(Sql::rollback)) sqlite3_step(st->get());
+            }
+        }
+        Result<void> begin() {
+            if (auto rc = impl_.run(Sql::begin_immediate, "starting a transaction"); !rc) return rc;
+            active_ = true;
+            return {};
+        }
+        Result<void> commit() {
+            if (auto rc = impl_.run(Sql::commit, "committing a transaction"); !rc) return rc;
+            active_ = false;
+            return {};
+        }
+
+    private:
+        const Impl& impl_;
+        bool active_ = false;
+    };
+
+    // All of these expect mutex_ to be held.
+    Result<Stmt> statement(Sql q) const;
+    Result<void> run(Sql q, std::string_view action) const;  ///< a statement without parameters or rows
+    Error failure(int rc, std::string_view action) const { return sqlite_error(db_, rc, action, path_); }
+    Error corrupt_row(std::string_view what) const {
+        std::string detail = "a stored ";
+        detail.append(what).append(" in '").append(path_).append("' cannot be read back");
+        return Error(StorageErrc::corrupt, std::move(detail));
+    }
+    Result<void> writable() const {
+        if (!read_only_) return {};
+        return Error(StorageErrc::read_only, std::string("'").append(path_).append("' was opened read-only"));
+    }
+    Result<PhoneNumber> column_phone(sqlite3_stmt* s, int i) const;
+    Result<Contact> read_contact(sqlite3_stmt* s, const TenantId& tenant) const;
+    Result<MessageRecord> read_message(sqlite3_stmt* s, const TenantId& tenant, const ContactId& contact) const;
+    Result<optout::OptOutEvent> read_event(sqlite3_stmt* s, const TenantId& tenant) const;
+    Result<ConsentRecord> read_consent(sqlite3_stmt* s, const TenantId& tenant) const;
+
+    sqlite3* db_;
+    std::string path_;
+    bool read_only_;
+    mutable std::mutex mutex_;
+    mutable std::array<sqlite3_stmt*, static_cast<std::size_t>(Sql::count_)> statements_{};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening, checking and migrating
+
+Result<std::unique_ptr<SqliteStore::Impl>> SqliteStore::Impl::open(const std::string& path,
+                                                                   const SqliteOptions& options) {
+    if (path.empty() || path.find('\0') != std::string::npos)
+        return invalid("the database path is empty or contains a NUL byte");
+    if (options.busy_timeout.count() < 0) return invalid("the busy timeout is negative");
+
+    const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                      SQLITE_OPEN_NOMUTEX;  // the store's own mutex serialises every use
+    sqlite3* raw = nullptr;
+    const int open_rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    OwnedConnection db(raw);
+    if (open_rc != SQLITE_OK) return sqlite_error(raw, open_rc, "opening the database", path);
+    sqlite3_extended_result_codes(db.get(), 1);
+    const auto timeout = std::min<std::int64_t>(options.busy_timeout.count(), INT_MAX);
+    sqlite3_busy_timeout(db.get(), static_cast<int>(timeout));
+
+    // 1. Look, but do not touch: nothing below writes until the file is known to be ours.
+    const auto app_id = query_one(db.get(), "PRAGMA application_id");
+    if (app_id.rc != SQLITE_OK) {
+        if ((app_id.rc & 0xff) == SQLITE_NOTADB)
+            return Error(StorageErrc::not_a_database,
+                         "'" + path + "' is not an SQLite database (" + sqlite3_errmsg(db.get()) +
+                             "); it was left unchanged");
+        return sqlite_error(db.get(), app_id.rc, "reading the application id", path);
+    }
+    const auto version = query_one(db.get(), "PRAGMA user_version");
+    if (version.rc != SQLITE_OK) return sqlite_error(db.get(), version.rc, "reading the schema version", path);
+    const auto objects = query_one(db.get(), "SELECT count(*) FROM sqlite_master");
+    if (objects.rc != SQLITE_OK) return sqlite_error(db.get(), objects.rc, "reading the schema", path);
+
+    const bool ours = app_id.number == heroshhi_application_id;
+    const bool blank = app_id.number == 0 && version.number == 0 && objects.number == 0;
+    if (!ours && !blank)
+        return Error(StorageErrc::not_a_database,
+                     "'" + path + "' is an SQLite database of another application (application id " +
+                         std::to_string(app_id.number) + ", schema version " + std::to_string(version.number) +
+                         "); it was left unchanged");
+    if (version.number > schema_version)
+        return Error(StorageErrc::newer_schema,
+                     "'" + path + "' has schema version " + std::to_string(version.number) +
+                         ", newer than version " + std::to_string(schema_version) +
+                         " which this build of heroshhi reads; it was left unchanged");
+    if (options.read_only && version.number != schema_version) {
+        if (version.number == 0)
+            return Error(StorageErrc::not_a_database,
+                         "'" + path + "' holds no heroshhi schema yet and was opened read-only");
+        return Error(StorageErrc::read_only,
+                     "'" + path + "' has schema version " + std::to_string(version.number) +
+                         ", older than version " + std::to_string(schema_version) +
+                         "; it must be opened read-write once to be migrated");
+    }
+
+    // 2. Configure the connection.
+    if (!options.read_only) {
+        const auto mode = query_one(db.get(), "PRAGMA journal_mode = WAL");
+        if (mode.rc != SQLITE_OK) return sqlite_error(db.get(), mode.rc, "switching to WAL mode", path);
+        if (mode.text != "wal" && mode.text != "memory")
+            return Error(StorageErrc::unavailable,
+                         "'" + path + "' could not be switched to WAL mode (journal mode is '" + mode.text + "')");
+    }
+    if (const int rc = run_script(db.get(), "PRAGMA foreign_keys = ON"); rc != SQLITE_OK)
+        return sqlite_error(db.get(), rc, "enabling foreign keys", path);
+    if (const auto fk = query_one(db.get(), "PRAGMA foreign_keys"); fk.rc != SQLITE_OK || fk.number != 1)
+        return Error(StorageErrc::unavailable, "this SQLite library cannot enforce foreign keys");
+
+    // 3. Migrate forward, one transaction per step. Another process may be migrating the same
+    //    file: the version is read again inside each step's write transaction.
+    if (!options.read_only) {
+        for (const Migration& step : migrations) {
+            if (version.number >= step.version) continue;
+            if (const int rc = run_script(db.get(), "BEGIN IMMEDIATE"); rc != SQLITE_OK)
+                return sqlite_error(db.get(), rc, "starting a schema migration", path);
+            const auto current = query_one(db.get(), "PRAGMA user_version");
+            int rc = current.rc;
+            if (rc == SQLITE_OK && current.number < step.version) rc = run_script(db.get(), step.script);
+            if (rc == SQLITE_OK) rc = run_script(db.get(), "COMMIT");
+            if (rc != SQLITE_OK) {
+                Error error = sqlite_error(db.get(), rc, "migrating to schema version " + std::to_string(step.version), path);
+                if (sqlite3_get_autocommit(db.get()) == 0) run_script(db.get(), "ROLLBACK");
+                return error;
+            }
+        }
+        const auto final_version = query_one(db.get(), "PRAGMA user_version");
+        const auto final_id = query_one(db.get(), "PRAGMA application_id");
+        if (final_version.rc != SQLITE_OK) return sqlite_error(db.get(), final_version.rc, "reading the schema version", path);
+        if (final_id.rc != SQLITE_OK) return sqlite_error(db.get(), final_id.rc, "reading the application id", path);
+        if (final_version.number > schema_version)
+            return Error(StorageErrc::newer_schema,
+                         "'" + path + "' was migrated by a newer heroshhi to schema version " +
+                             std::to_string(final_version.number) + " while opening");
+        if (final_version.number != schema_version || final_id.number != heroshhi_application_id)
+            return Error(StorageErrc::unavailable, "'" + path + "' did not reach schema version " +
+                                                       std::to_string(schema_version) + " after migrating");
+    }
+
+    return std::make_unique<Impl>(db.release(), path, options.read_only);
+}
+
+Result<Stmt> SqliteStore::Impl::statement(Sql q) const {
+    sqlite3_stmt*& slot = statements_[static_cast<std::size_t>(q)];
+    if (slot == nullptr) {
+        sqlite3_stmt* raw = nullptr;
+        const int rc = sqlite3_prepare_v3(db_, sql_text(q), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(raw);
+            return failure(rc, "preparing a statement");
+        }
+        slot = raw;
+    }
+    return Stmt(slot);
+}
+
+Result<void> SqliteStore::Impl::run(Sql q, std::string_view action) const {
+    auto st = statement(q);
+    if (!st) return st.error();
+    const int rc = sqlite3_step(st->get());
+    if (rc != SQLITE_DONE) return failure(rc, action);
+    return {};
+}
+
+Result<PhoneNumber> SqliteStore::Impl::column_phone(sqlite3_stmt* s, int i) const {
+    const std::int64_t key = column_int(s, i);
+    if (key <= 0) return corrupt_row("phone number");
+    auto phone = PhoneNumber::from_key(static_cast<std::uint64_t>(key));
+    if (!phone) return corrupt_row("phone number");
+    return phone;
+}
+
+Result<Contact> SqliteStore::Impl::read_contact(sqlite3_stmt* s, const TenantId& tenant) const {
+    auto phone = column_phone(s, 1);
+    if (!phone) return phone.error();
+    std::optional<Timestamp> deleted_at;
+    if (!column_is_null(s, 9)) deleted_at = column_time(s, 9);
+    Contact c{tenant, ContactId{column_text(s, 0)}, std::move(phone).value()};
+    c.name = column_text(s, 2);
+    c.email = column_text(s, 3);
+    c.source = column_text(s, 4);
+    c.assignee = column_optional_id<UserId>(s, 5);
+    c.team = column_text(s, 6);
+    c.created_at = column_time(s, 7);
+    c.updated_at = column_time(s, 8);
+    c.deleted_at = deleted_at;
+    c.legal_hold = column_int(s, 10) != 0;
+    c.restricted = column_int(s, 11) != 0;
+    return c;
+}
+
+Result<MessageRecord> SqliteStore::Impl::read_message(sqlite3_stmt* s, const TenantId& tenant,
+                                                      const ContactId& contact) const {
+    const auto direction = direction_from_string(column_text(s, 1));
+    const auto status = message_status_from_string(column_text(s, 3));
+    if (!direction || !status) return corrupt_row("message direction or status");
+    MessageRecord m;
+    m.tenant = tenant;
+    m.id = MessageId{column_text(s, 0)};
+    m.contact = contact;
+    m.direction = *direction;
+    m.body = column_text(s, 2);
+    m.status = *status;
+    m.provider_message_id = column_text(s, 4);
+    m.created_at = column_time(s, 5);
+    m.updated_at = column_time(s, 6);
+    return m;
+}
+
+Result<optout::OptOutEvent> SqliteStore::Impl::read_event(sqlite3_stmt* s, const TenantId& tenant) const {
+    auto phone = column_phone(s, 1);
+    if (!phone) return phone.error();
+    const auto kind = optout::event_kind_from_string(column_text(s, 2));
+    const auto scope = optout::scope_from_string(column_text(s, 3));
+    const auto method = optout::method_from_string(column_text(s, 4));
+    if (!kind || !scope || !method) return corrupt_row("opt-out event kind, scope or method");
+    optout::OptOutEvent event(tenant, std::move(phone).value());
+    event.kind = *kind;
+    event.scope = *scope;
+    event.method = *method;
+    event.at = column_time(s, 5);
+    event.trigger = column_text(s, 6);
+    event.channel = column_text(s, 7);
+    event.actor = column_optional_id<UserId>(s, 8);
+    event.provider_message_id = column_text(s, 9);
+    event.sequence = column_int(s, 0);
+    return event;
+}
+
+Result<ConsentRecord> SqliteStore::Impl::read_consent(sqlite3_stmt* s, const TenantId& tenant) const {
+    auto phone = column_phone(s, 1);
+    if (!phone) return phone.error();
+    const auto purpose = purpose_from_string(column_text(s, 2));
+    if (!purpose) return corrupt_row("consent purpose");
+    return ConsentRecord{
+        .tenant = tenant,
+        .phone = std::move(phone).value(),
+        .purpose = *purpose,
+        .granted = column_int(s, 3) != 0,
+        .at = column_time(s, 4),
+        .source = column_text(s, 5),
+        .actor = column_optional_id<UserId>(s, 6),
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ContactStore
+
+Result<void> SqliteStore::Impl::put(const Contact& c) {
+    return guarded<void>([&]() -> Result<void> {
+        if (c.tenant.empty() || c.id.empty()) return invalid("a contact needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok;
+        auto st = statement(Sql::contact_upsert);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), c.tenant.value(), c.id.value(), key_of(c.phone), c.phone.e164(), c.name, c.email,
+                          c.source, optional_id(c.assignee), c.team, ms(c.created_at), ms(c.updated_at),
+                          optional_ms(c.deleted_at), std::int64_t{c.legal_hold ? 1 : 0},
+                          std::int64_t{c.restricted ? 1 : 0});
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "storing a contact");
+        return {};
+    });
+}
+
+Result<std::optional<Contact>> SqliteStore::Impl::get(const TenantId& tenant, const ContactId& id) const {
+    return guarded<std::optional<Contact>>([&]() -> Result<std::optional<Contact>> {
+        if (tenant.empty() || id.empty()) return invalid("reading a contact needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::contact_get);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), id.value());
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc == SQLITE_DONE) return std::optional<Contact>{};
+        if (rc != SQLITE_ROW) return failure(rc, "reading a contact");
+        auto contact = read_contact(st->get(), tenant);
+        if (!contact) return contact.error();
+        return std::optional<Contact>{std::move(contact).value()};
+    });
+}
+
+Result<std::optional<Contact>> SqliteStore::Impl::find_by_phone(const TenantId& tenant,
+                                                                const PhoneNumber& phone) const {
+    return guarded<std::optional<Contact>>([&]() -> Result<std::optional<Contact>> {
+        if (tenant.empty()) return invalid("finding a contact needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::contact_find_live_by_phone);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), key_of(phone));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc == SQLITE_DONE) return std::optional<Contact>{};
+        if (rc != SQLITE_ROW) return failure(rc, "finding a contact by phone number");
+        auto contact = read_contact(st->get(), tenant);
+        if (!contact) return contact.error();
+        return std::optional<Contact>{std::move(contact).value()};
+    });
+}
+
+Result<std::vector<Contact>> SqliteStore::Impl::list(const TenantId& tenant, const Page& page) const {
+    return guarded<std::vector<Contact>>([&]() -> Result<std::vector<Contact>> {
+        if (tenant.empty()) return invalid("listing contacts needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::contact_list);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), page.after, clamp_limit(page.limit));
+        std::vector<Contact> out;
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(st->get());
+            if (rc != SQLITE_ROW) break;
+            auto contact = read_contact(st->get(), tenant);
+            if (!contact) return contact.error();
+            out.push_back(std::move(contact).value());
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "listing contacts");
+        return out;
+    });
+}
+
+Result<bool> SqliteStore::Impl::soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (tenant.empty() || id.empty()) return invalid("deleting a contact needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(Sql::contact_soft_delete);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), id.value(), ms(at));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "soft-deleting a contact");
+        return sqlite3_changes(db_) > 0;
+    });
+}
+
+Result<bool> SqliteStore::Impl::hard_delete(const TenantId& tenant, const ContactId& id) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (tenant.empty() || id.empty()) return invalid("deleting a contact needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        // The contact row and, through ON DELETE CASCADE, its messages go in one transaction.
+        Transaction tx(*this);
+        if (auto ok = tx.begin(); !ok) return ok.error();
+        bool existed = false;
+        {
+            auto st = statement(Sql::contact_hard_delete);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), id.value());
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "hard-deleting a contact and its messages");
+            existed = sqlite3_changes(db_) > 0;
+        }
+        if (auto ok = tx.commit(); !ok) return ok.error();
+        return existed;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// MessageStore
+
+Result<bool> SqliteStore::Impl::append(const MessageRecord& m) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (m.tenant.empty() || m.id.empty() || m.contact.empty())
+            return invalid("a message needs a tenant, an id and a contact");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        Transaction tx(*this);
+        if (auto ok = tx.begin(); !ok) return ok.error();
+        {
+            auto st = statement(Sql::contact_exists);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), m.tenant.value(), m.contact.value());
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc == SQLITE_DONE) return Error(StorageErrc::not_found, "the message's contact does not exist");
+            if (rc != SQLITE_ROW) return failure(rc, "looking up the message's contact");
+        }
+        bool inserted = false;
+        {
+            auto st = statement(Sql::message_insert);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), m.tenant.value(), m.id.value(), m.contact.value(), to_string(m.direction),
+                              m.body, to_string(m.status), m.provider_message_id, ms(m.created_at),
+                              ms(m.updated_at));
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+                return Error(StorageErrc::not_found, "the message's contact does not exist");
+            if (rc != SQLITE_DONE) return failure(rc, "appending a message");
+            inserted = sqlite3_changes(db_) > 0;
+        }
+        if (auto ok = tx.commit(); !ok) return ok.error();
+        return inserted;
+    });
+}
+
+Result<bool> SqliteStore::Impl::update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
+                                              Timestamp at) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (tenant.empty() || id.empty()) return invalid("updating a message needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(Sql::message_update_status);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), id.value(), to_string(status), ms(at));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
+        return sqlite3_changes(db_) > 0;
+    });
+}
+
+Result<std::vector<MessageRecord>> SqliteStore::Impl::list_for_contact(const TenantId& tenant,
+                                                                       const ContactId& contact,
+                                                                       std::size_t limit) const {
+    return guarded<std::vector<MessageRecord>>([&]() -> Result<std::vector<MessageRecord>> {
+        if (tenant.empty() || contact.empty()) return invalid("listing messages needs a tenant and a contact");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::message_list_for_contact);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), contact.value(), clamp_limit(limit));
+        std::vector<MessageRecord> out;
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(st->get());
+            if (rc != SQLITE_ROW) break;
+            auto message = read_message(st->get(), tenant, contact);
+            if (!message) return message.error();
+            out.push_back(std::move(message).value());
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "listing a contact's messages");
+        return out;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// OptOutStore
+
+Result<bool> SqliteStore::Impl::append(optout::OptOutEvent& e) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (e.tenant.empty()) return invalid("an opt-out event needs a tenant");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(Sql::optout_insert);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), e.tenant.value(), key_of(e.phone), e.phone.e164(), to_string(e.kind),
+                          to_string(e.scope), to_string(e.method), ms(e.at), e.trigger, e.channel,
+                          optional_id(e.actor), e.provider_message_id);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "appending an opt-out event");
+        if (sqlite3_changes(db_) == 0) return false;  // a redelivery of a known provider message id
+        e.sequence = sqlite3_last_insert_rowid(db_);
+        return true;
+    });
+}
+
+Result<std::vector<optout::OptOutEvent>> SqliteStore::Impl::history(const TenantId& tenant,
+                                                                    const PhoneNumber& phone) const {
+    return guarded<std::vector<optout::OptOutEvent>>([&]() -> Result<std::vector<optout::OptOutEvent>> {
+        if (tenant.empty()) return invalid("reading opt-out history needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::optout_history);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), key_of(phone));
+        std::vector<optout::OptOutEvent> out;
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(st->get());
+            if (rc != SQLITE_ROW) break;
+            auto event = read_event(st->get(), tenant);
+            if (!event) return event.error();
+            out.push_back(std::move(event).value());
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "reading opt-out history");
+        return out;
+    });
+}
+
+Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
+                                     const std::function<void(const optout::OptOutEvent&)>& visit) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || !visit) return invalid("scanning opt-out events needs a tenant and a visitor");
+        std::int64_t after = 0;
+        for (;;) {
+            std::vector<optout::OptOutEvent> batch;
+            {
+                std::lock_guard lock(mutex_);
+                auto st = statement(Sql::optout_scan);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), after, scan_batch);
+                while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+                    rc = sqlite3_step(st->get());
+                    if (rc != SQLITE_ROW) break;
+                    auto event = read_event(st->get(), tenant);
+                    if (!event) return event.error();
+                    batch.push_back(std::move(event).value());
+                }
+                if (rc != SQLITE_DONE) return failure(rc, "scanning opt-out events");
+            }
+            for (const auto& event : batch) visit(event);
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
+            after = batch.back().sequence;
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConsentStore
+
+Result<void> SqliteStore::Impl::append(const ConsentRecord& r) {
+    return guarded<void>([&]() -> Result<void> {
+        if (r.tenant.empty()) return invalid("a consent record needs a tenant");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok;
+        auto st = statement(Sql::consent_insert);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), r.tenant.value(), key_of(r.phone), r.phone.e164(), to_string(r.purpose),
+                          std::int64_t{r.granted ? 1 : 0}, ms(r.at), r.source, optional_id(r.actor));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "appending a consent record");
+        return {};
+    });
+}
+
+Result<std::optional<ConsentRecord>> SqliteStore::Impl::latest(const TenantId& tenant, const PhoneNumber& phone,
+                                                               Purpose purpose) const {
+    return guarded<std::optional<ConsentRecord>>([&]() -> Result<std::optional<ConsentRecord>> {
+        if (tenant.empty()) return invalid("reading consent needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::consent_latest);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), key_of(phone), to_string(purpose));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc == SQLITE_DONE) return std::optional<ConsentRecord>{};
+        if (rc != SQLITE_ROW) return failure(rc, "reading the latest consent record");
+        auto record = read_consent(st->get(), tenant);
+        if (!record) return record.error();
+        return std::optional<ConsentRecord>{std::move(record).value()};
+    });
+}
+
+Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
+                                     const std::function<void(const ConsentRecord&)>& visit) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || !visit) return invalid("scanning consent records needs a tenant and a visitor");
+        std::int64_t after = 0;
+        for (;;) {
+            std::vector<ConsentRecord> batch;
+            {
+                std::lock_guard lock(mutex_);
+                auto st = statement(Sql::consent_scan);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), after, scan_batch);
+                while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+                    rc = sqlite3_step(st->get());
+                    if (rc != SQLITE_ROW) break;
+                    after = column_int(st->get(), 0);
+                    auto record = read_consent(st->get(), tenant);
+                    if (!record) return record.error();
+                    batch.push_back(std::move(record).value());
+                }
+                if (rc != SQLITE_DONE) return failure(rc, "scanning consent records");
+            }
+            for (const auto& record : batch) visit(record);
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// ActivityStore
+
+Result<void> SqliteStore::Impl::record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty()) return invalid("inbound activity needs a tenant");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok;
+        auto st = statement(Sql::activity_upsert);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), key_of(phone), phone.e164(), ms(at));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "recording inbound activity");
+        return {};
+    });
+}
+
+Result<std::optional<Timestamp>> SqliteStore::Impl::last_inbound(const TenantId& tenant,
+                                                                 const PhoneNumber& phone) const {
+    return guarded<std::optional<Timestamp>>([&]() -> Result<std::optional<Timestamp>> {
+        if (tenant.empty()) return invalid("reading inbound activity needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::activity_get);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), key_of(phone));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc == SQLITE_DONE) return std::optional<Timestamp>{};
+        if (rc != SQLITE_ROW) return failure(rc, "reading inbound activity");
+        return std::optional<Timestamp>{column_time(st->get(), 0)};
+    });
+}
+
+Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
+                                     const std::function<void(const PhoneNumber&, Timestamp)>& visit) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || !visit) return invalid("scanning inbound activity needs a tenant and a visitor");
+        std::int64_t after = 0;
+        for (;;) {
+            std::vector<std::pair<PhoneNumber, Timestamp>> batch;
+            {
+                std::lock_guard lock(mutex_);
+                auto st = statement(Sql::activity_scan);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), after, scan_batch);
+                while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+                    rc = sqlite3_step(st->get());
+                    if (rc != SQLITE_ROW) break;
+                    after = column_int(st->get(), 0);
+                    auto phone = column_phone(st->get(), 0);
+                    if (!phone) return phone.error();
+                    batch.emplace_back(std::move(phone).value(), column_time(st->get(), 1));
+                }
+                if (rc != SQLITE_DONE) return failure(rc, "scanning inbound activity");
+            }
+            for (const auto& [phone, at] : batch) visit(phone, at);
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// DedupStore
+
+Result<bool> SqliteStore::Impl::remember(const TenantId& tenant, std::string_view key, Timestamp at) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (tenant.empty() || key.empty()) return invalid("a dedup key needs a tenant and a key");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(Sql::dedup_insert);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), key, ms(at));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "remembering a webhook key");
+        return sqlite3_changes(db_) > 0;
+    });
+}
+
+// -------------------------------------------------------------------------------------------------
+// SqliteStore
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, SqliteOptions options) {
+    return guarded<std::unique_ptr<SqliteStore>>([&]() -> Result<std::unique_ptr<SqliteStore>> {
+        auto impl = Impl::open(path, options);
+        if (!impl) return impl.error();
+        return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl).value()));
+    });
+}
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::~SqliteStore() = default;
+
+ContactStore& SqliteStore::contacts() { return *impl_; }
+MessageStore& SqliteStore::messages() { return *impl_; }
+OptOutStore& SqliteStore::optouts() { return *impl_; }
+ConsentStore& SqliteStore::consents() { return *impl_; }
+ActivityStore& SqliteStore::activity() { return *impl_; }
+DedupStore& SqliteStore::dedup() { return *impl_; }
+
+}  // namespace heroshhi::storage

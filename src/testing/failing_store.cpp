@@ -1,0 +1,160 @@
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/testing/failing_store.hpp>
+
+namespace heroshhi::testing {
+namespace {
+
+using storage::StorageErrc;
+
+const Error& injected() {
+    static const Error e(StorageErrc::unavailable, "failure injected by FailingStore");
+    return e;
+}
+
+#define HEROSHHI_GUARD_CALL(...) \
+    if (!owner_.admit()) return injected(); \
+    return __VA_ARGS__
+
+class Contacts final : public storage::ContactStore {
+public:
+    Contacts(FailingStore& owner, storage::ContactStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> put(const storage::Contact& c) override { HEROSHHI_GUARD_CALL(inner_.put(c)); }
+    Result<std::optional<storage::Contact>> get(const TenantId& t, const ContactId& id) const override {
+        HEROSHHI_GUARD_CALL(inner_.get(t, id));
+    }
+    Result<std::optional<storage::Contact>> find_by_phone(const TenantId& t, const PhoneNumber& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.find_by_phone(t, p));
+    }
+    Result<std::vector<storage::Contact>> list(const TenantId& t, const storage::Page& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.list(t, p));
+    }
+    Result<bool> soft_delete(const TenantId& t, const ContactId& id, Timestamp at) override {
+        HEROSHHI_GUARD_CALL(inner_.soft_delete(t, id, at));
+    }
+    Result<bool> hard_delete(const TenantId& t, const ContactId& id) override { HEROSHHI_GUARD_CALL(inner_.hard_delete(t, id)); }
+
+private:
+    FailingStore& owner_;
+    storage::ContactStore& inner_;
+};
+
+class Messages final : public storage::MessageStore {
+public:
+    Messages(FailingStore& owner, storage::MessageStore& inner) : owner_(owner), inner_(inner) {}
+    Result<bool> append(const storage::MessageRecord& m) override { HEROSHHI_GUARD_CALL(inner_.append(m)); }
+    Result<bool> update_status(const TenantId& t, const MessageId& id, storage::MessageStatus s, Timestamp at) override {
+        HEROSHHI_GUARD_CALL(inner_.update_status(t, id, s, at));
+    }
+    Result<std::vector<storage::MessageRecord>> list_for_contact(const TenantId& t, const ContactId& c,
+                                                                std::size_t limit) const override {
+        HEROSHHI_GUARD_CALL(inner_.list_for_contact(t, c, limit));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::MessageStore& inner_;
+};
+
+class OptOuts final : public storage::OptOutStore {
+public:
+    OptOuts(FailingStore& owner, storage::OptOutStore& inner) : owner_(owner), inner_(inner) {}
+    Result<bool> append(optout::OptOutEvent& e) override { HEROSHHI_GUARD_CALL(inner_.append(e)); }
+    Result<std::vector<optout::OptOutEvent>> history(const TenantId& t, const PhoneNumber& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.history(t, p));
+    }
+    Result<void> scan(const TenantId& t, const std::function<void(const optout::OptOutEvent&)>& v) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan(t, v));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::OptOutStore& inner_;
+};
+
+class Consents final : public storage::ConsentStore {
+public:
+    Consents(FailingStore& owner, storage::ConsentStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> append(const storage::ConsentRecord& r) override { HEROSHHI_GUARD_CALL(inner_.append(r)); }
+    Result<std::optional<storage::ConsentRecord>> latest(const TenantId& t, const PhoneNumber& p,
+                                                         storage::Purpose purpose) const override {
+        HEROSHHI_GUARD_CALL(inner_.latest(t, p, purpose));
+    }
+    Result<void> scan(const TenantId& t, const std::function<void(const storage::ConsentRecord&)>& v) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan(t, v));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::ConsentStore& inner_;
+};
+
+class Activity final : public storage::ActivityStore {
+public:
+    Activity(FailingStore& owner, storage::ActivityStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> record_inbound(const TenantId& t, const PhoneNumber& p, Timestamp at) override {
+        HEROSHHI_GUARD_CALL(inner_.record_inbound(t, p, at));
+    }
+    Result<std::optional<Timestamp>> last_inbound(const TenantId& t, const PhoneNumber& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.last_inbound(t, p));
+    }
+    Result<void> scan(const TenantId& t, const std::function<void(const PhoneNumber&, Timestamp)>& v) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan(t, v));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::ActivityStore& inner_;
+};
+
+class Dedup final : public storage::DedupStore {
+public:
+    Dedup(FailingStore& owner, storage::DedupStore& inner) : owner_(owner), inner_(inner) {}
+    Result<bool> remember(const TenantId& t, std::string_view key, Timestamp at) override {
+        HEROSHHI_GUARD_CALL(inner_.remember(t, key, at));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::DedupStore& inner_;
+};
+
+#undef HEROSHHI_GUARD_CALL
+
+}  // namespace
+
+struct FailingStore::Wrappers {
+    Contacts contacts;
+    Messages messages;
+    OptOuts optouts;
+    Consents consents;
+    Activity activity;
+    Dedup dedup;
+};
+
+FailingStore::FailingStore(storage::StoreSet& inner, long calls_before_failure)
+    : remaining_(calls_before_failure),
+      wrappers_(new Wrappers{{*this, inner.contacts()}, {*this, inner.messages()}, {*this, inner.optouts()},
+                             {*this, inner.consents()}, {*this, inner.activity()}, {*this, inner.dedup()}}) {}
+
+FailingStore::~FailingStore() = default;
+
+bool FailingStore::admit() noexcept {
+    long r = remaining_.load();
+    while (true) {
+        if (r < 0) return true;
+        if (r == 0) {
+            refused_.fetch_add(1);
+            return false;
+        }
+        if (remaining_.compare_exchange_weak(r, r - 1)) return true;
+    }
+}
+
+storage::ContactStore& FailingStore::contacts() { return wrappers_->contacts; }
+storage::MessageStore& FailingStore::messages() { return wrappers_->messages; }
+storage::OptOutStore& FailingStore::optouts() { return wrappers_->optouts; }
+storage::ConsentStore& FailingStore::consents() { return wrappers_->consents; }
+storage::ActivityStore& FailingStore::activity() { return wrappers_->activity; }
+storage::DedupStore& FailingStore::dedup() { return wrappers_->dedup; }
+
+}  // namespace heroshhi::testing

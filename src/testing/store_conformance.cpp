@@ -1,0 +1,443 @@
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/testing/store_conformance.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace heroshhi::testing {
+namespace {
+
+using namespace storage;
+using optout::OptOutEvent;
+
+// Collects failed expectations as sentences, with the line of the suite that made them.
+class Expect {
+public:
+    void that(bool ok, int line, std::string_view what) {
+        if (!ok) failures_.push_back("line " + std::to_string(line) + ": " + std::string(what));
+    }
+    // Unwraps a Result; on an error records it and returns nullopt.
+    template <class T>
+    std::optional<T> ok(Result<T> r, int line, std::string_view what) {
+        if (r) return std::move(r).value();
+        failures_.push_back("line " + std::to_string(line) + ": " + std::string(what) + " failed: " + r.error().message());
+        return std::nullopt;
+    }
+    bool ok(const Result<void>& r, int line, std::string_view what) {
+        if (r) return true;
+        failures_.push_back("line " + std::to_string(line) + ": " + std::string(what) + " failed: " + r.error().message());
+        return false;
+    }
+    std::vector<std::string> take() { return std::move(failures_); }
+
+private:
+    std::vector<std::string> failures_;
+};
+
+#define EXPECT(cond) ex.that((cond), __LINE__, #cond)
+
+const TenantId tenant_a{"tenant-a"};
+const TenantId tenant_b{"tenant-b"};
+const Timestamp t0 = from_unix_ms(1'764'000'000'000);  // 2025-11-24
+
+bool yes(const Result<bool>& r) { return r && *r; }
+bool no(const Result<bool>& r) { return r && !*r; }
+
+PhoneNumber phone(std::string_view e164) { return PhoneNumber::parse(e164).value(); }
+
+Contact contact(const TenantId& tenant, std::string id, std::string_view number) {
+    Contact c{tenant, ContactId{std::move(id)}, phone(number)};
+    c.created_at = c.updated_at = t0;
+    c.name = "Ada Lovelace";
+    c.email = "ada@example.com";
+    c.source = "direct";
+    return c;
+}
+
+MessageRecord message(const TenantId& tenant, std::string id, std::string contact_id, Timestamp at, std::string body) {
+    MessageRecord m;
+    m.tenant = tenant;
+    m.id = MessageId{std::move(id)};
+    m.contact = ContactId{std::move(contact_id)};
+    m.body = std::move(body);
+    m.created_at = m.updated_at = at;
+    return m;
+}
+
+OptOutEvent event(const TenantId& tenant, std::string_view number, optout::EventKind kind, Timestamp at,
+                  std::string provider_id = {}) {
+    OptOutEvent e{tenant, phone(number)};
+    e.kind = kind;
+    e.at = at;
+    e.trigger = kind == optout::EventKind::opt_out ? "STOP" : "START";
+    e.provider_message_id = std::move(provider_id);
+    return e;
+}
+
+void contacts_round_trip(StoreSet& s, Expect& ex) {
+    Contact c = contact(tenant_a, "c1", "+14155550101");
+    c.assignee = UserId{"u-7"};
+    c.team = "north";
+    c.legal_hold = true;
+    c.restricted = true;
+    c.deleted_at = t0 + std::chrono::hours(1);
+    c.updated_at = t0 + std::chrono::minutes(5);
+    if (!ex.ok(s.contacts().put(c), __LINE__, "put")) return;
+    auto got = ex.ok(s.contacts().get(tenant_a, c.id), __LINE__, "get");
+    if (!got) return;
+    EXPECT(got->has_value());
+    if (!got->has_value()) return;
+    const Contact& g = **got;
+    EXPECT(g.tenant == c.tenant && g.id == c.id && g.phone == c.phone && g.phone.e164() == "+14155550101");
+    EXPECT(g.name == c.name && g.email == c.email && g.source == c.source && g.team == c.team);
+    EXPECT(g.assignee == c.assignee && g.legal_hold && g.restricted && g.deleted_at == c.deleted_at);
+    EXPECT(g.created_at == c.created_at && g.updated_at == c.updated_at);
+    auto missing = ex.ok(s.contacts().get(tenant_a, ContactId{"nope"}), __LINE__, "get missing");
+    EXPECT(missing && !missing->has_value());
+}
+
+void contacts_put_replaces(StoreSet& s, Expect& ex) {
+    Contact c = contact(tenant_a, "c1", "+14155550101");
+    EXPECT(s.contacts().put(c).has_value());
+    EXPECT(s.contacts().put(c).has_value());
+    c.name = "Grace Hopper";
+    c.assignee.reset();
+    EXPECT(s.contacts().put(c).has_value());
+    auto all = ex.ok(s.contacts().list(tenant_a, {}), __LINE__, "list");
+    EXPECT(all && all->size() == 1);
+    if (all && all->size() == 1) EXPECT((*all)[0].name == "Grace Hopper" && !(*all)[0].assignee);
+}
+
+void listing_is_ordered_and_paged(StoreSet& s, Expect& ex) {
+    for (std::string id : {"c3", "c1", "c5", "c2", "c4"})
+        EXPECT(s.contacts().put(contact(tenant_a, id, "+14155550101")).has_value());
+    auto first = ex.ok(s.contacts().list(tenant_a, {"", 2}), __LINE__, "list page 1");
+    auto second = ex.ok(s.contacts().list(tenant_a, {"c2", 2}), __LINE__, "list page 2");
+    auto last = ex.ok(s.contacts().list(tenant_a, {"c4", 10}), __LINE__, "list page 3");
+    if (!first || !second || !last) return;
+    EXPECT(first->size() == 2 && (*first)[0].id.value() == "c1" && (*first)[1].id.value() == "c2");
+    EXPECT(second->size() == 2 && (*second)[0].id.value() == "c3" && (*second)[1].id.value() == "c4");
+    EXPECT(last->size() == 1 && (*last)[0].id.value() == "c5");
+}
+
+void tenants_are_isolated(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    EXPECT(yes(s.messages().append(message(tenant_a, "m1", "c1", t0, "hello"))));
+    auto e = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0, "wamid.1");
+    EXPECT(s.optouts().append(e).has_value());
+    EXPECT(s.consents().append({tenant_a, p, Purpose::marketing, true, t0, "web_form", std::nullopt}).has_value());
+    EXPECT(s.activity().record_inbound(tenant_a, p, t0).has_value());
+
+    auto got = s.contacts().get(tenant_b, ContactId{"c1"});
+    EXPECT(got && !got->has_value());
+    auto by_phone = s.contacts().find_by_phone(tenant_b, p);
+    EXPECT(by_phone && !by_phone->has_value());
+    auto listed = s.contacts().list(tenant_b, {});
+    EXPECT(listed && listed->empty());
+    auto msgs = s.messages().list_for_contact(tenant_b, ContactId{"c1"}, 100);
+    EXPECT(msgs && msgs->empty());
+    EXPECT(no(s.messages().update_status(tenant_b, MessageId{"m1"}, MessageStatus::read, t0)));
+    auto hist = s.optouts().history(tenant_b, p);
+    EXPECT(hist && hist->empty());
+    std::size_t seen = 0;
+    EXPECT(s.optouts().scan(tenant_b, [&](const OptOutEvent&) { ++seen; }).has_value());
+    EXPECT(s.consents().scan(tenant_b, [&](const ConsentRecord&) { ++seen; }).has_value());
+    EXPECT(s.activity().scan(tenant_b, [&](const PhoneNumber&, Timestamp) { ++seen; }).has_value());
+    EXPECT(seen == 0);
+    auto consent = s.consents().latest(tenant_b, p, Purpose::marketing);
+    EXPECT(consent && !consent->has_value());
+    auto inbound = s.activity().last_inbound(tenant_b, p);
+    EXPECT(inbound && !inbound->has_value());
+    // The same keys are independent per tenant.
+    auto e_b = event(tenant_b, "+14155550101", optout::EventKind::opt_out, t0, "wamid.1");
+    EXPECT(yes(s.optouts().append(e_b)));
+    EXPECT(yes(s.dedup().remember(tenant_a, "wamid.9", t0)));
+    EXPECT(yes(s.dedup().remember(tenant_b, "wamid.9", t0)));
+    EXPECT(no(s.contacts().soft_delete(tenant_b, ContactId{"c1"}, t0)));
+    EXPECT(no(s.contacts().hard_delete(tenant_b, ContactId{"c1"})));
+    auto still = s.contacts().get(tenant_a, ContactId{"c1"});
+    EXPECT(still && still->has_value() && !(*still)->deleted_at);
+}
+
+void soft_delete_hides_from_lookup_but_keeps_the_row(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    EXPECT(yes(s.contacts().soft_delete(tenant_a, ContactId{"c1"}, t0 + std::chrono::hours(2))));
+    EXPECT(no(s.contacts().soft_delete(tenant_a, ContactId{"c1"}, t0 + std::chrono::hours(3))));
+    auto got = ex.ok(s.contacts().get(tenant_a, ContactId{"c1"}), __LINE__, "get");
+    EXPECT(got && got->has_value() && (*got)->deleted_at == t0 + std::chrono::hours(2));
+    auto by_phone = s.contacts().find_by_phone(tenant_a, p);
+    EXPECT(by_phone && !by_phone->has_value());
+    auto listed = s.contacts().list(tenant_a, {});
+    EXPECT(listed && listed->size() == 1);
+    EXPECT(no(s.contacts().soft_delete(tenant_a, ContactId{"missing"}, t0)));
+}
+
+void find_by_phone_returns_the_live_contact(StoreSet& s, Expect& ex) {
+    const auto p = phone("+447946095800");
+    EXPECT(s.contacts().put(contact(tenant_a, "b", "+447946095800")).has_value());
+    EXPECT(s.contacts().put(contact(tenant_a, "a", "+447946095800")).has_value());
+    EXPECT(s.contacts().put(contact(tenant_a, "z", "+14155550101")).has_value());
+    auto found = ex.ok(s.contacts().find_by_phone(tenant_a, p), __LINE__, "find");
+    EXPECT(found && found->has_value() && (*found)->id.value() == "a");
+    EXPECT(yes(s.contacts().soft_delete(tenant_a, ContactId{"a"}, t0)));
+    found = ex.ok(s.contacts().find_by_phone(tenant_a, p), __LINE__, "find after delete");
+    EXPECT(found && found->has_value() && (*found)->id.value() == "b");
+}
+
+void hard_delete_cascades_messages_and_keeps_optouts(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    EXPECT(s.contacts().put(contact(tenant_a, "c2", "+14155550102")).has_value());
+    EXPECT(yes(s.messages().append(message(tenant_a, "m1", "c1", t0, "one"))));
+    EXPECT(yes(s.messages().append(message(tenant_a, "m2", "c1", t0, "two"))));
+    EXPECT(yes(s.messages().append(message(tenant_a, "m3", "c2", t0, "three"))));
+    auto e = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0);
+    EXPECT(s.optouts().append(e).has_value());
+    EXPECT(yes(s.contacts().hard_delete(tenant_a, ContactId{"c1"})));
+    EXPECT(no(s.contacts().hard_delete(tenant_a, ContactId{"c1"})));
+    auto gone = s.contacts().get(tenant_a, ContactId{"c1"});
+    EXPECT(gone && !gone->has_value());
+    auto msgs = s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 100);
+    EXPECT(msgs && msgs->empty());
+    auto other = s.messages().list_for_contact(tenant_a, ContactId{"c2"}, 100);
+    EXPECT(other && other->size() == 1);
+    auto hist = s.optouts().history(tenant_a, p);
+    EXPECT(hist && hist->size() == 1);
+    // The id can be reused for a new message once the old one is gone with its contact.
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    EXPECT(yes(s.messages().append(message(tenant_a, "m1", "c1", t0, "again"))));
+}
+
+void messages_are_ordered_and_idempotent(StoreSet& s, Expect& ex) {
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    EXPECT(yes(s.messages().append(message(tenant_a, "m-b", "c1", t0 + std::chrono::seconds(2), "second"))));
+    EXPECT(yes(s.messages().append(message(tenant_a, "m-a", "c1", t0 + std::chrono::seconds(1), "first"))));
+    EXPECT(yes(s.messages().append(message(tenant_a, "m-c", "c1", t0 + std::chrono::seconds(2), "third"))));
+    auto dup = s.messages().append(message(tenant_a, "m-a", "c1", t0, "changed"));
+    EXPECT(dup && !dup.value());
+    auto msgs = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 100), __LINE__, "list");
+    if (!msgs) return;
+    EXPECT(msgs->size() == 3);
+    if (msgs->size() == 3) {
+        EXPECT((*msgs)[0].body == "first" && (*msgs)[1].body == "second" && (*msgs)[2].body == "third");
+        EXPECT((*msgs)[0].created_at == t0 + std::chrono::seconds(1));
+    }
+    auto limited = s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 2);
+    EXPECT(limited && limited->size() == 2);
+    EXPECT(yes(s.messages().update_status(tenant_a, MessageId{"m-b"}, MessageStatus::delivered,
+                                          t0 + std::chrono::seconds(9))));
+    EXPECT(no(s.messages().update_status(tenant_a, MessageId{"zzz"}, MessageStatus::read, t0)));
+    msgs = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 100), __LINE__, "list again");
+    if (msgs && msgs->size() == 3)
+        EXPECT((*msgs)[1].status == MessageStatus::delivered && (*msgs)[1].updated_at == t0 + std::chrono::seconds(9));
+    auto orphan = s.messages().append(message(tenant_a, "m-x", "no-such-contact", t0, "x"));
+    EXPECT(!orphan && orphan.error() == StorageErrc::not_found);
+}
+
+void optout_events_are_append_only_and_ordered(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    auto e1 = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0 + std::chrono::minutes(2), "wamid.1");
+    auto e2 = event(tenant_a, "+14155550101", optout::EventKind::opt_in, t0 + std::chrono::minutes(1), "wamid.2");
+    auto e3 = event(tenant_a, "+14155550102", optout::EventKind::opt_out, t0);
+    e3.method = optout::Method::manual;
+    e3.scope = optout::Scope::marketing;
+    e3.actor = UserId{"u-1"};
+    e3.channel = "dashboard";
+    e3.trigger = "";
+    EXPECT(yes(s.optouts().append(e1)));
+    EXPECT(yes(s.optouts().append(e2)));
+    EXPECT(yes(s.optouts().append(e3)));
+    EXPECT(e1.sequence > 0 && e2.sequence > e1.sequence && e3.sequence > e2.sequence);
+    auto again = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0, "wamid.1");
+    auto dup = s.optouts().append(again);
+    EXPECT(dup && !dup.value());
+    // Events without a provider id are never merged.
+    auto manual1 = event(tenant_a, "+14155550103", optout::EventKind::opt_out, t0);
+    auto manual2 = event(tenant_a, "+14155550103", optout::EventKind::opt_out, t0);
+    EXPECT(yes(s.optouts().append(manual1)) && yes(s.optouts().append(manual2)));
+
+    auto hist = ex.ok(s.optouts().history(tenant_a, p), __LINE__, "history");
+    if (hist) {
+        EXPECT(hist->size() == 2);
+        if (hist->size() == 2) {
+            EXPECT((*hist)[0].kind == optout::EventKind::opt_out && (*hist)[1].kind == optout::EventKind::opt_in);
+            EXPECT((*hist)[0].at == e1.at && (*hist)[0].trigger == "STOP" && (*hist)[0].provider_message_id == "wamid.1");
+            EXPECT((*hist)[0].sequence == e1.sequence);
+        }
+    }
+    std::vector<OptOutEvent> scanned;
+    EXPECT(s.optouts().scan(tenant_a, [&](const OptOutEvent& e) { scanned.push_back(e); }).has_value());
+    EXPECT(scanned.size() == 5);
+    EXPECT(std::is_sorted(scanned.begin(), scanned.end(),
+                          [](const OptOutEvent& a, const OptOutEvent& b) { return a.sequence < b.sequence; }));
+    auto marketing = std::find_if(scanned.begin(), scanned.end(), [](const OptOutEvent& e) { return e.sequence != 0 && e.scope == optout::Scope::marketing; });
+    EXPECT(marketing != scanned.end());
+    if (marketing != scanned.end())
+        EXPECT(marketing->method == optout::Method::manual && marketing->actor == UserId{"u-1"} &&
+               marketing->channel == "dashboard" && marketing->phone.e164() == "+14155550102");
+}
+
+void consent_latest_record_wins(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    auto none = ex.ok(s.consents().latest(tenant_a, p, Purpose::marketing), __LINE__, "latest");
+    EXPECT(none && !none->has_value());
+    EXPECT(s.consents().append({tenant_a, p, Purpose::marketing, true, t0, "web_form", std::nullopt}).has_value());
+    EXPECT(s.consents().append({tenant_a, p, Purpose::marketing, false, t0 + std::chrono::hours(1), "dashboard", UserId{"u-2"}}).has_value());
+    auto latest = ex.ok(s.consents().latest(tenant_a, p, Purpose::marketing), __LINE__, "latest");
+    EXPECT(latest && latest->has_value() && !(*latest)->granted && (*latest)->source == "dashboard" &&
+           (*latest)->actor == UserId{"u-2"} && (*latest)->at == t0 + std::chrono::hours(1));
+    std::size_t n = 0;
+    EXPECT(s.consents().scan(tenant_a, [&](const ConsentRecord&) { ++n; }).has_value());
+    EXPECT(n == 2);
+}
+
+void inbound_time_only_moves_forward(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    EXPECT(s.activity().record_inbound(tenant_a, p, t0 + std::chrono::hours(2)).has_value());
+    EXPECT(s.activity().record_inbound(tenant_a, p, t0 + std::chrono::hours(1)).has_value());
+    auto last = ex.ok(s.activity().last_inbound(tenant_a, p), __LINE__, "last_inbound");
+    EXPECT(last && last->has_value() && **last == t0 + std::chrono::hours(2));
+    EXPECT(s.activity().record_inbound(tenant_a, p, t0 + std::chrono::hours(3)).has_value());
+    last = ex.ok(s.activity().last_inbound(tenant_a, p), __LINE__, "last_inbound");
+    EXPECT(last && last->has_value() && **last == t0 + std::chrono::hours(3));
+    std::vector<std::pair<std::string, Timestamp>> seen;
+    EXPECT(s.activity().scan(tenant_a, [&](const PhoneNumber& ph, Timestamp at) { seen.emplace_back(ph.e164(), at); }).has_value());
+    EXPECT(seen.size() == 1 && seen[0].first == "+14155550101" && seen[0].second == t0 + std::chrono::hours(3));
+}
+
+void unicode_and_binary_text_round_trip(StoreSet& s, Expect& ex) {
+    Contact c = contact(tenant_a, "ünïcødé-🆔", "+5511987654321");
+    c.name = "José Ñúñez 李小龍 محمد 👩🏽‍💻";
+    c.email = "josé@exämple.com";
+    if (!ex.ok(s.contacts().put(c), __LINE__, "put")) return;
+    std::string body = "olá 👋\nlinha 2\t";
+    body.push_back('\0');
+    body += "after NUL";
+    EXPECT(yes(s.messages().append(message(tenant_a, "m-✓", c.id.value(), t0, body))));
+    auto got = ex.ok(s.contacts().get(tenant_a, c.id), __LINE__, "get");
+    EXPECT(got && got->has_value() && (*got)->name == c.name && (*got)->email == c.email);
+    auto msgs = ex.ok(s.messages().list_for_contact(tenant_a, c.id, 10), __LINE__, "list");
+    EXPECT(msgs && msgs->size() == 1 && (*msgs)[0].body == body && (*msgs)[0].id.value() == "m-✓");
+}
+
+void large_values_round_trip(StoreSet& s, Expect& ex) {
+    Contact c = contact(tenant_a, "c1", "+14155550101");
+    c.name.assign(64 * 1024, 'n');
+    if (!ex.ok(s.contacts().put(c), __LINE__, "put")) return;
+    std::string body(2 * 1024 * 1024, 'x');
+    for (std::size_t i = 0; i < body.size(); i += 4096) body[i] = char('a' + (i / 4096) % 26);
+    EXPECT(yes(s.messages().append(message(tenant_a, "big", "c1", t0, body))));
+    auto msgs = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 1), __LINE__, "list");
+    EXPECT(msgs && msgs->size() == 1 && (*msgs)[0].body == body);
+    auto got = s.contacts().get(tenant_a, ContactId{"c1"});
+    EXPECT(got && got->has_value() && (*got)->name.size() == 64 * 1024);
+}
+
+void concurrent_writers_lose_nothing(StoreSet& s, Expect& ex) {
+    constexpr int threads = 4, per_thread = 100;
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    std::atomic<int> failures{0}, fresh_dedup{0};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                const std::string n = std::to_string(t) + "-" + std::to_string(i);
+                auto e = event(tenant_a, "+1415555" + std::to_string(1000 + t * per_thread + i),
+                               optout::EventKind::opt_out, t0, "wamid." + n);
+                if (!s.optouts().append(e)) ++failures;
+                if (!s.messages().append(message(tenant_a, "m" + n, "c1", t0, n))) ++failures;
+                auto d = s.dedup().remember(tenant_a, "shared-" + std::to_string(i), t0);
+                if (!d) ++failures;
+                else if (*d) ++fresh_dedup;
+            }
+        });
+    for (auto& th : pool) th.join();
+    EXPECT(failures == 0);
+    EXPECT(fresh_dedup == per_thread);  // each shared key won by exactly one thread
+    std::set<std::int64_t> sequences;
+    EXPECT(s.optouts().scan(tenant_a, [&](const OptOutEvent& e) { sequences.insert(e.sequence); }).has_value());
+    EXPECT(sequences.size() == std::size_t(threads * per_thread));
+    auto msgs = s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 10'000);
+    EXPECT(msgs && msgs->size() == std::size_t(threads * per_thread));
+}
+
+struct Case {
+    const char* name;
+    void (*run)(StoreSet&, Expect&);
+};
+
+void dedup_case(StoreSet& s, Expect& ex) {
+    EXPECT(yes(s.dedup().remember(tenant_a, "wamid.1", t0)));
+    auto again = s.dedup().remember(tenant_a, "wamid.1", t0 + std::chrono::hours(48));
+    EXPECT(again && !again.value());
+    EXPECT(yes(s.dedup().remember(tenant_a, "wamid.2", t0)));
+}
+
+void invalid_case(StoreSet& s, Expect& ex) {
+    auto bad_contact = s.contacts().put(contact(TenantId{""}, "c1", "+14155550101"));
+    EXPECT(!bad_contact && bad_contact.error() == StorageErrc::invalid_argument);
+    auto no_id = s.contacts().put(contact(tenant_a, "", "+14155550101"));
+    EXPECT(!no_id && no_id.error() == StorageErrc::invalid_argument);
+    auto bad_msg = s.messages().append(message(tenant_a, "", "c1", t0, "x"));
+    EXPECT(!bad_msg && bad_msg.error() == StorageErrc::invalid_argument);
+    auto e = event(TenantId{""}, "+14155550101", optout::EventKind::opt_out, t0);
+    auto bad_event = s.optouts().append(e);
+    EXPECT(!bad_event && bad_event.error() == StorageErrc::invalid_argument);
+    auto bad_key = s.dedup().remember(tenant_a, "", t0);
+    EXPECT(!bad_key && bad_key.error() == StorageErrc::invalid_argument);
+    auto listed = s.contacts().list(tenant_a, {});
+    EXPECT(listed && listed->empty());  // nothing half-stored
+}
+
+const Case cases[] = {
+    {"contacts round-trip every field", contacts_round_trip},
+    {"putting a contact again replaces it", contacts_put_replaces},
+    {"contact listings are ordered by id and paged", listing_is_ordered_and_paged},
+    {"tenant A never sees tenant B's rows", tenants_are_isolated},
+    {"soft delete hides a contact from lookup but keeps the row", soft_delete_hides_from_lookup_but_keeps_the_row},
+    {"find by phone returns the live contact with the smallest id", find_by_phone_returns_the_live_contact},
+    {"hard delete cascades to messages and keeps opt-out events", hard_delete_cascades_messages_and_keeps_optouts},
+    {"messages are ordered by time and appended once per id", messages_are_ordered_and_idempotent},
+    {"opt-out events are append-only, ordered and de-duplicated by provider id", optout_events_are_append_only_and_ordered},
+    {"the latest consent record is in force", consent_latest_record_wins},
+    {"the last inbound time only moves forward", inbound_time_only_moves_forward},
+    {"a webhook key is remembered once", dedup_case},
+    {"unicode and NUL bytes round-trip", unicode_and_binary_text_round_trip},
+    {"large values round-trip", large_values_round_trip},
+    {"concurrent writers lose nothing", concurrent_writers_lose_nothing},
+    {"invalid records are refused and nothing is stored", invalid_case},
+};
+
+#undef EXPECT
+
+}  // namespace
+
+std::vector<std::string> conformance_case_names() {
+    std::vector<std::string> names;
+    for (const Case& c : cases) names.emplace_back(c.name);
+    return names;
+}
+
+std::vector<std::string> run_conformance_case(std::string_view name, const StoreFactory& make) {
+    for (const Case& c : cases) {
+        if (name != c.name) continue;
+        Expect ex;
+        std::unique_ptr<StoreSet> store = make();
+        if (!store) return {"the factory returned no store"};
+        try {
+            c.run(*store, ex);
+        } catch (const std::exception& e) {
+            ex.that(false, 0, std::string("exception escaped: ") + e.what());
+        }
+        return ex.take();
+    }
+    return {"no conformance case named '" + std::string(name) + "'"};
+}
+
+}  // namespace heroshhi::testing

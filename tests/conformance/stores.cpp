@@ -1,0 +1,42 @@
+// The store conformance suite on the stores heroshhi ships.
+#include <doctest/doctest.h>
+
+#include <heroshhi/storage/memory_store.hpp>
+#include <heroshhi/storage/sqlite_store.hpp>
+#include <heroshhi/testing/store_conformance.hpp>
+
+#include <atomic>
+#include <filesystem>
+
+#include <unistd.h>
+
+namespace {
+
+void run_all(const heroshhi::testing::StoreFactory& make) {
+    for (const std::string& name : heroshhi::testing::conformance_case_names()) {
+        SUBCASE(name.c_str()) {
+            for (const std::string& failure : heroshhi::testing::run_conformance_case(name, make))
+                FAIL_CHECK(failure);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("the in-memory store conforms") {
+    run_all([] { return std::make_unique<heroshhi::storage::MemoryStore>(); });
+}
+
+TEST_CASE("the SQLite store conforms") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("heroshhi-conformance-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    static std::atomic<int> counter{0};
+    run_all([&]() -> std::unique_ptr<heroshhi::storage::StoreSet> {
+        const fs::path file = dir / ("store-" + std::to_string(counter++) + ".db");
+        auto store = heroshhi::storage::SqliteStore::open(file.string());
+        REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().message()));
+        return std::move(store).value();
+    });
+    fs::remove_all(dir);
+}

@@ -1,0 +1,170 @@
+// Core types: ids, phone numbers, clocks, decisions, errors.
+#include <doctest/doctest.h>
+
+#include <heroshhi/core/clock.hpp>
+#include <heroshhi/core/decision.hpp>
+#include <heroshhi/core/errors.hpp>
+#include <heroshhi/core/ids.hpp>
+#include <heroshhi/core/phone_number.hpp>
+
+#include <type_traits>
+#include <unordered_set>
+
+using namespace heroshhi;
+using namespace std::chrono_literals;
+
+TEST_CASE("ids of different kinds are not interchangeable nor made implicitly from strings") {
+    static_assert(!std::is_convertible_v<TenantId, ContactId>);
+    static_assert(!std::is_convertible_v<ContactId, TenantId>);
+    static_assert(!std::is_convertible_v<std::string, TenantId>);
+    static_assert(!std::is_convertible_v<const char*, UserId>);
+    static_assert(!std::is_convertible_v<UserId, MessageId>);
+    static_assert(std::is_constructible_v<TenantId, std::string>);
+
+    TenantId a{"acme"}, b{"acme"}, c{"other"};
+    CHECK(a == b);
+    CHECK(a != c);
+    CHECK(a.value() == "acme");
+    std::unordered_set<TenantId> set{a, b, c};
+    CHECK(set.size() == 2);
+}
+
+TEST_CASE("phone numbers in every accepted format normalise to the same E.164") {
+    struct Row {
+        const char* raw;
+        const char* region;
+        const char* e164;
+    };
+    const Row rows[] = {
+        {"+14155552671", "", "+14155552671"},
+        {"+1 (415) 555-2671", "", "+14155552671"},
+        {"14155552671", "", "+14155552671"},            // WhatsApp wa_id
+        {"(415) 555-2671", "US", "+14155552671"},        // national with region
+        {"415.555.2671", "us", "+14155552671"},          // region is case-insensitive
+        {"  +1 415 555 2671\n", "", "+14155552671"},     // surrounding whitespace
+        {"020 7946 0958", "GB", "+442079460958"},        // trunk 0 removed
+        {"+44 (0)20 7946 0958", "", "+442079460958"},
+        {"\xEF\xBC\x90\xEF\xBC\x92\xEF\xBC\x90 \xEF\xBC\x97\xEF\xBC\x99\xEF\xBC\x94\xEF\xBC\x96 "
+         "\xEF\xBC\x90\xEF\xBC\x99\xEF\xBC\x95\xEF\xBC\x98", "GB", "+442079460958"},  // full-width digits
+        {"\xEF\xBC\x8B" "1 415 555 2671", "", "+14155552671"},                    // full-width plus
+        {"06 1234 5678", "IT", "+390612345678"},         // Italian leading zero kept
+        {"+1 415 555 2671 ext. 12", "", "+14155552671"}, // extension dropped
+        {"+1-415-555-2671 x12", "", "+14155552671"},
+        {"5511987654321", "", "+5511987654321"},         // Brazilian wa_id
+        {"+91 98765 43210", "", "+919876543210"},
+        {"+1 415 555 0000", "", "+14155550000"},         // not "valid" by metadata, still accepted
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.raw);
+        auto p = PhoneNumber::parse(r.raw, r.region);
+        REQUIRE_MESSAGE(p.has_value(), (p ? "" : p.error().message()));
+        CHECK(p->e164() == r.e164);
+        CHECK(p->raw() == r.raw);
+        CHECK(p->digits() == std::string(r.e164).substr(1));
+    }
+}
+
+TEST_CASE("garbage phone input is rejected with a reason") {
+    struct Row {
+        std::string raw;
+        const char* region;
+        PhoneErrc code;
+    };
+    const Row rows[] = {
+        {"", "", PhoneErrc::empty},
+        {"   \t", "", PhoneErrc::empty},
+        {"call me maybe", "", PhoneErrc::invalid_character},
+        {"+1 415 555 CALL", "", PhoneErrc::invalid_character},
+        {"+1 415 <script>", "", PhoneErrc::invalid_character},
+        {"415 555 2671", "", PhoneErrc::invalid_country_code},   // national form without a region
+        {"+999 123 456 789", "", PhoneErrc::invalid_country_code},
+        {"4155552671", "XX", PhoneErrc::unknown_region},
+        {"4155552671", "USA", PhoneErrc::unknown_region},
+        {"+1 2", "", PhoneErrc::too_short},
+        {"+1 415 555 2671 555 2671 99", "", PhoneErrc::too_long},
+        {std::string(200, '1'), "", PhoneErrc::too_long_input},
+        {"+1 415\xFF 555 2671", "", PhoneErrc::invalid_character},  // invalid UTF-8
+        {"1+4155552671", "", PhoneErrc::invalid_character},
+        {"()--", "", PhoneErrc::not_a_number},
+        {std::string("+1415\0" "5552671", 12), "", PhoneErrc::invalid_character},
+    };
+    for (const Row& r : rows) {
+        CAPTURE(r.raw);
+        auto p = PhoneNumber::parse(r.raw, r.region);
+        REQUIRE_FALSE(p.has_value());
+        CHECK(p.error() == r.code);
+        CHECK_FALSE(p.error().message().empty());
+        CHECK(p.error().message().find("heroshhi.phone") == 0);
+    }
+}
+
+TEST_CASE("phone numbers compare and hash by their E.164 key only") {
+    auto a = PhoneNumber::parse("(415) 555-2671", "US").value();
+    auto b = PhoneNumber::parse("14155552671").value();
+    auto c = PhoneNumber::parse("+14155552672").value();
+    CHECK(a == b);
+    CHECK(a.raw() != b.raw());
+    CHECK(a != c);
+    CHECK(a < c);
+    CHECK(a.key() == 14155552671ULL);
+    CHECK(std::hash<PhoneNumber>{}(a) == std::hash<PhoneNumber>{}(b));
+    static_assert(sizeof(a.key()) == 8);
+
+    auto round = PhoneNumber::from_key(a.key());
+    REQUIRE(round.has_value());
+    CHECK(*round == a);
+    CHECK(round->e164() == "+14155552671");
+    CHECK_FALSE(PhoneNumber::from_key(0).has_value());
+    CHECK_FALSE(PhoneNumber::from_key(1'000'000'000'000'000ULL).has_value());
+}
+
+TEST_CASE("the manual clock moves only when told and the system clock is in milliseconds") {
+    ManualClock clock(from_unix_ms(1'000));
+    CHECK(to_unix_ms(clock.now()) == 1'000);
+    clock.advance(1500ms);
+    CHECK(to_unix_ms(clock.now()) == 2'500);
+    clock.set(from_unix_ms(42));
+    CHECK(to_unix_ms(clock.now()) == 42);
+
+    SystemClock system;
+    const auto before = to_unix_ms(system.now());
+    CHECK(before > 1'700'000'000'000);  // after Nov 2023: the clock is real and in ms
+}
+
+TEST_CASE("timestamps format and parse as UTC with milliseconds") {
+    const Timestamp t = from_unix_ms(1'793'628'187'123);  // 2026-11-02T14:03:07.123Z
+    CHECK(to_iso8601(t) == "2026-11-02T14:03:07.123Z");
+    CHECK(to_display(t) == "2026-11-02 14:03 UTC");
+    CHECK(parse_iso8601("2026-11-02T14:03:07.123Z") == t);
+    CHECK(parse_iso8601("2026-11-02T14:03:07Z") == t - 123ms);
+    CHECK(to_iso8601(from_unix_ms(0)) == "1970-01-01T00:00:00.000Z");
+    CHECK_FALSE(parse_iso8601("2026-11-02 14:03:07Z"));
+    CHECK_FALSE(parse_iso8601("2026-02-30T00:00:00Z"));
+    CHECK_FALSE(parse_iso8601("2026-11-02T24:00:00Z"));
+    CHECK_FALSE(parse_iso8601("2026-11-02T14:03:07.123"));
+    CHECK_FALSE(parse_iso8601(""));
+}
+
+TEST_CASE("a decision carries its reason, notice and rule") {
+    auto ok = Decision::allow("optout.not_opted_out");
+    CHECK(ok.allowed());
+    CHECK(static_cast<bool>(ok));
+    CHECK(ok.reason() == Reason::allowed);
+    CHECK(ok.rule() == "optout.not_opted_out");
+
+    auto no = Decision::deny(Reason::opted_out, "Blocked: opted out", "optout.blocks_all");
+    CHECK_FALSE(no.allowed());
+    CHECK(no.reason() == Reason::opted_out);
+    CHECK(no.notice() == "Blocked: opted out");
+    CHECK(to_string(no.reason()) == "opted_out");
+    CHECK(to_string(Reason::store_unavailable) == "store_unavailable");
+}
+
+TEST_CASE("errors name their category and say what was wrong") {
+    Error e(PhoneErrc::too_short, "3 digits");
+    CHECK(e == PhoneErrc::too_short);
+    CHECK(e.message() == "heroshhi.phone: phone number too short: 3 digits");
+    Error c(ConfigErrc::malformed);
+    CHECK(c.message() == "heroshhi.config: malformed configuration");
+    CHECK(std::error_code(PhoneErrc::empty) != std::error_code(ConfigErrc::invalid_value));
+}

@@ -1,0 +1,491 @@
+// SQLite-specific behaviour of SqliteStore: persistence, refusing foreign or newer files without
+// touching them, WAL, foreign keys, read-only mode, several connections, and no SQL built from
+// values. The behaviour every store shares is in the conformance suite (tests/conformance/).
+#include <doctest/doctest.h>
+
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/storage/sqlite_store.hpp>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace heroshhi;
+using namespace heroshhi::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+const TenantId tenant{"tenant-a"};
+const Timestamp t0 = from_unix_ms(1'764'000'000'000);
+
+PhoneNumber phone(std::string_view e164) { return PhoneNumber::parse(e164).value(); }
+
+/// A unique database path under the temp directory; removes the file and its companions.
+class TempDb {
+public:
+    TempDb() {
+        static std::atomic<unsigned> counter{0};
+        std::random_device random;
+        path_ = fs::temp_directory_path() /
+                ("heroshhi-unit-sqlite-" + std::to_string(random()) + "-" + std::to_string(counter++) + ".db");
+    }
+    ~TempDb() {
+        std::error_code ignored;
+        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path_.string() + suffix, ignored);
+    }
+    TempDb(const TempDb&) = delete;
+    TempDb& operator=(const TempDb&) = delete;
+
+    std::string str() const { return path_.string(); }
+    const fs::path& path() const { return path_; }
+
+private:
+    fs::path path_;
+};
+
+std::string file_bytes(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    REQUIRE(in.good());
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& p, const std::string& bytes) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out << bytes;
+    REQUIRE(out.good());
+}
+
+/// A plain SQLite connection, for setting a file up and looking inside it as another tool would.
+class RawDb {
+public:
+    explicit RawDb(const std::string& path, int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
+        REQUIRE(sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) == SQLITE_OK);
+    }
+    ~RawDb() { sqlite3_close_v2(db_); }
+    RawDb(const RawDb&) = delete;
+    RawDb& operator=(const RawDb&) = delete;
+
+    void exec(const char* sql) {
+        char* error = nullptr;
+        const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+        const std::string message = error != nullptr ? error : "";
+        sqlite3_free(error);
+        REQUIRE_MESSAGE(rc == SQLITE_OK, message);
+    }
+    /// The first column of the first row, as text.
+    std::string query(const char* sql) {
+        sqlite3_stmt* stmt = nullptr;
+        REQUIRE(sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) == SQLITE_OK);
+        std::string out;
+        if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr)
+            out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+        sqlite3_finalize(stmt);
+        return out;
+    }
+    sqlite3* get() const { return db_; }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+std::unique_ptr<SqliteStore> open_store(const std::string& path, SqliteOptions options = {}) {
+    auto store = SqliteStore::open(path, options);
+    REQUIRE_MESSAGE(store.has_value(), (store ? std::string() : store.error().message()));
+    return std::move(store).value();
+}
+
+Contact contact(std::string id, std::string_view number) {
+    Contact c(tenant, ContactId{std::move(id)}, phone(number));
+    c.name = "Ada Lovelace";
+    c.source = "whatsapp";
+    c.created_at = c.updated_at = t0;
+    return c;
+}
+
+MessageRecord message(std::string id, std::string contact_id, std::string body) {
+    MessageRecord m;
+    m.tenant = tenant;
+    m.id = MessageId{std::move(id)};
+    m.contact = ContactId{std::move(contact_id)};
+    m.body = std::move(body);
+    m.created_at = m.updated_at = t0;
+    return m;
+}
+
+optout::OptOutEvent stop_event(std::string_view number, std::string provider_id) {
+    optout::OptOutEvent event(tenant, phone(number));
+    event.at = t0;
+    event.trigger = "STOP";
+    event.provider_message_id = std::move(provider_id);
+    return event;
+}
+
+/// Makes a file a heroshhi database of the current schema, then closes it.
+void make_heroshhi_db(const std::string& path) {
+    auto store = open_store(path);
+    REQUIRE(store->contacts().put(contact("c1", "+14155550101")).has_value());
+}
+
+/// The store's source: tests/data/../../src/storage/sqlite_store.cpp, resolved lexically.
+fs::path store_source() {
+    return fs::path(HEROSHHI_TEST_DATA_DIR).parent_path().parent_path() / "src" / "storage" / "sqlite_store.cpp";
+}
+
+/// Splits C++ source into rough statements (at ';'), with // comments removed, and returns those
+/// that put an SQL keyword in a string literal and also build a string at run time.
+std::vector<std::string> statements_building_sql(const std::string& source) {
+    static const std::regex line_comment(R"(//[^\n]*)");
+    static const std::regex string_literal(R"("(?:[^"\\\n]|\\.)*")");
+    static const std::regex sql_keyword(R"(\b(SELECT|INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|PRAGMA|WHERE|VALUES|FROM|SET|LIMIT|ORDER BY)\b)");
+    static const std::regex building(
+        R"("\s*\+|\+\s*"|\+=|\bto_string\s*\(|\bformat\s*\(|\bappend\s*\(|printf\s*\(|<<|\bstrcat\s*\()");
+    const std::string code = std::regex_replace(source, line_comment, "");
+    std::vector<std::string> offending;
+    std::istringstream in(code);
+    std::string statement;
+    while (std::getline(in, statement, ';')) {
+        bool sql_in_literal = false;
+        for (auto it = std::sregex_iterator(statement.begin(), statement.end(), string_literal);
+             it != std::sregex_iterator(); ++it)
+            if (std::regex_search(it->str(), sql_keyword)) sql_in_literal = true;
+        if (sql_in_literal && std::regex_search(statement, building)) offending.push_back(statement);
+    }
+    return offending;
+}
+
+}  // namespace
+
+TEST_CASE("data survives closing and reopening the database") {
+    TempDb db;
+    const auto p = phone("+14155550101");
+    std::int64_t first_sequence = 0;
+    {
+        auto store = open_store(db.str());
+        Contact c = contact("c1", "+14155550101");
+        c.assignee = UserId{"u-7"};
+        c.deleted_at = t0 + std::chrono::hours(1);
+        c.legal_hold = true;
+        c.restricted = true;
+        REQUIRE(store->contacts().put(c).has_value());
+        REQUIRE(store->messages().append(message("m1", "c1", "hello")).value());
+        auto event = stop_event("+14155550101", "wamid.1");
+        REQUIRE(store->optouts().append(event).value());
+        first_sequence = event.sequence;
+        REQUIRE(store->consents().append({tenant, p, Purpose::marketing, true, t0, "web_form", UserId{"u-1"}}).has_value());
+        REQUIRE(store->activity().record_inbound(tenant, p, t0 + std::chrono::minutes(3)).has_value());
+        REQUIRE(store->dedup().remember(tenant, "wamid.1", t0).value());
+    }
+    auto store = open_store(db.str());
+    auto got = store->contacts().get(tenant, ContactId{"c1"});
+    REQUIRE(got);
+    REQUIRE(got->has_value());
+    CHECK((*got)->phone == p);
+    CHECK((*got)->name == "Ada Lovelace");
+    CHECK((*got)->assignee == UserId{"u-7"});
+    CHECK((*got)->deleted_at == t0 + std::chrono::hours(1));
+    CHECK((*got)->legal_hold);
+    CHECK((*got)->restricted);
+    auto msgs = store->messages().list_for_contact(tenant, ContactId{"c1"}, 10);
+    REQUIRE(msgs);
+    REQUIRE(msgs->size() == 1);
+    CHECK((*msgs)[0].body == "hello");
+    auto history = store->optouts().history(tenant, p);
+    REQUIRE(history);
+    REQUIRE(history->size() == 1);
+    CHECK((*history)[0].sequence == first_sequence);
+    CHECK((*history)[0].provider_message_id == "wamid.1");
+    auto consent = store->consents().latest(tenant, p, Purpose::marketing);
+    REQUIRE(consent);
+    REQUIRE(consent->has_value());
+    CHECK((*consent)->actor == UserId{"u-1"});
+    auto inbound = store->activity().last_inbound(tenant, p);
+    REQUIRE(inbound);
+    CHECK(*inbound == std::optional<Timestamp>{t0 + std::chrono::minutes(3)});
+
+    SUBCASE("de-duplication and sequences continue across the reopen") {
+        auto again = store->dedup().remember(tenant, "wamid.1", t0);
+        REQUIRE(again);
+        CHECK_FALSE(*again);
+        auto redelivered = stop_event("+14155550101", "wamid.1");
+        auto dup = store->optouts().append(redelivered);
+        REQUIRE(dup);
+        CHECK_FALSE(*dup);
+        auto next = stop_event("+14155550101", "wamid.2");
+        REQUIRE(store->optouts().append(next).value());
+        CHECK(next.sequence > first_sequence);
+    }
+}
+
+TEST_CASE("a text file opened as a database fails with not_a_database and is left unchanged") {
+    TempDb db;
+    std::string text;
+    for (int i = 0; i < 200; ++i) text += "Dear customer, this is line " + std::to_string(i) + " of a letter.\n";
+    write_file(db.path(), text);
+
+    SqliteOptions options;
+    SUBCASE("read-write") { options.read_only = false; }
+    SUBCASE("read-only") { options.read_only = true; }
+    auto store = SqliteStore::open(db.str(), options);
+    REQUIRE_FALSE(store);
+    CHECK(store.error() == StorageErrc::not_a_database);
+    CHECK(store.error().detail().find(db.str()) != std::string::npos);
+    CHECK(file_bytes(db.path()) == text);
+    CHECK_FALSE(fs::exists(db.str() + "-wal"));
+}
+
+TEST_CASE("a database of a newer schema fails with newer_schema and is left unchanged") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    {
+        RawDb raw(db.str());
+        raw.exec("PRAGMA user_version = 99");
+    }
+    const std::string before = file_bytes(db.path());
+
+    SqliteOptions options;
+    SUBCASE("read-write") { options.read_only = false; }
+    SUBCASE("read-only") { options.read_only = true; }
+    auto store = SqliteStore::open(db.str(), options);
+    REQUIRE_FALSE(store);
+    CHECK(store.error() == StorageErrc::newer_schema);
+    const std::string& detail = store.error().detail();
+    CHECK(detail.find(db.str()) != std::string::npos);
+    CHECK(detail.find("99") != std::string::npos);
+    CHECK(detail.find(std::to_string(SqliteStore::schema_version)) != std::string::npos);
+    CHECK(file_bytes(db.path()) == before);
+    RawDb raw(db.str());
+    CHECK(raw.query("PRAGMA user_version") == "99");
+}
+
+TEST_CASE("an SQLite database of another application fails with not_a_database and is left unchanged") {
+    TempDb db;
+    {
+        RawDb raw(db.str());
+        raw.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+        raw.exec("INSERT INTO invoices (total) VALUES (12.5)");
+        SUBCASE("with its own application id") { raw.exec("PRAGMA application_id = 42"); }
+        SUBCASE("with its own schema version") { raw.exec("PRAGMA user_version = 1"); }
+        SUBCASE("with tables and no markers at all") {}
+    }
+    const std::string before = file_bytes(db.path());
+    auto store = SqliteStore::open(db.str());
+    REQUIRE_FALSE(store);
+    CHECK(store.error() == StorageErrc::not_a_database);
+    CHECK(store.error().detail().find(db.str()) != std::string::npos);
+    CHECK(file_bytes(db.path()) == before);
+}
+
+TEST_CASE("a new database is in WAL mode and marked with heroshhi's application id and schema version") {
+    TempDb db;
+    auto store = open_store(db.str());
+    REQUIRE(store->dedup().remember(tenant, "k", t0).value());
+    CHECK(fs::exists(db.str() + "-wal"));
+    RawDb raw(db.str());
+    CHECK(raw.query("PRAGMA journal_mode") == "wal");
+    CHECK(raw.query("PRAGMA application_id") == std::to_string(0x48524F53));
+    CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
+    // Every table and index is scoped by tenant first.
+    CHECK(raw.query("SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'"
+                    " AND name NOT IN (SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c"
+                    " WHERE m.type = 'table' AND c.name = 'tenant')") == "0");
+    CHECK(raw.query("SELECT count(*) FROM sqlite_master m WHERE m.type = 'index'"
+                    " AND (SELECT name FROM pragma_index_info(m.name) WHERE seqno = 0) <> 'tenant'") == "0");
+}
+
+TEST_CASE("hard delete removes the contact's messages through the foreign key") {
+    TempDb db;
+    auto store = open_store(db.str());
+    REQUIRE(store->contacts().put(contact("c1", "+14155550101")).has_value());
+    REQUIRE(store->contacts().put(contact("c2", "+14155550102")).has_value());
+    REQUIRE(store->messages().append(message("m1", "c1", "one")).value());
+    REQUIRE(store->messages().append(message("m2", "c1", "two")).value());
+    REQUIRE(store->messages().append(message("m3", "c2", "three")).value());
+
+    // Replacing a contact (put again) must not cascade: it is an update, not delete-and-insert.
+    REQUIRE(store->contacts().put(contact("c1", "+14155550109")).has_value());
+    RawDb raw(db.str());
+    CHECK(raw.query("SELECT count(*) FROM messages WHERE contact_id = 'c1'") == "2");
+
+    REQUIRE(store->contacts().hard_delete(tenant, ContactId{"c1"}).value());
+    CHECK(raw.query("SELECT count(*) FROM messages WHERE contact_id = 'c1'") == "0");
+    CHECK(raw.query("SELECT count(*) FROM messages WHERE contact_id = 'c2'") == "1");
+    CHECK(raw.query("PRAGMA foreign_key_check") == "");
+
+    auto orphan = store->messages().append(message("m9", "c1", "late"));
+    REQUIRE_FALSE(orphan);
+    CHECK(orphan.error() == StorageErrc::not_found);
+}
+
+TEST_CASE("a read-only store reads but refuses every write with read_only") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    const std::string before = file_bytes(db.path());
+    {
+        SqliteOptions options;
+        options.read_only = true;
+        auto store = open_store(db.str(), options);
+        auto got = store->contacts().get(tenant, ContactId{"c1"});
+        REQUIRE(got);
+        CHECK(got->has_value());
+
+        auto put = store->contacts().put(contact("c2", "+14155550102"));
+        REQUIRE_FALSE(put);
+        CHECK(put.error() == StorageErrc::read_only);
+        auto msg = store->messages().append(message("m1", "c1", "x"));
+        REQUIRE_FALSE(msg);
+        CHECK(msg.error() == StorageErrc::read_only);
+        auto event = stop_event("+14155550101", "");
+        auto appended = store->optouts().append(event);
+        REQUIRE_FALSE(appended);
+        CHECK(appended.error() == StorageErrc::read_only);
+        auto removed = store->contacts().hard_delete(tenant, ContactId{"c1"});
+        REQUIRE_FALSE(removed);
+        CHECK(removed.error() == StorageErrc::read_only);
+        auto seen = store->dedup().remember(tenant, "k", t0);
+        REQUIRE_FALSE(seen);
+        CHECK(seen.error() == StorageErrc::read_only);
+        auto inbound = store->activity().record_inbound(tenant, phone("+14155550101"), t0);
+        REQUIRE_FALSE(inbound);
+        CHECK(inbound.error() == StorageErrc::read_only);
+    }
+    CHECK(file_bytes(db.path()) == before);
+
+    SUBCASE("a missing file is not created") {
+        TempDb missing;
+        SqliteOptions options;
+        options.read_only = true;
+        auto store = SqliteStore::open(missing.str(), options);
+        REQUIRE_FALSE(store);
+        CHECK(store.error() == StorageErrc::unavailable);
+        CHECK_FALSE(fs::exists(missing.path()));
+    }
+    SUBCASE("an empty file without a schema is refused, not migrated") {
+        TempDb empty;
+        write_file(empty.path(), "");
+        SqliteOptions options;
+        options.read_only = true;
+        auto store = SqliteStore::open(empty.str(), options);
+        REQUIRE_FALSE(store);
+        CHECK(store.error() == StorageErrc::not_a_database);
+        CHECK(fs::file_size(empty.path()) == 0);
+    }
+}
+
+TEST_CASE("two stores on the same file write concurrently without losing a write") {
+    TempDb db;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(20);
+    auto first = open_store(db.str(), options);
+    auto second = open_store(db.str(), options);
+    constexpr int per_writer = 150;
+    std::atomic<int> failures{0};
+    std::atomic<int> fresh{0};
+    auto writer = [&](SqliteStore& store, int which) {
+        for (int i = 0; i < per_writer; ++i) {
+            auto event = stop_event("+1415555" + std::to_string(1000 + which * per_writer + i),
+                                    "wamid." + std::to_string(which) + "." + std::to_string(i));
+            if (!store.optouts().append(event)) ++failures;
+            auto d = store.dedup().remember(tenant, "shared-" + std::to_string(i), t0);
+            if (!d) ++failures;
+            else if (*d) ++fresh;
+        }
+    };
+    std::thread a(writer, std::ref(*first), 0);
+    std::thread b(writer, std::ref(*second), 1);
+    a.join();
+    b.join();
+    CHECK(failures == 0);
+    CHECK(fresh == per_writer);  // each shared key won by exactly one connection
+    std::set<std::int64_t> sequences;
+    std::int64_t previous = 0;
+    bool ordered = true;
+    REQUIRE(first->optouts()
+                .scan(tenant,
+                      [&](const optout::OptOutEvent& e) {
+                          ordered = ordered && e.sequence > previous;
+                          previous = e.sequence;
+                          sequences.insert(e.sequence);
+                      })
+                .has_value());
+    CHECK(ordered);
+    CHECK(sequences.size() == std::size_t(2 * per_writer));
+}
+
+TEST_CASE("a write blocked by another connection's lock fails with unavailable after the busy timeout") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::milliseconds(50);
+    auto store = open_store(db.str(), options);
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");
+    const auto started = std::chrono::steady_clock::now();
+    auto put = store->contacts().put(contact("c2", "+14155550102"));
+    const auto waited = std::chrono::steady_clock::now() - started;
+    REQUIRE_FALSE(put);
+    CHECK(put.error() == StorageErrc::unavailable);
+    CHECK(put.error().detail().find("locked") != std::string::npos);
+    CHECK(waited >= std::chrono::milliseconds(40));
+    raw.exec("ROLLBACK");
+    CHECK(store->contacts().put(contact("c2", "+14155550102")).has_value());
+}
+
+TEST_CASE("scans visit more rows than one batch and may call back into the store") {
+    TempDb db;
+    auto store = open_store(db.str());
+    constexpr int events = 600;  // more than two of the store's scan batches
+    for (int i = 0; i < events; ++i) {
+        auto event = stop_event("+1415555" + std::to_string(1000 + i), "");
+        REQUIRE(store->optouts().append(event).value());
+        REQUIRE(store->activity().record_inbound(tenant, event.phone, t0).has_value());
+    }
+    int visited = 0;
+    int inbound = 0;
+    REQUIRE(store->optouts()
+                .scan(tenant,
+                      [&](const optout::OptOutEvent& e) {
+                          ++visited;
+                          auto last = store->activity().last_inbound(tenant, e.phone);  // re-entrant read
+                          if (last && last->has_value()) ++inbound;
+                      })
+                .has_value());
+    CHECK(visited == events);
+    CHECK(inbound == events);
+    int phones = 0;
+    REQUIRE(store->activity().scan(tenant, [&](const PhoneNumber&, Timestamp) { ++phones; }).has_value());
+    CHECK(phones == events);
+}
+
+TEST_CASE("the SQLite store source builds no SQL from values") {
+    SUBCASE("the check itself catches SQL built by concatenation") {
+        CHECK(statements_building_sql("auto q = \"SELECT * FROM contacts WHERE id = '\" + id + \"'\";").size() == 1);
+        CHECK(statements_building_sql("std::string q = \"DELETE FROM contacts WHERE id = \"\n"
+                                      "    + std::to_string(id);")
+                  .size() == 1);
+        CHECK(statements_building_sql("q += \"WHERE tenant = \"; q.append(tenant);").size() == 1);
+        CHECK(statements_building_sql("return \"SELECT 1 FROM contacts WHERE tenant = ?1\";").empty());
+        CHECK(statements_building_sql("auto d = \"'\" + path + \"' is not a database\";").empty());
+    }
+    SUBCASE("the store's source passes it") {
+        const fs::path source = store_source();
+        REQUIRE_MESSAGE(fs::exists(source), source.string());
+        const std::string text = file_bytes(source);
+        REQUIRE(text.find("sqlite3_bind_") != std::string::npos);
+        for (const std::string& statement : statements_building_sql(text)) FAIL_CHECK("SQL built from values: " << statement);
+        CHECK(text.find("sqlite3_mprintf") == std::string::npos);
+        CHECK(text.find("sqlite3_exec") == std::string::npos);
+    }
+}

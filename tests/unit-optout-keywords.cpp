@@ -282,6 +282,8 @@ const std::vector<Row> request_rows = {
     {"Don’t text me", out, "DON'T TEXT ME", "en"},  // curly apostrophe
     {"don't text me!!", out, "DON'T TEXT ME", "en"},
     {"do not contact me", out, "DO NOT CONTACT ME", "en"},
+    {"Please remove me from your mailing list 🙏", out, "REMOVE ME FROM YOUR MAILING LIST", "en"},  // the longest
+    {"Por favor, não me mandem mais mensagens sobre o apartamento 🙏", none},
 };
 
 const std::vector<Row> hindi_rows = {

@@ -142,9 +142,11 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
     // A WhatsApp wa_id is the international number as bare ASCII digits, no '+': with no region
     // to read a national number against, such input is taken as international. Anything with
     // separators ("415 555 2671") is a written number and needs a '+' or a region.
-    std::string input(text);
     const bool bare_digits = text.find_first_not_of("0123456789") == std::string_view::npos;
-    if (!leading_plus && default_region.empty() && bare_digits) input.insert(0, "+");
+    std::string input;
+    input.reserve(text.size() + 1);
+    if (!leading_plus && default_region.empty() && bare_digits) input += '+';
+    input += text;
     if ((leading_plus || input.front() == '+') && digit_count < min_e164_digits)
         return {PhoneErrc::too_short, std::to_string(digit_count) + " digits, at least 7 are needed"};
 
@@ -182,10 +184,17 @@ Result<PhoneNumber> PhoneNumber::from_key(std::uint64_t key) {
     std::uint64_t lo = 1'000'000;               // 7 digits
     std::uint64_t hi = 999'999'999'999'999ULL;  // 15 digits
     if (key < lo || key > hi) return {PhoneErrc::not_a_number, "key is not a 7- to 15-digit number"};
-    return PhoneNumber(key, "+" + std::to_string(key));
+    PhoneNumber p(key, {});
+    p.raw_ = p.e164();
+    return p;
 }
 
-std::string PhoneNumber::e164() const { return "+" + std::to_string(key_); }
+std::string PhoneNumber::e164() const {
+    // Appending rather than "+" + to_string(...) sidesteps a false -Wrestrict in g++ 12 at -O2.
+    std::string out(1, '+');
+    out += std::to_string(key_);
+    return out;
+}
 
 std::string PhoneNumber::digits() const { return std::to_string(key_); }
 

@@ -59,11 +59,13 @@ struct KeywordAddition {
 
 /// A tenant's changes to the default keyword set. A default-constructed config means the defaults.
 struct KeywordConfig {
-    /// Keywords added on top of the defaults.
+    /// Keywords added on top of the defaults. Adding one that is already there with the same intent
+    /// changes nothing; with another intent it is an error (remove it first).
     std::vector<KeywordAddition> add;
-    /// Keywords taken out of the defaults. A text removes every built-in spelling that normalises to
-    /// it and every spelling whose canonical keyword normalises to it: "OPT OUT" removes OPT OUT,
-    /// OPT-OUT and OPTOUT; "OPTOUT" removes that spelling only; "ARRET" removes ARRET and ARRÊT.
+    /// Keywords (or request phrases) taken out of the defaults. A text removes every built-in
+    /// spelling that normalises to it and every spelling whose canonical keyword normalises to it:
+    /// "OPT OUT" removes OPT OUT, OPT-OUT and OPTOUT; "OPTOUT" removes that spelling only; "ARRET"
+    /// removes ARRET and ARRÊT; "stop texting me" removes the phrase with and without "please".
     /// STOP and START cannot be removed (carriers and Twilio keep them fixed too).
     std::vector<std::string> remove;
     /// Optional language sets to switch on. Only "hi" (Hindi, Devanagari and romanised) is optional

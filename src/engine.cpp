@@ -179,7 +179,7 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
         event.kind = optout::EventKind::opt_out;
     } else if (out.classification.intent == optout::Intent::opt_in) {
         // Both START and a marketing "resume" matter only to someone blocked from something.
-        const bool blocked = facts.marketing_opted_out;
+        const bool blocked = facts.marketing_opted_out();
         if (!loaded) return loaded.error();  // cannot tell whether they are opted out: change nothing
         wants_event = blocked;
         event.kind = optout::EventKind::opt_in;

@@ -1,74 +1,63 @@
-// heroshhi (internal) — an open-addressing hash table keyed by non-zero 64-bit integers, with
-// linear probing and values stored inline. Not thread-safe: callers lock.
+// heroshhi (internal) — small hashing helpers for 64-bit phone keys.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace heroshhi::detail {
 
-/// Fibonacci hashing: spreads consecutive keys (phone numbers often are) over the whole table.
+/// Spreads consecutive keys (phone numbers often are) over the whole table.
 inline std::uint64_t mix64(std::uint64_t k) noexcept {
     k ^= k >> 31;
     k *= 0x9E3779B97F4A7C15ULL;
     return k ^ (k >> 29);
 }
 
-template <class Value>
-class FlatTable {
+/// A set of non-zero 64-bit keys: open addressing, linear probing at load <= 1/2, 8 bytes a slot. Not
+/// thread-safe. For one-off work such as de-duplicating an audience.
+class FlatSet {
 public:
-    struct Slot {
-        std::uint64_t key = 0;  // 0 marks an empty slot; phone keys are never 0
-        Value value{};
-    };
-
-    /// The value for `key`, or nullptr.
-    const Value* find(std::uint64_t key, std::uint64_t hash) const noexcept {
-        if (slots_.empty()) return nullptr;
-        for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
-            const Slot& s = slots_[i];
-            if (s.key == key) return &s.value;
-            if (s.key == 0) return nullptr;
-        }
+    /// Empties the set, keeping its memory.
+    void clear() noexcept {
+        std::fill(slots_.begin(), slots_.end(), 0);
+        size_ = 0;
     }
 
-    /// The value for `key`, inserted default-constructed if absent.
-    Value& upsert(std::uint64_t key, std::uint64_t hash) {
-        if ((size_ + 1) * 10 > slots_.size() * 7) grow();
+    /// Sizes the table for `n` keys so that inserting them never rehashes.
+    void reserve(std::size_t n) {
+        std::size_t capacity = 16;
+        while (capacity < n * 2) capacity *= 2;
+        if (capacity > slots_.size()) rehash(capacity);
+    }
+
+    /// Inserts `key` (non-zero); returns false if it was already there.
+    bool insert(std::uint64_t key, std::uint64_t hash) {
+        if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? 16 : slots_.size() * 2);
         for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
-            Slot& s = slots_[i];
-            if (s.key == key) return s.value;
-            if (s.key == 0) {
-                s.key = key;
+            if (slots_[i] == key) return false;
+            if (slots_[i] == 0) {
+                slots_[i] = key;
                 ++size_;
-                return s.value;
+                return true;
             }
         }
     }
 
     std::size_t size() const noexcept { return size_; }
-    std::size_t memory_bytes() const noexcept { return slots_.capacity() * sizeof(Slot); }
-    void clear() {
-        slots_.clear();
-        slots_.shrink_to_fit();
-        size_ = 0;
-        mask_ = 0;
-    }
 
 private:
-    void grow() {
-        std::vector<Slot> old;
+    void rehash(std::size_t capacity) {
+        std::vector<std::uint64_t> old(capacity, 0);
         old.swap(slots_);
-        const std::size_t capacity = old.empty() ? 16 : old.size() * 2;
-        slots_.assign(capacity, Slot{});
         mask_ = capacity - 1;
         size_ = 0;
-        for (Slot& s : old)
-            if (s.key != 0) upsert(s.key, mix64(s.key)) = std::move(s.value);
+        for (std::uint64_t k : old)
+            if (k != 0) insert(k, mix64(k));
     }
 
-    std::vector<Slot> slots_;
+    std::vector<std::uint64_t> slots_;
     std::size_t size_ = 0;
     std::size_t mask_ = 0;
 };

@@ -21,11 +21,11 @@ std::optional<MessageKind> message_kind_from_string(std::string_view s) noexcept
 }
 
 std::string optout_notice(const PhoneNumber& phone, const ContactFacts& f, const std::string& resubscribe_keyword) {
-    const bool marketing_only = !f.opted_out;
+    const bool marketing_only = !f.opted_out();
     std::string out = "Blocked: " + phone.e164() + (marketing_only ? " opted out of marketing messages" : " opted out");
-    if (f.last_optout_at) out += " on " + to_display(*f.last_optout_at);
-    const std::string trigger = f.last_optout_trigger ? *f.last_optout_trigger : std::string();
-    switch (f.last_optout_method) {
+    if (f.last_optout_at()) out += " on " + to_display(*f.last_optout_at());
+    const std::string trigger = f.last_optout_trigger() ? *f.last_optout_trigger() : std::string();
+    switch (f.last_optout_method()) {
         case optout::Method::keyword:
             out += trigger.empty() ? " by replying with an opt-out keyword" : " by replying " + trigger;
             break;
@@ -48,46 +48,62 @@ Decision SendGate::check(const TenantId& tenant, const PhoneNumber& phone, Messa
     return decide(index_.find(tenant, phone), phone, kind, clock_.now());
 }
 
+Reason SendGate::reason(const SuppressionIndex::Lookup& lookup, MessageKind kind, Timestamp now) const noexcept {
+    if (!lookup.tenant_ready) return Reason::store_unavailable;
+    const ContactFacts& f = lookup.facts;
+    if (f.restricted()) return Reason::restricted;
+    if (kind == MessageKind::optout_confirmation) {
+        const bool pending = f.marketing_opted_out() && f.last_optout_at() && !f.confirmation_sent() &&
+                             now - *f.last_optout_at() <= options_.confirmation_window;
+        return pending ? Reason::allowed : Reason::confirmation_used;
+    }
+    if (f.opted_out()) return Reason::opted_out;
+    if (kind == MessageKind::marketing_template && f.marketing_opted_out()) return Reason::marketing_opted_out;
+    if (kind == MessageKind::free_form && (!f.last_inbound() || now - *f.last_inbound() >= options_.service_window))
+        return Reason::outside_window;
+    if (kind == MessageKind::marketing_template && !f.marketing_consent()) return Reason::no_consent;
+    return Reason::allowed;
+}
+
 Decision SendGate::decide(const SuppressionIndex::Lookup& lookup, const PhoneNumber& phone, MessageKind kind,
                           Timestamp now) const {
-    if (!lookup.tenant_ready)
-        return Decision::deny(Reason::store_unavailable,
-                              "Blocked: opt-out status could not be confirmed (store unavailable). Try again later.",
-                              "gate.tenant_not_loaded");
     const ContactFacts& f = lookup.facts;
-    if (f.restricted)
-        return Decision::deny(Reason::restricted,
-                              "Blocked: processing of " + phone.e164() + "'s data is restricted at their request.",
-                              "gate.restricted");
-
-    if (kind == MessageKind::optout_confirmation) {
-        const bool pending = f.marketing_opted_out && f.last_optout_at && !f.confirmation_sent &&
-                             now - *f.last_optout_at <= options_.confirmation_window;
-        if (pending) return Decision::allow("optout.confirmation_once");
-        return Decision::deny(Reason::confirmation_used,
-                              "Blocked: there is no recent opt-out of " + phone.e164() +
-                                  " left to confirm; the single confirmation was sent or its time has passed.",
-                              "optout.confirmation_once");
+    switch (reason(lookup, kind, now)) {
+        case Reason::allowed:
+            return Decision::allow(kind == MessageKind::optout_confirmation ? "optout.confirmation_once" : "gate.allowed");
+        case Reason::store_unavailable:
+            return Decision::deny(Reason::store_unavailable,
+                                  "Blocked: opt-out status could not be confirmed (store unavailable). Try again later.",
+                                  "gate.tenant_not_loaded");
+        case Reason::restricted:
+            return Decision::deny(Reason::restricted,
+                                  "Blocked: processing of " + phone.e164() + "'s data is restricted at their request.",
+                                  "gate.restricted");
+        case Reason::confirmation_used:
+            return Decision::deny(Reason::confirmation_used,
+                                  "Blocked: there is no recent opt-out of " + phone.e164() +
+                                      " left to confirm; the single confirmation was sent or its time has passed.",
+                                  "optout.confirmation_once");
+        case Reason::opted_out:
+            return Decision::deny(Reason::opted_out, optout_notice(phone, f, options_.resubscribe_keyword),
+                                  "optout.blocks_all");
+        case Reason::marketing_opted_out:
+            return Decision::deny(Reason::marketing_opted_out, optout_notice(phone, f, options_.resubscribe_keyword),
+                                  "optout.blocks_marketing");
+        case Reason::outside_window:
+            return Decision::deny(
+                Reason::outside_window,
+                "Blocked: " + phone.e164() +
+                    (f.last_inbound() ? " last wrote on " + to_display(*f.last_inbound()) + ", more than 24 hours ago"
+                                    : " has never written to you") +
+                    ". Send an approved template instead.",
+                "whatsapp.service_window");
+        case Reason::no_consent:
+            return Decision::deny(Reason::no_consent, "Blocked: no marketing consent is recorded for " + phone.e164() + ".",
+                                  "consent.marketing");
+        default:
+            return Decision::deny(Reason::store_unavailable, "Blocked: the gate could not decide.", "gate.unknown");
     }
-
-    if (f.opted_out)
-        return Decision::deny(Reason::opted_out, optout_notice(phone, f, options_.resubscribe_keyword),
-                              "optout.blocks_all");
-    if (kind == MessageKind::marketing_template && f.marketing_opted_out)
-        return Decision::deny(Reason::marketing_opted_out, optout_notice(phone, f, options_.resubscribe_keyword),
-                              "optout.blocks_marketing");
-    if (kind == MessageKind::free_form && (!f.last_inbound || now - *f.last_inbound >= options_.service_window))
-        return Decision::deny(Reason::outside_window,
-                              "Blocked: " + phone.e164() +
-                                  (f.last_inbound ? " last wrote on " + to_display(*f.last_inbound) + ", more than 24 hours ago"
-                                                  : " has never written to you") +
-                                  ". Send an approved template instead.",
-                              "whatsapp.service_window");
-    if (kind == MessageKind::marketing_template && !f.marketing_consent)
-        return Decision::deny(Reason::no_consent,
-                              "Blocked: no marketing consent is recorded for " + phone.e164() + ".",
-                              "consent.marketing");
-    return Decision::allow("gate.allowed");
 }
 
 }  // namespace heroshhi::messaging

@@ -7,95 +7,210 @@
 #include <climits>
 #include <deque>
 #include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
 namespace heroshhi::messaging {
 namespace {
 
-constexpr std::int64_t none_ms = INT64_MIN;
+constexpr std::int64_t none_ms = ContactFacts::no_time;
 
-// One contact's facts as stored: 40 bytes, no owning members.
-struct Entry {
-    std::int64_t last_inbound_ms = none_ms;
-    std::int64_t last_optout_ms = none_ms;
-    const std::string* trigger = nullptr;
-    std::uint8_t flags = 0;
-    std::uint8_t method = 0;
-    std::uint8_t scope = 0;
+// A contact's facts in two 64-bit words, so that every read is a pair of atomic loads: the word
+// laid out as ContactFacts documents, and the time of the last opt-out in Unix ms.
+enum Flag : std::uint64_t {
+    opted_out = ContactFacts::opted_out_bit,
+    marketing_opted_out = ContactFacts::marketing_bit,
+    consent = ContactFacts::consent_bit,
+    restricted = ContactFacts::restricted_bit,
+    confirmation_sent = ContactFacts::confirmation_bit,
+};
+constexpr std::uint64_t flag_mask = 0xFF;
+
+struct Packed {
+    std::uint64_t word = 0;
+    std::int64_t optout_ms = none_ms;
+
+    std::uint64_t flags() const { return word & flag_mask; }
+    void set_flag(std::uint64_t f, bool on) { word = on ? (word | f) : (word & ~f); }
+    void set_optout(optout::Method m, optout::Scope s, std::uint16_t trigger) {
+        word = (word & ~std::uint64_t{0xFFFFFF00}) | (std::uint64_t(m) & 0xF) << 8 | (std::uint64_t(s) & 1) << 12 |
+               std::uint64_t(trigger) << 16;
+    }
+    std::uint32_t inbound_s() const { return std::uint32_t(word >> 32); }
+    void set_inbound_s(std::uint32_t s) { word = (word & 0xFFFFFFFFULL) | std::uint64_t(s) << 32; }
 };
 
-enum Flag : std::uint8_t {
-    opted_out = 1,
-    marketing_opted_out = 2,
-    consent = 4,
-    restricted = 8,
-    confirmation_sent = 16,
+struct Slot {
+    std::atomic<std::uint64_t> key{0};  // 0: empty (phone keys are never 0)
+    std::atomic<std::uint64_t> word{0};
+    std::atomic<std::int64_t> optout_ms{none_ms};
 };
 
-ContactFacts to_facts(const Entry& e) noexcept {
-    ContactFacts f;
-    f.opted_out = e.flags & opted_out;
-    f.marketing_opted_out = e.flags & (opted_out | marketing_opted_out);
-    f.marketing_consent = e.flags & consent;
-    f.restricted = e.flags & restricted;
-    f.confirmation_sent = e.flags & confirmation_sent;
-    if (e.last_inbound_ms != none_ms) f.last_inbound = from_unix_ms(e.last_inbound_ms);
-    if (e.last_optout_ms != none_ms) f.last_optout_at = from_unix_ms(e.last_optout_ms);
-    f.last_optout_method = static_cast<optout::Method>(e.method);
-    f.last_optout_scope = static_cast<optout::Scope>(e.scope);
-    f.last_optout_trigger = e.trigger;
-    return f;
-}
+// An open-addressing array of atomic slots. Readers probe it without locks; the one writer at a
+// time (the shard's mutex) fills a slot's words before publishing its key (release), so a reader
+// that sees the key (acquire) sees the words too. Slots are never emptied.
+//
+// Beside the slots, a one-hash Bloom filter of 4 bits a slot (at most 8 a contact) answers most
+// lookups of contacts the index does not hold (the common case: most contacts never opted out)
+// with one load and no probing. Its bit is set before the key is published.
+struct SlotArray {
+    explicit SlotArray(std::size_t capacity)
+        : slots(capacity), mask(capacity - 1), filter(capacity / 16 < 1 ? 1 : capacity / 16), filter_mask(capacity * 4 - 1) {}
+    std::vector<Slot> slots;
+    std::size_t mask;
+    std::vector<std::atomic<std::uint64_t>> filter;
+    std::size_t filter_mask;  // in bits
 
-constexpr std::size_t shard_bits = 6;
-constexpr std::size_t shard_count = std::size_t{1} << shard_bits;
+    std::size_t filter_bit(std::uint64_t hash) const noexcept { return (hash >> 24) & filter_mask; }
+    bool may_contain(std::uint64_t hash) const noexcept {
+        const std::size_t b = filter_bit(hash);
+        return (filter[b / 64].load(std::memory_order_acquire) >> (b % 64)) & 1;
+    }
+    void add_to_filter(std::uint64_t hash) noexcept {
+        const std::size_t b = filter_bit(hash);
+        filter[b / 64].fetch_or(std::uint64_t{1} << (b % 64), std::memory_order_release);
+    }
+
+    const Slot* find(std::uint64_t key, std::uint64_t hash) const noexcept {
+        if (!may_contain(hash)) return nullptr;
+        for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+            const std::uint64_t k = slots[i].key.load(std::memory_order_acquire);
+            if (k == key) return &slots[i];
+            if (k == 0) return nullptr;
+        }
+    }
+};
 
 struct alignas(64) Shard {
-    mutable std::shared_mutex mutex;
-    detail::FlatTable<Entry> table;
+    std::mutex write_mutex;
+    std::atomic<SlotArray*> table{nullptr};
+    std::size_t size = 0;                            // guarded by write_mutex
+    std::vector<std::unique_ptr<SlotArray>> arrays;  // current and retired; guarded by write_mutex
+
+    // Writer side: the slot for `key`, created (and the array grown) if needed. Caller holds the mutex.
+    Slot& upsert(std::uint64_t key, std::uint64_t hash) {
+        SlotArray* t = table.load(std::memory_order_relaxed);
+        if (t != nullptr)
+            if (const Slot* s = t->find(key, hash)) return const_cast<Slot&>(*s);
+        if (t == nullptr || (size + 1) * 2 > t->slots.size()) t = grow(t);  // load <= 1/2: misses stay short
+        for (std::size_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+            Slot& s = t->slots[i];
+            if (s.key.load(std::memory_order_relaxed) == 0) {
+                ++size;
+                t->add_to_filter(hash);
+                s.key.store(key, std::memory_order_release);  // words are at their defaults
+                return s;
+            }
+        }
+    }
+
+    SlotArray* grow(SlotArray* old) {
+        auto bigger = std::make_unique<SlotArray>(old == nullptr ? 16 : old->slots.size() * 2);
+        if (old != nullptr)
+            for (const Slot& s : old->slots) {
+                const std::uint64_t k = s.key.load(std::memory_order_relaxed);
+                if (k == 0) continue;
+                bigger->add_to_filter(detail::mix64(k));
+                for (std::size_t i = detail::mix64(k) & bigger->mask;; i = (i + 1) & bigger->mask) {
+                    Slot& d = bigger->slots[i];
+                    if (d.key.load(std::memory_order_relaxed) != 0) continue;
+                    d.word.store(s.word.load(std::memory_order_relaxed), std::memory_order_relaxed);
+                    d.optout_ms.store(s.optout_ms.load(std::memory_order_relaxed), std::memory_order_relaxed);
+                    d.key.store(k, std::memory_order_relaxed);
+                    break;
+                }
+            }
+        SlotArray* published = bigger.get();
+        arrays.push_back(std::move(bigger));
+        table.store(published, std::memory_order_release);  // the old array stays alive for readers
+        return published;
+    }
 };
 
-struct TenantIndex {
-    explicit TenantIndex(TenantId id) : tenant(std::move(id)) {}
+constexpr std::size_t shard_bits = 8;
+constexpr std::size_t shard_count = std::size_t{1} << shard_bits;
+constexpr std::size_t max_triggers = 65536;  // id 0 means none
+
+// Trigger texts ("STOP", "Stop promotions") are few; each is stored once per index and referred
+// to by a 16-bit id that fits in a contact's word. Ids are read lock-free.
+class TriggerTable {
+public:
+    TriggerTable() : by_id_(new std::atomic<const std::string*>[max_triggers]) {
+        for (std::size_t i = 0; i < max_triggers; ++i) by_id_[i].store(nullptr, std::memory_order_relaxed);
+    }
+
+    std::uint16_t intern(const std::string& text) {
+        if (text.empty()) return 0;
+        std::lock_guard lock(mutex_);
+        if (auto it = ids_.find(text); it != ids_.end()) return it->second;
+        if (texts_.size() + 1 >= max_triggers) return 0;
+        const std::string& stored = texts_.emplace_back(text);
+        const auto id = static_cast<std::uint16_t>(texts_.size());
+        by_id_[id].store(&stored, std::memory_order_release);
+        ids_.emplace(stored, id);
+        return id;
+    }
+
+    const std::string* text(std::uint16_t id) const noexcept {
+        return id == 0 ? nullptr : by_id_[id].load(std::memory_order_acquire);
+    }
+
+private:
+    std::unique_ptr<std::atomic<const std::string*>[]> by_id_;
+    std::mutex mutex_;
+    std::deque<std::string> texts_;
+    std::unordered_map<std::string_view, std::uint16_t> ids_;
+};
+
+}  // namespace
+
+struct SuppressionIndex::TenantFacts {
+    TenantFacts(TenantId id, const TriggerTable& t) : tenant(std::move(id)), triggers(t) {}
 
     const TenantId tenant;
+    const TriggerTable& triggers;
     std::atomic<bool> ready{false};
     std::array<Shard, shard_count> shards;
 
-    // Triggers are few distinct strings ("STOP", "Stop promotions"); entries point at one copy.
-    std::mutex triggers_mutex;
-    std::deque<std::string> triggers;
-    std::unordered_map<std::string_view, const std::string*> trigger_lookup;
+    static std::size_t shard_of(std::uint64_t hash) noexcept { return hash >> (64 - shard_bits); }
 
-    const std::string* intern(const std::string& text) {
-        if (text.empty()) return nullptr;
-        std::lock_guard lock(triggers_mutex);
-        if (auto it = trigger_lookup.find(text); it != trigger_lookup.end()) return it->second;
-        const std::string* stored = &triggers.emplace_back(text);
-        trigger_lookup.emplace(*stored, stored);
-        return stored;
+    Lookup find(const PhoneNumber& phone) const noexcept { return find_key(phone.key()); }
+
+    Lookup find_key(std::uint64_t key) const noexcept {
+        Lookup out;
+        if (!ready.load(std::memory_order_acquire)) return out;
+        out.tenant_ready = true;
+        const std::uint64_t h = detail::mix64(key);
+        const SlotArray* t = shards[shard_of(h)].table.load(std::memory_order_acquire);
+        if (t == nullptr) return out;
+        if (const Slot* s = t->find(key, h))
+            out.facts = ContactFacts(s->word.load(std::memory_order_acquire),
+                                     s->optout_ms.load(std::memory_order_acquire), &triggers);
+        return out;
     }
 
-    Shard& shard_for(std::uint64_t hash) noexcept { return shards[hash >> (64 - shard_bits)]; }
-    const Shard& shard_for(std::uint64_t hash) const noexcept { return shards[hash >> (64 - shard_bits)]; }
-
+    // Applies `fn` to the contact's facts under its shard's lock and stores the result.
     template <class Fn>
     void update(const PhoneNumber& phone, Fn&& fn) {
         const std::uint64_t h = detail::mix64(phone.key());
-        Shard& s = shard_for(h);
-        std::unique_lock lock(s.mutex);
-        fn(s.table.upsert(phone.key(), h));
+        Shard& shard = shards[shard_of(h)];
+        std::lock_guard lock(shard.write_mutex);
+        Slot& s = shard.upsert(phone.key(), h);
+        Packed p{s.word.load(std::memory_order_relaxed), s.optout_ms.load(std::memory_order_relaxed)};
+        fn(p);
+        s.optout_ms.store(p.optout_ms, std::memory_order_release);
+        s.word.store(p.word, std::memory_order_release);
     }
 };
 
+namespace {
+
 // Tenants in an open-addressing table of atomic pointers: readers probe without locking; inserts
-// take a mutex and, when the table fills, publish a bigger copy. Old tables and tenant indexes live
+// take a mutex and, when the table fills, publish a bigger copy. Old tables and tenant facts live
 // as long as the SuppressionIndex, so a reader never sees freed memory.
 struct TenantTable {
     explicit TenantTable(std::size_t capacity) : slots(capacity), mask(capacity - 1) {}
-    std::vector<std::atomic<TenantIndex*>> slots;
+    std::vector<std::atomic<SuppressionIndex::TenantFacts*>> slots;
     std::size_t mask;
     std::size_t used = 0;
 };
@@ -103,10 +218,11 @@ struct TenantTable {
 }  // namespace
 
 struct SuppressionIndex::Impl {
+    TriggerTable triggers;
     std::atomic<TenantTable*> current{nullptr};
     std::mutex insert_mutex;
     std::vector<std::unique_ptr<TenantTable>> tables;
-    std::vector<std::unique_ptr<TenantIndex>> tenants;
+    std::vector<std::unique_ptr<TenantFacts>> tenants;
 
     Impl() {
         tables.push_back(std::make_unique<TenantTable>(64));
@@ -115,16 +231,16 @@ struct SuppressionIndex::Impl {
 
     static std::size_t hash(const TenantId& t) noexcept { return std::hash<std::string>{}(t.value()); }
 
-    TenantIndex* find(const TenantId& tenant) const noexcept {
+    TenantFacts* find(const TenantId& tenant) const noexcept {
         const TenantTable* table = current.load(std::memory_order_acquire);
         for (std::size_t i = hash(tenant) & table->mask;; i = (i + 1) & table->mask) {
-            TenantIndex* p = table->slots[i].load(std::memory_order_acquire);
+            TenantFacts* p = table->slots[i].load(std::memory_order_acquire);
             if (p == nullptr) return nullptr;
             if (p->tenant == tenant) return p;
         }
     }
 
-    static void place(TenantTable& table, TenantIndex* p) {
+    static void place(TenantTable& table, TenantFacts* p) {
         for (std::size_t i = hash(p->tenant) & table.mask;; i = (i + 1) & table.mask)
             if (table.slots[i].load(std::memory_order_relaxed) == nullptr) {
                 table.slots[i].store(p, std::memory_order_release);
@@ -133,10 +249,10 @@ struct SuppressionIndex::Impl {
             }
     }
 
-    TenantIndex& get_or_create(const TenantId& tenant) {
-        if (TenantIndex* p = find(tenant)) return *p;
+    TenantFacts& get_or_create(const TenantId& tenant) {
+        if (TenantFacts* p = find(tenant)) return *p;
         std::lock_guard lock(insert_mutex);
-        if (TenantIndex* p = find(tenant)) return *p;
+        if (TenantFacts* p = find(tenant)) return *p;
         TenantTable* table = current.load(std::memory_order_relaxed);
         if ((table->used + 1) * 2 > table->slots.size()) {
             tables.push_back(std::make_unique<TenantTable>(table->slots.size() * 2));
@@ -145,117 +261,131 @@ struct SuppressionIndex::Impl {
             current.store(bigger, std::memory_order_release);
             table = bigger;
         }
-        tenants.push_back(std::make_unique<TenantIndex>(tenant));
+        tenants.push_back(std::make_unique<TenantFacts>(tenant, triggers));
         place(*table, tenants.back().get());
         return *tenants.back();
     }
 };
 
+const std::string* ContactFacts::last_optout_trigger() const noexcept {
+    if (triggers_ == nullptr) return nullptr;
+    return static_cast<const TriggerTable*>(triggers_)->text(static_cast<std::uint16_t>(word_ >> 16));
+}
+
 SuppressionIndex::SuppressionIndex() : impl_(std::make_unique<Impl>()) {}
 SuppressionIndex::~SuppressionIndex() = default;
 
+bool SuppressionIndex::TenantView::ready() const noexcept {
+    return t_ != nullptr && t_->ready.load(std::memory_order_acquire);
+}
+
+SuppressionIndex::Lookup SuppressionIndex::TenantView::find(const PhoneNumber& phone) const noexcept {
+    return t_ == nullptr ? Lookup{} : t_->find(phone);
+}
+
+SuppressionIndex::Lookup SuppressionIndex::TenantView::find_key(std::uint64_t phone_key) const noexcept {
+    return t_ == nullptr ? Lookup{} : t_->find_key(phone_key);
+}
+
+void SuppressionIndex::TenantView::find_many(std::span<const std::uint64_t> keys, Lookup* out) const noexcept {
+    for (std::size_t i = 0; i < keys.size(); ++i) out[i] = t_ == nullptr ? Lookup{} : t_->find_key(keys[i]);
+}
+
+SuppressionIndex::TenantView SuppressionIndex::view(const TenantId& tenant) const noexcept {
+    return TenantView(impl_->find(tenant));
+}
+
 SuppressionIndex::Lookup SuppressionIndex::find(const TenantId& tenant, const PhoneNumber& phone) const noexcept {
-    Lookup out;
-    const TenantIndex* t = impl_->find(tenant);
-    if (t == nullptr || !t->ready.load(std::memory_order_acquire)) return out;
-    out.tenant_ready = true;
-    const std::uint64_t h = detail::mix64(phone.key());
-    const Shard& s = t->shard_for(h);
-    std::shared_lock lock(s.mutex);
-    if (const Entry* e = s.table.find(phone.key(), h)) out.facts = to_facts(*e);
-    return out;
+    const TenantFacts* t = impl_->find(tenant);
+    return t == nullptr ? Lookup{} : t->find(phone);
 }
 
 void SuppressionIndex::apply(const optout::OptOutEvent& event) {
-    TenantIndex& t = impl_->get_or_create(event.tenant);
-    const std::string* trigger = event.kind == optout::EventKind::opt_out ? t.intern(event.trigger) : nullptr;
-    t.update(event.phone, [&](Entry& e) {
+    TenantFacts& t = impl_->get_or_create(event.tenant);
+    const std::uint16_t trigger = event.kind == optout::EventKind::opt_out ? impl_->triggers.intern(event.trigger) : 0;
+    t.update(event.phone, [&](Packed& p) {
         const bool all = event.scope == optout::Scope::all;
         if (event.kind == optout::EventKind::opt_out) {
-            e.flags |= all ? opted_out : marketing_opted_out;
-            e.flags &= static_cast<std::uint8_t>(~confirmation_sent);
-            e.last_optout_ms = to_unix_ms(event.at);
-            e.trigger = trigger;
-            e.method = static_cast<std::uint8_t>(event.method);
-            e.scope = static_cast<std::uint8_t>(event.scope);
+            p.set_flag(all ? opted_out : marketing_opted_out, true);
+            p.set_flag(confirmation_sent, false);  // each opt-out may be confirmed once
+            p.set_optout(event.method, event.scope, trigger);
+            p.optout_ms = to_unix_ms(event.at);
         } else if (all) {
-            // Re-subscribing (START) clears every opt-out flag.
-            e.flags &= static_cast<std::uint8_t>(~(opted_out | marketing_opted_out));
+            p.set_flag(opted_out | marketing_opted_out, false);  // START clears every opt-out
         } else {
-            e.flags &= static_cast<std::uint8_t>(~marketing_opted_out);
+            p.set_flag(marketing_opted_out, false);
         }
     });
 }
 
 void SuppressionIndex::set_consent(const TenantId& tenant, const PhoneNumber& phone, bool granted) {
-    impl_->get_or_create(tenant).update(phone, [&](Entry& e) {
-        e.flags = granted ? (e.flags | consent) : (e.flags & static_cast<std::uint8_t>(~consent));
-    });
+    impl_->get_or_create(tenant).update(phone, [&](Packed& p) { p.set_flag(consent, granted); });
 }
 
 void SuppressionIndex::set_restricted(const TenantId& tenant, const PhoneNumber& phone, bool on) {
-    impl_->get_or_create(tenant).update(phone, [&](Entry& e) {
-        e.flags = on ? (e.flags | restricted) : (e.flags & static_cast<std::uint8_t>(~restricted));
-    });
+    impl_->get_or_create(tenant).update(phone, [&](Packed& p) { p.set_flag(restricted, on); });
 }
 
 void SuppressionIndex::touch_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
-    impl_->get_or_create(tenant).update(phone, [&](Entry& e) {
-        if (e.last_inbound_ms < to_unix_ms(at)) e.last_inbound_ms = to_unix_ms(at);
+    // Floored to the second: the 24-hour window may close up to a second early, never late.
+    const std::int64_t s = to_unix_ms(at) / 1000;
+    if (s <= 0 || s > INT64_C(0xFFFFFFFF)) return;
+    impl_->get_or_create(tenant).update(phone, [&](Packed& p) {
+        if (p.inbound_s() < std::uint32_t(s)) p.set_inbound_s(std::uint32_t(s));
     });
 }
 
 bool SuppressionIndex::claim_confirmation(const TenantId& tenant, const PhoneNumber& phone, Timestamp not_before) {
     bool claimed = false;
-    impl_->get_or_create(tenant).update(phone, [&](Entry& e) {
-        if ((e.flags & (opted_out | marketing_opted_out)) && !(e.flags & confirmation_sent) &&
-            e.last_optout_ms != none_ms && e.last_optout_ms >= to_unix_ms(not_before)) {
-            e.flags |= confirmation_sent;
+    impl_->get_or_create(tenant).update(phone, [&](Packed& p) {
+        if ((p.flags() & (opted_out | marketing_opted_out)) && !(p.flags() & confirmation_sent) &&
+            p.optout_ms != none_ms && p.optout_ms >= to_unix_ms(not_before)) {
+            p.set_flag(confirmation_sent, true);
             claimed = true;
         }
     });
     return claimed;
 }
 
-bool SuppressionIndex::ready(const TenantId& tenant) const noexcept {
-    const TenantIndex* t = impl_->find(tenant);
-    return t != nullptr && t->ready.load(std::memory_order_acquire);
-}
+bool SuppressionIndex::ready(const TenantId& tenant) const noexcept { return view(tenant).ready(); }
 
 void SuppressionIndex::mark_ready(const TenantId& tenant, bool ready) {
     impl_->get_or_create(tenant).ready.store(ready, std::memory_order_release);
 }
 
 void SuppressionIndex::clear(const TenantId& tenant) {
-    TenantIndex& t = impl_->get_or_create(tenant);
+    TenantFacts& t = impl_->get_or_create(tenant);
     t.ready.store(false, std::memory_order_release);
     for (Shard& s : t.shards) {
-        std::unique_lock lock(s.mutex);
-        s.table.clear();
+        std::lock_guard lock(s.write_mutex);
+        if (s.size == 0) continue;  // already empty: publish nothing (keeps repeated reloads bounded)
+        // Publish an empty table; the old arrays stay alive for readers still in them.
+        s.arrays.push_back(std::make_unique<SlotArray>(16));
+        s.table.store(s.arrays.back().get(), std::memory_order_release);
+        s.size = 0;
     }
 }
 
 std::size_t SuppressionIndex::size(const TenantId& tenant) const {
-    const TenantIndex* t = impl_->find(tenant);
+    TenantFacts* t = impl_->find(tenant);
     if (t == nullptr) return 0;
     std::size_t n = 0;
-    for (const Shard& s : t->shards) {
-        std::shared_lock lock(s.mutex);
-        n += s.table.size();
+    for (Shard& s : t->shards) {
+        std::lock_guard lock(s.write_mutex);
+        n += s.size;
     }
     return n;
 }
 
 std::size_t SuppressionIndex::memory_bytes(const TenantId& tenant) const {
-    TenantIndex* t = impl_->find(tenant);
+    TenantFacts* t = impl_->find(tenant);
     if (t == nullptr) return 0;
-    std::size_t n = sizeof(TenantIndex);
-    for (const Shard& s : t->shards) {
-        std::shared_lock lock(s.mutex);
-        n += s.table.memory_bytes();
+    std::size_t n = sizeof(TenantFacts);
+    for (Shard& s : t->shards) {
+        std::lock_guard lock(s.write_mutex);
+        for (const auto& a : s.arrays)
+            n += sizeof(SlotArray) + a->slots.capacity() * sizeof(Slot) + a->filter.capacity() * sizeof(std::uint64_t);
     }
-    std::lock_guard lock(t->triggers_mutex);
-    for (const std::string& s : t->triggers) n += sizeof(std::string) + s.capacity() + 32;
     return n;
 }
 

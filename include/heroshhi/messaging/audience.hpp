@@ -14,8 +14,9 @@ namespace heroshhi::messaging {
 
 /// The outcome of filtering an audience.
 struct AudienceResult {
-    /// The contacts the campaign may go to, in input order, each number once.
-    std::vector<PhoneNumber> sendable;
+    /// Positions (in the input list) of the contacts the campaign may go to, in input order, each
+    /// number once (its first position). Positions let the host map back to its own records.
+    std::vector<std::size_t> sendable;
     /// Why the rest were left out.
     std::size_t opted_out = 0;
     std::size_t marketing_opted_out = 0;

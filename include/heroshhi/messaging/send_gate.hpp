@@ -51,6 +51,9 @@ public:
     Decision decide(const SuppressionIndex::Lookup& lookup, const PhoneNumber& phone, MessageKind kind,
                     Timestamp now) const;
 
+    /// Only the reason decide() would give, without building notices: for bulk filtering. Pure.
+    Reason reason(const SuppressionIndex::Lookup& lookup, MessageKind kind, Timestamp now) const noexcept;
+
     const GateOptions& options() const noexcept { return options_; }
 
 private:

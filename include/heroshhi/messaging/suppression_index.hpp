@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstddef>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include <heroshhi/core/clock.hpp>
@@ -14,28 +16,62 @@
 
 namespace heroshhi::messaging {
 
-/// What the gate knows about one contact of one tenant. A plain value: no allocation to copy.
-struct ContactFacts {
-    bool opted_out = false;             ///< opted out of every message
-    bool marketing_opted_out = false;   ///< opted out of marketing (implied by opted_out)
-    bool marketing_consent = false;     ///< the latest consent record for marketing is a grant
-    bool restricted = false;            ///< processing restricted by a data-subject request
-    bool confirmation_sent = false;     ///< the confirmation of the last opt-out was already claimed
-    std::optional<Timestamp> last_inbound;   ///< the contact's last message to us
-    std::optional<Timestamp> last_optout_at; ///< the last opt-out event (any scope), for the notice
-    optout::Method last_optout_method = optout::Method::keyword;
-    optout::Scope last_optout_scope = optout::Scope::all;
-    /// The keyword or button text of the last opt-out. Points into the index's interned strings,
-    /// valid as long as the index; nullptr if none.
-    const std::string* last_optout_trigger = nullptr;
+/// What the gate knows about one contact of one tenant: a copy of two packed words, decoded on
+/// demand so that a lookup costs a few loads. Default-constructed: nothing known (never opted
+/// out, no consent, never wrote).
+class ContactFacts {
+public:
+    ContactFacts() = default;
+
+    bool opted_out() const noexcept { return word_ & opted_out_bit; }  ///< from every message
+    /// From marketing (also true whenever opted_out()).
+    bool marketing_opted_out() const noexcept { return word_ & (opted_out_bit | marketing_bit); }
+    bool marketing_consent() const noexcept { return word_ & consent_bit; }  ///< latest consent is a grant
+    bool restricted() const noexcept { return word_ & restricted_bit; }     ///< processing restricted
+    /// The single confirmation of the last opt-out was already claimed.
+    bool confirmation_sent() const noexcept { return word_ & confirmation_bit; }
+
+    /// The contact's last message to us, floored to the second; nullopt if they never wrote.
+    std::optional<Timestamp> last_inbound() const noexcept {
+        const auto s = static_cast<std::int64_t>(word_ >> 32);
+        if (s == 0) return std::nullopt;
+        return from_unix_ms(s * 1000);
+    }
+    /// The last opt-out event (any scope): when, how, what scope, and its keyword or button text.
+    std::optional<Timestamp> last_optout_at() const noexcept {
+        if (optout_ms_ == no_time) return std::nullopt;
+        return from_unix_ms(optout_ms_);
+    }
+    optout::Method last_optout_method() const noexcept { return static_cast<optout::Method>((word_ >> 8) & 0xF); }
+    optout::Scope last_optout_scope() const noexcept { return static_cast<optout::Scope>((word_ >> 12) & 1); }
+    /// Valid as long as the index; nullptr if none (or if more than 65,535 distinct texts were
+    /// seen by the index: the notice then names the method only; the registry keeps the exact text).
+    const std::string* last_optout_trigger() const noexcept;
+
+    // Layout of the packed word: bits 0-7 flags, 8-11 method, 12 scope, 16-31 trigger id,
+    // 32-63 last inbound time in Unix seconds (0: never).
+    static constexpr std::uint64_t opted_out_bit = 1, marketing_bit = 2, consent_bit = 4, restricted_bit = 8,
+                                   confirmation_bit = 16;
+    static constexpr std::int64_t no_time = INT64_MIN;
+
+private:
+    friend class SuppressionIndex;
+    ContactFacts(std::uint64_t word, std::int64_t optout_ms, const void* triggers) noexcept
+        : word_(word), optout_ms_(optout_ms), triggers_(triggers) {}
+
+    std::uint64_t word_ = 0;
+    std::int64_t optout_ms_ = no_time;
+    const void* triggers_ = nullptr;  // the index's trigger table
 };
 
 /// Per-tenant hash tables of ContactFacts keyed by the packed E.164 number.
 ///
-/// Reads (`find`) take no global lock: tenants are found in a lock-free table, and each tenant's
-/// contacts are split over shards with a reader-writer lock each, so concurrent readers never wait
-/// for each other and a writer blocks only readers of its own shard. A tenant is usable only after
-/// `mark_ready`: until then `find` answers "not ready" and the gate fails closed.
+/// Reads take no lock at all: tenants are found in a lock-free table, and each tenant's contacts
+/// sit in open-addressing shards whose slots are atomic words (24 bytes a contact), so a read is a
+/// hash, a few loads and no writes to shared memory. Writers lock one shard. When a shard grows, the
+/// bigger table is published atomically and the old one is retired, not freed, until the index is
+/// destroyed (readers may still be in it): memory_bytes() counts both. A tenant is usable only
+/// after `mark_ready`: until then lookups answer "not ready" and the gate fails closed.
 ///
 /// The index holds facts, not policy: it never decides. It does no I/O; the engine warms it from
 /// storage and updates it on every write.
@@ -52,8 +88,29 @@ public:
         ContactFacts facts;         ///< defaults (nothing known) when the contact has no entry
     };
 
-    /// Thread-safe, never blocks on writers of other shards, never allocates.
+    struct TenantFacts;
+
+    /// One tenant's facts, resolved once: for looking up many contacts of the same tenant (an
+    /// audience) without hashing the tenant id each time. Valid as long as the index.
+    class TenantView {
+    public:
+        bool ready() const noexcept;
+        Lookup find(const PhoneNumber& phone) const noexcept;
+        /// The same lookup by PhoneNumber::key(), for callers that hold packed keys.
+        Lookup find_key(std::uint64_t phone_key) const noexcept;
+        /// find_key for each of `phone_keys`, written to `out` (as many elements). Faster than a
+        /// loop of single lookups: the independent loads overlap.
+        void find_many(std::span<const std::uint64_t> phone_keys, Lookup* out) const noexcept;
+
+    private:
+        friend class SuppressionIndex;
+        explicit TenantView(const TenantFacts* t) noexcept : t_(t) {}
+        const TenantFacts* t_;
+    };
+
+    /// Thread-safe, lock-free, never allocates.
     Lookup find(const TenantId& tenant, const PhoneNumber& phone) const noexcept;
+    TenantView view(const TenantId& tenant) const noexcept;
 
     // ---- writers (thread-safe) ----
 
@@ -77,8 +134,8 @@ public:
     /// Drops every fact of the tenant and marks it not ready.
     void clear(const TenantId& tenant);
 
-    /// Contacts with an entry, and bytes used by the tenant's tables (slots, shards, interned
-    /// triggers). For capacity planning and the memory figure in benchmarks/RESULTS.md.
+    /// Contacts with an entry, and bytes used by the tenant's tables (current and retired slot
+    /// arrays, shard headers). For capacity planning and the memory figure in benchmarks/RESULTS.md.
     std::size_t size(const TenantId& tenant) const;
     std::size_t memory_bytes(const TenantId& tenant) const;
 

@@ -2,6 +2,8 @@
 
 #include "../detail/flat_table.hpp"
 
+#include <utility>
+
 namespace heroshhi::messaging {
 namespace {
 
@@ -36,40 +38,48 @@ public:
         AudienceResult out;
         std::vector<std::uint64_t> allowed((n + 63) / 64, 0);
         detail::FlatSet seen;
-        auto decide = [&](std::uint64_t key, std::size_t position) {
-            if (key == 0) return;  // not a number (filter_raw marks those with 0)
-            if (!seen.insert(key, detail::mix64(key))) {
-                ++out.duplicates;
-                return;
+        std::vector<std::uint64_t> keys;
+        std::vector<std::size_t> positions;
+        std::vector<SuppressionIndex::Lookup> lookups;
+        // De-duplicates a run of entries, looks the unique ones up in one batch, and decides.
+        auto decide_run = [&](auto&& entry_at, std::size_t count) {
+            seen.clear();
+            seen.reserve(count);
+            keys.clear();
+            positions.clear();
+            for (std::size_t i = 0; i < count; ++i) {
+                const auto [key, position] = entry_at(i);
+                if (key == 0) continue;  // not a number: filter_raw counts those itself
+                if (!seen.insert(key, detail::mix64(key))) {
+                    ++out.duplicates;
+                    continue;
+                }
+                keys.push_back(key);
+                positions.push_back(position);
             }
-            if (tally(out, gate_.reason(view_.find_key(key), kind_, now_)))
-                allowed[position / 64] |= std::uint64_t{1} << (position % 64);
+            lookups.resize(keys.size());
+            view_.find_many(keys, lookups.data());
+            for (std::size_t i = 0; i < keys.size(); ++i)
+                if (tally(out, gate_.reason(lookups[i], kind_, now_)))
+                    allowed[positions[i] / 64] |= std::uint64_t{1} << (positions[i] % 64);
         };
 
         if (n < small_audience) {
-            seen.reserve(n);
-            for (std::size_t i = 0; i < n; ++i) decide(key_at(i), i);
+            decide_run([&](std::size_t i) { return std::pair{key_at(i), i}; }, n);
         } else {
             constexpr unsigned bits = 10;  // 1,024 partitions; the index shards by the top 8 bits of the same hash
             auto part = [](std::uint64_t key) { return std::size_t(detail::mix64(key) >> (64 - bits)); };
             std::vector<std::size_t> start((std::size_t{1} << bits) + 1, 0);
             for (std::size_t i = 0; i < n; ++i) ++start[part(key_at(i)) + 1];
             for (std::size_t p = 1; p < start.size(); ++p) start[p] += start[p - 1];
-            struct Entry {
-                std::uint64_t key;
-                std::size_t position;
-            };
-            std::vector<Entry> scattered(n);
+            std::vector<std::pair<std::uint64_t, std::size_t>> scattered(n);
             std::vector<std::size_t> fill(start.begin(), start.end() - 1);
             for (std::size_t i = 0; i < n; ++i) {
                 const std::uint64_t k = key_at(i);
-                scattered[fill[part(k)]++] = Entry{k, i};
+                scattered[fill[part(k)]++] = {k, i};
             }
-            for (std::size_t p = 0; p + 1 < start.size(); ++p) {
-                seen.clear();
-                seen.reserve(start[p + 1] - start[p]);
-                for (std::size_t i = start[p]; i < start[p + 1]; ++i) decide(scattered[i].key, scattered[i].position);
-            }
+            for (std::size_t p = 0; p + 1 < start.size(); ++p)
+                decide_run([&](std::size_t i) { return scattered[start[p] + i]; }, start[p + 1] - start[p]);
         }
 
         out.sendable.reserve(n - out.excluded());

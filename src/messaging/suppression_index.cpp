@@ -50,9 +50,10 @@ struct Slot {
 // time (the shard's mutex) fills a slot's words before publishing its key (release), so a reader
 // that sees the key (acquire) sees the words too. Slots are never emptied.
 //
-// Beside the slots, a one-hash Bloom filter of 4 bits a slot (at most 8 a contact) answers most
-// lookups of contacts the index does not hold (the common case: most contacts never opted out)
-// with one load and no probing. Its bit is set before the key is published.
+// Beside the slots, a one-hash Bloom filter of 4 bits a slot (at most 8 a contact) lets bulk
+// lookups (audiences, where most contacts never opted out) answer "not here" with one load and no
+// probing. Single lookups skip it: for them it would be one more cache miss. Its bit is set before
+// the key is published.
 struct SlotArray {
     explicit SlotArray(std::size_t capacity)
         : slots(capacity), mask(capacity - 1), filter(capacity / 16 < 1 ? 1 : capacity / 16), filter_mask(capacity * 4 - 1) {}
@@ -71,8 +72,8 @@ struct SlotArray {
         filter[b / 64].fetch_or(std::uint64_t{1} << (b % 64), std::memory_order_release);
     }
 
-    const Slot* find(std::uint64_t key, std::uint64_t hash) const noexcept {
-        if (!may_contain(hash)) return nullptr;
+    const Slot* find(std::uint64_t key, std::uint64_t hash, bool use_filter = false) const noexcept {
+        if (use_filter && !may_contain(hash)) return nullptr;
         for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
             const std::uint64_t k = slots[i].key.load(std::memory_order_acquire);
             if (k == key) return &slots[i];
@@ -176,14 +177,14 @@ struct SuppressionIndex::TenantFacts {
 
     Lookup find(const PhoneNumber& phone) const noexcept { return find_key(phone.key()); }
 
-    Lookup find_key(std::uint64_t key) const noexcept {
+    Lookup find_key(std::uint64_t key, bool use_filter = false) const noexcept {
         Lookup out;
         if (!ready.load(std::memory_order_acquire)) return out;
         out.tenant_ready = true;
         const std::uint64_t h = detail::mix64(key);
         const SlotArray* t = shards[shard_of(h)].table.load(std::memory_order_acquire);
         if (t == nullptr) return out;
-        if (const Slot* s = t->find(key, h))
+        if (const Slot* s = t->find(key, h, use_filter))
             out.facts = ContactFacts(s->word.load(std::memory_order_acquire),
                                      s->optout_ms.load(std::memory_order_acquire), &triggers);
         return out;
@@ -288,7 +289,7 @@ SuppressionIndex::Lookup SuppressionIndex::TenantView::find_key(std::uint64_t ph
 }
 
 void SuppressionIndex::TenantView::find_many(std::span<const std::uint64_t> keys, Lookup* out) const noexcept {
-    for (std::size_t i = 0; i < keys.size(); ++i) out[i] = t_ == nullptr ? Lookup{} : t_->find_key(keys[i]);
+    for (std::size_t i = 0; i < keys.size(); ++i) out[i] = t_ == nullptr ? Lookup{} : t_->find_key(keys[i], true);
 }
 
 SuppressionIndex::TenantView SuppressionIndex::view(const TenantId& tenant) const noexcept {

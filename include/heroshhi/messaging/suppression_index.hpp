@@ -98,8 +98,8 @@ public:
         Lookup find(const PhoneNumber& phone) const noexcept;
         /// The same lookup by PhoneNumber::key(), for callers that hold packed keys.
         Lookup find_key(std::uint64_t phone_key) const noexcept;
-        /// find_key for each of `phone_keys`, written to `out` (as many elements). Faster than a
-        /// loop of single lookups: the independent loads overlap.
+        /// find_key for each of `phone_keys`, written to `out` (as many elements). For bulk work
+        /// where most contacts have no entry: a Bloom filter answers those without probing.
         void find_many(std::span<const std::uint64_t> phone_keys, Lookup* out) const noexcept;
 
     private:

@@ -9,6 +9,7 @@ packages=(
   libphonenumber-dev                                          # E.164 normalisation
   libutf8proc-dev                                             # NFKC + case folding for keywords
   nlohmann-json3-dev                                          # configuration and webhook JSON
+  libssl-dev                                                  # SHA-256, HMAC, AES-256-GCM, TLS 1.3
   libcli11-dev                                                # the `heroshhi` command line
   doctest-dev                                                 # unit tests
   libbenchmark-dev libre2-dev                                 # benchmarks (RE2 only as a baseline)

@@ -7,6 +7,7 @@
 #include <climits>
 #include <deque>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -165,24 +166,53 @@ private:
 
 }  // namespace
 
+// One complete set of a tenant's facts. A reload (clear) publishes a fresh generation instead of
+// emptying the live one, so a reader that found the tenant ready always reads a complete set: the
+// old one or, once marked ready, the new one.
+struct Generation {
+    std::atomic<bool> ready{false};
+    bool ever_ready = false;  // guarded by TenantFacts::generation_mutex
+    std::array<Shard, shard_count> shards;
+
+    void reset_shards() {  // only for a generation no reader can be in (never ready)
+        for (Shard& s : shards) {
+            std::lock_guard lock(s.write_mutex);
+            s.table.store(nullptr, std::memory_order_release);
+            s.arrays.clear();
+            s.size = 0;
+        }
+    }
+};
+
 struct SuppressionIndex::TenantFacts {
-    TenantFacts(TenantId id, const TriggerTable& t) : tenant(std::move(id)), triggers(t) {}
+    TenantFacts(TenantId id, const TriggerTable& t) : tenant(std::move(id)), triggers(t) {
+        generations.push_back(std::make_unique<Generation>());
+        current.store(generations.back().get(), std::memory_order_release);
+    }
 
     const TenantId tenant;
     const TriggerTable& triggers;
-    std::atomic<bool> ready{false};
-    std::array<Shard, shard_count> shards;
+    std::atomic<Generation*> current{nullptr};
+    // Writers hold it shared, clear() exclusively, so no write lands in a retired generation.
+    mutable std::shared_mutex generation_mutex;
+    // Every generation that was ever published ready stays alive with the index: lock-free readers
+    // may still be in it. Reloads are rare (start, after a store outage), so this is bounded by
+    // their number; a generation that was never ready is reused instead.
+    std::vector<std::unique_ptr<Generation>> generations;
 
     static std::size_t shard_of(std::uint64_t hash) noexcept { return hash >> (64 - shard_bits); }
+
+    bool ready() const noexcept { return current.load(std::memory_order_acquire)->ready.load(std::memory_order_acquire); }
 
     Lookup find(const PhoneNumber& phone) const noexcept { return find_key(phone.key()); }
 
     Lookup find_key(std::uint64_t key, bool use_filter = false) const noexcept {
         Lookup out;
-        if (!ready.load(std::memory_order_acquire)) return out;
+        const Generation* g = current.load(std::memory_order_acquire);
+        if (!g->ready.load(std::memory_order_acquire)) return out;
         out.tenant_ready = true;
         const std::uint64_t h = detail::mix64(key);
-        const SlotArray* t = shards[shard_of(h)].table.load(std::memory_order_acquire);
+        const SlotArray* t = g->shards[shard_of(h)].table.load(std::memory_order_acquire);
         if (t == nullptr) return out;
         if (const Slot* s = t->find(key, h, use_filter))
             out.facts = ContactFacts(s->word.load(std::memory_order_acquire),
@@ -193,14 +223,34 @@ struct SuppressionIndex::TenantFacts {
     // Applies `fn` to the contact's facts under its shard's lock and stores the result.
     template <class Fn>
     void update(const PhoneNumber& phone, Fn&& fn) {
+        std::shared_lock generation_lock(generation_mutex);
+        Generation& g = *current.load(std::memory_order_acquire);
         const std::uint64_t h = detail::mix64(phone.key());
-        Shard& shard = shards[shard_of(h)];
+        Shard& shard = g.shards[shard_of(h)];
         std::lock_guard lock(shard.write_mutex);
         Slot& s = shard.upsert(phone.key(), h);
         Packed p{s.word.load(std::memory_order_relaxed), s.optout_ms.load(std::memory_order_relaxed)};
         fn(p);
         s.optout_ms.store(p.optout_ms, std::memory_order_release);
         s.word.store(p.word, std::memory_order_release);
+    }
+
+    void set_ready(bool on) {
+        std::unique_lock lock(generation_mutex);
+        Generation& g = *current.load(std::memory_order_acquire);
+        g.ever_ready = g.ever_ready || on;
+        g.ready.store(on, std::memory_order_release);
+    }
+
+    void clear() {
+        std::unique_lock lock(generation_mutex);
+        Generation* g = current.load(std::memory_order_acquire);
+        if (!g->ever_ready) {
+            g->reset_shards();  // no reader ever looked inside: reuse it
+            return;
+        }
+        generations.push_back(std::make_unique<Generation>());
+        current.store(generations.back().get(), std::memory_order_release);
     }
 };
 
@@ -276,9 +326,7 @@ const std::string* ContactFacts::last_optout_trigger() const noexcept {
 SuppressionIndex::SuppressionIndex() : impl_(std::make_unique<Impl>()) {}
 SuppressionIndex::~SuppressionIndex() = default;
 
-bool SuppressionIndex::TenantView::ready() const noexcept {
-    return t_ != nullptr && t_->ready.load(std::memory_order_acquire);
-}
+bool SuppressionIndex::TenantView::ready() const noexcept { return t_ != nullptr && t_->ready(); }
 
 SuppressionIndex::Lookup SuppressionIndex::TenantView::find(const PhoneNumber& phone) const noexcept {
     return t_ == nullptr ? Lookup{} : t_->find(phone);
@@ -350,28 +398,16 @@ bool SuppressionIndex::claim_confirmation(const TenantId& tenant, const PhoneNum
 
 bool SuppressionIndex::ready(const TenantId& tenant) const noexcept { return view(tenant).ready(); }
 
-void SuppressionIndex::mark_ready(const TenantId& tenant, bool ready) {
-    impl_->get_or_create(tenant).ready.store(ready, std::memory_order_release);
-}
+void SuppressionIndex::mark_ready(const TenantId& tenant, bool ready) { impl_->get_or_create(tenant).set_ready(ready); }
 
-void SuppressionIndex::clear(const TenantId& tenant) {
-    TenantFacts& t = impl_->get_or_create(tenant);
-    t.ready.store(false, std::memory_order_release);
-    for (Shard& s : t.shards) {
-        std::lock_guard lock(s.write_mutex);
-        if (s.size == 0) continue;  // already empty: publish nothing (keeps repeated reloads bounded)
-        // Publish an empty table; the old arrays stay alive for readers still in them.
-        s.arrays.push_back(std::make_unique<SlotArray>(16));
-        s.table.store(s.arrays.back().get(), std::memory_order_release);
-        s.size = 0;
-    }
-}
+void SuppressionIndex::clear(const TenantId& tenant) { impl_->get_or_create(tenant).clear(); }
 
 std::size_t SuppressionIndex::size(const TenantId& tenant) const {
     TenantFacts* t = impl_->find(tenant);
     if (t == nullptr) return 0;
+    std::shared_lock generation_lock(t->generation_mutex);
     std::size_t n = 0;
-    for (Shard& s : t->shards) {
+    for (Shard& s : t->current.load(std::memory_order_acquire)->shards) {
         std::lock_guard lock(s.write_mutex);
         n += s.size;
     }
@@ -381,11 +417,16 @@ std::size_t SuppressionIndex::size(const TenantId& tenant) const {
 std::size_t SuppressionIndex::memory_bytes(const TenantId& tenant) const {
     TenantFacts* t = impl_->find(tenant);
     if (t == nullptr) return 0;
+    std::shared_lock generation_lock(t->generation_mutex);
     std::size_t n = sizeof(TenantFacts);
-    for (Shard& s : t->shards) {
-        std::lock_guard lock(s.write_mutex);
-        for (const auto& a : s.arrays)
-            n += sizeof(SlotArray) + a->slots.capacity() * sizeof(Slot) + a->filter.capacity() * sizeof(std::uint64_t);
+    for (const auto& g : t->generations) {
+        n += sizeof(Generation);
+        for (Shard& s : g->shards) {
+            std::lock_guard lock(s.write_mutex);
+            for (const auto& a : s.arrays)
+                n += sizeof(SlotArray) + a->slots.capacity() * sizeof(Slot) +
+                     a->filter.capacity() * sizeof(std::uint64_t);
+        }
     }
     return n;
 }

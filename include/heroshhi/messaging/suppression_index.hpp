@@ -67,14 +67,15 @@ private:
 /// Per-tenant hash tables of ContactFacts keyed by the packed E.164 number.
 ///
 /// Reads take no lock at all: tenants are found in a lock-free table, and each tenant's contacts
-/// sit in open-addressing shards whose slots are atomic words (24 bytes a contact), so a read is a
-/// hash, a few loads and no writes to shared memory. Writers lock one shard. When a shard grows, the
-/// bigger table is published atomically and the old one is retired, not freed, until the index is
-/// destroyed (readers may still be in it): memory_bytes() counts both. A tenant is usable only
-/// after `mark_ready`: until then lookups answer "not ready" and the gate fails closed.
+/// sit in open-addressing shards whose slots are atomic words, so a read is a hash, a few loads and
+/// no writes to shared memory. Writers lock one shard. Memory that lock-free readers might still be
+/// in is never freed while the index lives: arrays replaced by growth (at most as much again as the
+/// live ones) and whole fact sets replaced by a reload (`clear` after the tenant was ready; reloads
+/// are rare: at start and after a store outage). memory_bytes() counts all of it.
 ///
-/// The index holds facts, not policy: it never decides. It does no I/O; the engine warms it from
-/// storage and updates it on every write.
+/// A tenant is usable only after `mark_ready`: until then lookups answer "not ready" and the gate
+/// fails closed. `clear` starts a fresh, not-ready set of facts for the tenant; a reader never sees
+/// a half-cleared one.
 class SuppressionIndex {
 public:
     SuppressionIndex();

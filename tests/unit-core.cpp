@@ -53,6 +53,9 @@ TEST_CASE("phone numbers in every accepted format normalise to the same E.164") 
         {"5511987654321", "", "+5511987654321"},         // Brazilian wa_id
         {"+91 98765 43210", "", "+919876543210"},
         {"+1 415 555 0000", "", "+14155550000"},         // not "valid" by metadata, still accepted
+        {"447911123456", "US", "+447911123456"},          // a wa_id given with a region
+        {"4155552671", "US", "+14155552671"},             // bare national digits with a region
+        {"2025550123", "US", "+12025550123"},             // both readings possible: the region wins
     };
     for (const Row& r : rows) {
         CAPTURE(r.raw);
@@ -87,6 +90,9 @@ TEST_CASE("garbage phone input is rejected with a reason") {
         {"1+4155552671", "", PhoneErrc::invalid_character},
         {"()--", "", PhoneErrc::not_a_number},
         {std::string("+1415\0" "5552671", 12), "", PhoneErrc::invalid_character},
+        {"1234567", "", PhoneErrc::too_short},                   // +1 234567: no US number is that short
+        {"0044 20 7946 0958", "US", PhoneErrc::too_long},        // 00 is not the US exit code
+        {"+44 20 7946 0958 12345", "", PhoneErrc::too_long},
     };
     for (const Row& r : rows) {
         CAPTURE(r.raw);

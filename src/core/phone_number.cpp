@@ -167,6 +167,34 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
             return {PhoneErrc::not_a_number, "libphonenumber found no number"};
     }
 
+    // Bare digits with a region may be a wa_id (international without '+') rather than a national
+    // number: "447911123456" with region US. When only the international reading has a possible
+    // length, take it; when both do, the region the caller gave wins.
+    if (bare_digits && !default_region.empty() && !util.IsPossibleNumber(parsed)) {
+        pn::PhoneNumber international;
+        if (util.Parse("+" + std::string(text), "ZZ", &international) == pn::PhoneNumberUtil::NO_PARSING_ERROR &&
+            util.IsPossibleNumber(international))
+            parsed = international;
+    }
+
+    // Possible length (how many digits numbers of that country have) is checked; validity
+    // (IsValidNumber: which ranges are assigned) deliberately is not, as it ages with the metadata.
+    switch (util.IsPossibleNumberWithReason(parsed)) {
+        case pn::PhoneNumberUtil::IS_POSSIBLE: break;
+        case pn::PhoneNumberUtil::TOO_SHORT:
+        case pn::PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
+            return {PhoneErrc::too_short, "too few digits for a number of country code +" +
+                                              std::to_string(parsed.country_code())};
+        case pn::PhoneNumberUtil::TOO_LONG:
+            return {PhoneErrc::too_long, "too many digits for a number of country code +" +
+                                             std::to_string(parsed.country_code())};
+        case pn::PhoneNumberUtil::INVALID_COUNTRY_CODE:
+            return {PhoneErrc::invalid_country_code, "no known country calling code"};
+        default:
+            return {PhoneErrc::not_a_number, "no number of country code +" + std::to_string(parsed.country_code()) +
+                                                 " has this many digits"};
+    }
+
     std::string e164;
     util.Format(parsed, pn::PhoneNumberUtil::E164, &e164);
     const std::size_t n = e164.size() - 1;  // without '+'

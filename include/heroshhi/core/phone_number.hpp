@@ -26,9 +26,14 @@ public:
     /// Accepts international format ("+44 20 7946 0958"), national format when `default_region`
     /// (ISO 3166 alpha-2, e.g. "US") is given ("(415) 555-0123"), a WhatsApp `wa_id` (bare ASCII
     /// digits, no '+', when no region is given), full-width digits, spaces and the punctuation
-    /// `( ) - . /`. An extension ("ext. 12") is accepted and dropped. Validity against the
-    /// numbering plan (IsValidNumber) is deliberately not required: metadata ages and would
-    /// reject real numbers.
+    /// `( ) - . /`. An extension ("ext. 12") is accepted and dropped. Bare digits with a region
+    /// are read as a national number, or as a wa_id when only that reading has a possible length
+    /// ("447911123456" with region US is +447911123456).
+    ///
+    /// The number must have a possible length for its country (libphonenumber's
+    /// IsPossibleNumber: "+1 234567" is too short). Validity against the numbering plan
+    /// (IsValidNumber) is deliberately not required: that metadata ages and would reject real
+    /// numbers.
     ///
     /// Fails with a PhoneErrc and a sentence saying what was wrong. Never throws; thread-safe.
     static Result<PhoneNumber> parse(std::string_view raw, std::string_view default_region = {});

@@ -17,7 +17,7 @@ bool tally(AudienceResult& out, Reason r) {
         case Reason::restricted: ++out.restricted; break;
         case Reason::outside_window: ++out.outside_window; break;
         case Reason::store_unavailable: ++out.store_unavailable; break;
-        default: ++out.opted_out; break;  // confirmation-only kinds: nobody is a campaign target
+        default: ++out.not_a_campaign; break;  // a confirmation reason: the kind is not for campaigns
     }
     return false;
 }
@@ -59,9 +59,11 @@ public:
             }
             lookups.resize(keys.size());
             view_.find_many(keys, lookups.data());
-            for (std::size_t i = 0; i < keys.size(); ++i)
-                if (tally(out, gate_.reason(lookups[i], kind_, now_)))
-                    allowed[positions[i] / 64] |= std::uint64_t{1} << (positions[i] % 64);
+            for (std::size_t i = 0; i < keys.size(); ++i) {
+                const Reason r = kind_ == MessageKind::optout_confirmation ? Reason::confirmation_used
+                                                                           : gate_.reason(lookups[i], kind_, now_);
+                if (tally(out, r)) allowed[positions[i] / 64] |= std::uint64_t{1} << (positions[i] % 64);
+            }
         };
 
         if (n < small_audience) {

@@ -26,10 +26,11 @@ struct AudienceResult {
     std::size_t invalid_number = 0;     ///< raw input that is not a phone number
     std::size_t duplicates = 0;         ///< numbers that normalise the same as an earlier one
     std::size_t store_unavailable = 0;  ///< the tenant's facts could not be loaded (fail closed)
+    std::size_t not_a_campaign = 0;     ///< the kind was optout_confirmation, which no campaign may use
 
     std::size_t excluded() const noexcept {
         return opted_out + marketing_opted_out + no_consent + restricted + outside_window + invalid_number +
-               duplicates + store_unavailable;
+               duplicates + store_unavailable + not_a_campaign;
     }
 };
 
@@ -39,8 +40,8 @@ public:
     explicit Audience(const SendGate& gate, const SuppressionIndex& index, const Clock& clock)
         : gate_(gate), index_(index), clock_(clock) {}
 
-    /// Filters already-parsed numbers. `kind` must not be optout_confirmation (that is never a
-    /// campaign); such a call excludes everyone as confirmation-only.
+    /// Filters already-parsed numbers. With `kind` optout_confirmation (never a campaign) every
+    /// contact is excluded and counted in not_a_campaign.
     AudienceResult filter(const TenantId& tenant, std::span<const PhoneNumber> contacts, MessageKind kind) const;
 
     /// Filters raw numbers as typed or imported; those that do not parse (with `default_region`

@@ -48,7 +48,7 @@ struct OptOutEvent {
     Scope scope = Scope::all;
     Method method = Method::keyword;
     Timestamp at{};
-    std::string trigger;                 ///< the keyword or button text as received ("STOP", "Stop promotions")
+    std::string trigger;                 ///< the matched keyword in canonical form ("STOP" for "ｓｔｏｐ!"), or the button text ("Stop promotions")
     std::string channel = "whatsapp";
     std::optional<UserId> actor;         ///< who acted, for manual and API events
     std::string provider_message_id;     ///< de-duplicates redelivered webhooks; empty if none

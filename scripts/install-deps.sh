@@ -10,6 +10,7 @@ packages=(
   libutf8proc-dev                                             # NFKC + case folding for keywords
   nlohmann-json3-dev                                          # configuration and webhook JSON
   libssl-dev                                                  # SHA-256, HMAC, AES-256-GCM, TLS 1.3
+  libboost-dev                                                # Asio and Beast (1.74) for the HTTP server
   libcli11-dev                                                # the `heroshhi` command line
   doctest-dev                                                 # unit tests
   libbenchmark-dev libre2-dev                                 # benchmarks (RE2 only as a baseline)

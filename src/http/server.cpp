@@ -1,0 +1,321 @@
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>: include it first.
+#include <utility>
+
+#include <heroshhi/http/security_headers.hpp>
+#include <heroshhi/http/server.hpp>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+namespace heroshhi::http {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    return out;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+            out += char(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string Request::header(std::string_view name) const {
+    auto it = headers.find(lower(name));
+    return it == headers.end() ? std::string() : it->second;
+}
+
+std::string_view Request::path() const {
+    std::string_view t = target;
+    return t.substr(0, t.find('?'));
+}
+
+std::string Request::query(std::string_view name) const {
+    const std::size_t q = target.find('?');
+    if (q == std::string::npos) return {};
+    std::string_view rest = std::string_view(target).substr(q + 1);
+    while (!rest.empty()) {
+        const std::size_t amp = rest.find('&');
+        std::string_view pair = rest.substr(0, amp);
+        const std::size_t eq = pair.find('=');
+        if (percent_decode(pair.substr(0, eq)) == name)
+            return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+        if (amp == std::string_view::npos) break;
+        rest.remove_prefix(amp + 1);
+    }
+    return {};
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+    Response r;
+    r.status = status;
+    nlohmann::json body = {{"error", {{"code", code}, {"message", message}}}};
+    r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return r;
+}
+
+namespace detail {
+class Connection;
+}
+
+struct Server::Impl {
+    ServerOptions options;
+    Handler handler;
+    net::io_context ioc;
+    tcp::acceptor acceptor{ioc};
+    std::vector<std::thread> threads;
+    std::atomic<bool> stopping{false};
+    std::uint16_t port = 0;
+
+    std::mutex mutex;  // guards sessions and in_flight's waiters
+    std::condition_variable idle;
+    int in_flight = 0;
+    std::list<std::weak_ptr<detail::Connection>> sessions;
+
+    void accept();
+};
+
+namespace detail {
+
+// One client connection: reads requests (header, then body, each under a deadline), answers them
+// through the handler with the security headers added, and keeps the connection alive if asked.
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(tcp::socket socket, Server::Impl& server) : stream_(std::move(socket)), server_(server) {
+        beast::error_code ec;
+        auto ep = stream_.socket().remote_endpoint(ec);
+        if (!ec) peer_ = ep.address().to_string();
+    }
+
+    void start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); }); }
+
+    // Closes the connection if it is waiting for a request (called when the server stops).
+    void close_if_idle() {
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+            if (!self->busy_) {
+                beast::error_code ec;
+                self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+                self->stream_.close();
+            }
+        });
+    }
+
+private:
+    void read_header() {
+        parser_.emplace();
+        parser_->header_limit(std::uint32_t(server_.options.max_header_bytes));
+        parser_->body_limit(server_.options.max_body_bytes);
+        // The first request must arrive within the read timeout; later ones may wait while idle.
+        stream_.expires_after(requests_ == 0 ? server_.options.read_timeout : server_.options.idle_timeout);
+        bhttp::async_read_header(stream_, buffer_, *parser_,
+                                 [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    }
+
+    void on_header(beast::error_code ec) {
+        if (ec) return fail(ec);
+        busy_ = true;
+        begin_request();
+        stream_.expires_after(server_.options.read_timeout);
+        bhttp::async_read(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+    }
+
+    void on_body(beast::error_code ec) {
+        if (ec) return fail(ec);
+        const auto& req = parser_->get();
+        Request request;
+        request.method = std::string(req.method_string());
+        request.target = std::string(req.target());
+        for (const auto& field : req) {
+            const auto name = field.name_string();
+            request.headers.emplace(lower(std::string_view(name.data(), name.size())), std::string(field.value()));
+        }
+        request.body = req.body();
+        request.client_address = peer_;
+
+        Response response;
+        try {
+            response = server_.handler(request);
+        } catch (...) {
+            response = Response::error(500, "internal_error", "The request could not be completed.");
+        }
+        keep_alive_ = req.keep_alive() && !server_.stopping.load();
+        send(std::move(response));
+    }
+
+    void send(Response r) {
+        auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+        res->version(11);
+        res->result(static_cast<unsigned>(r.status));
+        for (const auto& [name, value] : security_headers()) res->set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+        if (r.content_type == "application/json")
+            for (const auto& [name, value] : api_headers()) res->set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
+        if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
+        for (const auto& [name, value] : r.headers) res->set(name, value);
+        for (std::string_view banned : forbidden_headers()) res->erase(beast::string_view(banned.data(), banned.size()));
+        res->body() = std::move(r.body);
+        res->keep_alive(keep_alive_);
+        res->prepare_payload();
+        stream_.expires_after(server_.options.read_timeout);
+        bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+            self->on_write(ec);
+        });
+    }
+
+    void on_write(beast::error_code ec) {
+        end_request();
+        if (ec || !keep_alive_) return close();
+        ++requests_;
+        read_header();
+    }
+
+    // A request that broke a limit is answered (so the client learns why) and the connection closed.
+    void fail(beast::error_code ec) {
+        const bool had_request = busy_;
+        if (!had_request) begin_request();
+        keep_alive_ = false;
+        if (ec == bhttp::error::header_limit)
+            return send(Response::error(431, "header_too_large", "Request headers exceed " +
+                                                                      std::to_string(server_.options.max_header_bytes) + " bytes."));
+        if (ec == bhttp::error::body_limit)
+            return send(Response::error(413, "body_too_large", "Request body exceeds " +
+                                                                   std::to_string(server_.options.max_body_bytes) + " bytes."));
+        if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+            ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+            return send(Response::error(400, "bad_request", "The request is not valid HTTP/1.1."));
+        end_request();
+        close();  // end of stream, timeout (slow client), reset: nothing to answer
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.close();
+    }
+
+    void begin_request() {
+        busy_ = true;
+        std::lock_guard lock(server_.mutex);
+        ++server_.in_flight;
+    }
+
+    void end_request() {
+        if (!busy_) return;
+        busy_ = false;
+        std::lock_guard lock(server_.mutex);
+        if (--server_.in_flight == 0) server_.idle.notify_all();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    Server::Impl& server_;
+    std::string peer_;
+    std::size_t requests_ = 0;
+    bool busy_ = false;
+    bool keep_alive_ = true;
+};
+
+}  // namespace detail
+
+void Server::Impl::accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+            if (ec == net::error::operation_aborted || stopping.load()) return;
+        } else {
+            auto session = std::make_shared<detail::Connection>(std::move(socket), *this);
+            {
+                std::lock_guard lock(mutex);
+                sessions.remove_if([](const std::weak_ptr<detail::Connection>& w) { return w.expired(); });
+                sessions.push_back(session);
+            }
+            session->start();
+        }
+        if (!stopping.load()) accept();
+    });
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { stop(); }
+
+std::uint16_t Server::port() const noexcept { return impl_->port; }
+
+Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
+    auto impl = std::make_unique<Impl>();
+    impl->options = std::move(options);
+    impl->handler = std::move(handler);
+    beast::error_code ec;
+    const auto address = net::ip::make_address(impl->options.address, ec);
+    if (ec) return Error(ec, "'" + impl->options.address + "' is not an IP address");
+    const tcp::endpoint endpoint{address, impl->options.port};
+    const std::string where = impl->options.address + ":" + std::to_string(impl->options.port);
+    impl->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) impl->acceptor.bind(endpoint, ec);
+    if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return Error(ec, "cannot listen on " + where);
+    impl->port = impl->acceptor.local_endpoint().port();
+    impl->accept();
+    const std::size_t n = std::max<std::size_t>(1, impl->options.threads);
+    for (std::size_t i = 0; i < n; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+    return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+void Server::stop(std::chrono::milliseconds grace) {
+    if (!impl_ || impl_->stopping.exchange(true)) return;
+    net::dispatch(impl_->acceptor.get_executor(), [this] {
+        beast::error_code ignored;
+        impl_->acceptor.close(ignored);
+    });
+    {
+        std::unique_lock lock(impl_->mutex);
+        for (auto& w : impl_->sessions)
+            if (auto s = w.lock()) s->close_if_idle();
+        impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight == 0; });
+    }
+    impl_->ioc.stop();
+    for (auto& t : impl_->threads)
+        if (t.joinable()) t.join();
+}
+
+}  // namespace heroshhi::http

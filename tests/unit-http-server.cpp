@@ -1,0 +1,216 @@
+// The HTTP server over real sockets on loopback: headers, limits, slow clients, errors, shutdown.
+#include <doctest/doctest.h>
+
+#include <heroshhi/http/server.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+using namespace heroshhi;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A blocking loopback client: the simplest thing that can send exact bytes.
+class Client {
+public:
+    explicit Client(std::uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons(port);
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    }
+    ~Client() { ::close(fd_); }
+
+    void send(const std::string& bytes) {
+        std::size_t sent = 0;
+        while (sent < bytes.size()) {
+            const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+            if (n <= 0) return;  // the server may close early (limits); the test reads its answer
+            sent += std::size_t(n);
+        }
+    }
+
+    // Reads one response (headers, then Content-Length bytes), or until the server closes.
+    std::string receive(std::chrono::milliseconds timeout = 5s) {
+        std::string data;
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            const auto end = data.find("\r\n\r\n");
+            if (end != std::string::npos) {
+                const auto cl = data.find("Content-Length: ");
+                if (cl != std::string::npos && cl < end) {
+                    const std::size_t length = std::stoul(data.substr(cl + 16));
+                    if (data.size() >= end + 4 + length) return data.substr(0, end + 4 + length);
+                }
+            }
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            char buf[65536];
+            const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                closed_ = true;
+                return data;
+            }
+            data.append(buf, std::size_t(n));
+        }
+        return data;
+    }
+
+    bool closed_by_server(std::chrono::milliseconds timeout) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) continue;
+            char buf[4096];
+            if (::recv(fd_, buf, sizeof buf, 0) <= 0) closed_ = true;
+        }
+        return closed_;
+    }
+
+private:
+    int fd_;
+    bool closed_ = false;
+};
+
+std::string header_of(const std::string& response, const std::string& name) {
+    const auto at = response.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return {};
+    const auto start = at + 4 + name.size();
+    return response.substr(start, response.find("\r\n", start) - start);
+}
+
+std::unique_ptr<http::Server> serve(http::Handler handler, http::ServerOptions options = {}) {
+    auto server = http::Server::start(std::move(options), std::move(handler));
+    REQUIRE_MESSAGE(server.has_value(), (server ? "" : server.error().message()));
+    return std::move(server).value();
+}
+
+http::Response echo(const http::Request& r) {
+    http::Response out;
+    out.body = r.method + " " + std::string(r.path()) + " mode=" + r.query("hub.mode") + " challenge=" +
+               r.query("hub.challenge") + " body=" + r.body + " sig=" + r.header("X-Hub-Signature-256");
+    out.content_type = "text/plain";
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a request reaches the handler and the answer carries the security headers") {
+    std::atomic<int> calls{0};
+    auto server = serve([&](const http::Request& r) {
+        ++calls;
+        if (r.path() == "/json") return http::Response::error(403, "opted_out", "Blocked: \"quoted\"");
+        return echo(r);
+    });
+    Client c(server->port());
+    c.send("GET /webhooks/whatsapp?hub.mode=subscribe&hub.challenge=11%2B22&x=1 HTTP/1.1\r\nHost: x\r\n"
+           "X-Hub-Signature-256: sha256=abc\r\n\r\n");
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(r.find("GET /webhooks/whatsapp mode=subscribe challenge=11+22 body= sig=sha256=abc") != std::string::npos);
+    CHECK(header_of(r, "X-Frame-Options") == "DENY");
+    CHECK(header_of(r, "X-Content-Type-Options") == "nosniff");
+    CHECK(header_of(r, "X-XSS-Protection") == "0");
+    CHECK(header_of(r, "Server").empty());
+    CHECK(header_of(r, "Cache-Control").empty());  // plain text: not an API response
+
+    c.send("POST /json HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");  // same connection: keep-alive
+    const std::string j = c.receive();
+    CHECK(j.rfind("HTTP/1.1 403 Forbidden\r\n", 0) == 0);
+    CHECK(header_of(j, "Cache-Control") == "no-store");
+    CHECK(header_of(j, "Content-Type") == "application/json");
+    CHECK(j.find(R"({"error":{"code":"opted_out","message":"Blocked: \"quoted\""}})") != std::string::npos);
+    CHECK(calls == 2);
+}
+
+TEST_CASE("a body over the limit is refused with 413 before the handler runs") {
+    std::atomic<int> calls{0};
+    http::ServerOptions options;
+    options.max_body_bytes = 1024;
+    auto server = serve([&](const http::Request& r) { ++calls; return echo(r); }, options);
+    Client c(server->port());
+    c.send("POST /webhooks/whatsapp HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'a'));
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(r.find("body_too_large") != std::string::npos);
+    CHECK(calls == 0);
+}
+
+TEST_CASE("headers over the limit are refused with 431") {
+    http::ServerOptions options;
+    options.max_header_bytes = 512;
+    auto server = serve(echo, options);
+    Client c(server->port());
+    c.send("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'b') + "\r\n\r\n");
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 431", 0) == 0);
+    CHECK(r.find("header_too_large") != std::string::npos);
+}
+
+TEST_CASE("a malformed request gets 400 with an error body") {
+    auto server = serve(echo);
+    Client c(server->port());
+    c.send("NOT HTTP AT ALL\r\n\r\n");
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 400", 0) == 0);
+    CHECK(r.find("bad_request") != std::string::npos);
+}
+
+TEST_CASE("a slow client cannot hold a connection past the read timeout") {
+    std::atomic<int> calls{0};
+    http::ServerOptions options;
+    options.read_timeout = 300ms;
+    auto server = serve([&](const http::Request& r) { ++calls; return echo(r); }, options);
+    Client c(server->port());
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n");  // never finishes the header
+    CHECK(c.closed_by_server(5s));
+    CHECK(calls == 0);
+}
+
+TEST_CASE("an exception in the handler becomes a 500 with a generic body") {
+    auto server = serve([](const http::Request&) -> http::Response { throw std::runtime_error("secret detail"); });
+    Client c(server->port());
+    c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 500", 0) == 0);
+    CHECK(r.find("internal_error") != std::string::npos);
+    CHECK(r.find("secret detail") == std::string::npos);
+}
+
+TEST_CASE("stopping lets a request in flight finish") {
+    std::atomic<bool> entered{false};
+    auto server = serve([&](const http::Request& r) {
+        entered = true;
+        std::this_thread::sleep_for(300ms);
+        return echo(r);
+    });
+    Client c(server->port());
+    c.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    while (!entered) std::this_thread::sleep_for(5ms);
+    std::thread stopper([&] { server->stop(); });
+    const std::string r = c.receive();
+    stopper.join();
+    CHECK(r.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(header_of(r, "Connection") == "close");
+}
+
+TEST_CASE("binding to a port in use fails with a clear error") {
+    auto first = serve(echo);
+    http::ServerOptions options;
+    options.port = first->port();
+    auto second = http::Server::start(options, echo);
+    REQUIRE_FALSE(second.has_value());
+    CHECK(second.error().message().find("cannot listen on 127.0.0.1:" + std::to_string(first->port())) != std::string::npos);
+    options.address = "not-an-ip";
+    CHECK_FALSE(http::Server::start(options, echo).has_value());
+}

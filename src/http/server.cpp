@@ -123,7 +123,10 @@ public:
     Connection(tcp::socket socket, Server::Impl& server) : stream_(std::move(socket)), server_(server) {
         beast::error_code ec;
         auto ep = stream_.socket().remote_endpoint(ec);
-        if (!ec) peer_ = ep.address().to_string();
+        if (!ec) {
+            peer_ = ep.address().to_string();
+            peer_port_ = ep.port();
+        }
     }
 
     void start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); }); }
@@ -171,6 +174,7 @@ private:
         }
         request.body = req.body();
         request.client_address = peer_;
+        request.client_port = peer_port_;
 
         Response response;
         try {
@@ -250,6 +254,7 @@ private:
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     Server::Impl& server_;
     std::string peer_;
+    std::uint16_t peer_port_ = 0;
     std::size_t requests_ = 0;
     bool busy_ = false;
     bool keep_alive_ = true;

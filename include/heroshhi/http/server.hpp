@@ -22,6 +22,7 @@ struct Request {
     std::multimap<std::string, std::string> headers;  ///< names lower-cased
     std::string body;                  ///< raw bytes as received (signatures are checked over these)
     std::string client_address;        ///< peer IP address
+    std::uint16_t client_port = 0;     ///< peer port (tells connections apart)
 
     /// The first value of a header (name in any case), or "" if absent.
     std::string header(std::string_view name) const;

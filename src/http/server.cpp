@@ -8,9 +8,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <nlohmann/json.hpp>
+#include <openssl/ssl.h>
+
+#include <heroshhi/crypto/tls_context.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -100,6 +105,7 @@ class Connection;
 struct Server::Impl {
     ServerOptions options;
     Handler handler;
+    std::optional<net::ssl::context> tls;  // shares the SSL_CTX of options.tls
     net::io_context ioc;
     tcp::acceptor acceptor{ioc};
     std::vector<std::thread> threads;
@@ -120,25 +126,32 @@ namespace detail {
 // through the handler with the security headers added, and keeps the connection alive if asked.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    Connection(tcp::socket socket, Server::Impl& server) : stream_(std::move(socket)), server_(server) {
+    Connection(tcp::socket socket, Server::Impl& server) : server_(server) {
+        if (server.tls) tls_.emplace(std::move(socket), *server.tls);
+        else plain_.emplace(std::move(socket));
         beast::error_code ec;
-        auto ep = stream_.socket().remote_endpoint(ec);
+        auto ep = lowest().socket().remote_endpoint(ec);
         if (!ec) {
             peer_ = ep.address().to_string();
             peer_port_ = ep.port();
         }
     }
 
-    void start() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); }); }
+    void start() {
+        net::dispatch(lowest().get_executor(), [self = shared_from_this()] {
+            if (!self->tls_) return self->read_header();
+            self->lowest().expires_after(self->server_.options.read_timeout);
+            self->tls_->async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+                if (ec) return self->close();  // e.g. a TLS 1.2 client: refused in the handshake
+                self->read_header();
+            });
+        });
+    }
 
     // Closes the connection if it is waiting for a request (called when the server stops).
     void close_if_idle() {
-        net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-            if (!self->busy_) {
-                beast::error_code ec;
-                self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-                self->stream_.close();
-            }
+        net::dispatch(lowest().get_executor(), [self = shared_from_this()] {
+            if (!self->busy_) self->close();
         });
     }
 
@@ -148,18 +161,23 @@ private:
         parser_->header_limit(std::uint32_t(server_.options.max_header_bytes));
         parser_->body_limit(server_.options.max_body_bytes);
         // The first request must arrive within the read timeout; later ones may wait while idle.
-        stream_.expires_after(requests_ == 0 ? server_.options.read_timeout : server_.options.idle_timeout);
-        bhttp::async_read_header(stream_, buffer_, *parser_,
-                                 [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+        lowest().expires_after(requests_ == 0 ? server_.options.read_timeout : server_.options.idle_timeout);
+        with_stream([this](auto& stream) {
+            bhttp::async_read_header(stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                self->on_header(ec);
+            });
+        });
     }
 
     void on_header(beast::error_code ec) {
         if (ec) return fail(ec);
         busy_ = true;
         begin_request();
-        stream_.expires_after(server_.options.read_timeout);
-        bhttp::async_read(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+        lowest().expires_after(server_.options.read_timeout);
+        with_stream([this](auto& stream) {
+            bhttp::async_read(stream, buffer_, *parser_,
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body(ec); });
+        });
     }
 
     void on_body(beast::error_code ec) {
@@ -199,9 +217,11 @@ private:
         res->body() = std::move(r.body);
         res->keep_alive(keep_alive_);
         res->prepare_payload();
-        stream_.expires_after(server_.options.read_timeout);
-        bhttp::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-            self->on_write(ec);
+        lowest().expires_after(server_.options.read_timeout);
+        with_stream([this, res](auto& stream) {
+            bhttp::async_write(stream, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                self->on_write(ec);
+            });
         });
     }
 
@@ -232,8 +252,16 @@ private:
 
     void close() {
         beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        stream_.close();
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        lowest().close();
+    }
+
+    beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+
+    template <class F>
+    void with_stream(F&& f) {
+        if (tls_) f(*tls_);
+        else f(*plain_);
     }
 
     void begin_request() {
@@ -249,7 +277,8 @@ private:
         if (--server_.in_flight == 0) server_.idle.notify_all();
     }
 
-    beast::tcp_stream stream_;
+    std::optional<beast::tcp_stream> plain_;
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     Server::Impl& server_;
@@ -292,6 +321,17 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler han
     beast::error_code ec;
     const auto address = net::ip::make_address(impl->options.address, ec);
     if (ec) return Error(ec, "'" + impl->options.address + "' is not an IP address");
+    if (impl->options.tls != nullptr) {
+        // asio's context takes ownership of one reference; the TlsContext keeps its own.
+        auto* ctx = static_cast<SSL_CTX*>(impl->options.tls->native_handle());
+        if (ctx == nullptr || impl->options.tls->role() != crypto::TlsRole::server)
+            return Error(std::make_error_code(std::errc::invalid_argument), "the TLS context is not a server context");
+        SSL_CTX_up_ref(ctx);
+        impl->tls.emplace(ctx);
+    } else if (!address.is_loopback()) {
+        return Error(std::make_error_code(std::errc::permission_denied),
+                     "plain HTTP only on a loopback address; give a TLS context to listen on " + impl->options.address);
+    }
     const tcp::endpoint endpoint{address, impl->options.port};
     const std::string where = impl->options.address + ":" + std::to_string(impl->options.port);
     impl->acceptor.open(endpoint.protocol(), ec);

@@ -13,6 +13,10 @@
 
 #include <heroshhi/core/result.hpp>
 
+namespace heroshhi::crypto {
+class TlsContext;
+}
+
 namespace heroshhi::http {
 
 /// A request as the handler sees it: the body complete and within limits.
@@ -47,13 +51,16 @@ struct Response {
 using Handler = std::function<Response(const Request&)>;
 
 struct ServerOptions {
-    std::string address = "127.0.0.1";  ///< bind address
+    std::string address = "127.0.0.1";  ///< bind address; anything but loopback requires `tls`
     std::uint16_t port = 0;              ///< 0: any free port (see Server::port)
     std::size_t threads = 2;
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_body_bytes = 3 * 1024 * 1024;    ///< WhatsApp webhooks can be up to 3 MB
     std::chrono::milliseconds read_timeout{10'000};  ///< a whole request must arrive within this
     std::chrono::milliseconds idle_timeout{30'000};  ///< keep-alive connections idle longer are closed
+    /// A server context from crypto::make_tls_server_context (TLS 1.3 only); borrowed, must
+    /// outlive the server. Null: plain HTTP, which is allowed only on a loopback address.
+    const crypto::TlsContext* tls = nullptr;
 };
 
 /// Every response gets security_headers(); JSON responses also api_headers(); no Server header.

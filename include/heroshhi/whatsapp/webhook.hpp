@@ -1,0 +1,74 @@
+// heroshhi — whatsapp::Webhook: the WhatsApp Cloud API webhook endpoint (GET handshake, signed
+// POST deliveries) feeding the engine.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <heroshhi/core/ids.hpp>
+#include <heroshhi/engine.hpp>
+#include <heroshhi/http/server.hpp>
+#include <heroshhi/whatsapp/webhook_payload.hpp>
+
+namespace heroshhi::whatsapp {
+
+/// A reply the engine wants sent after an inbound message (an opt-out confirmation, the
+/// re-subscription or help text). The caller sends it through the gate (Engine::check_send).
+struct PendingReply {
+    TenantId tenant;
+    PhoneNumber to;
+    std::string text;
+    messaging::MessageKind kind;
+};
+
+struct WebhookOptions {
+    std::string verify_token;  ///< the string entered in Meta's dashboard (GET handshake)
+    std::string app_secret;    ///< the app secret: key of X-Hub-Signature-256
+    /// The tenant a business number (metadata.phone_number_id) belongs to; events for numbers it
+    /// does not know are acknowledged and ignored. Called concurrently: must be thread-safe.
+    std::function<std::optional<TenantId>(std::string_view phone_number_id)> tenant_for;
+    /// Called for each reply, after the delivery that caused it was stored.
+    std::function<void(const PendingReply&)> on_reply;
+    WebhookLimits limits;
+};
+
+/// What one POST delivery did.
+struct WebhookReport {
+    std::size_t messages = 0;
+    std::size_t opt_outs = 0;       ///< opt-out events newly recorded (text, button, preference, 131050)
+    std::size_t opt_ins = 0;
+    std::size_t duplicates = 0;     ///< redelivered opt-out/opt-in messages, recorded before
+    std::size_t statuses = 0;
+    std::size_t ignored = 0;        ///< events for unknown business numbers or unparseable senders
+    std::size_t skipped = 0;        ///< events the parser left out (missing fields)
+};
+
+/// Handles GET (hub.mode/hub.verify_token/hub.challenge, echoed exactly; no signature on GET) and
+/// POST (X-Hub-Signature-256 checked over the raw body first: missing or wrong → 401 and nothing
+/// stored; malformed → 400 and nothing stored; a store failure → 503 so Meta redelivers; 200 only
+/// after every event was stored). Redelivery is harmless: opt-outs are de-duplicated by message id
+/// and inbound times only move forward. Thread-safe.
+class Webhook {
+public:
+    /// Fails with ConfigErrc when the verify token, app secret or tenant lookup is missing.
+    static Result<std::unique_ptr<Webhook>> create(Engine& engine, WebhookOptions options);
+    ~Webhook();
+
+    /// Answers one HTTP request to the webhook URL.
+    http::Response handle(const http::Request& request);
+
+    /// The POST work without HTTP: verifies, parses and records. Errors: crypto's signature
+    /// errors, WebhookErrc, or the store's error.
+    Result<WebhookReport> ingest(std::string_view raw_body, std::string_view signature_header);
+
+    struct Impl;
+
+private:
+    explicit Webhook(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace heroshhi::whatsapp

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang   # toolchain (g++ 12 and clang 14)
+  libclang-rt-14-dev                                          # clang's ASan/UBSan runtimes and libFuzzer
   libsqlite3-dev                                              # embedded default store
   libphonenumber-dev                                          # E.164 normalisation
   libutf8proc-dev                                             # NFKC + case folding for keywords

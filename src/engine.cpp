@@ -1,8 +1,13 @@
 #include <heroshhi/engine.hpp>
 
+#include <heroshhi/audit/pseudonym.hpp>
 #include <heroshhi/storage/errors.hpp>
 
+#include <openssl/rand.h>
+
+#include <exception>
 #include <mutex>
+#include <new>
 #include <unordered_map>
 
 namespace heroshhi {
@@ -22,10 +27,23 @@ ReplyTexts ReplyTexts::defaults() {
     return r;
 }
 
+namespace {
+
+/// 32 random bytes from OpenSSL's CSPRNG: the audit pseudonym key when the host gives none.
+std::string random_key() {
+    std::string key(32, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1)
+        throw std::bad_alloc();  // the CSPRNG fails only when it cannot be seeded or allocate
+    return key;
+}
+
+}  // namespace
+
 struct Engine::Impl {
     Impl(storage::StoreSet& s, const Clock& c, EngineOptions o)
         : stores(s), clock(c), options(std::move(o)), registry(s.optouts(), index),
-          gate(index, c, options.gate), audience(gate, index, c) {
+          gate(index, c, options.gate), audience(gate, index, c), authorizer(options.policy),
+          log(s.audit(), c), audit_key(options.audit_key.empty() ? random_key() : options.audit_key) {
         for (const std::string& b : options.marketing_stop_buttons)
             if (auto n = optout::KeywordClassifier::normalize(b)) marketing_buttons.push_back(*n);
     }
@@ -39,6 +57,9 @@ struct Engine::Impl {
     messaging::Audience audience;
     optout::KeywordClassifier default_classifier;
     std::vector<std::string> marketing_buttons;
+    rbac::Authorizer authorizer;
+    audit::Log log;
+    std::string audit_key;
 
     std::mutex tenants_mutex;  // guards the two maps below, not the work done under a tenant's lock
     std::unordered_map<TenantId, std::unique_ptr<std::mutex>> write_locks;
@@ -113,6 +134,70 @@ struct Engine::Impl {
         e.at = clock.now();
         e.trigger = std::move(trigger);
         return e;
+    }
+
+    /// The contact with this number as the policy sees it, and how the audit trail names it: its
+    /// id, or a keyed pseudonym of the number when there is no contact.
+    struct ContactTarget {
+        rbac::Resource resource;
+        std::string audit_id;
+    };
+    Result<ContactTarget> contact_target(const TenantId& tenant, const PhoneNumber& phone) {
+        auto found = stores.contacts().find_by_phone(tenant, phone);
+        if (!found) return found.error();
+        ContactTarget target{rbac::Resource{rbac::ResourceType::contact, tenant}, {}};
+        if (*found) {
+            const storage::Contact& c = **found;
+            target.resource.id = c.id.value();
+            target.resource.assignee = c.assignee;
+            target.resource.team = c.team;
+            target.audit_id = c.id.value();
+        } else {
+            target.audit_id = audit::phone_pseudonym(audit_key, phone);
+        }
+        return target;
+    }
+
+    /// Appends the audit entry of a principal's attempt on `tenant`'s data.
+    Result<void> audit_attempt(const TenantId& tenant, const rbac::Principal& by, std::string action,
+                               std::string target_type, std::string target_id, Reason outcome, std::string_view rule,
+                               std::string_view revision, std::string_view request_id) {
+        audit::Entry e;
+        e.tenant = tenant;
+        e.actor = audit::Actor::member(by.user, by.role);
+        e.action = std::move(action);
+        e.target_type = std::move(target_type);
+        e.target_id = std::move(target_id);
+        e.outcome = outcome;
+        e.rule = rule;
+        e.request_id = request_id;
+        e.policy_revision = revision;
+        auto stored = log.append(std::move(e));
+        if (!stored) return stored.error();
+        return {};
+    }
+
+    /// Authorize → audit → act for an opt-out recorded by a team member or an API client.
+    Result<Attempt<optout::OptOutEvent>> principal_opt_out(const TenantId& tenant, const rbac::Principal& by,
+                                                           const PhoneNumber& phone, OptOutRequest request,
+                                                           optout::Method method) {
+        auto target = contact_target(tenant, phone);
+        if (!target) return target.error();
+        rbac::AccessDecision access = authorizer.check(by, rbac::Action::update, target->resource);
+        const std::string action = method == optout::Method::api ? "opt_out.api" : "opt_out.manual";
+        if (auto audited = audit_attempt(tenant, by, action, "contact", target->audit_id, access.reason(),
+                                         access.rule(), access.revision(), request.request_id);
+            !audited)
+            return audited.error();
+        Attempt<optout::OptOutEvent> attempt{std::move(access), std::nullopt};
+        if (!attempt.allowed()) return attempt;
+        auto e = make_event(tenant, phone, optout::EventKind::opt_out, method, request.scope, std::move(request.note));
+        e.actor = by.user;
+        e.channel = method == optout::Method::api ? "api" : "dashboard";
+        auto stored = record(std::move(e));
+        if (!stored) return stored.error();
+        attempt.value = std::move(stored).value();
+        return attempt;
     }
 
     std::string confirmation_for(const std::string& language) const {
@@ -235,20 +320,61 @@ messaging::AudienceResult Engine::filter_audience(const TenantId& tenant, std::s
     return impl_->audience.filter(tenant, contacts, kind);
 }
 
-Result<optout::OptOutEvent> Engine::opt_out_manually(const TenantId& tenant, const PhoneNumber& phone,
-                                                     const UserId& actor, optout::Scope scope, std::string note) {
-    auto e = impl_->make_event(tenant, phone, optout::EventKind::opt_out, optout::Method::manual, scope, std::move(note));
-    e.actor = actor;
-    e.channel = "dashboard";
-    return impl_->record(std::move(e));
+Decision Engine::check_send(const TenantId& tenant, const rbac::Principal& by, const PhoneNumber& to,
+                            messaging::MessageKind kind, std::string_view request_id) {
+    Impl& d = *impl_;
+    const auto unaudited = [] {
+        return Decision::deny(Reason::store_unavailable,
+                              "Not sent: the audit trail could not be written, so nothing may be sent now.",
+                              "audit.unavailable");
+    };
+    try {
+        auto target = d.contact_target(tenant, to);
+        if (!target)
+            return Decision::deny(Reason::store_unavailable,
+                                  "Not sent: the contact could not be looked up, so the send was not allowed.",
+                                  "store.unavailable");
+        const std::string action = "send." + std::string(messaging::to_string(kind));
+        const rbac::AccessDecision access = d.authorizer.check(by, rbac::Action::send, target->resource);
+        if (!access) {
+            if (!d.audit_attempt(tenant, by, action, "contact", target->audit_id, access.reason(), access.rule(),
+                                 access.revision(), request_id))
+                return unaudited();
+            return access.to_decision();
+        }
+        Decision decision = check_send(tenant, to, kind);
+        const std::string rule = decision.allowed() ? std::string(access.rule()) : decision.rule();
+        if (!d.audit_attempt(tenant, by, action, "contact", target->audit_id, decision.reason(), rule,
+                             access.revision(), request_id))
+            return unaudited();
+        return decision;
+    } catch (const std::exception&) {
+        return unaudited();
+    }
 }
 
-Result<optout::OptOutEvent> Engine::opt_out_via_api(const TenantId& tenant, const PhoneNumber& phone,
-                                                    const UserId& actor, optout::Scope scope, std::string note) {
-    auto e = impl_->make_event(tenant, phone, optout::EventKind::opt_out, optout::Method::api, scope, std::move(note));
-    e.actor = actor;
-    e.channel = "api";
-    return impl_->record(std::move(e));
+Result<Attempt<optout::OptOutEvent>> Engine::opt_out_manually(const TenantId& tenant, const rbac::Principal& by,
+                                                              const PhoneNumber& phone, OptOutRequest request) {
+    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::manual);
+}
+
+Result<Attempt<optout::OptOutEvent>> Engine::opt_out_via_api(const TenantId& tenant, const rbac::Principal& by,
+                                                             const PhoneNumber& phone, OptOutRequest request) {
+    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::api);
+}
+
+Result<rbac::AccessDecision> Engine::authorize(const rbac::Principal& by, rbac::Action action,
+                                               const rbac::Resource& resource, std::string_view request_id) {
+    rbac::AccessDecision access = impl_->authorizer.check(by, action, resource);
+    // The trail of the tenant whose data it is; a resource without a tenant is recorded in the
+    // principal's.
+    const TenantId& tenant = resource.tenant.empty() ? by.tenant : resource.tenant;
+    if (auto audited = impl_->audit_attempt(tenant, by, std::string(rbac::to_string(action)),
+                                            std::string(rbac::to_string(resource.type)), resource.id,
+                                            access.reason(), access.rule(), access.revision(), request_id);
+        !audited)
+        return audited.error();
+    return access;
 }
 
 Result<optout::OptOutEvent> Engine::record_platform_optout(const TenantId& tenant, const PhoneNumber& phone,
@@ -293,5 +419,7 @@ Result<void> Engine::restrict_processing(const TenantId& tenant, const ContactId
 
 const messaging::SuppressionIndex& Engine::index() const noexcept { return impl_->index; }
 const messaging::SendGate& Engine::gate() const noexcept { return impl_->gate; }
+rbac::Authorizer& Engine::authorizer() noexcept { return impl_->authorizer; }
+audit::Log& Engine::audit() noexcept { return impl_->log; }
 
 }  // namespace heroshhi

@@ -241,19 +241,23 @@ TEST_CASE("a user_preferences stop and provider error 131050 are marketing-only 
 
 TEST_CASE("manual and API opt-outs record the acting user and block sends") {
     Fixture f;
-    auto manual = f.engine.opt_out_manually(acme, f.lead, UserId{"u-sales-1"});
+    const rbac::Principal admin{UserId{"u-admin-1"}, acme, rbac::Role::admin};
+    auto manual = f.engine.opt_out_manually(acme, admin, f.lead);
     REQUIRE(manual.has_value());
-    CHECK(manual->method == Method::manual);
-    CHECK(manual->actor == UserId{"u-sales-1"});
+    REQUIRE(manual->allowed());
+    CHECK(manual->value->method == Method::manual);
+    CHECK(manual->value->actor == UserId{"u-admin-1"});
     Decision d = f.engine.check_send(acme, f.lead, MessageKind::utility_template);
     CHECK(d.reason() == Reason::opted_out);
     CHECK(d.notice().find("recorded manually by a team member") != std::string::npos);
 
     const PhoneNumber other = phone("+442079460958");
-    auto api = f.engine.opt_out_via_api(acme, other, UserId{"api-client-9"}, Scope::marketing);
+    const rbac::Principal api_client{UserId{"api-client-9"}, acme, rbac::Role::admin};
+    auto api = f.engine.opt_out_via_api(acme, api_client, other, {.scope = Scope::marketing});
     REQUIRE(api.has_value());
-    CHECK(api->method == Method::api);
-    CHECK(api->actor == UserId{"api-client-9"});
+    REQUIRE(api->allowed());
+    CHECK(api->value->method == Method::api);
+    CHECK(api->value->actor == UserId{"api-client-9"});
     CHECK(f.engine.check_send(acme, other, MessageKind::marketing_template).reason() == Reason::marketing_opted_out);
     CHECK(f.engine.check_send(acme, other, MessageKind::utility_template).allowed());
 }

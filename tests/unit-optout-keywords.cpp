@@ -686,6 +686,7 @@ TEST_CASE("malformed JSON keyword configurations name the problem") {
     };
     malformed("", "not valid JSON");
     malformed("{\"add\": ", "not valid JSON");
+    malformed(R"({"request_phrases": 7777e7777})", "out of range");  // once escaped as an exception (fuzzing)
     malformed("[]", "JSON object");
     malformed(R"({"remove": ["X"], "colour": "red"})", "'colour'");
     malformed(R"({"add": {"optout": ["X"]}})", "'add.optout'");

@@ -7,8 +7,10 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include <heroshhi/audit/log.hpp>
 #include <heroshhi/core/clock.hpp>
 #include <heroshhi/core/decision.hpp>
 #include <heroshhi/core/ids.hpp>
@@ -20,6 +22,11 @@
 #include <heroshhi/optout/event.hpp>
 #include <heroshhi/optout/keyword_classifier.hpp>
 #include <heroshhi/optout/registry.hpp>
+#include <heroshhi/rbac/access_decision.hpp>
+#include <heroshhi/rbac/authorizer.hpp>
+#include <heroshhi/rbac/policy.hpp>
+#include <heroshhi/rbac/principal.hpp>
+#include <heroshhi/rbac/resource.hpp>
 #include <heroshhi/storage/store_set.hpp>
 
 namespace heroshhi {
@@ -73,6 +80,31 @@ struct EngineOptions {
     ReplyTexts replies = ReplyTexts::defaults();
     /// Button texts that are marketing-only opt-outs (matched after keyword normalisation).
     std::vector<std::string> marketing_stop_buttons = {"Stop promotions"};
+    /// Who may do what (README, "Roles and permissions"); replace it later with
+    /// `engine.authorizer().install(...)`.
+    rbac::Policy policy = rbac::Policy::defaults();
+    /// The HMAC key of the pseudonyms that name phone numbers without a contact in the audit trail
+    /// (audit::phone_pseudonym). Give at least 32 random bytes and keep them: with the default
+    /// (empty), the engine draws a random key, so pseudonyms differ between engines and restarts.
+    std::string audit_key;
+};
+
+/// A user-facing operation's answer: the authorization decision (audited either way) and, when it
+/// was allowed, what the operation produced.
+template <class T>
+struct Attempt {
+    rbac::AccessDecision access;
+    std::optional<T> value;  ///< set when access.allowed()
+
+    bool allowed() const noexcept { return access.allowed(); }
+    explicit operator bool() const noexcept { return allowed(); }
+};
+
+/// The details of an opt-out a team member or an API client records.
+struct OptOutRequest {
+    optout::Scope scope = optout::Scope::all;
+    std::string note{};        ///< why, in the team member's words; kept as the event's trigger
+    std::string request_id{};  ///< the host's request id, carried into the audit entry
 };
 
 /// The engine. Owns the suppression index, the registry, the gate and the audience filter; borrows
@@ -82,6 +114,10 @@ struct EngineOptions {
 /// Thread-safe. Calls that write (inbound messages, opt-outs, consent) block on the stores and are
 /// serialised per tenant; check_send and filter_audience read memory only, except the first call
 /// for a tenant, which loads its facts from the stores (and fails closed if it cannot).
+///
+/// Operations a team member performs take their rbac::Principal and go authorize → audit → act:
+/// the decision is appended to the tenant's audit trail whether it allows or not, and nothing is
+/// done if the entry cannot be written. Audit entries name contacts by id, never by number.
 class Engine {
 public:
     Engine(storage::StoreSet& stores, const Clock& clock, EngineOptions options = {});
@@ -111,12 +147,32 @@ public:
     messaging::AudienceResult filter_audience(const TenantId& tenant, std::span<const PhoneNumber> contacts,
                                               messaging::MessageKind kind);
 
-    /// A team member records that the contact asked to stop (by phone, e-mail, in person...).
-    Result<optout::OptOutEvent> opt_out_manually(const TenantId& tenant, const PhoneNumber& phone, const UserId& actor,
-                                                 optout::Scope scope = optout::Scope::all, std::string note = {});
-    /// The host's API records an opt-out on the contact's behalf; `actor` is the API client's user.
-    Result<optout::OptOutEvent> opt_out_via_api(const TenantId& tenant, const PhoneNumber& phone, const UserId& actor,
-                                                optout::Scope scope = optout::Scope::all, std::string note = {});
+    /// The same decision for a team member sending by hand: `by` must be allowed to send to the
+    /// contact (rbac::Action::send on the contact with this number in `tenant`), then the gate
+    /// decides as above. The outcome is audited (action "send.<kind>"); if the audit entry cannot
+    /// be written, the answer is no (store_unavailable).
+    Decision check_send(const TenantId& tenant, const rbac::Principal& by, const PhoneNumber& to,
+                        messaging::MessageKind kind, std::string_view request_id = {});
+
+    /// A team member records that the contact asked to stop (by phone, e-mail, in person...). It
+    /// is an update of the contact (the one with this number in `tenant`, if any): authorized,
+    /// audited (action "opt_out.manual"), then recorded with `by` as the actor. Fails with the
+    /// store's or the audit log's error, having recorded nothing; a denial is an Attempt without
+    /// a value.
+    Result<Attempt<optout::OptOutEvent>> opt_out_manually(const TenantId& tenant, const rbac::Principal& by,
+                                                          const PhoneNumber& phone, OptOutRequest request = {});
+    /// The host's API records an opt-out on the contact's behalf; `by` is the API client's user.
+    /// As opt_out_manually, with method api (audit action "opt_out.api").
+    Result<Attempt<optout::OptOutEvent>> opt_out_via_api(const TenantId& tenant, const rbac::Principal& by,
+                                                         const PhoneNumber& phone, OptOutRequest request = {});
+
+    /// Authorizes and audits an action the host performs itself (reading a lead, exporting,
+    /// deleting, changing a role...): the decision is appended to the trail of the resource's
+    /// tenant (action, target type and id as given), then returned. Act only if it allows. Fails,
+    /// and the host must not act, if the entry cannot be written or is invalid (a principal
+    /// without a user id, a phone number as resource id).
+    Result<rbac::AccessDecision> authorize(const rbac::Principal& by, rbac::Action action,
+                                           const rbac::Resource& resource, std::string_view request_id = {});
     /// The provider reports a marketing opt-out (WhatsApp error 131050, user_preferences "stop").
     Result<optout::OptOutEvent> record_platform_optout(const TenantId& tenant, const PhoneNumber& phone,
                                                        std::string trigger, std::string provider_message_id = {});
@@ -133,6 +189,10 @@ public:
 
     const messaging::SuppressionIndex& index() const noexcept;
     const messaging::SendGate& gate() const noexcept;
+    /// The permission policy in force; install another at run time.
+    rbac::Authorizer& authorizer() noexcept;
+    /// The audit trail: verify, query, export, purge.
+    audit::Log& audit() noexcept;
 
 private:
     struct Impl;

@@ -19,4 +19,12 @@ std::string_view to_string(Reason r) noexcept {
     return "unknown";
 }
 
+std::optional<Reason> reason_from_string(std::string_view s) noexcept {
+    for (Reason r : {Reason::allowed, Reason::opted_out, Reason::marketing_opted_out, Reason::outside_window,
+                     Reason::no_consent, Reason::restricted, Reason::confirmation_used, Reason::invalid_recipient,
+                     Reason::store_unavailable, Reason::not_authorized, Reason::cross_tenant})
+        if (to_string(r) == s) return r;
+    return std::nullopt;
+}
+
 }  // namespace heroshhi

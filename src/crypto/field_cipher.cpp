@@ -80,8 +80,8 @@ Result<Bytes> FieldCipher::encrypt(const TenantId& tenant, FieldName field, std:
     if (auto ok = check_place(tenant, field, row_id); !ok) return ok.error();
     if (plaintext.size() > max_plaintext) return Error(CryptoErrc::invalid_argument, "plaintext larger than 64 MiB");
 
-    std::shared_lock lock(ring_->impl_->mutex);
-    detail::KeyState& key = *ring_->impl_->primary;
+    std::shared_lock lock(ring_->mutex);
+    detail::KeyState& key = *ring_->primary;
     auto slot = key.acquire();
     if (!slot) return backend("cannot set up an AES-256-GCM context");
 
@@ -127,8 +127,8 @@ Result<std::string> FieldCipher::decrypt(const TenantId& tenant, FieldName field
     const std::size_t size = ciphertext.size() - overhead;
     if (size > max_plaintext) return Error(CryptoErrc::malformed_ciphertext, "larger than any field ciphertext");
 
-    std::shared_lock lock(ring_->impl_->mutex);
-    detail::KeyState* key = ring_->impl_->find(*id);
+    std::shared_lock lock(ring_->mutex);
+    detail::KeyState* key = ring_->find(*id);
     if (key == nullptr) return Error(CryptoErrc::unknown_key, "key id " + std::to_string(id->value) + " is not in the ring");
     auto slot = key->acquire();
     if (!slot) return backend("cannot set up an AES-256-GCM context");
@@ -167,9 +167,14 @@ Result<Bytes> FieldCipher::reencrypt(const TenantId& tenant, FieldName field, st
     return fresh;
 }
 
+KeyId FieldCipher::primary_key() const {
+    std::shared_lock lock(ring_->mutex);
+    return ring_->primary->id();
+}
+
 bool FieldCipher::is_current(std::span<const std::uint8_t> ciphertext) const {
     auto id = key_id(ciphertext);
-    return id && *id == ring_->primary();
+    return id && *id == primary_key();
 }
 
 }  // namespace heroshhi::crypto

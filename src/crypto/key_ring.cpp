@@ -21,8 +21,6 @@ std::atomic<std::uint64_t> g_fork_generation{0};
 
 void on_fork_child() { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
 
-constexpr std::size_t kMaxPooledSlots = 64;
-
 }  // namespace
 
 std::uint64_t fork_generation() noexcept {
@@ -47,13 +45,9 @@ bool CipherSlot::take_nonce(std::uint8_t* out) noexcept {
 }
 
 KeyState::Lease KeyState::acquire() noexcept {
-    {
-        std::lock_guard lock(mutex_);
-        if (!free_.empty()) {
-            CipherSlot* slot = free_.back().release();
-            free_.pop_back();
-            return Lease(slot, Release{this});
-        }
+    for (auto& p : pool_) {
+        if (p.load(std::memory_order_relaxed) == nullptr) continue;
+        if (CipherSlot* slot = p.exchange(nullptr, std::memory_order_acquire)) return Lease(slot, Release{this});
     }
     try {
         auto slot = std::make_unique<CipherSlot>();
@@ -68,14 +62,13 @@ KeyState::Lease KeyState::acquire() noexcept {
 }
 
 void KeyState::release(CipherSlot* slot) noexcept {
-    std::unique_ptr<CipherSlot> owned(slot);
-    std::lock_guard lock(mutex_);
-    if (free_.size() >= kMaxPooledSlots) return;  // freed on return
-    try {
-        free_.push_back(std::move(owned));
-    } catch (...) {
-        // Out of memory: the slot is simply freed.
+    for (auto& p : pool_) {
+        CipherSlot* empty = nullptr;
+        if (p.load(std::memory_order_relaxed) == nullptr &&
+            p.compare_exchange_strong(empty, slot, std::memory_order_release, std::memory_order_relaxed))
+            return;
     }
+    delete slot;  // the pool is full
 }
 
 }  // namespace detail

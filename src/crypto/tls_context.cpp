@@ -75,8 +75,13 @@ Result<TlsContext> make_tls_server_context(const TlsServerOptions& options) {
     SSL_CTX* c = ctx->get();
     if (SSL_CTX_use_certificate_chain_file(c, options.certificate_chain_file.c_str()) != 1)
         return failure(CryptoErrc::certificate_unusable, options.certificate_chain_file);
-    if (SSL_CTX_use_PrivateKey_file(c, options.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(c, options.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        // OpenSSL compares the key with the certificate while loading it.
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            return failure(CryptoErrc::private_key_unusable,
+                           options.private_key_file + " does not match " + options.certificate_chain_file);
         return failure(CryptoErrc::private_key_unusable, options.private_key_file);
+    }
     if (SSL_CTX_check_private_key(c) != 1)
         return failure(CryptoErrc::private_key_unusable,
                        options.private_key_file + " does not match " + options.certificate_chain_file);

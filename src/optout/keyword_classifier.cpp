@@ -761,6 +761,8 @@ Result<KeywordConfig> KeywordConfig::from_json(std::string_view text) {
         doc = json::parse(text.begin(), text.end());
     } catch (const json::parse_error& e) {
         return malformed("not valid JSON (error at byte " + std::to_string(e.byte) + ")");
+    } catch (const json::out_of_range&) {  // a number literal beyond double's range, e.g. 1e999 (found by fuzzing)
+        return malformed("not valid JSON (a number is out of range)");
     }
     if (!doc.is_object()) return malformed("the keyword configuration must be a JSON object");
 

@@ -12,7 +12,8 @@
 namespace heroshhi::sanitize {
 namespace {
 
-// What one byte becomes. `size` 0 means "copied as is".
+// What one byte becomes: itself (size 1) or an entity. Every byte has an entry, so the writer
+// can copy 8 bytes and advance by `size` without a branch.
 struct Replacement {
     char text[8];
     std::uint8_t size;
@@ -31,8 +32,17 @@ constexpr Replacement entity(const char* s) {
 
 constexpr char hex_digit(unsigned v) { return static_cast<char>(v < 10 ? '0' + v : 'A' + (v - 10)); }
 
-constexpr std::array<Replacement, 256> content_table() {
+constexpr std::array<Replacement, 256> identity_table() {
     std::array<Replacement, 256> t{};
+    for (unsigned c = 0; c < 256; ++c) {
+        t[c].text[0] = static_cast<char>(c);
+        t[c].size = 1;
+    }
+    return t;
+}
+
+constexpr std::array<Replacement, 256> content_table() {
+    std::array<Replacement, 256> t = identity_table();
     t['&'] = entity("&amp;");
     t['<'] = entity("&lt;");
     t['>'] = entity("&gt;");
@@ -47,7 +57,7 @@ constexpr bool attribute_safe(unsigned c) {
 }
 
 constexpr std::array<Replacement, 256> attribute_table() {
-    std::array<Replacement, 256> t{};
+    std::array<Replacement, 256> t = identity_table();
     for (unsigned c = 0; c < 0x80; ++c) {
         if (attribute_safe(c)) continue;
         Replacement r{};
@@ -116,7 +126,7 @@ inline std::size_t scan(const char* p, std::size_t n, const std::array<Replaceme
         i += 16;
     }
     for (; i < n; ++i)
-        if (table[static_cast<unsigned char>(p[i])].size != 0) return i;
+        if (table[static_cast<unsigned char>(p[i])].size != 1) return i;
     return n;
 }
 
@@ -150,21 +160,97 @@ std::size_t scan_content(const char* p, std::size_t n) noexcept {
         if (hit != 0) return i + static_cast<std::size_t>(std::countr_zero(hit)) / 8;
     }
     for (; i < n; ++i)
-        if (kContent[static_cast<unsigned char>(p[i])].size != 0) return i;
+        if (kContent[static_cast<unsigned char>(p[i])].size != 1) return i;
     return n;
 }
 
 std::size_t scan_attribute(const char* p, std::size_t n) noexcept {
     for (std::size_t i = 0; i < n; ++i)
-        if (kAttribute[static_cast<unsigned char>(p[i])].size != 0) return i;
+        if (kAttribute[static_cast<unsigned char>(p[i])].size != 1) return i;
     return n;
 }
 
 #endif
 
-// Appends `text` encoded by `table`, finding clean runs with `scan`. The output size is computed
-// first, so the string grows once and is written through a pointer.
-void append_encoded(std::string& out, std::string_view text, const std::array<Replacement, 256>& table,
+using Table = std::array<Replacement, 256>;
+
+/// Writes the replacement of one byte at `w` (8 bytes are stored, `size` of them count; the
+/// output has slack at its end for that) and returns the new write position.
+inline char* put(char* w, char c, const Table& table) noexcept {
+    const Replacement& r = table[static_cast<unsigned char>(c)];
+    std::memcpy(w, r.text, 8);
+    return w + r.size;
+}
+
+#if defined(__SSE2__)
+
+// Appends `text` encoded by `table` when p[first] is the first byte that needs work. Works in
+// 16-byte blocks: the exact size comes from the blocks' masks (one resize), then clean blocks are
+// stored whole and blocks with work are written run by run (see the loop); the last, partial
+// blocks byte by byte.
+template <__m128i (*Mask)(__m128i)>
+void append_from(std::string& out, std::string_view text, std::size_t first, const Table& table) {
+    const char* p = text.data();
+    const std::size_t n = text.size();
+    std::size_t size = n;
+    std::size_t i = first;
+    for (; i + 16 <= n; i += 16) {
+        unsigned bits = static_cast<unsigned>(_mm_movemask_epi8(Mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)))));
+        while (bits != 0) {
+            size += table[static_cast<unsigned char>(p[i + static_cast<std::size_t>(std::countr_zero(bits))])].size - 1u;
+            bits &= bits - 1;
+        }
+    }
+    for (; i < n; ++i) size += table[static_cast<unsigned char>(p[i])].size - 1u;
+
+    const std::size_t old = out.size();
+    out.resize(old + size + 16);  // slack: 16-byte stores that run past the end are cut back below
+    char* w = out.data() + old;
+    std::memcpy(w, p, first);
+    w += first;
+    // Each block: store 16 input bytes, keep as many as are clean, write the entity, and go on
+    // from the byte after it with another 16-byte store. Reading 16 bytes from any offset in the
+    // block stays inside the text while the next block is whole too.
+    for (i = first; i + 32 <= n; i += 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+        unsigned bits = static_cast<unsigned>(_mm_movemask_epi8(Mask(v)));
+        if (bits == 0) {
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(w), v);
+            w += 16;
+            continue;
+        }
+        std::size_t k = 0;  // next input byte of the block to write
+        while (bits != 0) {
+            const std::size_t at = static_cast<std::size_t>(std::countr_zero(bits));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(w), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + k)));
+            w += at - k;
+            w = put(w, p[i + at], table);
+            k = at + 1;
+            bits &= bits - 1;
+        }
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(w), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i + k)));
+        w += 16 - k;
+    }
+    for (; i < n; ++i) w = put(w, p[i], table);
+    out.resize(old + size);
+}
+
+void append_html_content_impl(std::string& out, std::string_view text) {
+    const std::size_t first = scan_content(text.data(), text.size());
+    if (first == text.size()) out.append(text);
+    else append_from<content_mask>(out, text, first, kContent);
+}
+
+void append_html_attribute_impl(std::string& out, std::string_view text) {
+    const std::size_t first = scan_attribute(text.data(), text.size());
+    if (first == text.size()) out.append(text);
+    else append_from<attribute_mask>(out, text, first, kAttribute);
+}
+
+#else
+
+// Appends `text` encoded by `table`: clean runs found with `scan_fn` are copied in one piece.
+void append_encoded(std::string& out, std::string_view text, const Table& table,
                     std::size_t (*scan_fn)(const char*, std::size_t) noexcept) {
     const char* p = text.data();
     const std::size_t n = text.size();
@@ -180,30 +266,33 @@ void append_encoded(std::string& out, std::string_view text, const std::array<Re
         i += scan_fn(p + i, n - i);
     }
     const std::size_t old = out.size();
-    out.resize(old + size);
+    out.resize(old + size + 8);
     char* w = out.data() + old;
     std::memcpy(w, p, first);
     w += first;
-    std::size_t i = first;
-    while (i < n) {
-        const Replacement& r = table[static_cast<unsigned char>(p[i])];
-        std::memcpy(w, r.text, r.size);
-        w += r.size;
+    for (std::size_t i = first; i < n;) {
+        w = put(w, p[i], table);
         ++i;
         const std::size_t run = scan_fn(p + i, n - i);
         std::memcpy(w, p + i, run);
         w += run;
         i += run;
     }
+    out.resize(old + size);
 }
+
+void append_html_content_impl(std::string& out, std::string_view text) { append_encoded(out, text, kContent, scan_content); }
+void append_html_attribute_impl(std::string& out, std::string_view text) {
+    append_encoded(out, text, kAttribute, scan_attribute);
+}
+
+#endif
 
 }  // namespace
 
-void append_html_content(std::string& out, std::string_view text) { append_encoded(out, text, kContent, scan_content); }
+void append_html_content(std::string& out, std::string_view text) { append_html_content_impl(out, text); }
 
-void append_html_attribute(std::string& out, std::string_view text) {
-    append_encoded(out, text, kAttribute, scan_attribute);
-}
+void append_html_attribute(std::string& out, std::string_view text) { append_html_attribute_impl(out, text); }
 
 std::string encode_html_content(std::string_view text) {
     std::string out;

@@ -183,7 +183,9 @@ std::vector<FieldError> run(const LeadSchemaConfig& config, const LeadInput& inp
         return errors;
     }
     std::set<std::string_view> seen;
-    for (const auto& [raw_name, value] : input.custom) {
+    for (const auto& entry : input.custom) {
+        const std::string& raw_name = entry.first;  // not a structured binding: clang 14 cannot capture those
+        const std::string& value = entry.second;
         if (!valid_field_name(raw_name)) {
             errors.push_back(field_error("custom", SanitizeErrc::invalid_value,
                                          "a custom field name is not of the form [a-z][a-z0-9_]{0,63}"));

@@ -24,6 +24,11 @@ struct MemoryStore::State {
     std::vector<ConsentRecord> consents;
     std::map<PhoneKey, Timestamp> last_inbound;
     std::set<std::pair<std::string, std::string>> dedup_keys;
+    struct AuditTrail {
+        std::vector<audit::Entry> entries;  // in sequence order
+        audit::ChainState chain;
+    };
+    std::map<std::string, AuditTrail> audit;  // by tenant
 };
 
 namespace {
@@ -205,6 +210,72 @@ Result<bool> MemoryStore::remember(const TenantId& tenant, std::string_view key,
     if (auto ok = require(!tenant.empty() && !key.empty(), "dedup key needs a tenant and a key"); !ok) return ok.error();
     std::lock_guard lock(state_->mutex);
     return state_->dedup_keys.insert({tenant.value(), std::string(key)}).second;
+}
+
+Result<void> MemoryStore::append(const TenantId& tenant, std::span<const audit::Entry> entries,
+                                 const audit::ChainHead& expected) {
+    if (auto ok = require(!tenant.empty(), "audit entries need a tenant"); !ok) return ok;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].tenant != tenant) return {StorageErrc::invalid_argument, "an audit entry of another tenant"};
+        if (entries[i].sequence != expected.sequence + static_cast<std::int64_t>(i) + 1)
+            return {StorageErrc::invalid_argument, "audit entry sequences must follow the head without a gap"};
+    }
+    std::lock_guard lock(state_->mutex);
+    auto& trail = state_->audit[tenant.value()];
+    if (trail.chain.head != expected)
+        return {StorageErrc::conflict, "the audit chain's head moved (another writer appended)"};
+    if (entries.empty()) return {};
+    trail.entries.insert(trail.entries.end(), entries.begin(), entries.end());
+    trail.chain.head = {entries.back().sequence, entries.back().hash};
+    return {};
+}
+
+Result<audit::ChainState> MemoryStore::chain(const TenantId& tenant) const {
+    if (auto ok = require(!tenant.empty(), "reading an audit chain needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->audit.find(tenant.value());
+    if (it == state_->audit.end()) return audit::ChainState{};
+    return it->second.chain;
+}
+
+Result<std::vector<audit::Entry>> MemoryStore::query(const audit::Query& q) const {
+    if (auto ok = require(!q.tenant.empty(), "an audit query needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    std::vector<audit::Entry> out;
+    auto it = state_->audit.find(q.tenant.value());
+    if (it == state_->audit.end()) return out;
+    const auto& entries = it->second.entries;
+    auto first = std::upper_bound(entries.begin(), entries.end(), q.after_sequence,
+                                  [](std::int64_t s, const audit::Entry& e) { return s < e.sequence; });
+    for (auto e = first; e != entries.end() && out.size() < q.limit; ++e) {
+        if (q.from && e->at < *q.from) continue;
+        if (q.until && e->at >= *q.until) continue;
+        if (q.actor && (e->actor.is_system() || e->actor.user != *q.actor)) continue;
+        if (q.action && e->action != *q.action) continue;
+        if (q.target_type && e->target_type != *q.target_type) continue;
+        if (q.target_id && e->target_id != *q.target_id) continue;
+        out.push_back(*e);
+    }
+    return out;
+}
+
+Result<std::int64_t> MemoryStore::purge_through(const TenantId& tenant, std::int64_t through) {
+    if (auto ok = require(!tenant.empty(), "purging audit entries needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->audit.find(tenant.value());
+    if (it == state_->audit.end()) return {StorageErrc::not_found, "no audit entry " + std::to_string(through)};
+    auto& trail = it->second;
+    auto last = std::find_if(trail.entries.begin(), trail.entries.end(),
+                             [&](const audit::Entry& e) { return e.sequence == through; });
+    if (last == trail.entries.end()) return {StorageErrc::not_found, "no audit entry " + std::to_string(through)};
+    audit::Checkpoint checkpoint{through, last->hash, last->at, 0};
+    auto end = std::find_if(trail.entries.begin(), trail.entries.end(),
+                            [&](const audit::Entry& e) { return e.sequence > through; });
+    const auto deleted = static_cast<std::int64_t>(end - trail.entries.begin());
+    trail.entries.erase(trail.entries.begin(), end);
+    checkpoint.purged = (trail.chain.checkpoint ? trail.chain.checkpoint->purged : 0) + deleted;
+    trail.chain.checkpoint = checkpoint;
+    return deleted;
 }
 
 }  // namespace heroshhi::storage

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <mutex>
@@ -46,7 +47,7 @@ struct Migration {
     const char* script;
 };
 
-constexpr std::array<Migration, 1> migrations{{
+constexpr std::array<Migration, 2> migrations{{
     {1, R"sql(
 CREATE TABLE contacts (
     tenant          TEXT    NOT NULL,
@@ -133,6 +134,42 @@ CREATE TABLE dedup_keys (
 PRAGMA application_id = 1213353811;
 PRAGMA user_version = 1;
 )sql"},
+    // 2: the audit trail. Entries are keyed by (tenant, sequence); the chain's head and purge
+    // checkpoint live in one row per tenant, written in the same transaction as the entries.
+    {2, R"sql(
+CREATE TABLE audit_entries (
+    tenant          TEXT    NOT NULL,
+    sequence        INTEGER NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    actor_user      TEXT,
+    actor_role      TEXT    NOT NULL,
+    action          TEXT    NOT NULL,
+    target_type     TEXT    NOT NULL,
+    target_id       TEXT    NOT NULL,
+    outcome         TEXT    NOT NULL,
+    rule            TEXT    NOT NULL,
+    request_id      TEXT    NOT NULL,
+    policy_revision TEXT    NOT NULL,
+    prev_hash       BLOB    NOT NULL,
+    hash            BLOB    NOT NULL,
+    PRIMARY KEY (tenant, sequence)
+) WITHOUT ROWID;
+CREATE INDEX audit_entries_by_actor ON audit_entries (tenant, actor_user, sequence);
+CREATE INDEX audit_entries_by_target ON audit_entries (tenant, target_type, target_id, sequence);
+
+CREATE TABLE audit_chains (
+    tenant              TEXT    NOT NULL,
+    head_sequence       INTEGER NOT NULL,
+    head_hash           BLOB    NOT NULL,
+    checkpoint_sequence INTEGER NOT NULL,
+    checkpoint_hash     BLOB    NOT NULL,
+    checkpoint_at_ms    INTEGER NOT NULL,
+    purged              INTEGER NOT NULL,
+    PRIMARY KEY (tenant)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 2;
+)sql"},
 }};
 static_assert(migrations.back().version == SqliteStore::schema_version,
               "the last migration must leave the schema at SqliteStore::schema_version");
@@ -162,6 +199,16 @@ enum class Sql : std::size_t {
     activity_get,
     activity_scan,
     dedup_insert,
+    audit_chain_get,
+    audit_chain_set_head,
+    audit_chain_set_checkpoint,
+    audit_insert,
+    audit_read,
+    audit_query,
+    audit_query_by_actor,
+    audit_query_by_target,
+    audit_entry_get,
+    audit_delete_through,
     count_
 };
 
@@ -235,6 +282,48 @@ const char* sql_text(Sql q) noexcept {
         case Sql::dedup_insert:
             return "INSERT INTO dedup_keys (tenant, dedup_key, seen_at_ms) VALUES (?1, ?2, ?3)"
                    " ON CONFLICT (tenant, dedup_key) DO NOTHING";
+        case Sql::audit_chain_get:
+            return "SELECT head_sequence, head_hash, checkpoint_sequence, checkpoint_hash, checkpoint_at_ms, purged"
+                   " FROM audit_chains WHERE tenant = ?1";
+        case Sql::audit_chain_set_head:
+            return "INSERT INTO audit_chains (tenant, head_sequence, head_hash, checkpoint_sequence, checkpoint_hash,"
+                   " checkpoint_at_ms, purged) VALUES (?1, ?2, ?3, 0, zeroblob(32), 0, 0)"
+                   " ON CONFLICT (tenant) DO UPDATE SET head_sequence = excluded.head_sequence,"
+                   " head_hash = excluded.head_hash";
+        case Sql::audit_chain_set_checkpoint:
+            return "UPDATE audit_chains SET checkpoint_sequence = ?2, checkpoint_hash = ?3, checkpoint_at_ms = ?4,"
+                   " purged = purged + ?5 WHERE tenant = ?1";
+        case Sql::audit_insert:
+            return "INSERT INTO audit_entries (tenant, sequence, at_ms, actor_user, actor_role, action, target_type,"
+                   " target_id, outcome, rule, request_id, policy_revision, prev_hash, hash)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+        case Sql::audit_read:
+            return "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule,"
+                   " request_id, policy_revision, prev_hash, hash FROM audit_entries"
+                   " WHERE tenant = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?9";
+        case Sql::audit_query:
+            return "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule,"
+                   " request_id, policy_revision, prev_hash, hash FROM audit_entries"
+                   " WHERE tenant = ?1 AND sequence > ?2 AND (?3 IS NULL OR at_ms >= ?3) AND (?4 IS NULL OR at_ms < ?4)"
+                   " AND (?5 IS NULL OR actor_user = ?5) AND (?6 IS NULL OR action = ?6)"
+                   " AND (?7 IS NULL OR target_type = ?7) AND (?8 IS NULL OR target_id = ?8)"
+                   " ORDER BY sequence LIMIT ?9";
+        case Sql::audit_query_by_actor:
+            return "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule,"
+                   " request_id, policy_revision, prev_hash, hash FROM audit_entries"
+                   " WHERE tenant = ?1 AND actor_user = ?5 AND sequence > ?2"
+                   " AND (?3 IS NULL OR at_ms >= ?3) AND (?4 IS NULL OR at_ms < ?4) AND (?6 IS NULL OR action = ?6)"
+                   " AND (?7 IS NULL OR target_type = ?7) AND (?8 IS NULL OR target_id = ?8)"
+                   " ORDER BY sequence LIMIT ?9";
+        case Sql::audit_query_by_target:
+            return "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule,"
+                   " request_id, policy_revision, prev_hash, hash FROM audit_entries"
+                   " WHERE tenant = ?1 AND target_type = ?7 AND target_id = ?8 AND sequence > ?2"
+                   " AND (?3 IS NULL OR at_ms >= ?3) AND (?4 IS NULL OR at_ms < ?4) AND (?5 IS NULL OR actor_user = ?5)"
+                   " AND (?6 IS NULL OR action = ?6) ORDER BY sequence LIMIT ?9";
+        case Sql::audit_entry_get:
+            return "SELECT hash, at_ms FROM audit_entries WHERE tenant = ?1 AND sequence = ?2";
+        case Sql::audit_delete_through: return "DELETE FROM audit_entries WHERE tenant = ?1 AND sequence <= ?2";
         case Sql::count_: break;
     }
     return "";
@@ -324,6 +413,9 @@ int bind_one(sqlite3_stmt* s, int index, std::string_view v) {
     return sqlite3_bind_text64(s, index, data, v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 int bind_one(sqlite3_stmt* s, int index, std::int64_t v) { return sqlite3_bind_int64(s, index, v); }
+int bind_one(sqlite3_stmt* s, int index, const audit::Hash& v) {
+    return sqlite3_bind_blob64(s, index, v.data(), v.size(), SQLITE_TRANSIENT);
+}
 template <class T>
 int bind_one(sqlite3_stmt* s, int index, const std::optional<T>& v) {
     return v ? bind_one(s, index, *v) : sqlite3_bind_null(s, index);
@@ -360,6 +452,13 @@ std::string column_text(sqlite3_stmt* s, int i) {
     return p != nullptr ? std::string(p, static_cast<std::size_t>(n)) : std::string();
 }
 std::int64_t column_int(sqlite3_stmt* s, int i) { return sqlite3_column_int64(s, i); }
+/// A 32-byte blob; nullopt for anything else (a damaged row).
+std::optional<audit::Hash> column_hash(sqlite3_stmt* s, int i) {
+    if (sqlite3_column_type(s, i) != SQLITE_BLOB || sqlite3_column_bytes(s, i) != 32) return std::nullopt;
+    audit::Hash h{};
+    std::memcpy(h.data(), sqlite3_column_blob(s, i), h.size());
+    return h;
+}
 Timestamp column_time(sqlite3_stmt* s, int i) { return from_unix_ms(sqlite3_column_int64(s, i)); }
 template <class IdType>
 std::optional<IdType> column_optional_id(sqlite3_stmt* s, int i) {
@@ -429,7 +528,8 @@ class SqliteStore::Impl final : public ContactStore,
                                 public OptOutStore,
                                 public ConsentStore,
                                 public ActivityStore,
-                                public DedupStore {
+                                public DedupStore,
+                                public AuditStore {
 public:
     static Result<std::unique_ptr<Impl>> open(const std::string& path, const SqliteOptions& options);
 
@@ -474,6 +574,12 @@ public:
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
     // DedupStore
     Result<bool> remember(const TenantId& tenant, std::string_view key, Timestamp at) override;
+    // AuditStore
+    Result<void> append(const TenantId& tenant, std::span<const audit::Entry> entries,
+                        const audit::ChainHead& expected) override;
+    Result<audit::ChainState> chain(const TenantId& tenant) const override;
+    Result<std::vector<audit::Entry>> query(const audit::Query& query) const override;
+    Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
 
 private:
     /// Commits on commit(); rolls back in the destructor otherwise. Caller holds mutex_.
@@ -521,6 +627,8 @@ private:
     Result<MessageRecord> read_message(sqlite3_stmt* s, const TenantId& tenant, const ContactId& contact) const;
     Result<optout::OptOutEvent> read_event(sqlite3_stmt* s, const TenantId& tenant) const;
     Result<ConsentRecord> read_consent(sqlite3_stmt* s, const TenantId& tenant) const;
+    Result<audit::Entry> read_audit_entry(sqlite3_stmt* s, const TenantId& tenant) const;
+    Result<audit::ChainState> read_chain(const TenantId& tenant) const;
 
     sqlite3* db_;
     std::string path_;
@@ -1126,6 +1234,180 @@ Result<bool> SqliteStore::Impl::remember(const TenantId& tenant, std::string_vie
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// AuditStore
+
+Result<audit::Entry> SqliteStore::Impl::read_audit_entry(sqlite3_stmt* s, const TenantId& tenant) const {
+    audit::Entry e;
+    e.tenant = tenant;
+    e.sequence = column_int(s, 0);
+    e.at = column_time(s, 1);
+    const std::string role = column_text(s, 3);
+    if (role != "system") {
+        const auto parsed = rbac::role_from_string(role);
+        if (!parsed || column_is_null(s, 2)) return corrupt_row("audit entry's actor");
+        e.actor = audit::Actor::member(UserId{column_text(s, 2)}, *parsed);
+    }
+    e.action = column_text(s, 4);
+    e.target_type = column_text(s, 5);
+    e.target_id = column_text(s, 6);
+    const auto outcome = reason_from_string(column_text(s, 7));
+    if (!outcome) return corrupt_row("audit entry's outcome");
+    e.outcome = *outcome;
+    e.rule = column_text(s, 8);
+    e.request_id = column_text(s, 9);
+    e.policy_revision = column_text(s, 10);
+    const auto prev = column_hash(s, 11);
+    const auto hash = column_hash(s, 12);
+    if (!prev || !hash) return corrupt_row("audit entry's hash");
+    e.prev_hash = *prev;
+    e.hash = *hash;
+    return e;
+}
+
+Result<audit::ChainState> SqliteStore::Impl::read_chain(const TenantId& tenant) const {
+    auto st = statement(Sql::audit_chain_get);
+    if (!st) return st.error();
+    int rc = bind_all(st->get(), tenant.value());
+    if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+    if (rc == SQLITE_DONE) return audit::ChainState{};
+    if (rc != SQLITE_ROW) return failure(rc, "reading an audit chain");
+    audit::ChainState state;
+    const auto head = column_hash(st->get(), 1);
+    const auto checkpoint = column_hash(st->get(), 3);
+    if (!head || !checkpoint) return corrupt_row("audit chain");
+    state.head = {column_int(st->get(), 0), *head};
+    if (const std::int64_t through = column_int(st->get(), 2); through > 0)
+        state.checkpoint = audit::Checkpoint{through, *checkpoint, column_time(st->get(), 4), column_int(st->get(), 5)};
+    return state;
+}
+
+Result<void> SqliteStore::Impl::append(const TenantId& tenant, std::span<const audit::Entry> entries,
+                                       const audit::ChainHead& expected) {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty()) return invalid("audit entries need a tenant");
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            if (entries[i].tenant != tenant) return invalid("an audit entry belongs to another tenant");
+            if (entries[i].sequence != expected.sequence + static_cast<std::int64_t>(i) + 1)
+                return invalid("audit entry sequences must follow the head without a gap");
+        }
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok;
+        Transaction tx(*this);
+        if (auto ok = tx.begin(); !ok) return ok;
+        auto current = read_chain(tenant);
+        if (!current) return current.error();
+        if (current->head != expected)
+            return Error(StorageErrc::conflict, "the audit chain's head moved: another writer appended first");
+        if (entries.empty()) return {};
+        {
+            auto st = statement(Sql::audit_insert);
+            if (!st) return st.error();
+            for (const audit::Entry& e : entries) {
+                const std::optional<std::string_view> user =
+                    e.actor.is_system() ? std::nullopt : std::optional<std::string_view>(e.actor.user.value());
+                const std::string_view role = e.actor.role ? rbac::to_string(*e.actor.role) : "system";
+                int rc = bind_all(st->get(), tenant.value(), e.sequence, ms(e.at), user, role, e.action,
+                                  e.target_type, e.target_id, to_string(e.outcome), e.rule, e.request_id,
+                                  e.policy_revision, e.prev_hash, e.hash);
+                if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+                if (rc != SQLITE_DONE) return failure(rc, "appending an audit entry");
+                sqlite3_reset(st->get());
+            }
+        }
+        {
+            auto st = statement(Sql::audit_chain_set_head);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), entries.back().sequence, entries.back().hash);
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "moving an audit chain's head");
+        }
+        return tx.commit();
+    });
+}
+
+Result<audit::ChainState> SqliteStore::Impl::chain(const TenantId& tenant) const {
+    return guarded<audit::ChainState>([&]() -> Result<audit::ChainState> {
+        if (tenant.empty()) return invalid("reading an audit chain needs a tenant");
+        std::lock_guard lock(mutex_);
+        return read_chain(tenant);
+    });
+}
+
+Result<std::vector<audit::Entry>> SqliteStore::Impl::query(const audit::Query& q) const {
+    return guarded<std::vector<audit::Entry>>([&]() -> Result<std::vector<audit::Entry>> {
+        if (q.tenant.empty()) return invalid("an audit query needs a tenant");
+        const bool filtered = q.from || q.until || q.actor || q.action || q.target_type || q.target_id;
+        // Each shape of query has its own constant statement, so the indexes serve it.
+        Sql which = Sql::audit_read;
+        if (q.target_type && q.target_id) which = Sql::audit_query_by_target;
+        else if (q.actor) which = Sql::audit_query_by_actor;
+        else if (filtered) which = Sql::audit_query;
+        const std::optional<std::string_view> actor =
+            q.actor ? std::optional<std::string_view>(q.actor->value()) : std::nullopt;
+        std::lock_guard lock(mutex_);
+        auto st = statement(which);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), q.tenant.value(), q.after_sequence, optional_ms(q.from), optional_ms(q.until),
+                          actor, q.action, q.target_type, q.target_id, clamp_limit(q.limit));
+        std::vector<audit::Entry> out;
+        out.reserve(std::min<std::size_t>(q.limit, 4096));
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(st->get());
+            if (rc != SQLITE_ROW) break;
+            auto entry = read_audit_entry(st->get(), q.tenant);
+            if (!entry) return entry.error();
+            out.push_back(std::move(entry).value());
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "reading audit entries");
+        return out;
+    });
+}
+
+Result<std::int64_t> SqliteStore::Impl::purge_through(const TenantId& tenant, std::int64_t through) {
+    return guarded<std::int64_t>([&]() -> Result<std::int64_t> {
+        if (tenant.empty()) return invalid("purging audit entries needs a tenant");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        Transaction tx(*this);
+        if (auto ok = tx.begin(); !ok) return ok.error();
+        audit::Checkpoint checkpoint;
+        checkpoint.sequence = through;
+        {
+            auto st = statement(Sql::audit_entry_get);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), through);
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc == SQLITE_DONE)
+                return Error(StorageErrc::not_found, "no audit entry " + std::to_string(through) + " to purge through");
+            if (rc != SQLITE_ROW) return failure(rc, "reading the last audit entry to purge");
+            const auto hash = column_hash(st->get(), 0);
+            if (!hash) return corrupt_row("audit entry's hash");
+            checkpoint.hash = *hash;
+            checkpoint.at = column_time(st->get(), 1);
+        }
+        std::int64_t deleted = 0;
+        {
+            auto st = statement(Sql::audit_delete_through);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), through);
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "purging audit entries");
+            deleted = sqlite3_changes64(db_);
+        }
+        {
+            auto st = statement(Sql::audit_chain_set_checkpoint);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), through, checkpoint.hash, ms(checkpoint.at), deleted);
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "recording an audit purge checkpoint");
+            if (sqlite3_changes(db_) == 0) return corrupt_row("audit chain");
+        }
+        if (auto ok = tx.commit(); !ok) return ok.error();
+        return deleted;
+    });
+}
+
 // -------------------------------------------------------------------------------------------------
 // SqliteStore
 
@@ -1146,5 +1428,6 @@ OptOutStore& SqliteStore::optouts() { return *impl_; }
 ConsentStore& SqliteStore::consents() { return *impl_; }
 ActivityStore& SqliteStore::activity() { return *impl_; }
 DedupStore& SqliteStore::dedup() { return *impl_; }
+AuditStore& SqliteStore::audit() { return *impl_; }
 
 }  // namespace heroshhi::storage

@@ -118,6 +118,24 @@ private:
     storage::DedupStore& inner_;
 };
 
+class Audit final : public storage::AuditStore {
+public:
+    Audit(FailingStore& owner, storage::AuditStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> append(const TenantId& t, std::span<const audit::Entry> entries,
+                        const audit::ChainHead& expected) override {
+        HEROSHHI_GUARD_CALL(inner_.append(t, entries, expected));
+    }
+    Result<audit::ChainState> chain(const TenantId& t) const override { HEROSHHI_GUARD_CALL(inner_.chain(t)); }
+    Result<std::vector<audit::Entry>> query(const audit::Query& q) const override { HEROSHHI_GUARD_CALL(inner_.query(q)); }
+    Result<std::int64_t> purge_through(const TenantId& t, std::int64_t through) override {
+        HEROSHHI_GUARD_CALL(inner_.purge_through(t, through));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::AuditStore& inner_;
+};
+
 #undef HEROSHHI_GUARD_CALL
 
 }  // namespace
@@ -129,12 +147,14 @@ struct FailingStore::Wrappers {
     Consents consents;
     Activity activity;
     Dedup dedup;
+    Audit audit;
 };
 
 FailingStore::FailingStore(storage::StoreSet& inner, long calls_before_failure)
     : remaining_(calls_before_failure),
       wrappers_(new Wrappers{{*this, inner.contacts()}, {*this, inner.messages()}, {*this, inner.optouts()},
-                             {*this, inner.consents()}, {*this, inner.activity()}, {*this, inner.dedup()}}) {}
+                             {*this, inner.consents()}, {*this, inner.activity()}, {*this, inner.dedup()},
+                             {*this, inner.audit()}}) {}
 
 FailingStore::~FailingStore() = default;
 
@@ -156,5 +176,6 @@ storage::OptOutStore& FailingStore::optouts() { return wrappers_->optouts; }
 storage::ConsentStore& FailingStore::consents() { return wrappers_->consents; }
 storage::ActivityStore& FailingStore::activity() { return wrappers_->activity; }
 storage::DedupStore& FailingStore::dedup() { return wrappers_->dedup; }
+storage::AuditStore& FailingStore::audit() { return wrappers_->audit; }
 
 }  // namespace heroshhi::testing

@@ -367,6 +367,204 @@ void concurrent_writers_lose_nothing(StoreSet& s, Expect& ex) {
     EXPECT(msgs && msgs->size() == std::size_t(threads * per_thread));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Audit trail. The store keeps what it is given: hashes here are placeholders, not a real chain.
+
+audit::Hash fake_hash(std::int64_t sequence) {
+    audit::Hash h{};
+    h.fill(static_cast<std::uint8_t>(sequence & 0xff));
+    if (sequence != 0) h[0] = 0xa5;  // never all zeros, which is the empty chain's hash
+    return h;
+}
+
+audit::ChainHead head_at(std::int64_t sequence) { return {sequence, sequence == 0 ? audit::Hash{} : fake_hash(sequence)}; }
+
+audit::Entry audit_entry(const TenantId& tenant, std::int64_t sequence, Timestamp at, std::string actor = "u-1",
+                         std::string action = "read", std::string target = "c-1") {
+    audit::Entry e;
+    e.tenant = tenant;
+    e.sequence = sequence;
+    e.at = at;
+    e.actor = audit::Actor::member(UserId{std::move(actor)}, rbac::Role::sales);
+    e.action = std::move(action);
+    e.target_type = "lead";
+    e.target_id = std::move(target);
+    e.rule = "sales.assigned_leads";
+    e.request_id = "req-" + std::to_string(sequence);
+    e.policy_revision = "builtin-1";
+    e.prev_hash = head_at(sequence - 1).hash;
+    e.hash = fake_hash(sequence);
+    return e;
+}
+
+std::size_t audit_count(StoreSet& s, const TenantId& tenant) {
+    auto all = s.audit().query(audit::Query(tenant));
+    return all ? all->size() : 0;
+}
+
+void audit_round_trip(StoreSet& s, Expect& ex) {
+    std::vector<audit::Entry> entries{audit_entry(tenant_a, 1, t0), audit_entry(tenant_a, 2, t0 + std::chrono::seconds(1)),
+                                      audit_entry(tenant_a, 3, t0 + std::chrono::seconds(2))};
+    entries[1].actor = audit::Actor::system();
+    entries[1].action = "audit.purge";
+    entries[1].target_type = "audit_log";
+    entries[1].rule = "";
+    entries[2].actor = audit::Actor::member(UserId{"u-ümlaut-🆔"}, rbac::Role::manager);
+    entries[2].outcome = Reason::not_authorized;
+    entries[2].rule = "default.deny";
+    entries[2].request_id = "req-\n\"quoted\"";
+    auto empty = ex.ok(s.audit().chain(tenant_a), __LINE__, "chain of an empty trail");
+    EXPECT(empty && empty->head == audit::ChainHead{} && !empty->checkpoint);
+    if (!ex.ok(s.audit().append(tenant_a, entries, head_at(0)), __LINE__, "append")) return;
+    auto chain = ex.ok(s.audit().chain(tenant_a), __LINE__, "chain");
+    EXPECT(chain && chain->head == head_at(3) && !chain->checkpoint);
+    auto all = ex.ok(s.audit().query(audit::Query(tenant_a)), __LINE__, "query");
+    EXPECT(all && *all == entries);
+    EXPECT(s.audit().append(tenant_a, {}, head_at(3)).has_value());  // an empty append is harmless
+}
+
+void audit_append_is_conditional_and_atomic(StoreSet& s, Expect& ex) {
+    std::vector<audit::Entry> first{audit_entry(tenant_a, 1, t0), audit_entry(tenant_a, 2, t0)};
+    if (!ex.ok(s.audit().append(tenant_a, first, head_at(0)), __LINE__, "append")) return;
+    std::vector<audit::Entry> again{audit_entry(tenant_a, 1, t0)};
+    auto stale = s.audit().append(tenant_a, again, head_at(0));
+    EXPECT(!stale && stale.error() == StorageErrc::conflict);
+    audit::ChainHead wrong_hash = head_at(2);
+    wrong_hash.hash[5] ^= 1;
+    std::vector<audit::Entry> third{audit_entry(tenant_a, 3, t0)};
+    auto forged = s.audit().append(tenant_a, third, wrong_hash);
+    EXPECT(!forged && forged.error() == StorageErrc::conflict);
+    std::vector<audit::Entry> gap{audit_entry(tenant_a, 3, t0), audit_entry(tenant_a, 5, t0)};
+    auto gapped = s.audit().append(tenant_a, gap, head_at(2));
+    EXPECT(!gapped && gapped.error() == StorageErrc::invalid_argument);
+    std::vector<audit::Entry> mixed{audit_entry(tenant_a, 3, t0), audit_entry(tenant_b, 4, t0)};
+    auto foreign = s.audit().append(tenant_a, mixed, head_at(2));
+    EXPECT(!foreign && foreign.error() == StorageErrc::invalid_argument);
+    auto nobody = s.audit().append(TenantId{}, third, head_at(2));
+    EXPECT(!nobody && nobody.error() == StorageErrc::invalid_argument);
+    EXPECT(audit_count(s, tenant_a) == 2);  // nothing of the refused appends was stored
+    auto chain = s.audit().chain(tenant_a);
+    EXPECT(chain && chain->head == head_at(2));
+    EXPECT(s.audit().append(tenant_a, third, head_at(2)).has_value());
+    EXPECT(audit_count(s, tenant_a) == 3);
+}
+
+void audit_trails_are_per_tenant(StoreSet& s, Expect& ex) {
+    std::vector<audit::Entry> a{audit_entry(tenant_a, 1, t0), audit_entry(tenant_a, 2, t0)};
+    std::vector<audit::Entry> b{audit_entry(tenant_b, 1, t0, "u-9")};
+    EXPECT(s.audit().append(tenant_a, a, head_at(0)).has_value());
+    EXPECT(s.audit().append(tenant_b, b, head_at(0)).has_value());
+    auto b_entries = ex.ok(s.audit().query(audit::Query(tenant_b)), __LINE__, "query b");
+    EXPECT(b_entries && b_entries->size() == 1 && (*b_entries)[0].actor.user == UserId{"u-9"});
+    audit::Query by_actor(tenant_b);
+    by_actor.actor = UserId{"u-1"};
+    auto none = s.audit().query(by_actor);
+    EXPECT(none && none->empty());
+    auto none_c = s.audit().query(audit::Query(TenantId{"tenant-c"}));
+    EXPECT(none_c && none_c->empty());
+    auto purged_b = s.audit().purge_through(tenant_b, 1);
+    EXPECT(purged_b && *purged_b == 1);
+    auto chain_a = s.audit().chain(tenant_a);
+    EXPECT(chain_a && chain_a->head == head_at(2) && !chain_a->checkpoint);
+    EXPECT(audit_count(s, tenant_a) == 2);
+    auto chain_b = s.audit().chain(tenant_b);
+    EXPECT(chain_b && chain_b->checkpoint && chain_b->checkpoint->purged == 1);
+}
+
+void audit_queries_filter_and_page(StoreSet& s, Expect& ex) {
+    std::vector<audit::Entry> entries;
+    for (int i = 1; i <= 12; ++i)
+        entries.push_back(audit_entry(tenant_a, i, t0 + std::chrono::minutes(i), i % 3 == 0 ? "u-3" : "u-1",
+                                      i % 2 == 0 ? "export" : "read", i % 4 == 0 ? "c-4" : "c-1"));
+    entries[10].actor = audit::Actor::system();  // sequence 11
+    if (!ex.ok(s.audit().append(tenant_a, entries, head_at(0)), __LINE__, "append")) return;
+    auto sequences = [&](const audit::Query& q) {
+        std::vector<std::int64_t> out;
+        if (auto r = ex.ok(s.audit().query(q), __LINE__, "query"))
+            for (const auto& e : *r) out.push_back(e.sequence);
+        return out;
+    };
+    audit::Query q(tenant_a);
+    q.from = t0 + std::chrono::minutes(3);
+    q.until = t0 + std::chrono::minutes(6);
+    EXPECT((sequences(q) == std::vector<std::int64_t>{3, 4, 5}));
+    audit::Query actor(tenant_a);
+    actor.actor = UserId{"u-3"};
+    EXPECT((sequences(actor) == std::vector<std::int64_t>{3, 6, 9, 12}));
+    audit::Query action(tenant_a);
+    action.action = "export";
+    action.actor = UserId{"u-1"};
+    EXPECT((sequences(action) == std::vector<std::int64_t>{2, 4, 8, 10}));
+    audit::Query target(tenant_a);
+    target.target_type = "lead";
+    target.target_id = "c-4";
+    EXPECT((sequences(target) == std::vector<std::int64_t>{4, 8, 12}));
+    target.until = t0 + std::chrono::minutes(10);
+    EXPECT((sequences(target) == std::vector<std::int64_t>{4, 8}));
+    audit::Query type_only(tenant_a);
+    type_only.target_type = "contact";
+    EXPECT(sequences(type_only).empty());
+    audit::Query page(tenant_a);
+    page.limit = 5;
+    EXPECT((sequences(page) == std::vector<std::int64_t>{1, 2, 3, 4, 5}));
+    page.after_sequence = 5;
+    EXPECT((sequences(page) == std::vector<std::int64_t>{6, 7, 8, 9, 10}));
+    page.after_sequence = 10;
+    EXPECT((sequences(page) == std::vector<std::int64_t>{11, 12}));
+    audit::Query id_only(tenant_a);
+    id_only.target_id = "c-1";
+    id_only.action = "read";
+    id_only.after_sequence = 4;
+    EXPECT((sequences(id_only) == std::vector<std::int64_t>{5, 7, 9, 11}));
+}
+
+void audit_purge_keeps_a_checkpoint(StoreSet& s, Expect& ex) {
+    std::vector<audit::Entry> entries;
+    for (int i = 1; i <= 5; ++i) entries.push_back(audit_entry(tenant_a, i, t0 + std::chrono::hours(i)));
+    if (!ex.ok(s.audit().append(tenant_a, entries, head_at(0)), __LINE__, "append")) return;
+    auto purged = ex.ok(s.audit().purge_through(tenant_a, 3), __LINE__, "purge");
+    EXPECT(purged && *purged == 3);
+    auto chain = ex.ok(s.audit().chain(tenant_a), __LINE__, "chain");
+    EXPECT(chain && chain->head == head_at(5));
+    EXPECT(chain && chain->checkpoint &&
+           *chain->checkpoint == (audit::Checkpoint{3, fake_hash(3), t0 + std::chrono::hours(3), 3}));
+    auto rest = ex.ok(s.audit().query(audit::Query(tenant_a)), __LINE__, "query");
+    EXPECT(rest && rest->size() == 2 && rest->front().sequence == 4);
+    auto again = s.audit().purge_through(tenant_a, 3);
+    EXPECT(!again && again.error() == StorageErrc::not_found);
+    auto beyond = s.audit().purge_through(tenant_a, 99);
+    EXPECT(!beyond && beyond.error() == StorageErrc::not_found);
+    EXPECT(audit_count(s, tenant_a) == 2);
+    auto all = ex.ok(s.audit().purge_through(tenant_a, 5), __LINE__, "purge the rest");
+    EXPECT(all && *all == 2);
+    chain = ex.ok(s.audit().chain(tenant_a), __LINE__, "chain");
+    EXPECT(chain && chain->checkpoint && chain->checkpoint->purged == 5 && chain->checkpoint->sequence == 5);
+    std::vector<audit::Entry> next{audit_entry(tenant_a, 6, t0 + std::chrono::hours(6))};
+    EXPECT(s.audit().append(tenant_a, next, head_at(5)).has_value());
+    EXPECT(audit_count(s, tenant_a) == 1);
+}
+
+void audit_concurrent_appends_one_wins(StoreSet& s, Expect& ex) {
+    constexpr int threads = 4, rounds = 25;
+    std::atomic<int> wins{0}, conflicts{0}, other{0};
+    for (int round = 0; round < rounds; ++round) {
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                std::vector<audit::Entry> e{audit_entry(tenant_a, round + 1, t0, "u-" + std::to_string(t))};
+                auto r = s.audit().append(tenant_a, e, head_at(round));
+                if (r) ++wins;
+                else if (r.error() == StorageErrc::conflict) ++conflicts;
+                else ++other;
+            });
+        for (auto& th : pool) th.join();
+    }
+    EXPECT(wins == rounds);
+    EXPECT(conflicts == rounds * (threads - 1));
+    EXPECT(other == 0);
+    EXPECT(audit_count(s, tenant_a) == std::size_t(rounds));
+}
+
 struct Case {
     const char* name;
     void (*run)(StoreSet&, Expect&);
@@ -412,6 +610,12 @@ const Case cases[] = {
     {"large values round-trip", large_values_round_trip},
     {"concurrent writers lose nothing", concurrent_writers_lose_nothing},
     {"invalid records are refused and nothing is stored", invalid_case},
+    {"audit entries round-trip every field, in order, with the chain's head", audit_round_trip},
+    {"an audit append against a stale head or out of line stores nothing", audit_append_is_conditional_and_atomic},
+    {"audit trails are separate per tenant", audit_trails_are_per_tenant},
+    {"audit queries filter by time, actor, action and target, and page by sequence", audit_queries_filter_and_page},
+    {"an audit purge removes a prefix and records its checkpoint", audit_purge_keeps_a_checkpoint},
+    {"of concurrent audit appends against one head exactly one wins", audit_concurrent_appends_one_wins},
 };
 
 #undef EXPECT

@@ -1,6 +1,7 @@
 // heroshhi — Decision: what a policy check answers. Decisions are values, never exceptions.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,8 @@ enum class Reason {
 
 /// "opted_out", "store_unavailable", ...
 std::string_view to_string(Reason r) noexcept;
+/// The inverse of to_string; nullopt for anything else.
+std::optional<Reason> reason_from_string(std::string_view s) noexcept;
 
 /// The answer of a check: allowed or not, a stable reason, a notice a person can read, and the
 /// name of the policy rule that decided (e.g. "optout.blocks_all").

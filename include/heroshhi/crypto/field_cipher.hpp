@@ -43,8 +43,9 @@ struct FieldName {
 /// (Tink, NIST SP 800-38D): rotate the key well before that (e.g. yearly, or every 100 million
 /// writes).
 ///
-/// The cipher refers to the ring, which must outlive it. Every method is thread-safe and does not
-/// block beyond a short lock; plaintext handed back is the caller's to wipe if needed.
+/// Every method is thread-safe and does not block beyond a short lock (rotation waits for
+/// encryptions in flight, and they for it); plaintext handed back is the caller's to wipe if
+/// needed.
 class FieldCipher {
 public:
     static constexpr std::uint8_t format_version = 1;
@@ -53,7 +54,9 @@ public:
     static constexpr std::size_t overhead = header_size + tag_size;
     static constexpr std::size_t max_plaintext = std::size_t{64} << 20;  ///< 64 MiB; fields, not files
 
-    explicit FieldCipher(const KeyRing& ring) noexcept : ring_(&ring) {}
+    /// Uses `ring`'s keys. The ring's state must outlive the cipher (moving the KeyRing object
+    /// is fine: the cipher follows its keys, not the object).
+    explicit FieldCipher(const KeyRing& ring) noexcept : ring_(ring.impl_.get()) {}
 
     /// Encrypts `plaintext` (any bytes, up to max_plaintext) for the field at (tenant, field,
     /// row_id) under the ring's primary key. Fails with invalid_argument (an empty tenant, table,
@@ -77,13 +80,13 @@ public:
     static Result<KeyId> key_id(std::span<const std::uint8_t> ciphertext);
 
     /// The ring's primary key id now.
-    KeyId primary_key() const { return ring_->primary(); }
+    KeyId primary_key() const;
 
     /// True when `ciphertext`'s header names the ring's primary key (no re-encryption needed).
     bool is_current(std::span<const std::uint8_t> ciphertext) const;
 
 private:
-    const KeyRing* ring_;
+    const KeyRing::Impl* ring_;
 };
 
 }  // namespace heroshhi::crypto

@@ -15,7 +15,8 @@ class MemoryStore final : public StoreSet,
                           private OptOutStore,
                           private ConsentStore,
                           private ActivityStore,
-                          private DedupStore {
+                          private DedupStore,
+                          private AuditStore {
 public:
     MemoryStore();
     ~MemoryStore() override;
@@ -28,6 +29,7 @@ public:
     ConsentStore& consents() override { return *this; }
     ActivityStore& activity() override { return *this; }
     DedupStore& dedup() override { return *this; }
+    AuditStore& audit() override { return *this; }
 
 private:
     // ContactStore
@@ -58,6 +60,12 @@ private:
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
     // DedupStore
     Result<bool> remember(const TenantId& tenant, std::string_view key, Timestamp at) override;
+    // AuditStore
+    Result<void> append(const TenantId& tenant, std::span<const audit::Entry> entries,
+                        const audit::ChainHead& expected) override;
+    Result<audit::ChainState> chain(const TenantId& tenant) const override;
+    Result<std::vector<audit::Entry>> query(const audit::Query& query) const override;
+    Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
 
     struct State;
     std::unique_ptr<State> state_;

@@ -25,9 +25,10 @@ struct SqliteOptions {
 class SqliteStore final : public StoreSet {
 public:
     /// The newest schema version this build writes and reads.
-    static constexpr int schema_version = 1;
+    static constexpr int schema_version = 2;
 
-    /// Opens (creating if absent) the database at `path` and migrates it to `schema_version`.
+    /// Opens (creating if absent) the database at `path` and migrates it to `schema_version`
+    /// (version 2 added the audit trail; a version 1 file gains its tables and keeps every row).
     /// A file that is not a database, belongs to another application, or was written by a newer
     /// heroshhi fails with not_a_database / newer_schema and is not modified.
     static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, SqliteOptions options = {});
@@ -42,6 +43,7 @@ public:
     ConsentStore& consents() override;
     ActivityStore& activity() override;
     DedupStore& dedup() override;
+    AuditStore& audit() override;
 
     class Impl;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <heroshhi/storage/activity_store.hpp>
+#include <heroshhi/storage/audit_store.hpp>
 #include <heroshhi/storage/consent_store.hpp>
 #include <heroshhi/storage/contact_store.hpp>
 #include <heroshhi/storage/dedup_store.hpp>
@@ -23,6 +24,7 @@ public:
     virtual ConsentStore& consents() = 0;
     virtual ActivityStore& activity() = 0;
     virtual DedupStore& dedup() = 0;
+    virtual AuditStore& audit() = 0;
 };
 
 }  // namespace heroshhi::storage

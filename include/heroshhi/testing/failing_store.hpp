@@ -28,6 +28,7 @@ public:
     storage::ConsentStore& consents() override;
     storage::ActivityStore& activity() override;
     storage::DedupStore& dedup() override;
+    storage::AuditStore& audit() override;
 
     /// True if the next call may go through (and counts it). For the wrappers' use.
     bool admit() noexcept;

@@ -42,10 +42,16 @@ struct CipherSlot {
     bool take_nonce(std::uint8_t* out) noexcept;
 };
 
-/// A key and its context pool.
+/// A key and its context pool: a fixed array of slots taken and returned with one atomic
+/// exchange each (no lock on the encryption path); contexts beyond the array are freed on return.
 class KeyState {
 public:
     KeyState(KeyId id, SecretKey key) : id_(id), key_(std::move(key)) {}
+    KeyState(const KeyState&) = delete;
+    KeyState& operator=(const KeyState&) = delete;
+    ~KeyState() {
+        for (auto& p : pool_) delete p.load(std::memory_order_acquire);
+    }
 
     KeyId id() const noexcept { return id_; }
     const SecretKey& key() const noexcept { return key_; }
@@ -62,10 +68,11 @@ public:
 private:
     void release(CipherSlot* slot) noexcept;
 
+    static constexpr std::size_t kPoolSize = 32;
+
     KeyId id_;
     SecretKey key_;
-    std::mutex mutex_;
-    std::vector<std::unique_ptr<CipherSlot>> free_;
+    std::array<std::atomic<CipherSlot*>, kPoolSize> pool_{};
 };
 
 }  // namespace heroshhi::crypto::detail

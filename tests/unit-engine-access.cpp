@@ -1,0 +1,267 @@
+// The engine's user-facing operations: authorize, then audit (allowed or denied), then act.
+#include <doctest/doctest.h>
+
+#include <heroshhi/audit/pseudonym.hpp>
+#include <heroshhi/engine.hpp>
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/storage/memory_store.hpp>
+
+#include <sstream>
+
+using namespace heroshhi;
+using namespace std::chrono_literals;
+using messaging::MessageKind;
+using rbac::Principal;
+using rbac::Role;
+
+namespace {
+
+const TenantId acme{"acme"};
+const TenantId globex{"globex"};
+const Timestamp start_time = from_unix_ms(1'793'628'187'000);  // 2026-11-02T14:03:07Z
+
+/// Every port of a MemoryStore, except that the audit port can be made to fail on its own.
+class AuditFailingStore final : public storage::StoreSet, private storage::AuditStore {
+public:
+    storage::ContactStore& contacts() override { return inner.contacts(); }
+    storage::MessageStore& messages() override { return inner.messages(); }
+    storage::OptOutStore& optouts() override { return inner.optouts(); }
+    storage::ConsentStore& consents() override { return inner.consents(); }
+    storage::ActivityStore& activity() override { return inner.activity(); }
+    storage::DedupStore& dedup() override { return inner.dedup(); }
+    storage::AuditStore& audit() override { return *this; }
+
+    mutable storage::MemoryStore inner;
+    bool failing = false;
+
+private:
+    Result<void> append(const TenantId& t, std::span<const audit::Entry> e, const audit::ChainHead& h) override {
+        if (failing) return {storage::StorageErrc::unavailable, "audit store down"};
+        return inner.audit().append(t, e, h);
+    }
+    Result<audit::ChainState> chain(const TenantId& t) const override {
+        return inner.audit().chain(t);
+    }
+    Result<std::vector<audit::Entry>> query(const audit::Query& q) const override {
+        return inner.audit().query(q);
+    }
+    Result<std::int64_t> purge_through(const TenantId& t, std::int64_t through) override {
+        return inner.audit().purge_through(t, through);
+    }
+};
+
+struct Fixture {
+    AuditFailingStore store;
+    ManualClock clock{start_time};
+    Engine engine{store, clock, [] {
+                      EngineOptions o;
+                      o.audit_key = "a key the host keeps: 32 bytes!!";
+                      return o;
+                  }()};
+    PhoneNumber lead = PhoneNumber::parse("+14155550123").value();
+    Principal sales{UserId{"u-sales-1"}, acme, Role::sales, "north"};
+    Principal other_sales{UserId{"u-sales-2"}, acme, Role::sales, "north"};
+    Principal manager{UserId{"u-manager-1"}, acme, Role::manager, "north"};
+    Principal admin{UserId{"u-admin-1"}, acme, Role::admin};
+
+    Fixture() {
+        storage::Contact c{acme, ContactId{"c-42"}, lead};
+        c.assignee = UserId{"u-sales-1"};
+        c.team = "north";
+        REQUIRE(store.contacts().put(c).has_value());
+    }
+
+    std::vector<audit::Entry> trail(const TenantId& tenant = acme) {
+        auto all = engine.audit().query(audit::Query(tenant));
+        REQUIRE(all.has_value());
+        return *all;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a sales user opts out an assigned lead by hand: authorized, audited, then recorded") {
+    Fixture f;
+    auto attempt = f.engine.opt_out_manually(acme, f.sales, f.lead, {.note = "asked by phone", .request_id = "req-7"});
+    REQUIRE(attempt.has_value());
+    REQUIRE(attempt->allowed());
+    CHECK(attempt->access.rule() == "sales.assigned_leads");
+    REQUIRE(attempt->value.has_value());
+    CHECK(attempt->value->actor == UserId{"u-sales-1"});
+    CHECK(attempt->value->method == optout::Method::manual);
+    CHECK(attempt->value->trigger == "asked by phone");
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).reason() == Reason::opted_out);
+
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 1);
+    const audit::Entry& e = trail[0];
+    CHECK(e.actor == audit::Actor::member(UserId{"u-sales-1"}, Role::sales));
+    CHECK(e.action == "opt_out.manual");
+    CHECK(e.target_type == "contact");
+    CHECK(e.target_id == "c-42");
+    CHECK(e.allowed());
+    CHECK(e.rule == "sales.assigned_leads");
+    CHECK(e.request_id == "req-7");
+    CHECK(e.policy_revision == "builtin-1");
+    CHECK(e.at == start_time);
+}
+
+TEST_CASE("a denied opt-out is audited and changes nothing") {
+    Fixture f;
+    auto attempt = f.engine.opt_out_manually(acme, f.other_sales, f.lead, {.request_id = "req-8"});
+    REQUIRE(attempt.has_value());
+    CHECK_FALSE(attempt->allowed());
+    CHECK_FALSE(attempt->value.has_value());
+    CHECK(attempt->access.reason() == Reason::not_authorized);
+    CHECK(attempt->access.notice() == "Not allowed: a sales user may not change this contact unless it is assigned to them.");
+    CHECK(f.engine.history(acme, f.lead)->empty());
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).allowed());
+
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 1);
+    CHECK(trail[0].outcome == Reason::not_authorized);
+    CHECK(trail[0].rule == "default.deny");
+    CHECK(trail[0].actor.user == UserId{"u-sales-2"});
+    CHECK(trail[0].target_id == "c-42");
+}
+
+TEST_CASE("a principal of another tenant is denied, whatever its role, and the attempt lands in the target's trail") {
+    Fixture f;
+    const Principal intruder{UserId{"u-globex-owner"}, globex, Role::owner};
+    auto attempt = f.engine.opt_out_via_api(acme, intruder, f.lead);
+    REQUIRE(attempt.has_value());
+    CHECK_FALSE(attempt->allowed());
+    CHECK(attempt->access.reason() == Reason::cross_tenant);
+    CHECK(f.engine.history(acme, f.lead)->empty());
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 1);
+    CHECK(trail[0].outcome == Reason::cross_tenant);
+    CHECK(trail[0].rule == "tenant.isolation");
+    CHECK(trail[0].action == "opt_out.api");
+    CHECK(f.trail(globex).empty());
+
+    Decision send = f.engine.check_send(acme, intruder, f.lead, MessageKind::utility_template);
+    CHECK(send.reason() == Reason::cross_tenant);
+}
+
+TEST_CASE("a number without a contact is named in the trail by a keyed pseudonym, never by its digits") {
+    Fixture f;
+    const PhoneNumber stranger = PhoneNumber::parse("+14155550199").value();
+    auto attempt = f.engine.opt_out_manually(acme, f.admin, stranger);
+    REQUIRE(attempt.has_value());
+    CHECK(attempt->allowed());
+    auto sales_attempt = f.engine.opt_out_manually(acme, f.sales, stranger);
+    REQUIRE(sales_attempt.has_value());
+    CHECK_FALSE(sales_attempt->allowed());  // an unassigned number is no sales user's lead
+
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 2);
+    CHECK(trail[0].target_id == audit::phone_pseudonym("a key the host keeps: 32 bytes!!", stranger));
+    CHECK(trail[1].target_id == trail[0].target_id);
+    std::ostringstream exported;
+    REQUIRE(f.engine.audit().export_jsonl(audit::Query(acme), exported).has_value());
+    CHECK(exported.str().find("4155550199") == std::string::npos);
+    CHECK(exported.str().find("4155550123") == std::string::npos);
+}
+
+TEST_CASE("when the audit trail cannot be written, nothing is done and nothing is sent") {
+    Fixture f;
+    f.store.failing = true;
+    auto attempt = f.engine.opt_out_manually(acme, f.sales, f.lead);
+    REQUIRE_FALSE(attempt.has_value());
+    CHECK(attempt.error() == storage::StorageErrc::unavailable);
+    CHECK(f.engine.history(acme, f.lead)->empty());
+
+    REQUIRE(f.engine.on_inbound({acme, f.lead, "hello"}).has_value());
+    Decision d = f.engine.check_send(acme, f.sales, f.lead, MessageKind::free_form);
+    CHECK(d.reason() == Reason::store_unavailable);
+    CHECK(d.rule() == "audit.unavailable");
+    auto authorized = f.engine.authorize(f.admin, rbac::Action::export_, rbac::Resource{rbac::ResourceType::lead, acme});
+    REQUIRE_FALSE(authorized.has_value());
+
+    f.store.failing = false;
+    CHECK(f.engine.check_send(acme, f.sales, f.lead, MessageKind::free_form).allowed());
+}
+
+TEST_CASE("a manual send is authorized, then gated, and the outcome is audited") {
+    Fixture f;
+    REQUIRE(f.engine.on_inbound({acme, f.lead, "Is it still available?"}).has_value());
+    Decision allowed = f.engine.check_send(acme, f.sales, f.lead, MessageKind::free_form, "req-1");
+    CHECK(allowed.allowed());
+    Decision not_theirs = f.engine.check_send(acme, f.other_sales, f.lead, MessageKind::free_form, "req-2");
+    CHECK(not_theirs.reason() == Reason::not_authorized);
+    CHECK(not_theirs.notice() == "Not allowed: a sales user may not send messages to this contact unless it is "
+                                 "assigned to them.");
+    Decision team = f.engine.check_send(acme, f.manager, f.lead, MessageKind::free_form, "req-3");
+    CHECK(team.allowed());
+
+    REQUIRE(f.engine.on_inbound({acme, f.lead, "STOP"}).has_value());
+    Decision blocked = f.engine.check_send(acme, f.sales, f.lead, MessageKind::free_form, "req-4");
+    CHECK(blocked.reason() == Reason::opted_out);
+
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 4);
+    CHECK(trail[0].action == "send.free_form");
+    CHECK(trail[0].outcome == Reason::allowed);
+    CHECK(trail[0].rule == "sales.assigned_leads");
+    CHECK(trail[1].outcome == Reason::not_authorized);
+    CHECK(trail[2].rule == "manager.team_leads");
+    CHECK(trail[3].outcome == Reason::opted_out);
+    CHECK(trail[3].rule == "optout.blocks_all");
+    CHECK(trail[3].request_id == "req-4");
+}
+
+TEST_CASE("authorize audits what the host does itself, allowed or not") {
+    Fixture f;
+    rbac::Resource lead{rbac::ResourceType::lead, acme, "c-42"};
+    lead.team = "north";
+    lead.assignee = UserId{"u-sales-1"};
+    auto export_by_manager = f.engine.authorize(f.manager, rbac::Action::export_, lead, "req-1");
+    REQUIRE(export_by_manager.has_value());
+    CHECK(export_by_manager->allowed());
+    auto export_by_sales = f.engine.authorize(f.sales, rbac::Action::export_, lead, "req-2");
+    REQUIRE(export_by_sales.has_value());
+    CHECK_FALSE(export_by_sales->allowed());
+    CHECK(export_by_sales->rule() == "sales.no_bulk_delete_or_export");
+    rbac::Resource billing{rbac::ResourceType::billing, acme};
+    CHECK_FALSE(f.engine.authorize(f.admin, rbac::Action::manage, billing).value().allowed());
+
+    audit::Query exports(acme);
+    exports.action = "export";
+    auto found = f.engine.audit().query(exports);
+    REQUIRE(found.has_value());
+    REQUIRE(found->size() == 2);
+    CHECK((*found)[0].actor.user == UserId{"u-manager-1"});
+    CHECK((*found)[0].target_type == "lead");
+    CHECK((*found)[0].target_id == "c-42");
+    CHECK((*found)[1].outcome == Reason::not_authorized);
+    audit::Query by_sales(acme);
+    by_sales.actor = UserId{"u-sales-1"};
+    CHECK(f.engine.audit().query(by_sales)->size() == 1);
+
+    SUBCASE("an id that is a phone number is refused, and the host must not act") {
+        rbac::Resource by_number{rbac::ResourceType::contact, acme, "+14155550123"};
+        CHECK_FALSE(f.engine.authorize(f.admin, rbac::Action::read, by_number).has_value());
+    }
+    SUBCASE("and the engine's trail verifies") {
+        auto v = f.engine.audit().verify(acme);
+        REQUIRE(v.has_value());
+        CHECK(v->intact());
+        CHECK(v->checked == 3);
+    }
+}
+
+TEST_CASE("a policy installed on the engine applies at once, and entries name its revision") {
+    Fixture f;
+    auto policy = rbac::Policy::from_json(R"({"revision": "acme-2", "rules": [
+        {"name": "sales.all_leads", "effect": "allow", "roles": ["sales"], "resources": ["lead", "contact"],
+         "actions": ["read", "update", "send"]}]})");
+    REQUIRE(policy.has_value());
+    f.engine.authorizer().install(std::move(policy).value());
+    auto attempt = f.engine.opt_out_manually(acme, f.other_sales, f.lead);
+    REQUIRE(attempt.has_value());
+    CHECK(attempt->allowed());
+    CHECK(attempt->access.revision() == "acme-2");
+    CHECK(f.trail().back().policy_revision == "acme-2");
+    CHECK(f.trail().back().rule == "sales.all_leads");
+}

@@ -22,6 +22,8 @@ ReplyTexts ReplyTexts::defaults() {
         {"de", "Sie wurden abgemeldet und erhalten keine weiteren Nachrichten von uns. Antworten Sie START, um sich wieder anzumelden."},
         {"it", "Hai annullato l'iscrizione e non riceverai altri messaggi da noi. Rispondi START per iscriverti di nuovo."},
     };
+    r.marketing_optout_confirmation =
+        "You will no longer receive promotional messages from us. Service messages about your requests continue.";
     r.optin_confirmation = "You are subscribed again. Reply STOP at any time to unsubscribe.";
     r.help = "Reply STOP to stop receiving messages from us, or START to receive them again.";
     return r;
@@ -61,9 +63,20 @@ struct Engine::Impl {
     audit::Log log;
     std::string audit_key;
 
-    std::mutex tenants_mutex;  // guards the two maps below, not the work done under a tenant's lock
+    std::mutex tenants_mutex;  // guards the maps below, not the work done under a tenant's lock
     std::unordered_map<TenantId, std::unique_ptr<std::mutex>> write_locks;
     std::unordered_map<TenantId, optout::KeywordClassifier> classifiers;
+    // Opt-outs the store refused: they block sends from memory, are re-applied after every reload
+    // (which would otherwise forget them) and are written again at each load until stored.
+    std::unordered_map<TenantId, std::vector<optout::OptOutEvent>> unpersisted;
+    // When a tenant's facts could not be loaded: no new attempt before this time, so a store
+    // outage does not turn every send check into a full reload.
+    struct Backoff {
+        Timestamp next{};
+        std::chrono::milliseconds delay{0};
+    };
+    std::unordered_map<TenantId, Backoff> load_backoff;
+    static constexpr std::chrono::milliseconds first_backoff{250}, max_backoff{5000};
 
     std::mutex& write_lock(const TenantId& tenant) {
         std::lock_guard lock(tenants_mutex);
@@ -86,6 +99,15 @@ struct Engine::Impl {
             return e;
         };
         if (auto r = registry.load(tenant); !r) return fail(r.error());
+        {
+            std::lock_guard lock(tenants_mutex);
+            auto& pending = unpersisted[tenant];
+            std::erase_if(pending, [&](optout::OptOutEvent& e) {
+                index.apply(e);
+                auto stored = store_event_unlocked(e);
+                return stored.has_value();  // stored now, or found already stored
+            });
+        }
         if (auto r = stores.consents().scan(tenant, [&](const storage::ConsentRecord& c) {
                 index.set_consent(tenant, c.phone, c.granted);
             });
@@ -113,14 +135,45 @@ struct Engine::Impl {
         if (index.ready(tenant)) return {};
         std::lock_guard lock(write_lock(tenant));
         if (index.ready(tenant)) return {};
-        return load(tenant);
+        const Timestamp now = clock.now();
+        {
+            std::lock_guard guard(tenants_mutex);
+            if (auto it = load_backoff.find(tenant); it != load_backoff.end() && now < it->second.next)
+                return {storage::StorageErrc::unavailable, "the tenant's facts could not be loaded; next attempt at " +
+                                                               to_iso8601(it->second.next)};
+        }
+        auto loaded = load(tenant);
+        std::lock_guard guard(tenants_mutex);
+        if (loaded) {
+            load_backoff.erase(tenant);
+        } else {
+            Backoff& b = load_backoff[tenant];
+            b.delay = b.delay.count() == 0 ? first_backoff : std::min(b.delay * 2, max_backoff);
+            b.next = now + b.delay;
+        }
+        return loaded;
+    }
+
+    // Appends to the store only (the caller applies to the index). Caller holds tenants_mutex or
+    // the tenant's write lock as needed.
+    Result<bool> store_event_unlocked(optout::OptOutEvent& e) { return stores.optouts().append(e); }
+
+    // Records through the registry; an opt-out the store refused is kept to be re-applied and
+    // written again later. Caller holds the tenant's write lock.
+    Result<bool> record_event(optout::OptOutEvent& event) {
+        auto stored = registry.record(event);
+        if (!stored && event.kind == optout::EventKind::opt_out) {
+            std::lock_guard lock(tenants_mutex);
+            unpersisted[event.tenant].push_back(event);
+        }
+        return stored;
     }
 
     Result<optout::OptOutEvent> record(optout::OptOutEvent event) {
         if (auto loaded = ensure_loaded(event.tenant); !loaded && event.kind == optout::EventKind::opt_in)
             return loaded.error();
         std::lock_guard lock(write_lock(event.tenant));
-        auto stored = registry.record(event);
+        auto stored = record_event(event);
         if (!stored) return stored.error();
         return event;
     }
@@ -278,7 +331,7 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
         event.trigger = m.type == InboundMessage::Type::text ? out.classification.keyword : m.text;
         event.channel = m.channel;
         event.provider_message_id = m.provider_message_id;
-        auto stored = d.registry.record(event);
+        auto stored = d.record_event(event);
         if (!stored) return stored.error();
         out.duplicate = !*stored;
         if (*stored) out.event = event;
@@ -290,9 +343,14 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
 
     if (out.event) {
         if (out.event->kind == optout::EventKind::opt_out) {
-            out.reply = d.confirmation_for(out.classification.language);
-            out.reply_kind = messaging::MessageKind::optout_confirmation;
-        } else {
+            // A platform preference change is not a message to answer; a marketing-only tap gets
+            // a confirmation that says only promotions stop.
+            if (m.type != InboundMessage::Type::preference) {
+                out.reply = out.event->scope == optout::Scope::marketing ? d.options.replies.marketing_optout_confirmation
+                                                                         : d.confirmation_for(out.classification.language);
+                out.reply_kind = messaging::MessageKind::optout_confirmation;
+            }
+        } else if (m.type != InboundMessage::Type::preference) {
             out.reply = d.options.replies.optin_confirmation;
         }
     } else if (!out.duplicate && out.classification.intent == optout::Intent::help) {

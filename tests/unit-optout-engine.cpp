@@ -323,8 +323,49 @@ TEST_CASE("when the store cannot be read the gate fails closed") {
     CHECK(audience.sendable.empty());
     CHECK(audience.store_unavailable == 1);
 
+    // While the store is down, reloads back off instead of hitting the store on every check.
+    const long refused = failing.refused();
+    for (int i = 0; i < 100; ++i) CHECK_FALSE(engine.check_send(acme, lead, MessageKind::utility_template).allowed());
+    CHECK(failing.refused() == refused);
+
     failing.heal();
+    CHECK_FALSE(engine.check_send(acme, lead, MessageKind::utility_template).allowed());  // still backing off
+    clock.advance(std::chrono::seconds(10));
     CHECK(engine.check_send(acme, lead, MessageKind::utility_template).allowed());
+}
+
+TEST_CASE("an opt-out the store refused survives a reload and is written once the store is back") {
+    storage::MemoryStore inner;
+    testing::FailingStore failing(inner);
+    ManualClock clock{start_time};
+    Engine engine(failing, clock);
+    const PhoneNumber lead = phone("+14155550123");
+    REQUIRE(engine.warm(acme).has_value());
+    failing.fail_now();
+    REQUIRE_FALSE(engine.on_inbound(text_from(acme, lead, "STOP")).has_value());
+    failing.heal();
+    REQUIRE(engine.warm(acme).has_value());  // a reload from the store, which does not have it yet
+    CHECK(engine.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::opted_out);
+    auto history = engine.history(acme, lead);
+    REQUIRE(history.has_value());
+    CHECK(history->size() == 1);  // written during the reload
+    REQUIRE(engine.warm(acme).has_value());
+    CHECK(engine.history(acme, lead)->size() == 1);  // and only once
+}
+
+TEST_CASE("a Stop promotions tap is confirmed as marketing-only; a platform preference change is not answered") {
+    Fixture f;
+    InboundMessage tap{acme, f.lead, "Stop promotions"};
+    tap.type = InboundMessage::Type::button;
+    auto out = f.engine.on_inbound(tap);
+    REQUIRE(out.has_value());
+    CHECK(out->reply == ReplyTexts::defaults().marketing_optout_confirmation);
+    InboundMessage pref{acme, phone("+14155550999"), "stop"};
+    pref.type = InboundMessage::Type::preference;
+    auto silent = f.engine.on_inbound(pref);
+    REQUIRE(silent.has_value());
+    REQUIRE(silent->event.has_value());
+    CHECK(silent->reply.empty());
 }
 
 TEST_CASE("an opt-out that cannot be stored still blocks sends in this process, and the error is reported") {

@@ -68,6 +68,7 @@ struct InboundOutcome {
 /// language, falling back to "en".
 struct ReplyTexts {
     std::map<std::string, std::string> optout_confirmation;
+    std::string marketing_optout_confirmation;  ///< after a "Stop promotions" tap
     std::string optin_confirmation;
     std::string help;
 

@@ -3,6 +3,8 @@
 // JSON-lines export, and no personal data in entries.
 #include <doctest/doctest.h>
 
+#include "support/temp_db.hpp"
+
 #include <heroshhi/audit/errors.hpp>
 #include <heroshhi/audit/log.hpp>
 #include <heroshhi/audit/pseudonym.hpp>
@@ -44,26 +46,7 @@ Entry action(const TenantId& tenant, std::string what, std::string target = "c-1
     return e;
 }
 
-/// A unique SQLite file, removed with its companions at the end.
-class TempDb {
-public:
-    TempDb() {
-        static std::atomic<unsigned> counter{0};
-        std::random_device random;
-        path_ = fs::temp_directory_path() /
-                ("heroshhi-unit-audit-" + std::to_string(random()) + "-" + std::to_string(counter++) + ".db");
-    }
-    ~TempDb() {
-        std::error_code ignored;
-        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path_.string() + suffix, ignored);
-    }
-    TempDb(const TempDb&) = delete;
-    TempDb& operator=(const TempDb&) = delete;
-    std::string str() const { return path_.string(); }
-
-private:
-    fs::path path_;
-};
+using test_support::TempDb;
 
 /// Another connection to the same file: what someone with access to the database could do.
 class Tamperer {

@@ -1,6 +1,8 @@
 // The opt-out engine: registry, suppression index, send gate, audiences and the Engine facade.
 #include <doctest/doctest.h>
 
+#include "support/temp_db.hpp"
+
 #include <heroshhi/engine.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
@@ -399,14 +401,12 @@ TEST_CASE("an opt-in that cannot be stored changes nothing") {
 }
 
 TEST_CASE("opt-outs, consent and the window survive a restart on SQLite") {
-    namespace fs = std::filesystem;
-    const fs::path file = fs::temp_directory_path() / ("heroshhi-engine-" + std::to_string(std::rand()) + ".db");
-    fs::remove(file);
+    test_support::TempDb file;
     ManualClock clock{start_time};
     const PhoneNumber lead = phone("+14155550123");
     const PhoneNumber marketing_lead = phone("+14155550124");
     {
-        auto store = storage::SqliteStore::open(file.string());
+        auto store = storage::SqliteStore::open(file.str());
         REQUIRE(store.has_value());
         Engine engine(**store, clock);
         REQUIRE(engine.on_inbound(text_from(acme, lead, "STOP", "wamid.1")).has_value());
@@ -418,7 +418,7 @@ TEST_CASE("opt-outs, consent and the window survive a restart on SQLite") {
         REQUIRE(engine.record_consent({acme, marketing_lead, storage::Purpose::marketing, true, clock.now(), "form", {}})
                     .has_value());
     }
-    auto store = storage::SqliteStore::open(file.string());
+    auto store = storage::SqliteStore::open(file.str());
     REQUIRE(store.has_value());
     Engine engine(**store, clock);
     CHECK(engine.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::opted_out);
@@ -432,10 +432,6 @@ TEST_CASE("opt-outs, consent and the window survive a restart on SQLite") {
     REQUIRE(again.has_value());
     CHECK(again->duplicate);
     CHECK(engine.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::opted_out);
-    store->reset();
-    fs::remove(file);
-    fs::remove(file.string() + "-wal");
-    fs::remove(file.string() + "-shm");
 }
 
 TEST_CASE("derive_status folds events in order") {
@@ -503,44 +499,6 @@ TEST_CASE("an audience keeps order, drops duplicates and counts every exclusion"
     CHECK(from_raw.sendable == std::vector<std::size_t>{0, 2});
     CHECK(from_raw.invalid_number == 1);
     CHECK(from_raw.duplicates == 1);
-}
-
-TEST_CASE("the suppression index reads concurrently while writers add opt-outs") {
-    messaging::SuppressionIndex index;
-    index.mark_ready(acme, true);
-    constexpr int writers = 2, per_writer = 5000;
-    std::atomic<bool> done{false};
-    std::atomic<long> reads{0};
-    std::thread reader([&] {
-        const PhoneNumber p = phone("+14155550001");
-        while (!done) {
-            auto l = index.find(acme, p);
-            CHECK(l.tenant_ready);
-            ++reads;
-        }
-    });
-    std::vector<std::thread> pool;
-    for (int w = 0; w < writers; ++w)
-        pool.emplace_back([&, w] {
-            for (int i = 0; i < per_writer; ++i) {
-                optout::OptOutEvent e{acme, PhoneNumber::from_key(14'150'000'000ULL + w * per_writer + i).value()};
-                e.trigger = "STOP";
-                index.apply(e);
-            }
-        });
-    for (auto& t : pool) t.join();
-    done = true;
-    reader.join();
-    CHECK(index.size(acme) == writers * per_writer);
-    for (int i = 0; i < writers * per_writer; i += 997)
-        CHECK(index.find(acme, PhoneNumber::from_key(14'150'000'000ULL + i).value()).facts.opted_out());
-    CHECK(index.memory_bytes(acme) > std::size_t(writers * per_writer) * 40);
-    CHECK(reads > 0);
-    // Many tenants: the tenant table grows without losing any.
-    for (int t = 0; t < 300; ++t) index.mark_ready(TenantId{"t" + std::to_string(t)}, true);
-    for (int t = 0; t < 300; ++t) CHECK(index.ready(TenantId{"t" + std::to_string(t)}));
-    CHECK(index.ready(acme));
-    CHECK_FALSE(index.ready(globex));
 }
 
 TEST_CASE("a large audience gives the same answer as checking each contact in turn") {

@@ -3,6 +3,8 @@
 // values (checked in the adapters' source and, at run time, in the SQL the store actually runs). The behaviour every store shares is in the conformance suite (tests/conformance/).
 #include <doctest/doctest.h>
 
+#include "support/temp_db.hpp"
+
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
 
@@ -36,28 +38,7 @@ const Timestamp t0 = from_unix_ms(1'764'000'000'000);
 
 PhoneNumber phone(std::string_view e164) { return PhoneNumber::parse(e164).value(); }
 
-/// A unique database path under the temp directory; removes the file and its companions.
-class TempDb {
-public:
-    TempDb() {
-        static std::atomic<unsigned> counter{0};
-        std::random_device random;
-        path_ = fs::temp_directory_path() /
-                ("heroshhi-unit-sqlite-" + std::to_string(random()) + "-" + std::to_string(counter++) + ".db");
-    }
-    ~TempDb() {
-        std::error_code ignored;
-        for (const char* suffix : {"", "-wal", "-shm", "-journal"}) fs::remove(path_.string() + suffix, ignored);
-    }
-    TempDb(const TempDb&) = delete;
-    TempDb& operator=(const TempDb&) = delete;
-
-    std::string str() const { return path_.string(); }
-    const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using test_support::TempDb;
 
 std::string file_bytes(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);

@@ -1,0 +1,868 @@
+// heroshhi gateway — the REST API: routing, authentication, rate limits, metrics, handlers.
+#include "app.hpp"
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <heroshhi/audit/log.hpp>
+#include <heroshhi/audit/pseudonym.hpp>
+#include <heroshhi/core/errors.hpp>
+#include <heroshhi/core/phone_number.hpp>
+#include <heroshhi/crypto/webhook_signature.hpp>
+#include <heroshhi/engine.hpp>
+#include <heroshhi/ratelimit/limiter.hpp>
+#include <heroshhi/sanitize/csv.hpp>
+#include <heroshhi/sanitize/lead_schema.hpp>
+#include <heroshhi/sanitize/nosql_guard.hpp>
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/storage/sqlite_store.hpp>
+#include <heroshhi/whatsapp/cloud_api_transport.hpp>
+#include <heroshhi/whatsapp/webhook.hpp>
+
+namespace heroshhi::gateway {
+namespace {
+
+using nlohmann::json;
+using http::Request;
+using http::Response;
+
+constexpr std::size_t max_bulk_ids = 1000;
+constexpr std::size_t max_audit_page = 10'000;
+constexpr std::size_t export_page = 1000;
+
+// --- metrics ---------------------------------------------------------------------------------------
+
+// Counters by name and label set, printed in the Prometheus text format. A mutex is enough: one
+// increment per request is far below what the lock costs to contend.
+class Metrics {
+public:
+    void add(const std::string& series, std::uint64_t n = 1) {
+        std::lock_guard lock(mutex_);
+        counters_[series] += n;
+    }
+    std::string text() const {
+        static const std::map<std::string, std::string> help{
+            {"heroshhi_http_requests_total", "HTTP requests answered, by route and status."},
+            {"heroshhi_decisions_total", "Send and access decisions, by reason."},
+            {"heroshhi_optouts_total", "Opt-out events recorded, by method."},
+            {"heroshhi_sends_total", "Sends handed to the transport, by outcome."},
+            {"heroshhi_webhook_events_total", "Webhook events processed, by kind."},
+            {"heroshhi_sweep_rows_total", "Rows removed by retention sweeps, by category."},
+        };
+        std::lock_guard lock(mutex_);
+        std::string out;
+        for (const auto& [name, what] : help) {
+            out += "# HELP " + name + " " + what + "\n# TYPE " + name + " counter\n";
+            bool any = false;
+            for (const auto& [series, value] : counters_)
+                if (series.starts_with(name) && (series.size() == name.size() || series[name.size()] == '{')) {
+                    out += series + " " + std::to_string(value) + "\n";
+                    any = true;
+                }
+            if (!any) out += name + " 0\n";
+        }
+        return out;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, std::uint64_t> counters_;
+};
+
+std::string label(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
+    std::string s(name);
+    s += '{';
+    bool first = true;
+    for (const auto& [k, v] : labels) {
+        if (!first) s += ',';
+        first = false;
+        s += k;
+        s += "=\"";
+        for (char c : v) {
+            if (c == '"' || c == '\\') s += '\\';
+            if (c == '\n') { s += "\\n"; continue; }
+            s += c;
+        }
+        s += '"';
+    }
+    s += '}';
+    return s;
+}
+
+// --- small helpers ---------------------------------------------------------------------------------
+
+Response json_response(int status, const json& body) {
+    Response r;
+    r.status = status;
+    r.body = body.dump();
+    return r;
+}
+
+std::string iso8601(Timestamp t) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+    const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    return buf;
+}
+
+// Reads "2026-11-28T10:00:00Z" or milliseconds since the epoch.
+std::optional<Timestamp> parse_time(std::string_view s) {
+    std::int64_t ms = 0;
+    if (auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), ms); ec == std::errc() && end == s.data() + s.size())
+        return Timestamp(std::chrono::milliseconds(ms));
+    std::tm tm{};
+    const std::string text(s);
+    const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end || (*end != 'Z' && *end != '\0') || (*end == 'Z' && end[1] != '\0')) return std::nullopt;
+    return Timestamp(std::chrono::seconds(timegm(&tm)));
+}
+
+bool valid_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    return true;
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size() + 0 && i + 2 <= s.size() - 1 + 1) {
+            int v = 0;
+            auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+            if (ec == std::errc() && p == s.data() + i + 3) {
+                out += static_cast<char>(v);
+                i += 2;
+                continue;
+            }
+        }
+        out += s[i];
+    }
+    return out;
+}
+
+json event_json(const optout::OptOutEvent& e) {
+    json j{{"kind", optout::to_string(e.kind)},
+           {"scope", optout::to_string(e.scope)},
+           {"method", optout::to_string(e.method)},
+           {"at", iso8601(e.at)},
+           {"keyword", e.trigger}};
+    if (e.actor) j["actor"] = e.actor->value();
+    return j;
+}
+
+Response denied(const rbac::AccessDecision& access) {
+    return Response::error(403, to_string(access.reason()), access.notice());
+}
+
+Response store_error(const Error& e) {
+    return Response::error(503, "store_unavailable", "the store could not be reached; nothing was changed (" +
+                                                        e.message() + ")");
+}
+
+}  // namespace
+
+// --- the app ---------------------------------------------------------------------------------------
+
+struct App::Impl {
+    AppOptions options;
+    const Clock* clock = nullptr;
+    std::unique_ptr<storage::SqliteStore> store;
+    std::unique_ptr<Directory> directory;
+    std::unique_ptr<Engine> engine;
+    std::unique_ptr<whatsapp::Webhook> webhook;
+    std::unique_ptr<ratelimit::Limiter> limiter;
+    sanitize::LeadSchema lead_schema;
+    sanitize::NoSqlGuard guard;
+    std::string audit_key;
+    Metrics metrics;
+    std::atomic<std::uint64_t> request_counter{0};
+
+    // One route of the API. `pattern` segments starting with '{' capture a parameter.
+    enum class Class { open, webhook, api };
+    using Params = std::vector<std::string>;
+    struct Context {
+        const Request& request;
+        const Params& params;
+        const rbac::Principal* principal;  // set for api routes
+        const std::string& request_id;
+    };
+    struct Route {
+        std::string method;
+        std::string pattern;
+        Class kind;
+        Response (Impl::*handler)(const Context&);
+    };
+    std::vector<Route> routes;
+
+    void add_routes();
+    const Route* match(const Request& request, Params& params, bool& path_known) const;
+    Response dispatch(const Request& request, const std::string& request_id, std::string& route_name);
+    std::optional<ratelimit::Verdict> limit(std::string_view quota, std::string_view key, Response& refusal);
+
+    // JSON bodies: parsed under limits and the NoSQL guard.
+    Result<json> body_json(const Request& request) const {
+        auto doc = guard.parse(request.body);
+        if (!doc) return doc.error();
+        if (auto ok = guard.check(*doc); !ok) return ok.error();
+        if (!doc->is_object()) return Error(ConfigErrc::invalid_value, "the body must be a JSON object");
+        return doc;
+    }
+    static Response bad_body(const Error& e) { return Response::error(400, "invalid_body", e.message()); }
+
+    // The contact resource for authorization: the stored contact's facts, or a pseudonym.
+    Result<std::pair<rbac::Resource, std::optional<storage::Contact>>> contact_resource(const TenantId& tenant,
+                                                                                        const PhoneNumber& phone) {
+        auto contact = store->contacts().find_by_phone(tenant, phone);
+        if (!contact) return contact.error();
+        if (*contact) {
+            rbac::Resource r(rbac::ResourceType::contact, tenant, (*contact)->id.value());
+            r.assignee = (*contact)->assignee;
+            r.team = (*contact)->team;
+            return std::pair{std::move(r), std::move(*contact)};
+        }
+        return std::pair{rbac::Resource(rbac::ResourceType::contact, tenant, audit::phone_pseudonym(audit_key, phone)),
+                         std::optional<storage::Contact>()};
+    }
+
+    // The transport of each tenant, made on first use.
+    std::mutex transports_mutex;
+    std::unordered_map<std::string, std::shared_ptr<transport::Transport>> transports;
+    Result<std::shared_ptr<transport::Transport>> transport_for(const TenantId& tenant);
+    // Sends a reply the engine asked for (opt-out confirmation, help) through the gate.
+    void send_reply(const whatsapp::PendingReply& reply);
+
+    // Handlers.
+    Response healthz(const Context&);
+    Response metrics_endpoint(const Context&);
+    Response whatsapp_webhook(const Context&);
+    Response form_webhook(const Context&);
+    Response send_message(const Context&);
+    Response consent(const Context&);
+    Response opt_out(const Context&);
+    Response create_lead(const Context&);
+    Response get_lead(const Context&);
+    Response bulk_delete(const Context&);
+    Response export_leads(const Context&);
+    Response audit_query(const Context&);
+    Response audit_verify(const Context&);
+};
+
+void App::Impl::add_routes() {
+    routes = {
+        {"GET", "/healthz", Class::open, &Impl::healthz},
+        {"GET", "/metrics", Class::open, &Impl::metrics_endpoint},
+        {"GET", "/webhooks/whatsapp", Class::webhook, &Impl::whatsapp_webhook},
+        {"POST", "/webhooks/whatsapp", Class::webhook, &Impl::whatsapp_webhook},
+        {"POST", "/webhooks/forms/{integration}", Class::webhook, &Impl::form_webhook},
+        {"POST", "/v1/messages", Class::api, &Impl::send_message},
+        {"GET", "/v1/contacts/{phone}/consent", Class::api, &Impl::consent},
+        {"POST", "/v1/contacts/{phone}/opt-out", Class::api, &Impl::opt_out},
+        {"POST", "/v1/leads", Class::api, &Impl::create_lead},
+        {"GET", "/v1/leads/{id}", Class::api, &Impl::get_lead},
+        {"POST", "/v1/leads/bulk-delete", Class::api, &Impl::bulk_delete},
+        {"GET", "/v1/exports/leads.csv", Class::api, &Impl::export_leads},
+        {"GET", "/v1/audit", Class::api, &Impl::audit_query},
+        {"GET", "/v1/audit/verify", Class::api, &Impl::audit_verify},
+    };
+}
+
+const App::Impl::Route* App::Impl::match(const Request& request, Params& params, bool& path_known) const {
+    const std::string_view path = request.path();
+    path_known = false;
+    for (const Route& route : routes) {
+        Params captured;
+        std::string_view p = path, pat = route.pattern;
+        bool ok = true;
+        while (ok && (!p.empty() || !pat.empty())) {
+            if (p.empty() || pat.empty() || p[0] != '/' || pat[0] != '/') { ok = false; break; }
+            p.remove_prefix(1);
+            pat.remove_prefix(1);
+            const auto ps = p.substr(0, p.find('/')), pats = pat.substr(0, pat.find('/'));
+            if (pats.starts_with('{')) {
+                if (ps.empty()) { ok = false; break; }
+                captured.push_back(percent_decode(ps));
+            } else if (ps != pats) {
+                ok = false;
+                break;
+            }
+            p.remove_prefix(ps.size());
+            pat.remove_prefix(pats.size());
+        }
+        if (!ok) continue;
+        path_known = true;
+        if (route.method == request.method) {
+            params = std::move(captured);
+            return &route;
+        }
+    }
+    return nullptr;
+}
+
+std::optional<ratelimit::Verdict> App::Impl::limit(std::string_view quota, std::string_view key, Response& refusal) {
+    auto verdict = limiter->check(quota, key);
+    if (verdict.allowed) return verdict;
+    refusal = Response::error(429, "rate_limited", "too many requests; retry after " +
+                                                       std::to_string(verdict.retry_after_seconds) + " s");
+    refusal.headers.emplace_back("Retry-After", std::to_string(verdict.retry_after_seconds));
+    refusal.headers.emplace_back("RateLimit-Policy", verdict.policy_header());
+    refusal.headers.emplace_back("RateLimit", verdict.state_header());
+    return std::nullopt;
+}
+
+Response App::Impl::dispatch(const Request& request, const std::string& request_id, std::string& route_name) {
+    Params params;
+    bool path_known = false;
+    const Route* route = match(request, params, path_known);
+    if (!route) {
+        route_name = path_known ? "method_not_allowed" : "not_found";
+        return path_known ? Response::error(405, "method_not_allowed", "this path does not take " + request.method)
+                          : Response::error(404, "not_found", "no such endpoint");
+    }
+    route_name = route->pattern;
+    const std::string client = ratelimit::client_key(request.client_address);
+    std::optional<ratelimit::Verdict> verdict;
+    Response refusal;
+    std::optional<KeyHolder> holder;
+
+    if (route->kind == Class::webhook) {
+        verdict = limit("webhook", client, refusal);
+        if (!verdict) return refusal;
+    } else if (route->kind == Class::api) {
+        const std::string auth = request.header("authorization");
+        std::optional<KeyHolder> found;
+        if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
+            auto r = directory->authenticate(std::string_view(auth).substr(7));
+            if (!r) return store_error(r.error());
+            found = std::move(*r);
+        }
+        if (!found) {
+            // Failed authentications are counted per client address: guessing keys is slow.
+            if (!limit("auth", client, refusal)) return refusal;
+            Response r = Response::error(401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)");
+            r.headers.emplace_back("WWW-Authenticate", "Bearer");
+            return r;
+        }
+        holder = std::move(found);
+        verdict = limit("api", holder->key_id, refusal);
+        if (!verdict) return refusal;
+    }
+
+    Context context{request, params, holder ? &holder->principal : nullptr, request_id};
+    Response response = (this->*route->handler)(context);
+    if (verdict) {
+        response.headers.emplace_back("RateLimit-Policy", verdict->policy_header());
+        response.headers.emplace_back("RateLimit", verdict->state_header());
+    }
+    return response;
+}
+
+Result<std::shared_ptr<transport::Transport>> App::Impl::transport_for(const TenantId& tenant) {
+    std::lock_guard lock(transports_mutex);
+    if (auto it = transports.find(tenant.value()); it != transports.end()) return it->second;
+    auto record = directory->tenant(tenant.value());
+    if (!record) return record.error();
+    if (!*record) return Error(ConfigErrc::missing, "no tenant " + tenant.value() + " in the directory");
+    Result<std::unique_ptr<transport::Transport>> made = Error(ConfigErrc::missing, "no transport");
+    if (options.transport_for) {
+        made = options.transport_for(**record);
+    } else {
+        whatsapp::CloudApiOptions cloud;
+        cloud.base_url = options.config.graph_base_url;
+        cloud.api_version = options.config.graph_api_version;
+        cloud.phone_number_id = (*record)->phone_number_id;
+        cloud.access_token = options.config.graph_token;
+        auto client = whatsapp::CloudApiTransport::create(std::move(cloud));
+        if (client) made = std::unique_ptr<transport::Transport>(std::move(*client));
+        else made = client.error();
+    }
+    if (!made) return made.error();
+    std::shared_ptr<transport::Transport> shared(std::move(*made));
+    transports.emplace(tenant.value(), shared);
+    return shared;
+}
+
+void App::Impl::send_reply(const whatsapp::PendingReply& reply) {
+    const Decision decision = engine->check_send(reply.tenant, reply.to, reply.kind);
+    metrics.add(label("heroshhi_decisions_total", {{"reason", to_string(decision.reason())}}));
+    if (!decision.allowed()) return;
+    auto transport = transport_for(reply.tenant);
+    if (!transport) return;
+    transport::OutboundMessage message(reply.to, reply.kind);
+    message.text = reply.text;
+    auto answer = (*transport)->deliver(message);
+    metrics.add(label("heroshhi_sends_total",
+                      {{"outcome", answer ? transport::to_string(answer->outcome) : std::string_view("unknown")}}));
+}
+
+// --- handlers --------------------------------------------------------------------------------------
+
+Response App::Impl::healthz(const Context&) {
+    auto probe = directory->tenant("healthz-probe");
+    if (!probe) return Response::error(503, "store_unavailable", "the store cannot be read");
+    return json_response(200, {{"status", "ok"}});
+}
+
+Response App::Impl::metrics_endpoint(const Context&) {
+    Response r;
+    r.body = metrics.text();
+    r.content_type = "text/plain; version=0.0.4";
+    return r;
+}
+
+Response App::Impl::whatsapp_webhook(const Context& c) {
+    Response r = webhook->handle(c.request);
+    metrics.add(label("heroshhi_webhook_events_total", {{"kind", "delivery"}, {"status", std::to_string(r.status)}}));
+    return r;
+}
+
+Response App::Impl::form_webhook(const Context& c) {
+    auto integration = directory->integration(c.params[0]);
+    if (!integration) return store_error(integration.error());
+    // An unknown integration answers as a bad signature does: ids cannot be probed.
+    const Response unsigned_ = Response::error(401, "bad_signature", "missing or wrong X-Heroshhi-Signature");
+    if (!*integration) return unsigned_;
+    auto signature = crypto::WebhookSignature::create((*integration)->secret);
+    if (!signature || !signature->verify(c.request.body, c.request.header("x-heroshhi-signature"))) return unsigned_;
+
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    (*body)["source"] = (*integration)->source;
+    auto lead = lead_schema.validate_json(*body);
+    if (!lead) return Response::error(422, "invalid_lead", lead.error().message());
+    const TenantId tenant((*integration)->tenant);
+    if (!lead->phone) return Response::error(422, "invalid_lead", "phone: required");
+
+    auto existing = store->contacts().find_by_phone(tenant, *lead->phone);
+    if (!existing) return store_error(existing.error());
+    std::string id = *existing ? (*existing)->id.value() : "c_" + random_hex(8);
+    if (!*existing) {
+        storage::Contact contact(tenant, ContactId(id), *lead->phone);
+        contact.name = lead->name;
+        if (lead->email) contact.email = lead->email->normalized();
+        contact.source = lead->source;
+        contact.created_at = contact.updated_at = clock->now();
+        if (auto put = store->contacts().put(contact); !put) return store_error(put.error());
+    }
+    audit::Entry entry;
+    entry.tenant = tenant;
+    entry.actor = audit::Actor::system();
+    entry.action = *existing ? "lead.intake.duplicate" : "lead.intake";
+    entry.target_type = "lead";
+    entry.target_id = id;
+    entry.rule = "integration." + (*integration)->id;
+    entry.request_id = c.request_id;
+    if (auto a = engine->audit().append(std::move(entry)); !a) return store_error(a.error());
+    return json_response(*existing ? 200 : 201, {{"id", id}, {"duplicate", static_cast<bool>(*existing)}});
+}
+
+// {"to": "<phone>", "text": "..."} or {"to": "<phone>", "template": {"name", "language", "category",
+// "parameters"}}: the message to send and its kind as the gate sees it.
+static Result<transport::OutboundMessage> parse_message(const json& body) {
+    const auto invalid = [](std::string why) { return Error(ConfigErrc::invalid_value, std::move(why)); };
+    for (const auto& [key, value] : body.items())
+        if (key != "to" && key != "text" && key != "template") return invalid(key + ": unknown field");
+    const auto to = body.find("to");
+    if (to == body.end() || !to->is_string()) return invalid("to: a phone number in international format is required");
+    auto phone = PhoneNumber::parse(to->get<std::string>());
+    if (!phone) return invalid("to: " + phone.error().message());
+    const auto text = body.find("text");
+    const auto tmpl = body.find("template");
+    if ((text == body.end()) == (tmpl == body.end())) return invalid("give exactly one of text and template");
+    if (text != body.end()) {
+        if (!text->is_string() || text->get<std::string>().empty() || text->get<std::string>().size() > 4096)
+            return invalid("text: 1 to 4096 bytes");
+        transport::OutboundMessage message(*phone, messaging::MessageKind::free_form);
+        message.text = text->get<std::string>();
+        return message;
+    }
+    if (!tmpl->is_object()) return invalid("template: an object");
+    static const std::map<std::string, messaging::MessageKind, std::less<>> categories{
+        {"marketing", messaging::MessageKind::marketing_template},
+        {"utility", messaging::MessageKind::utility_template},
+        {"authentication", messaging::MessageKind::authentication_template}};
+    const auto name = tmpl->find("name"), language = tmpl->find("language"), category = tmpl->find("category");
+    if (name == tmpl->end() || !name->is_string() || name->get<std::string>().empty() || name->get<std::string>().size() > 512)
+        return invalid("template.name: 1 to 512 bytes");
+    if (category == tmpl->end() || !category->is_string() || !categories.contains(category->get<std::string>()))
+        return invalid("template.category: marketing, utility or authentication");
+    transport::OutboundMessage message(*phone, categories.find(category->get<std::string>())->second);
+    message.template_message.name = name->get<std::string>();
+    if (language != tmpl->end()) {
+        if (!language->is_string() || language->get<std::string>().empty() || language->get<std::string>().size() > 16)
+            return invalid("template.language: a language code such as en_US");
+        message.template_message.language = language->get<std::string>();
+    }
+    if (const auto params = tmpl->find("parameters"); params != tmpl->end()) {
+        if (!params->is_array() || params->size() > 20) return invalid("template.parameters: an array of at most 20 strings");
+        for (const auto& p : *params) {
+            if (!p.is_string() || p.get<std::string>().size() > 1024) return invalid("template.parameters: strings of at most 1024 bytes");
+            message.template_message.body_parameters.push_back(p.get<std::string>());
+        }
+    }
+    for (const auto& [key, value] : tmpl->items())
+        if (key != "name" && key != "language" && key != "category" && key != "parameters")
+            return invalid("template." + key + ": unknown field");
+    return message;
+}
+
+Response App::Impl::send_message(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    auto message = parse_message(*body);
+    if (!message) return Response::error(400, "invalid_body", message.error().message());
+    const TenantId& tenant = c.principal->tenant;
+    const Decision decision = engine->check_send(tenant, *c.principal, message->to, message->kind, c.request_id);
+    metrics.add(label("heroshhi_decisions_total", {{"reason", to_string(decision.reason())}}));
+    if (!decision.allowed()) {
+        const int status = decision.reason() == Reason::store_unavailable ? 503 : 403;
+        return Response::error(status, to_string(decision.reason()), decision.notice());
+    }
+    auto transport = transport_for(tenant);
+    if (!transport) return Response::error(503, "transport_unavailable", transport.error().message());
+    message->correlation_id = "msg_" + random_hex(8);
+    auto answer = (*transport)->deliver(*message);
+    const std::string outcome = answer ? std::string(transport::to_string(answer->outcome)) : "unknown";
+    metrics.add(label("heroshhi_sends_total", {{"outcome", outcome}}));
+    if (!answer) return Response::error(502, "provider_unreachable", answer.error().message());
+    if (answer->outcome != transport::Outcome::accepted)
+        return Response::error(502, "provider_" + outcome, "WhatsApp refused the message (code " +
+                                                              std::to_string(answer->error_code) + ")");
+    return json_response(202, {{"id", message->correlation_id}, {"provider_message_id", answer->provider_message_id}});
+}
+
+Response App::Impl::consent(const Context& c) {
+    auto phone = PhoneNumber::parse(c.params[0]);
+    if (!phone) return Response::error(400, "invalid_phone", phone.error().message());
+    const TenantId& tenant = c.principal->tenant;
+    auto resource = contact_resource(tenant, *phone);
+    if (!resource) return store_error(resource.error());
+    auto access = engine->authorize(*c.principal, rbac::Action::read, resource->first, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    auto status = engine->status(tenant, *phone);
+    if (!status) return store_error(status.error());
+    json body{{"phone", phone->e164()},
+              {"opted_out", status->opted_out},
+              {"marketing_opted_out", status->marketing_opted_out},
+              {"events", status->event_count}};
+    body["last_event"] = status->last_event ? event_json(*status->last_event) : json(nullptr);
+    body["last_opt_out"] = status->last_optout ? event_json(*status->last_optout) : json(nullptr);
+    if (resource->second) body["contact_id"] = resource->second->id.value();
+    return json_response(200, body);
+}
+
+Response App::Impl::opt_out(const Context& c) {
+    auto phone = PhoneNumber::parse(c.params[0]);
+    if (!phone) return Response::error(400, "invalid_phone", phone.error().message());
+    OptOutRequest request;
+    request.request_id = c.request_id;
+    std::string method = "api";
+    if (!c.request.body.empty()) {
+        auto body = body_json(c.request);
+        if (!body) return bad_body(body.error());
+        for (const auto& [key, value] : body->items()) {
+            if (!value.is_string()) return Response::error(400, "invalid_body", key + ": must be a string");
+            if (key == "method") method = value.get<std::string>();
+            else if (key == "note") request.note = value.get<std::string>();
+            else if (key == "scope") {
+                auto scope = optout::scope_from_string(value.get<std::string>());
+                if (!scope) return Response::error(400, "invalid_body", "scope: all or marketing");
+                request.scope = *scope;
+            } else return Response::error(400, "invalid_body", key + ": unknown field");
+        }
+        if (method != "api" && method != "manual") return Response::error(400, "invalid_body", "method: api or manual");
+        if (request.note.size() > 500) return Response::error(400, "invalid_body", "note: at most 500 bytes");
+    }
+    auto attempt = method == "manual" ? engine->opt_out_manually(c.principal->tenant, *c.principal, *phone, request)
+                                      : engine->opt_out_via_api(c.principal->tenant, *c.principal, *phone, request);
+    if (!attempt) return store_error(attempt.error());
+    if (!attempt->allowed()) return denied(attempt->access);
+    metrics.add(label("heroshhi_optouts_total", {{"method", method}}));
+    return json_response(201, {{"opted_out", true}, {"event", event_json(*attempt->value)}});
+}
+
+Response App::Impl::create_lead(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    std::optional<std::string> assignee;
+    if (auto it = body->find("assignee"); it != body->end()) {
+        if (!it->is_string()) return Response::error(400, "invalid_body", "assignee: must be a string");
+        assignee = it->get<std::string>();
+        body->erase("assignee");
+    }
+    if (!body->contains("source")) (*body)["source"] = "direct";
+    auto lead = lead_schema.validate_json(*body);
+    if (!lead) return Response::error(422, "invalid_lead", lead.error().message());
+    if (!lead->phone) return Response::error(422, "invalid_lead", "phone: required");
+
+    // A sales user's new lead is theirs unless they name someone else (which the policy decides).
+    if (!assignee && c.principal->role == rbac::Role::sales) assignee = c.principal->user.value();
+    const std::string id = "c_" + random_hex(8);
+    rbac::Resource resource(rbac::ResourceType::lead, tenant, id);
+    if (assignee) resource.assignee = UserId(*assignee);
+    resource.team = c.principal->team;
+    auto access = engine->authorize(*c.principal, rbac::Action::create, resource, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+
+    auto existing = store->contacts().find_by_phone(tenant, *lead->phone);
+    if (!existing) return store_error(existing.error());
+    if (*existing)
+        return Response::error(409, "duplicate_lead", "a lead with this phone number exists: " + (*existing)->id.value());
+    storage::Contact contact(tenant, ContactId(id), *lead->phone);
+    contact.name = lead->name;
+    if (lead->email) contact.email = lead->email->normalized();
+    contact.source = lead->source;
+    if (assignee) contact.assignee = UserId(*assignee);
+    contact.team = c.principal->team;
+    contact.created_at = contact.updated_at = clock->now();
+    if (auto put = store->contacts().put(contact); !put) return store_error(put.error());
+    return json_response(201, {{"id", id}});
+}
+
+Response App::Impl::get_lead(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    auto contact = store->contacts().get(tenant, ContactId(c.params[0]));
+    if (!contact) return store_error(contact.error());
+    rbac::Resource resource(rbac::ResourceType::lead, tenant, c.params[0]);
+    if (*contact) {
+        resource.assignee = (*contact)->assignee;
+        resource.team = (*contact)->team;
+    }
+    auto access = engine->authorize(*c.principal, rbac::Action::read, resource, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    if (!*contact || (*contact)->deleted_at) return Response::error(404, "not_found", "no such lead");
+    const auto& k = **contact;
+    return json_response(200, {{"id", k.id.value()},
+                               {"name", k.name},
+                               {"phone", k.phone.e164()},
+                               {"email", k.email},
+                               {"source", k.source},
+                               {"assignee", k.assignee ? json(k.assignee->value()) : json(nullptr)},
+                               {"team", k.team},
+                               {"restricted", k.restricted},
+                               {"created_at", iso8601(k.created_at)}});
+}
+
+Response App::Impl::bulk_delete(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const auto ids = body->find("ids");
+    if (ids == body->end() || !ids->is_array() || ids->empty() || ids->size() > max_bulk_ids)
+        return Response::error(400, "invalid_body", "ids: an array of 1 to 1000 lead ids");
+    for (const auto& id : *ids)
+        if (!id.is_string() || id.get<std::string>().empty() || id.get<std::string>().size() > 128)
+            return Response::error(400, "invalid_body", "ids: every id is a string of 1 to 128 bytes");
+    auto access = engine->authorize(*c.principal, rbac::Action::bulk_delete,
+                                    rbac::Resource(rbac::ResourceType::lead, tenant, "bulk"), c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    json deleted = json::array(), missing = json::array();
+    for (const auto& id : *ids) {
+        auto done = store->contacts().soft_delete(tenant, ContactId(id.get<std::string>()), clock->now());
+        if (!done) return store_error(done.error());
+        (*done ? deleted : missing).push_back(id);
+    }
+    return json_response(200, {{"deleted", deleted}, {"not_found", missing}});
+}
+
+Response App::Impl::export_leads(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    rbac::Resource resource(rbac::ResourceType::export_, tenant, "leads.csv");
+    resource.team = c.principal->team;
+    auto access = engine->authorize(*c.principal, rbac::Action::export_, resource, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    // Managers export their team's leads only; owners and admins the whole tenant.
+    const bool team_only = c.principal->role == rbac::Role::manager;
+    sanitize::CsvWriter csv({"id", "name", "phone", "email", "source", "assignee", "team", "created_at"}, true);
+    storage::Page page;
+    page.limit = export_page;
+    for (;;) {
+        auto contacts = store->contacts().list(tenant, page);
+        if (!contacts) return store_error(contacts.error());
+        for (const auto& k : *contacts) {
+            if (k.deleted_at || (team_only && k.team != c.principal->team)) continue;
+            const std::string phone = k.phone.e164(), created = iso8601(k.created_at);
+            const std::string assignee = k.assignee ? k.assignee->value() : "";
+            if (auto row = csv.row({k.id.value(), k.name, phone, k.email, k.source, assignee, k.team, created}); !row)
+                return Response::error(500, "export_failed", row.error().message());
+        }
+        if (contacts->size() < page.limit) break;
+        page.after = contacts->back().id.value();
+    }
+    Response r;
+    r.content_type = "text/csv; charset=utf-8";
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"leads.csv\"");
+    r.body = std::move(csv).take();
+    return r;
+}
+
+Response App::Impl::audit_query(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    rbac::Resource resource(rbac::ResourceType::audit_log, tenant, "trail");
+    resource.team = c.principal->team;
+    auto access = engine->authorize(*c.principal, rbac::Action::read, resource, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    audit::Query query(tenant);
+    for (const char* name : {"from", "until"}) {
+        const std::string v = c.request.query(name);
+        if (v.empty()) continue;
+        auto t = parse_time(v);
+        if (!t) return Response::error(400, "invalid_query", std::string(name) + ": an ISO 8601 UTC time or milliseconds");
+        (std::string_view(name) == "from" ? query.from : query.until) = *t;
+    }
+    if (auto v = c.request.query("actor"); !v.empty()) query.actor = UserId(v);
+    if (auto v = c.request.query("action"); !v.empty()) query.action = v;
+    if (auto v = c.request.query("target_type"); !v.empty()) query.target_type = v;
+    if (auto v = c.request.query("target_id"); !v.empty()) query.target_id = v;
+    if (auto v = c.request.query("limit"); !v.empty()) {
+        std::size_t n = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size() || n == 0 || n > max_audit_page)
+            return Response::error(400, "invalid_query", "limit: 1 to 10000");
+        query.limit = n;
+    }
+    auto entries = engine->audit().query(query);
+    if (!entries) return store_error(entries.error());
+    json lines = json::array();
+    std::ostringstream out;
+    // One page as JSON lines, the format export_jsonl writes.
+    audit::Query page = query;
+    auto written = engine->audit().export_jsonl(page, out);
+    if (!written) return store_error(written.error());
+    Response r;
+    r.content_type = "application/x-ndjson";
+    r.body = std::move(out).str();
+    return r;
+}
+
+Response App::Impl::audit_verify(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    auto access = engine->authorize(*c.principal, rbac::Action::read,
+                                    rbac::Resource(rbac::ResourceType::audit_log, tenant, "trail"), c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    auto v = engine->audit().verify(tenant);
+    if (!v) return store_error(v.error());
+    json body{{"intact", v->intact()}, {"checked", v->checked}, {"first", v->first}, {"last", v->last}};
+    if (!v->intact()) {
+        body["problem"] = audit::to_string(*v->problem);
+        body["broken_at"] = v->broken_at;
+        body["detail"] = v->detail;
+    }
+    return json_response(200, body);
+}
+
+// --- App -------------------------------------------------------------------------------------------
+
+App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+App::~App() = default;
+Directory& App::directory() { return *impl_->directory; }
+Engine& App::engine() { return *impl_->engine; }
+std::string App::metrics_text() const { return impl_->metrics.text(); }
+
+Result<std::unique_ptr<App>> App::open(AppOptions options) {
+    if (auto ok = options.config.validate(); !ok) return ok.error();
+    auto impl = std::make_unique<Impl>();
+    static const SystemClock system_clock;
+    impl->clock = options.clock ? options.clock : &system_clock;
+    const Config& config = options.config;
+
+    auto store = storage::SqliteStore::open(config.sqlite);
+    if (!store) return store.error();
+    impl->store = std::move(*store);
+    auto directory = Directory::open(config.sqlite, *impl->clock);
+    if (!directory) return directory.error();
+    impl->directory = std::move(*directory);
+    auto audit_key = impl->directory->secret("audit_pseudonym_key");
+    if (!audit_key) return audit_key.error();
+    impl->audit_key = *audit_key;
+
+    EngineOptions engine_options;
+    engine_options.audit_key = impl->audit_key;
+    impl->engine = std::make_unique<Engine>(*impl->store, *impl->clock, std::move(engine_options));
+
+    auto limiter = ratelimit::Limiter::create(
+        {{"auth", config.auth_per_minute, std::chrono::minutes(1)},
+         {"api", config.api_per_minute, std::chrono::minutes(1)},
+         {"webhook", config.webhook_per_minute, std::chrono::minutes(1)}},
+        *impl->clock);
+    if (!limiter) return limiter.error();
+    impl->limiter = std::make_unique<ratelimit::Limiter>(std::move(*limiter));
+
+    sanitize::NoSqlGuardConfig guard_config;
+    guard_config.limits.max_bytes = 64 * 1024;
+    guard_config.limits.max_depth = 8;
+    guard_config.limits.max_keys = 2000;
+    auto guard = sanitize::NoSqlGuard::create(guard_config);
+    if (!guard) return guard.error();
+    impl->guard = std::move(*guard);
+
+    Impl* self = impl.get();
+    whatsapp::WebhookOptions webhook_options;
+    webhook_options.verify_token = config.verify_token;
+    webhook_options.app_secret = config.app_secret;
+    webhook_options.tenant_for = [self](std::string_view number) -> std::optional<TenantId> {
+        auto tenant = self->directory->tenant_for_number(number);
+        if (!tenant || !*tenant) return std::nullopt;
+        return TenantId(**tenant);
+    };
+    webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { self->send_reply(reply); };
+    auto webhook = whatsapp::Webhook::create(*impl->engine, std::move(webhook_options));
+    if (!webhook) return webhook.error();
+    impl->webhook = std::move(*webhook);
+
+    impl->options = std::move(options);
+    impl->add_routes();
+    return std::unique_ptr<App>(new App(std::move(impl)));
+}
+
+http::Response App::handle(const http::Request& request) {
+    Impl& impl = *impl_;
+    const auto started = std::chrono::steady_clock::now();
+    std::string request_id = request.header("x-request-id");
+    if (!valid_request_id(request_id))
+        request_id = "req_" + std::to_string(impl.request_counter.fetch_add(1, std::memory_order_relaxed) + 1) + "_" +
+                     random_hex(4);
+    std::string route = "unknown";
+    Response response;
+    try {
+        response = impl.dispatch(request, request_id, route);
+    } catch (const std::exception&) {
+        response = Response::error(500, "internal_error", "the request could not be completed");
+    }
+    response.headers.emplace_back("X-Request-Id", request_id);
+    impl.metrics.add(label("heroshhi_http_requests_total", {{"route", route}, {"status", std::to_string(response.status)}}));
+    if (impl.options.access_log) {
+        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+        static std::mutex log_mutex;
+        std::lock_guard lock(log_mutex);
+        *impl.options.access_log << iso8601(impl.clock->now()) << ' ' << request_id << ' ' << request.method << ' '
+                                 << route << ' ' << response.status << ' ' << micros.count() << "us\n";
+        impl.options.access_log->flush();
+    }
+    return response;
+}
+
+}  // namespace heroshhi::gateway

@@ -1,0 +1,63 @@
+// heroshhi gateway — App: the REST API and webhooks of `heroshhi serve`, as one request handler.
+//
+// Every request gets a request id (X-Request-Id, echoed or made), passes its rate-limit class
+// (webhooks by client address, API calls by key, failed authentications by client address),
+// is authenticated (API: `Authorization: Bearer <key>`), authorized and audited by the engine,
+// and is answered with JSON; errors are `{"error": {"code": ..., "message": ...}}` everywhere.
+// The access log names the route, never the raw path (paths carry phone numbers).
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include <heroshhi/core/clock.hpp>
+#include <heroshhi/core/result.hpp>
+#include <heroshhi/http/server.hpp>
+#include <heroshhi/transport/transport.hpp>
+
+#include "config.hpp"
+#include "directory.hpp"
+
+namespace heroshhi {
+class Engine;
+}
+
+namespace heroshhi::gateway {
+
+struct AppOptions {
+    Config config;
+    const Clock* clock = nullptr;  ///< null: the system clock
+    /// Makes the transport that sends a tenant's messages (one per tenant, made on first send).
+    /// Null: the Cloud API client configured by `config` (graph_base_url, token, the tenant's
+    /// phone number id).
+    std::function<Result<std::unique_ptr<transport::Transport>>(const Tenant&)> transport_for;
+    /// Where access-log lines go (one line per request: time, request id, method, route, status,
+    /// duration). Null: nowhere.
+    std::ostream* access_log = nullptr;
+};
+
+class App {
+public:
+    /// Opens the store (config.sqlite) and the directory, loads the key ring if configured, and
+    /// builds the engine and webhook. Fails with the store's, config's or crypto's error.
+    static Result<std::unique_ptr<App>> open(AppOptions options);
+    ~App();
+
+    /// Answers one request (thread-safe; the http::Server's handler).
+    http::Response handle(const http::Request& request);
+
+    Directory& directory();
+    Engine& engine();
+    /// The Prometheus text exposition that GET /metrics serves.
+    std::string metrics_text() const;
+
+    struct Impl;
+
+private:
+    explicit App(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace heroshhi::gateway

@@ -1,0 +1,46 @@
+// heroshhi gateway — Config: what `heroshhi serve` needs, from a JSON file and the environment.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <heroshhi/core/result.hpp>
+
+namespace heroshhi::gateway {
+
+/// Every setting, with the demo-friendly default. Secrets (graph_token, app_secret, verify_token)
+/// are best given through the environment so they stay out of files and process listings.
+struct Config {
+    std::string bind = "127.0.0.1";   ///< HEROSHHI_BIND; anything but loopback requires TLS
+    std::uint16_t port = 8080;        ///< HEROSHHI_PORT (0: any free port)
+    std::string tls_cert;             ///< HEROSHHI_TLS_CERT: PEM chain
+    std::string tls_key;              ///< HEROSHHI_TLS_KEY: PEM private key
+    std::string sqlite = "heroshhi.db";  ///< HEROSHHI_SQLITE: the store's file
+    std::string graph_base_url = "https://graph.facebook.com";  ///< HEROSHHI_GRAPH_URL
+    std::string graph_api_version = "v25.0";                    ///< HEROSHHI_GRAPH_VERSION
+    std::string graph_token;          ///< HEROSHHI_GRAPH_TOKEN: the Cloud API access token
+    std::string app_secret;           ///< HEROSHHI_APP_SECRET: keys X-Hub-Signature-256
+    std::string verify_token;         ///< HEROSHHI_VERIFY_TOKEN: the webhook handshake token
+    std::string key_file;             ///< HEROSHHI_KEY_FILE: key ring file (field encryption); empty: off
+    std::size_t threads = 2;          ///< HEROSHHI_THREADS
+    std::uint32_t auth_per_minute = 20;      ///< failed authentications per client address
+    std::uint32_t api_per_minute = 600;      ///< API requests per key
+    std::uint32_t webhook_per_minute = 60'000;  ///< webhook deliveries per client address
+
+    /// Reads a JSON object with the keys above (snake_case, as written here); an unknown key, a
+    /// wrong type or an out-of-range number is an error naming the key.
+    static Result<Config> from_json(std::string_view text);
+    /// Overrides settings with the HEROSHHI_* variables `getenv` returns (for testing, pass a
+    /// lookup of your own). A bad number is an error naming the variable.
+    Result<void> apply_environment(const std::function<std::optional<std::string>(const char*)>& getenv);
+    /// Checks the whole: TLS files both or neither, TLS required off loopback, tokens present.
+    Result<void> validate() const;
+};
+
+/// True for 127.0.0.0/8, ::1 and "localhost".
+bool is_loopback(std::string_view address);
+
+}  // namespace heroshhi::gateway

@@ -1,0 +1,332 @@
+// heroshhi gateway — Directory over SQLite.
+#include "directory.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <stdexcept>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+
+#include <heroshhi/core/errors.hpp>
+#include <heroshhi/storage/errors.hpp>
+
+namespace heroshhi::gateway {
+namespace {
+
+constexpr std::string_view key_prefix = "hsk_";
+constexpr std::size_t key_id_bytes = 8;
+constexpr std::size_t key_secret_bytes = 32;
+constexpr std::size_t max_id_length = 128;
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS gateway_tenants (
+    id              TEXT PRIMARY KEY,
+    name            TEXT NOT NULL,
+    phone_number_id TEXT UNIQUE,
+    created_at_ms   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gateway_api_keys (
+    key_id          TEXT PRIMARY KEY,
+    tenant          TEXT NOT NULL REFERENCES gateway_tenants (id),
+    user_id         TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    team            TEXT NOT NULL,
+    secret_sha256   BLOB NOT NULL,
+    created_at_ms   INTEGER NOT NULL,
+    revoked_at_ms   INTEGER
+);
+CREATE TABLE IF NOT EXISTS gateway_integrations (
+    id              TEXT PRIMARY KEY,
+    tenant          TEXT NOT NULL REFERENCES gateway_tenants (id),
+    secret          TEXT NOT NULL,
+    source          TEXT NOT NULL,
+    created_at_ms   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS gateway_secrets (
+    name            TEXT PRIMARY KEY,
+    value           TEXT NOT NULL
+);
+)sql";
+
+using Digest = std::array<unsigned char, SHA256_DIGEST_LENGTH>;
+
+Digest sha256(std::string_view data) {
+    Digest d{};
+    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data());
+    return d;
+}
+
+Error db_error(sqlite3* db, std::string_view what) {
+    return Error(storage::StorageErrc::unavailable, std::string(what) + ": " + sqlite3_errmsg(db));
+}
+
+// A prepared statement that finalizes itself; values are always bound, never spliced in.
+class Statement {
+public:
+    Statement(sqlite3* db, const char* sql) : db_(db) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+    ~Statement() { sqlite3_finalize(stmt_); }
+    Statement(const Statement&) = delete;
+    Statement& operator=(const Statement&) = delete;
+
+    bool ok() const { return stmt_ != nullptr; }
+    Statement& text(int i, std::string_view v) {
+        sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Statement& blob(int i, const void* p, std::size_t n) {
+        sqlite3_bind_blob(stmt_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Statement& integer(int i, std::int64_t v) {
+        sqlite3_bind_int64(stmt_, i, v);
+        return *this;
+    }
+    int step() { return sqlite3_step(stmt_); }
+    std::string column_text(int i) const {
+        const auto* p = sqlite3_column_text(stmt_, i);
+        return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i)))
+                 : std::string();
+    }
+    std::string_view column_blob(int i) const {
+        const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, i));
+        return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))) : std::string_view();
+    }
+    bool column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* stmt_ = nullptr;
+};
+
+bool valid_id(std::string_view id) {
+    if (id.empty() || id.size() > max_id_length) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+    return true;
+}
+
+std::int64_t millis(Timestamp t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::string random_hex(std::size_t bytes) {
+    std::string raw(bytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
+        throw std::runtime_error("the system's random generator failed");
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string hex;
+    hex.reserve(bytes * 2);
+    for (unsigned char c : raw) {
+        hex += digits[c >> 4];
+        hex += digits[c & 15];
+    }
+    return hex;
+}
+
+struct Directory::Impl {
+    struct CachedKey {
+        Digest secret_hash;
+        rbac::Principal principal;
+        Timestamp loaded;
+    };
+
+    sqlite3* db = nullptr;
+    const Clock* clock = nullptr;
+    mutable std::mutex mutex;
+    mutable std::unordered_map<std::string, CachedKey> key_cache;
+
+    ~Impl() { sqlite3_close_v2(db); }
+
+    Result<void> exec(const char* sql) {
+        char* message = nullptr;
+        if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+            std::string why = message ? message : "unknown error";
+            sqlite3_free(message);
+            return Error(storage::StorageErrc::unavailable, "gateway tables: " + why);
+        }
+        return {};
+    }
+};
+
+Directory::Directory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Directory::~Directory() = default;
+
+Result<std::unique_ptr<Directory>> Directory::open(const std::string& path, const Clock& clock) {
+    auto impl = std::make_unique<Impl>();
+    impl->clock = &clock;
+    if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK)
+        return db_error(impl->db, "opening '" + path + "'");
+    sqlite3_busy_timeout(impl->db, 5000);
+    if (auto r = impl->exec("PRAGMA foreign_keys = ON;"); !r) return r.error();
+    if (auto r = impl->exec(schema); !r) return r.error();
+    return std::unique_ptr<Directory>(new Directory(std::move(impl)));
+}
+
+Result<void> Directory::put_tenant(const Tenant& tenant) {
+    if (!valid_id(tenant.id))
+        return Error(ConfigErrc::invalid_value, "a tenant id is 1-128 characters of letters, digits, '-', '_' and '.'");
+    if (tenant.name.size() > 200) return Error(ConfigErrc::invalid_value, "a tenant name is at most 200 bytes");
+    if (!tenant.phone_number_id.empty() && !valid_id(tenant.phone_number_id))
+        return Error(ConfigErrc::invalid_value, "a phone number id is 1-128 letters and digits");
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db,
+                 "INSERT INTO gateway_tenants (id, name, phone_number_id, created_at_ms) VALUES (?1, ?2, ?3, ?4) "
+                 "ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone_number_id = excluded.phone_number_id");
+    if (!st.ok()) return db_error(impl_->db, "preparing tenant insert");
+    st.text(1, tenant.id).text(2, tenant.name).integer(4, millis(impl_->clock->now()));
+    if (!tenant.phone_number_id.empty()) st.text(3, tenant.phone_number_id);
+    const int rc = st.step();
+    if (rc == SQLITE_CONSTRAINT)
+        return Error(ConfigErrc::invalid_value, "phone number id " + tenant.phone_number_id + " belongs to another tenant");
+    if (rc != SQLITE_DONE) return db_error(impl_->db, "storing tenant " + tenant.id);
+    return {};
+}
+
+Result<std::optional<Tenant>> Directory::tenant(std::string_view id) const {
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db, "SELECT id, name, phone_number_id FROM gateway_tenants WHERE id = ?1");
+    if (!st.ok()) return db_error(impl_->db, "preparing tenant lookup");
+    st.text(1, id);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<Tenant>();
+    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading tenant");
+    return std::optional<Tenant>(Tenant{st.column_text(0), st.column_text(1), st.column_text(2)});
+}
+
+Result<std::optional<std::string>> Directory::tenant_for_number(std::string_view phone_number_id) const {
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db, "SELECT id FROM gateway_tenants WHERE phone_number_id = ?1");
+    if (!st.ok()) return db_error(impl_->db, "preparing number lookup");
+    st.text(1, phone_number_id);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading tenant of a number");
+    return std::optional<std::string>(st.column_text(0));
+}
+
+Result<IssuedKey> Directory::create_key(const rbac::Principal& principal) {
+    if (!valid_id(principal.user.value()))
+        return Error(ConfigErrc::invalid_value, "a user id is 1-128 letters, digits, '-', '_' and '.'");
+    auto owner = tenant(principal.tenant.value());
+    if (!owner) return owner.error();
+    if (!*owner) return Error(ConfigErrc::invalid_value, "no tenant " + principal.tenant.value() + "; create it first");
+
+    IssuedKey key{random_hex(key_id_bytes), {}};
+    const std::string secret = random_hex(key_secret_bytes);
+    key.token = std::string(key_prefix) + key.key_id + "_" + secret;
+    const Digest hash = sha256(secret);
+
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db,
+                 "INSERT INTO gateway_api_keys (key_id, tenant, user_id, role, team, secret_sha256, created_at_ms) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!st.ok()) return db_error(impl_->db, "preparing key insert");
+    st.text(1, key.key_id).text(2, principal.tenant.value()).text(3, principal.user.value())
+        .text(4, rbac::to_string(principal.role)).text(5, principal.team).blob(6, hash.data(), hash.size())
+        .integer(7, millis(impl_->clock->now()));
+    if (st.step() != SQLITE_DONE) return db_error(impl_->db, "storing key");
+    return key;
+}
+
+Result<bool> Directory::revoke_key(std::string_view key_id) {
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db, "UPDATE gateway_api_keys SET revoked_at_ms = ?2 WHERE key_id = ?1 AND revoked_at_ms IS NULL");
+    if (!st.ok()) return db_error(impl_->db, "preparing key revocation");
+    st.text(1, key_id).integer(2, millis(impl_->clock->now()));
+    if (st.step() != SQLITE_DONE) return db_error(impl_->db, "revoking key");
+    impl_->key_cache.erase(std::string(key_id));
+    return sqlite3_changes(impl_->db) > 0;
+}
+
+Result<std::optional<KeyHolder>> Directory::authenticate(std::string_view token) const {
+    // hsk_<16 hex>_<64 hex>
+    constexpr std::size_t id_len = key_id_bytes * 2, secret_len = key_secret_bytes * 2;
+    if (token.size() != key_prefix.size() + id_len + 1 + secret_len || !token.starts_with(key_prefix) ||
+        token[key_prefix.size() + id_len] != '_')
+        return std::optional<KeyHolder>();
+    const std::string key_id(token.substr(key_prefix.size(), id_len));
+    const Digest presented = sha256(token.substr(key_prefix.size() + id_len + 1));
+    const Timestamp now = impl_->clock->now();
+
+    std::lock_guard lock(impl_->mutex);
+    auto matches = [&](const Impl::CachedKey& k) {
+        return CRYPTO_memcmp(k.secret_hash.data(), presented.data(), presented.size()) == 0;
+    };
+    if (auto it = impl_->key_cache.find(key_id); it != impl_->key_cache.end() && now - it->second.loaded < key_cache_ttl) {
+        if (!matches(it->second)) return std::optional<KeyHolder>();
+        return std::optional<KeyHolder>(KeyHolder{key_id, it->second.principal});
+    }
+    Statement st(impl_->db,
+                 "SELECT tenant, user_id, role, team, secret_sha256 FROM gateway_api_keys "
+                 "WHERE key_id = ?1 AND revoked_at_ms IS NULL");
+    if (!st.ok()) return db_error(impl_->db, "preparing key lookup");
+    st.text(1, key_id);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) {
+        impl_->key_cache.erase(key_id);
+        return std::optional<KeyHolder>();
+    }
+    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading key");
+    const auto role = rbac::role_from_string(st.column_text(2));
+    const std::string_view stored = st.column_blob(4);
+    if (!role || stored.size() != presented.size()) return std::optional<KeyHolder>();
+    Impl::CachedKey cached{{}, rbac::Principal(UserId(st.column_text(1)), TenantId(st.column_text(0)), *role, st.column_text(3)), now};
+    std::copy(stored.begin(), stored.end(), cached.secret_hash.begin());
+    const bool ok = matches(cached);
+    KeyHolder holder{key_id, cached.principal};
+    impl_->key_cache.insert_or_assign(key_id, std::move(cached));
+    if (!ok) return std::optional<KeyHolder>();
+    return std::optional<KeyHolder>(std::move(holder));
+}
+
+Result<Integration> Directory::create_integration(std::string_view tenant_id, std::string_view source) {
+    auto owner = tenant(tenant_id);
+    if (!owner) return owner.error();
+    if (!*owner) return Error(ConfigErrc::invalid_value, "no tenant " + std::string(tenant_id));
+    Integration integration{"int_" + random_hex(8), std::string(tenant_id), random_hex(32), std::string(source)};
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db,
+                 "INSERT INTO gateway_integrations (id, tenant, secret, source, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st.ok()) return db_error(impl_->db, "preparing integration insert");
+    st.text(1, integration.id).text(2, integration.tenant).text(3, integration.secret).text(4, integration.source)
+        .integer(5, millis(impl_->clock->now()));
+    if (st.step() != SQLITE_DONE) return db_error(impl_->db, "storing integration");
+    return integration;
+}
+
+Result<std::optional<Integration>> Directory::integration(std::string_view id) const {
+    std::lock_guard lock(impl_->mutex);
+    Statement st(impl_->db, "SELECT id, tenant, secret, source FROM gateway_integrations WHERE id = ?1");
+    if (!st.ok()) return db_error(impl_->db, "preparing integration lookup");
+    st.text(1, id);
+    const int rc = st.step();
+    if (rc == SQLITE_DONE) return std::optional<Integration>();
+    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading integration");
+    return std::optional<Integration>(Integration{st.column_text(0), st.column_text(1), st.column_text(2), st.column_text(3)});
+}
+
+Result<std::string> Directory::secret(std::string_view name) {
+    std::lock_guard lock(impl_->mutex);
+    {
+        Statement insert(impl_->db, "INSERT INTO gateway_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING");
+        if (!insert.ok()) return db_error(impl_->db, "preparing secret insert");
+        insert.text(1, name).text(2, random_hex(32));
+        if (insert.step() != SQLITE_DONE) return db_error(impl_->db, "storing secret");
+    }
+    Statement st(impl_->db, "SELECT value FROM gateway_secrets WHERE name = ?1");
+    if (!st.ok()) return db_error(impl_->db, "preparing secret lookup");
+    st.text(1, name);
+    if (st.step() != SQLITE_ROW) return db_error(impl_->db, "reading secret");
+    return st.column_text(0);
+}
+
+}  // namespace heroshhi::gateway

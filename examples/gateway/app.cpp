@@ -601,11 +601,16 @@ Response App::Impl::create_lead(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
     auto body = body_json(c.request);
     if (!body) return bad_body(body.error());
+    // Who owns the lead: not part of the lead schema, read here.
     std::optional<std::string> assignee;
-    if (auto it = body->find("assignee"); it != body->end()) {
-        if (!it->is_string()) return Response::error(400, "invalid_body", "assignee: must be a string");
-        assignee = it->get<std::string>();
-        body->erase("assignee");
+    std::string team = c.principal->team;
+    for (const char* field : {"assignee", "team"}) {
+        auto it = body->find(field);
+        if (it == body->end()) continue;
+        if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>().size() > 128)
+            return Response::error(400, "invalid_body", std::string(field) + ": a string of 1 to 128 bytes");
+        (std::string_view(field) == "team" ? team : assignee.emplace()) = it->get<std::string>();
+        body->erase(it);
     }
     if (!body->contains("source")) (*body)["source"] = "direct";
     auto lead = lead_schema.validate_json(*body);
@@ -617,7 +622,7 @@ Response App::Impl::create_lead(const Context& c) {
     const std::string id = "c_" + random_hex(8);
     rbac::Resource resource(rbac::ResourceType::lead, tenant, id);
     if (assignee) resource.assignee = UserId(*assignee);
-    resource.team = c.principal->team;
+    resource.team = team;
     auto access = engine->authorize(*c.principal, rbac::Action::create, resource, c.request_id);
     if (!access) return store_error(access.error());
     if (!access->allowed()) return denied(*access);
@@ -631,7 +636,7 @@ Response App::Impl::create_lead(const Context& c) {
     if (lead->email) contact.email = lead->email->normalized();
     contact.source = lead->source;
     if (assignee) contact.assignee = UserId(*assignee);
-    contact.team = c.principal->team;
+    contact.team = team;
     contact.created_at = contact.updated_at = clock->now();
     if (auto put = store->contacts().put(contact); !put) return store_error(put.error());
     return json_response(201, {{"id", id}});
@@ -687,7 +692,9 @@ Response App::Impl::bulk_delete(const Context& c) {
 
 Response App::Impl::export_leads(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
-    rbac::Resource resource(rbac::ResourceType::export_, tenant, "leads.csv");
+    // Exporting leads is the export action on leads: owners and admins of the tenant, managers
+    // for their team (the rows are filtered to it below), never sales.
+    rbac::Resource resource(rbac::ResourceType::lead, tenant, "export:leads.csv");
     resource.team = c.principal->team;
     auto access = engine->authorize(*c.principal, rbac::Action::export_, resource, c.request_id);
     if (!access) return store_error(access.error());

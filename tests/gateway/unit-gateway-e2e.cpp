@@ -1,0 +1,374 @@
+// The gateway end to end over real sockets on loopback: webhooks (handshake, signatures,
+// redelivery, every opt-out path), the REST API (authentication, authorization, tenant isolation,
+// errors), rate limits, security headers and limits.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include <heroshhi/http/security_headers.hpp>
+
+#include "support.hpp"
+
+using namespace heroshhi;
+using namespace heroshhi::test_support;
+using nlohmann::json;
+
+namespace {
+
+json body_of(const gateway::ClientResponse& r) {
+    auto j = json::parse(r.body, nullptr, false);
+    REQUIRE_MESSAGE(!j.is_discarded(), r.body);
+    return j;
+}
+
+// Every error body has the same shape: {"error": {"code": "...", "message": "..."}}.
+void check_error_shape(const gateway::ClientResponse& r, const std::string& code) {
+    const json j = body_of(r);
+    REQUIRE(j.contains("error"));
+    CHECK(j["error"]["code"] == code);
+    CHECK(j["error"]["message"].is_string());
+    CHECK_FALSE(j["error"]["message"].get<std::string>().empty());
+}
+
+gateway::ClientResponse post(gateway::LoopbackClient& c, const std::string& target, const Headers& h, const std::string& body) {
+    auto r = c.request("POST", target, h, body);
+    REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message()));
+    return *r;
+}
+
+gateway::ClientResponse get(gateway::LoopbackClient& c, const std::string& target, const Headers& h = {}) {
+    auto r = c.request("GET", target, h);
+    REQUIRE_MESSAGE(r.has_value(), (r ? "" : r.error().message()));
+    return *r;
+}
+
+const std::string send_text = R"({"to": "+14155550123", "text": "Hello"})";
+
+}  // namespace
+
+TEST_CASE("the webhook handshake echoes the challenge only for the right verify token") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    auto ok = get(c, "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444");
+    CHECK(ok.status == 200);
+    CHECK(ok.body == "1158201444");
+    auto wrong = get(c, "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1158201444");
+    CHECK(wrong.status == 403);
+    CHECK(wrong.body.find("1158201444") == std::string::npos);
+}
+
+TEST_CASE("a STOP webhook blocks sends through the API; START lets them through again") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+
+    const std::string stop = inbound_text("14155550123", "wamid.stop.1", "STOP");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+
+    auto refused = post(c, "/v1/messages", bearer(owner), send_text);
+    CHECK(refused.status == 403);
+    check_error_shape(refused, "opted_out");
+    CHECK(body_of(refused)["error"]["message"].get<std::string>().find("STOP") != std::string::npos);
+
+    auto consent = get(c, "/v1/contacts/+14155550123/consent", bearer(owner));
+    REQUIRE(consent.status == 200);
+    CHECK(body_of(consent)["opted_out"] == true);
+    CHECK(body_of(consent)["last_opt_out"]["method"] == "keyword");
+    CHECK(body_of(consent)["last_opt_out"]["keyword"] == "STOP");
+
+    const std::string start = inbound_text("14155550123", "wamid.start.1", "START");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(start), start).status == 200);
+    auto sent = post(c, "/v1/messages", bearer(owner), send_text);
+    CHECK(sent.status == 202);
+    CHECK(body_of(sent)["provider_message_id"].get<std::string>().starts_with("wamid.fake."));
+
+    // The fake Graph API saw the opt-out confirmation, the START reply and the send: never a
+    // message while the contact was opted out other than the one confirmation.
+    const auto received = gw.graph().received();
+    REQUIRE(received.size() == 3);
+    CHECK(received[2].body.find("Hello") != std::string::npos);
+}
+
+TEST_CASE("a missing or wrong signature is refused with 401 and stores nothing") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string stop = inbound_text("14155550123", "wamid.stop.2", "STOP");
+
+    auto unsigned_ = post(c, "/webhooks/whatsapp", {{"Content-Type", "application/json"}}, stop);
+    CHECK(unsigned_.status == 401);
+    auto forged = post(c, "/webhooks/whatsapp", {{"X-Hub-Signature-256", signature_for(stop, "another-secret")}}, stop);
+    CHECK(forged.status == 401);
+    auto tampered_body = stop;
+    tampered_body.replace(tampered_body.find("STOP"), 4, "STAY");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), tampered_body).status == 401);
+
+    auto consent = get(c, "/v1/contacts/+14155550123/consent", bearer(owner));
+    CHECK(body_of(consent)["opted_out"] == false);
+    CHECK(body_of(consent)["events"] == 0);
+    CHECK(body_of(post(c, "/v1/messages", bearer(owner), send_text))["error"]["code"] != "opted_out");
+}
+
+TEST_CASE("malformed JSON gets 400 with a message and stores nothing") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string bad = R"({"object":"whatsapp_business_account","entry":[)";
+    auto r = post(c, "/webhooks/whatsapp", signed_headers(bad), bad);
+    CHECK(r.status == 400);
+    check_error_shape(r, "malformed_webhook");
+}
+
+TEST_CASE("a redelivered webhook is recorded once") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string stop = inbound_text("14155550123", "wamid.stop.dup", "STOP");
+    for (int i = 0; i < 3; ++i) CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+    CHECK(body_of(get(c, "/v1/contacts/+14155550123/consent", bearer(owner)))["events"] == 1);
+    CHECK(gw.graph().received().size() == 1);  // one confirmation, not three
+}
+
+TEST_CASE("Stop promotions, user_preferences stop and error 131050 block marketing but not utility templates") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const auto ts = std::to_string(unix_now());
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"14155550141", envelope("111000111", R"("messages":[{"from":"14155550141","id":"w-btn","timestamp":")" + ts +
+                                                  R"(","type":"button","button":{"payload":"Stop promotions","text":"Stop promotions"}}])")},
+        {"14155550142", envelope("111000111", R"("user_preferences":[{"wa_id":"14155550142","category":"marketing_messages","value":"stop","timestamp":)" +
+                                                  ts + "}]")},
+        {"14155550143", envelope("111000111", R"("statuses":[{"id":"wamid.out.1","status":"failed","timestamp":")" + ts +
+                                                  R"(","recipient_id":"14155550143","errors":[{"code":131050,"title":"stopped marketing"}]}])")},
+    };
+    for (const auto& [wa_id, body] : cases) {
+        CAPTURE(wa_id);
+        REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(body), body).status == 200);
+        const std::string marketing = R"({"to": "+)" + wa_id +
+                                      R"(", "template": {"name": "promo", "language": "en_US", "category": "marketing"}})";
+        const std::string utility = R"({"to": "+)" + wa_id +
+                                    R"(", "template": {"name": "receipt", "language": "en_US", "category": "utility", "parameters": ["42"]}})";
+        auto m = post(c, "/v1/messages", bearer(owner), marketing);
+        CHECK(m.status == 403);
+        CHECK(body_of(m)["error"]["code"] == "marketing_opted_out");
+        CHECK(post(c, "/v1/messages", bearer(owner), utility).status == 202);
+        CHECK(body_of(get(c, "/v1/contacts/+" + wa_id + "/consent", bearer(owner)))["marketing_opted_out"] == true);
+    }
+}
+
+TEST_CASE("API calls need a valid key; errors have one shape") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    auto none = post(c, "/v1/messages", {{"Content-Type", "application/json"}}, send_text);
+    CHECK(none.status == 401);
+    check_error_shape(none, "unauthorized");
+    CHECK(none.header("www-authenticate") == "Bearer");
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    std::string forged = owner;
+    forged.back() = forged.back() == '0' ? '1' : '0';
+    check_error_shape(post(c, "/v1/messages", bearer(forged), send_text), "unauthorized");
+    REQUIRE(gw.app().directory().revoke_key(owner.substr(4, 16)).value());
+    check_error_shape(post(c, "/v1/messages", bearer(owner), send_text), "unauthorized");
+
+    const std::string admin = gw.key("acme", rbac::Role::admin, "u-admin");
+    check_error_shape(get(c, "/v1/nowhere", bearer(admin)), "not_found");
+    check_error_shape(c.request("DELETE", "/v1/messages", bearer(admin)).value(), "method_not_allowed");
+    check_error_shape(post(c, "/v1/messages", bearer(admin), "{not json"), "invalid_body");
+    check_error_shape(post(c, "/v1/messages", bearer(admin), R"({"to": {"$ne": null}, "text": "x"})"), "invalid_body");
+    check_error_shape(post(c, "/v1/messages", bearer(admin), R"({"to": "+14155550123"})"), "invalid_body");
+    check_error_shape(post(c, "/v1/messages", bearer(admin), R"({"to": "12", "text": "x"})"), "invalid_body");
+}
+
+TEST_CASE("leads: intake, validation, duplicates, reading, and no way into another tenant") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string acme = gw.key("acme", rbac::Role::owner, "u-acme");
+    const std::string globex = gw.key("globex", rbac::Role::owner, "u-globex");
+
+    auto made = post(c, "/v1/leads", bearer(acme), R"({"name": "Ada <script>", "phone": "+44 20 7946 0958", "email": "ada@example.com"})");
+    REQUIRE(made.status == 201);
+    const std::string id = body_of(made)["id"];
+    auto read = get(c, "/v1/leads/" + id, bearer(acme));
+    REQUIRE(read.status == 200);
+    CHECK(body_of(read)["phone"] == "+442079460958");
+    CHECK(body_of(read)["name"] == "Ada <script>");  // stored as given; encoded where rendered
+
+    check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "Ada", "phone": "+442079460958"})"), "duplicate_lead");
+    check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "", "phone": "+442079460958"})"), "invalid_lead");
+    check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "B", "phone": "+1"})"), "invalid_lead");
+    check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": {"$gt": ""}, "phone": "+14155550199"})"), "invalid_body");
+
+    // Another tenant's key never reaches acme's lead, by id or by number.
+    CHECK(get(c, "/v1/leads/" + id, bearer(globex)).status == 404);
+    auto foreign_consent = get(c, "/v1/contacts/+442079460958/consent", bearer(globex));
+    CHECK(body_of(foreign_consent).value("contact_id", "") == "");
+    auto foreign_delete = post(c, "/v1/leads/bulk-delete", bearer(globex), R"({"ids": [")" + id + R"("]})");
+    REQUIRE(foreign_delete.status == 200);
+    CHECK(body_of(foreign_delete)["deleted"].empty());
+    CHECK(get(c, "/v1/leads/" + id, bearer(acme)).status == 200);
+}
+
+TEST_CASE("roles: sales cannot export or bulk delete; managers export their team's leads only") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string sales = gw.key("acme", rbac::Role::sales, "u-sales", "north");
+    const std::string manager = gw.key("acme", rbac::Role::manager, "u-manager", "north");
+    check_error_shape(post(c, "/v1/leads", bearer(sales), R"({"name": "Mine", "phone": "+14155550100"})"), "not_authorized");
+    REQUIRE(post(c, "/v1/leads", bearer(owner), R"j({"name": "=HYPERLINK(\"http://x\")", "phone": "+14155550101", "assignee": "u-sales", "team": "north"})j").status == 201);
+    REQUIRE(post(c, "/v1/leads", bearer(owner), R"({"name": "Other team", "phone": "+14155550102", "assignee": "u-south"})").status == 201);
+
+    check_error_shape(get(c, "/v1/exports/leads.csv", bearer(sales)), "not_authorized");
+    check_error_shape(post(c, "/v1/leads/bulk-delete", bearer(sales), R"({"ids": ["x"]})"), "not_authorized");
+
+    auto all = get(c, "/v1/exports/leads.csv", bearer(owner));
+    REQUIRE(all.status == 200);
+    CHECK(all.header("content-type") == "text/csv; charset=utf-8");
+    CHECK(all.body.find("Other team") != std::string::npos);
+    CHECK(all.body.find("\"'=HYPERLINK(\"\"http://x\"\")\"") != std::string::npos);  // neutralised formula
+    auto team = get(c, "/v1/exports/leads.csv", bearer(manager));
+    REQUIRE(team.status == 200);
+    CHECK(team.body.find("HYPERLINK") != std::string::npos);
+    CHECK(team.body.find("Other team") == std::string::npos);
+}
+
+TEST_CASE("manual and API opt-outs are recorded with their method, authorized and audited") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string admin = gw.key("acme", rbac::Role::admin, "u-admin");
+    auto r = post(c, "/v1/contacts/+14155550177/opt-out", bearer(admin), R"({"method": "manual", "note": "asked by phone"})");
+    REQUIRE(r.status == 201);
+    CHECK(body_of(r)["event"]["method"] == "manual");
+    CHECK(body_of(r)["event"]["actor"] == "u-admin");
+    CHECK(post(c, "/v1/messages", bearer(admin), R"({"to": "+14155550177", "text": "hi"})").status == 403);
+
+    auto trail = get(c, "/v1/audit?action=opt_out.manual", bearer(admin));
+    REQUIRE(trail.status == 200);
+    CHECK(trail.header("content-type") == "application/x-ndjson");
+    CHECK(trail.body.find("\"opt_out.manual\"") != std::string::npos);
+    CHECK(trail.body.find("14155550177") == std::string::npos);  // ids only, never the number
+    auto verified = get(c, "/v1/audit/verify", bearer(admin));
+    CHECK(body_of(verified)["intact"] == true);
+    CHECK(body_of(verified)["checked"].get<int>() >= 2);
+}
+
+TEST_CASE("the API is rate limited per key with RateLimit headers while webhooks keep flowing") {
+    RunningGateway gw([](gateway::Config& c) { c.api_per_minute = 3; });
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    for (int i = 0; i < 3; ++i) {
+        auto r = get(c, "/v1/audit/verify", bearer(owner));
+        CHECK(r.status == 200);
+        CHECK(r.header("ratelimit-policy") == "\"api\";q=3;w=60");
+        CHECK(r.header("ratelimit").starts_with("\"api\";r=" + std::to_string(2 - i)));
+    }
+    auto limited = get(c, "/v1/audit/verify", bearer(owner));
+    CHECK(limited.status == 429);
+    check_error_shape(limited, "rate_limited");
+    CHECK(std::stoi(limited.header("retry-after")) >= 1);
+    CHECK(limited.header("ratelimit").starts_with("\"api\";r=0"));
+    // Another key has its own budget, and webhooks are another class.
+    CHECK(get(c, "/v1/audit/verify", bearer(gw.key("acme", rbac::Role::owner, "u-two"))).status == 200);
+    const std::string stop = inbound_text("14155550123", "wamid.rl", "STOP");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+}
+
+TEST_CASE("failed authentications are limited per client address") {
+    RunningGateway gw([](gateway::Config& c) { c.auth_per_minute = 2; });
+    gateway::LoopbackClient c(gw.port());
+    CHECK(post(c, "/v1/messages", bearer("hsk_guess"), send_text).status == 401);
+    CHECK(post(c, "/v1/messages", bearer("hsk_guess"), send_text).status == 401);
+    auto limited = post(c, "/v1/messages", bearer("hsk_guess"), send_text);
+    CHECK(limited.status == 429);
+    CHECK(limited.header("ratelimit-policy") == "\"auth\";q=2;w=60");
+}
+
+TEST_CASE("every response carries the security headers and no server details") {
+    RunningGateway gw([](gateway::Config& c) { c.api_per_minute = 1; });
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    std::vector<gateway::ClientResponse> answers{
+        get(c, "/healthz"), get(c, "/metrics"), get(c, "/nowhere"), post(c, "/v1/messages", {}, send_text),
+        get(c, "/v1/audit/verify", bearer(owner)), get(c, "/v1/audit/verify", bearer(owner)),
+        post(c, "/webhooks/whatsapp", {}, "{}"), get(c, "/webhooks/whatsapp?hub.mode=subscribe")};
+    for (const auto& r : answers) {
+        CAPTURE(r.status);
+        for (const auto& h : http::security_headers()) {
+            std::string name(h.first);
+            std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+            CHECK_MESSAGE(r.header(name) == h.second, name);
+        }
+        CHECK(r.header("server").empty());
+        CHECK(r.header("x-powered-by").empty());
+        CHECK_FALSE(r.header("x-request-id").empty());
+        if (r.header("content-type") == "application/json") CHECK(r.header("cache-control") == "no-store");
+    }
+    CHECK(answers[4].status == 200);
+    CHECK(answers[5].status == 429);
+}
+
+TEST_CASE("a request id given by the client is echoed; a made-up one is replaced") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    CHECK(get(c, "/healthz", {{"X-Request-Id", "abc-123"}}).header("x-request-id") == "abc-123");
+    CHECK(get(c, "/healthz", {{"X-Request-Id", "bad id!"}}).header("x-request-id").starts_with("req_"));
+}
+
+TEST_CASE("bodies and headers over the limits are refused before any handler runs") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string huge(3 * 1024 * 1024 + 1, 'x');
+    auto big = c.request("POST", "/webhooks/whatsapp", {{"X-Hub-Signature-256", signature_for(huge)}}, huge);
+    REQUIRE(big.has_value());
+    CHECK(big->status == 413);
+    gateway::LoopbackClient c2(gw.port());
+    auto fat = c2.request("GET", "/healthz", {{"X-Filler", std::string(16 * 1024, 'a')}});
+    REQUIRE(fat.has_value());
+    CHECK(fat->status == 431);
+}
+
+TEST_CASE("signed form webhooks take leads in; bad signatures, operators and invalid fields are refused") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    auto integration = gw.app().directory().create_integration("acme", "webhook");
+    REQUIRE(integration.has_value());
+    const std::string target = "/webhooks/forms/" + integration->id;
+    auto sign = [&](const std::string& body) {
+        return Headers{{"X-Heroshhi-Signature", signature_for(body, integration->secret)}};
+    };
+    const std::string lead = R"({"name": "Grace", "phone": "+14155550188", "source": "direct"})";
+    auto r = post(c, target, sign(lead), lead);
+    REQUIRE(r.status == 201);
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    auto read = get(c, "/v1/leads/" + body_of(r)["id"].get<std::string>(), bearer(owner));
+    CHECK(body_of(read)["source"] == "webhook");  // the integration's tag, whatever the form says
+
+    check_error_shape(post(c, target, {{"X-Heroshhi-Signature", signature_for(lead, "wrong")}}, lead), "bad_signature");
+    check_error_shape(post(c, "/webhooks/forms/int_unknown", sign(lead), lead), "bad_signature");
+    const std::string op = R"({"name": "G", "phone": "+14155550189", "$where": "1"})";
+    check_error_shape(post(c, target, sign(op), op), "invalid_body");
+    const std::string invalid = R"({"name": "G", "phone": "not a number"})";
+    check_error_shape(post(c, target, sign(invalid), invalid), "invalid_lead");
+    CHECK(post(c, target, sign(lead), lead).status == 200);  // the same lead again: not a second contact
+}
+
+TEST_CASE("healthz and metrics answer without a key; metrics count requests, decisions and opt-outs") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    CHECK(body_of(get(c, "/healthz"))["status"] == "ok");
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string stop = inbound_text("14155550123", "wamid.m", "STOP");
+    post(c, "/webhooks/whatsapp", signed_headers(stop), stop);
+    post(c, "/v1/messages", bearer(owner), send_text);
+    post(c, "/v1/contacts/+14155550124/opt-out", bearer(owner), "");
+    auto m = get(c, "/metrics");
+    REQUIRE(m.status == 200);
+    CHECK(m.header("content-type").starts_with("text/plain"));
+    CHECK(m.body.find("# TYPE heroshhi_http_requests_total counter") != std::string::npos);
+    CHECK(m.body.find("heroshhi_http_requests_total{route=\"/v1/messages\",status=\"403\"} 1") != std::string::npos);
+    CHECK(m.body.find("heroshhi_decisions_total{reason=\"opted_out\"} 1") != std::string::npos);
+    CHECK(m.body.find("heroshhi_optouts_total{method=\"api\"} 1") != std::string::npos);
+}

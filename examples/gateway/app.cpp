@@ -789,6 +789,14 @@ Directory& App::directory() { return *impl_->directory; }
 Engine& App::engine() { return *impl_->engine; }
 std::string App::metrics_text() const { return impl_->metrics.text(); }
 
+std::vector<std::pair<std::string, std::string>> App::routes() {
+    Impl table;
+    table.add_routes();
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : table.routes) out.emplace_back(r.method, r.pattern);
+    return out;
+}
+
 Result<std::unique_ptr<App>> App::open(AppOptions options) {
     if (auto ok = options.config.validate(); !ok) return ok.error();
     auto impl = std::make_unique<Impl>();

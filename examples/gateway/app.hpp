@@ -11,6 +11,8 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <heroshhi/core/clock.hpp>
 #include <heroshhi/core/result.hpp>
@@ -50,6 +52,9 @@ public:
 
     Directory& directory();
     Engine& engine();
+    /// Every (method, path pattern) the API serves, e.g. ("GET", "/v1/leads/{id}"): the contract
+    /// examples/gateway/openapi.yaml is checked against.
+    static std::vector<std::pair<std::string, std::string>> routes();
     /// The Prometheus text exposition that GET /metrics serves.
     std::string metrics_text() const;
 

@@ -378,6 +378,14 @@ int main(int argc, char** argv) {
     Runner runner;
     add_serve(app, runner);
     add_operator_commands(app, runner);
+    app.add_subcommand("routes", "List the API's routes (method and path pattern), one per line.")
+        ->callback([&runner] {
+            runner = [] {
+                for (const auto& [method, pattern] : heroshhi::gateway::App::routes())
+                    std::cout << method << ' ' << pattern << '\n';
+                return exit_ok;
+            };
+        });
     add_classify(app, runner);
     add_normalize_phone(app, runner);
 

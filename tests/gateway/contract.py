@@ -23,7 +23,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPEC = yaml.safe_load(open(os.path.join(ROOT, "examples", "gateway", "openapi.yaml")))
-BIN = os.environ["HEROSHHI_BIN"]
+BIN = os.path.abspath(os.environ["HEROSHHI_BIN"])
 failures = []
 
 

@@ -15,7 +15,7 @@ packages=(
   libcli11-dev                                                # the `heroshhi` command line
   doctest-dev                                                 # unit tests
   libbenchmark-dev libre2-dev                                 # benchmarks (RE2 only as a baseline)
-  python3 python3-yaml                                        # the OpenAPI contract test of the gateway
+  python3 python3-yaml openssl                                # gateway tests: OpenAPI contract, TLS certificates
 )
 
 missing=()

@@ -196,7 +196,7 @@ INSERT INTO store_settings (name, value)
     WHERE EXISTS (SELECT 1 FROM contacts) OR EXISTS (SELECT 1 FROM optout_events)
        OR EXISTS (SELECT 1 FROM consent_records) OR EXISTS (SELECT 1 FROM inbound_activity);
 
-CREATE INDEX messages_by_provider_id ON messages (tenant, provider_message_id, status)
+CREATE INDEX messages_by_provider_id ON messages (tenant, provider_message_id)
     WHERE provider_message_id <> '';
 
 PRAGMA user_version = 3;
@@ -981,6 +981,10 @@ private:
                                    crypto::FieldName field, std::string_view row_id) const;
     Error crypto_failure(const Error& error, std::string_view action, crypto::FieldName field,
                          std::string_view row_id) const;
+    Error blind_index_failure(const Error& error) const {
+        return Error(error == crypto::CryptoErrc::invalid_argument ? StorageErrc::invalid_argument : StorageErrc::unavailable,
+                     "computing a blind index for '" + path_ + "' failed: " + error.message());
+    }
     /// Appends an opt-out event or consent record whose phone ciphertext is bound to the sequence
     /// the insert assigns: the insert stores a placeholder, and `seal_phone` the ciphertext, in one
     /// transaction. Returns the sequence, or 0 if the insert stored nothing (caller holds mutex_).
@@ -1169,8 +1173,7 @@ Result<void> SqliteStore::Impl::settle_encryption(const SqliteOptions& options) 
                 auto check = seal(store_tenant, fields::key_check, key_check_setting, key_check_text);
                 if (!check) return check.error();
                 auto tag = options.blind_index->compute(store_tenant, "store-check", key_check_text);
-                if (!tag) return crypto_failure(tag.error(), "computing the blind-index check", fields::key_check,
-                                                blind_index_check_setting);
+                if (!tag) return blind_index_failure(tag.error());
                 if (auto ok = write_setting(key_check_setting, *check); !ok) return ok;
                 Sealed tag_value{{}, crypto::Bytes(tag->begin(), tag->end()), true};
                 if (auto ok = write_setting(blind_index_check_setting, tag_value); !ok) return ok;
@@ -1208,7 +1211,7 @@ Result<void> SqliteStore::Impl::check_keys() const {
     auto expected = read_setting(blind_index_check_setting);
     if (!expected) return expected.error();
     auto tag = blind_index_->compute(store_tenant, "store-check", key_check_text);
-    if (!tag) return crypto_failure(tag.error(), "computing the blind-index check", fields::key_check, blind_index_check_setting);
+    if (!tag) return blind_index_failure(tag.error());
     if (!*expected || **expected != std::string_view(reinterpret_cast<const char*>(tag->data()), tag->size()))
         return Error(StorageErrc::key_unavailable,
                      "the blind index was given another key than the one '" + path_ +
@@ -1231,7 +1234,7 @@ Result<void> SqliteStore::Impl::check_keys() const {
 Result<PhoneRef> SqliteStore::Impl::phone_ref(const TenantId& tenant, const PhoneNumber& phone) const {
     if (!encrypted_) return PhoneRef{key_of(phone)};
     auto tag = blind_index_->phone(tenant, phone);
-    if (!tag) return crypto_failure(tag.error(), "computing the blind index of", fields::contact_phone, "-");
+    if (!tag) return blind_index_failure(tag.error());
     return PhoneRef{*tag};
 }
 
@@ -1443,7 +1446,9 @@ Result<void> SqliteStore::Impl::put(const Contact& c) {
         auto phone = seal(c.tenant, fields::contact_phone, c.id.value(), e164);
         auto name = seal(c.tenant, fields::contact_name, c.id.value(), c.name);
         auto email = seal(c.tenant, fields::contact_email, c.id.value(), c.email);
-        if (!phone || !name || !email) return (!phone ? phone : !name ? name : email).error();
+        if (!phone) return phone.error();
+        if (!name) return name.error();
+        if (!email) return email.error();
         std::lock_guard lock(mutex_);
         if (auto ok = writable(); !ok) return ok;
         auto st = statement(Sql::contact_upsert);

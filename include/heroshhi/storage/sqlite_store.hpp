@@ -29,11 +29,13 @@ struct SqliteOptions {
     /// found through `blind_index` tags, so no number is stored in clear, not even as a key.
     /// Both must outlive the store; the ring may rotate while the store is open.
     ///
-    /// The mode belongs to the file and is fixed by its first writer: a new (or still empty) file
-    /// opened with keys is encrypted, without them it is not. An encrypted file opened without
-    /// keys, with a ring that lacks its key, or with another blind-index key fails with
-    /// key_unavailable; a plaintext file opened with keys fails with not_encrypted. Neither is
-    /// modified.
+    /// The mode belongs to the file and is fixed when it is created: a new file opened with keys
+    /// is encrypted, one opened without them is not (a file from before schema version 3 that
+    /// holds no contacts, opt-outs, consents or activity is treated as new). An encrypted file
+    /// opened without keys, with a ring that lacks the key it was written with, or with another
+    /// blind-index key fails with key_unavailable; a plaintext file opened with keys fails with
+    /// not_encrypted. Neither is modified. There is no in-place conversion: copy the rows into a
+    /// new file opened with keys.
     const crypto::KeyRing* keys = nullptr;
     const crypto::BlindIndex* blind_index = nullptr;
 };

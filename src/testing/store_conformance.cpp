@@ -254,6 +254,7 @@ void provider_statuses_only_move_forward(StoreSet& s, Expect& ex) {
     EXPECT(outbound("m2", "wamid.B", MessageStatus::sent, Direction::outbound));
     EXPECT(outbound("m3", "wamid.C", MessageStatus::received, Direction::inbound));
     EXPECT(outbound("m4", "wamid.D", MessageStatus::queued, Direction::outbound));
+    EXPECT(outbound("m5", "wamid.E", MessageStatus::delivered, Direction::outbound));
     auto step = [&](const TenantId& tenant, std::string_view wamid, MessageStatus status, int at) {
         return s.messages().update_status_by_provider_id(tenant, wamid, status, t0 + seconds(at));
     };
@@ -275,16 +276,18 @@ void provider_statuses_only_move_forward(StoreSet& s, Expect& ex) {
     EXPECT(unchanged(step(tenant_a, "wamid.unknown", MessageStatus::read, 11)));
     EXPECT(unchanged(step(tenant_b, "wamid.D", MessageStatus::delivered, 12)));  // another tenant's id
     EXPECT(changed(step(tenant_a, "wamid.D", MessageStatus::failed, 13), "m4"));  // queued may fail
-    auto empty = step(tenant_a, "", MessageStatus::read, 14);
+    EXPECT(unchanged(step(tenant_a, "wamid.E", MessageStatus::failed, 14)));      // a delivered message did not
+    auto empty = step(tenant_a, "", MessageStatus::read, 15);
     EXPECT(!empty && empty.error() == StorageErrc::invalid_argument);
 
     auto msgs = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 10), __LINE__, "list");
-    EXPECT(msgs && msgs->size() == 4);
-    if (!msgs || msgs->size() != 4) return;
+    EXPECT(msgs && msgs->size() == 5);
+    if (!msgs || msgs->size() != 5) return;
     EXPECT((*msgs)[0].status == MessageStatus::read && (*msgs)[0].updated_at == t0 + seconds(4));
     EXPECT((*msgs)[1].status == MessageStatus::failed && (*msgs)[1].updated_at == t0 + seconds(8));
     EXPECT((*msgs)[2].status == MessageStatus::received && (*msgs)[2].updated_at == t0);
     EXPECT((*msgs)[3].status == MessageStatus::failed && (*msgs)[3].updated_at == t0 + seconds(13));
+    EXPECT((*msgs)[4].status == MessageStatus::delivered && (*msgs)[4].updated_at == t0);
 }
 
 void optout_events_are_append_only_and_ordered(StoreSet& s, Expect& ex) {

@@ -11,7 +11,6 @@
 
 namespace heroshhi::crypto {
 class BlindIndex;
-class KeyRing;
 }  // namespace heroshhi::crypto
 
 namespace heroshhi::storage {

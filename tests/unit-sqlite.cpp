@@ -3,6 +3,7 @@
 // values (checked in the adapters' source and, at run time, in the SQL the store actually runs). The behaviour every store shares is in the conformance suite (tests/conformance/).
 #include <doctest/doctest.h>
 
+#include "support/raw_db.hpp"
 #include "support/temp_db.hpp"
 
 #include <heroshhi/storage/errors.hpp>
@@ -52,38 +53,7 @@ void write_file(const fs::path& p, const std::string& bytes) {
     REQUIRE(out.good());
 }
 
-/// A plain SQLite connection, for setting a file up and looking inside it as another tool would.
-class RawDb {
-public:
-    explicit RawDb(const std::string& path, int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
-        REQUIRE(sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) == SQLITE_OK);
-    }
-    ~RawDb() { sqlite3_close_v2(db_); }
-    RawDb(const RawDb&) = delete;
-    RawDb& operator=(const RawDb&) = delete;
-
-    void exec(const char* sql) {
-        char* error = nullptr;
-        const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
-        const std::string message = error != nullptr ? error : "";
-        sqlite3_free(error);
-        REQUIRE_MESSAGE(rc == SQLITE_OK, message);
-    }
-    /// The first column of the first row, as text.
-    std::string query(const char* sql) {
-        sqlite3_stmt* stmt = nullptr;
-        REQUIRE(sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) == SQLITE_OK);
-        std::string out;
-        if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr)
-            out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-        sqlite3_finalize(stmt);
-        return out;
-    }
-    sqlite3* get() const { return db_; }
-
-private:
-    sqlite3* db_ = nullptr;
-};
+using test_support::RawDb;
 
 std::unique_ptr<SqliteStore> open_store(const std::string& path, SqliteOptions options = {}) {
     auto store = SqliteStore::open(path, options);
@@ -452,8 +422,10 @@ TEST_CASE("a new database is in WAL mode and marked with heroshhi's application 
     CHECK(raw.query("PRAGMA journal_mode") == "wal");
     CHECK(raw.query("PRAGMA application_id") == std::to_string(0x48524F53));
     CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
-    // Every table and index is scoped by tenant first.
+    // Every table and index is scoped by tenant first, except store_settings, which describes the
+    // file itself (its encryption mode).
     CHECK(raw.query("SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'"
+                    " AND name <> 'store_settings'"
                     " AND name NOT IN (SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c"
                     " WHERE m.type = 'table' AND c.name = 'tenant')") == "0");
     CHECK(raw.query("SELECT count(*) FROM sqlite_master m WHERE m.type = 'index'"
@@ -694,7 +666,7 @@ TEST_CASE("the SQL the SQLite store runs never contains the values it stores") {
     CHECK(statements[0] == statements[1]);
 }
 
-TEST_CASE("a schema version 1 database is migrated to version 2 and keeps every row") {
+TEST_CASE("a schema version 1 database is migrated to the current version and keeps every row") {
     TempDb db;
     {
         // tests/data/schema-v1.sql: a dump of a database written by heroshhi before the audit log.
@@ -708,7 +680,7 @@ TEST_CASE("a schema version 1 database is migrated to version 2 and keeps every 
     {
         auto store = open_store(db.str());
         RawDb raw(db.str());
-        CHECK(raw.query("PRAGMA user_version") == "2");
+        CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
         CHECK(raw.query("SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit%'") != "0");
 
         auto c = store->contacts().get(acme, ContactId{"c-1"});
@@ -746,6 +718,83 @@ TEST_CASE("a schema version 1 database is migrated to version 2 and keeps every 
     // Opening again migrates nothing more.
     auto again = open_store(db.str());
     RawDb raw(db.str());
-    CHECK(raw.query("PRAGMA user_version") == "2");
+    CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
+    CHECK(raw.query("PRAGMA foreign_key_check") == "");
+}
+
+TEST_CASE("a schema version 2 database is migrated to version 3 and keeps every row") {
+    TempDb db;
+    {
+        // tests/data/schema-v2.sql: a dump of a database written by heroshhi before field encryption.
+        RawDb raw(db.str());
+        raw.exec(file_bytes(fs::path(HEROSHHI_TEST_DATA_DIR) / "schema-v2.sql").c_str());
+        REQUIRE(raw.query("PRAGMA user_version") == "2");
+    }
+    const TenantId acme{"acme"};
+    const PhoneNumber ada = phone("+14155550123");
+    const PhoneNumber grace = phone("+447946095800");
+    {
+        auto store = open_store(db.str());
+        RawDb raw(db.str());
+        CHECK(raw.query("PRAGMA user_version") == "3");
+        // It was written in plaintext, and stays so.
+        CHECK(raw.query("SELECT value FROM store_settings WHERE name = 'field_encryption'") == "off");
+        CHECK(raw.query("SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_provider_id'") == "1");
+
+        auto listed = store->contacts().list(acme, Page{});
+        REQUIRE(listed);
+        REQUIRE(listed->size() == 2);
+        CHECK((*listed)[0].phone == ada);
+        CHECK((*listed)[0].email == "ada@example.com");
+        CHECK((*listed)[1].phone == grace);
+        CHECK((*listed)[1].name == "Grace Hopper");
+        CHECK((*listed)[1].legal_hold);
+        CHECK((*listed)[1].deleted_at.has_value());
+        auto found = store->contacts().find_by_phone(acme, ada);
+        REQUIRE(found);
+        CHECK(found->has_value());
+
+        auto msgs = store->messages().list_for_contact(acme, ContactId{"c-1"}, 10);
+        REQUIRE(msgs);
+        REQUIRE(msgs->size() == 2);
+        CHECK((*msgs)[0].body == "Is the flat still available?");
+        CHECK((*msgs)[1].body == "Yes, viewings on Saturday.");
+        // The new provider-id index finds the old outbound message.
+        auto read = store->messages().update_status_by_provider_id(acme, "wamid.out-1", MessageStatus::read, t0);
+        REQUIRE(read);
+        CHECK(*read == std::optional<MessageId>{MessageId{"m-2"}});
+
+        std::vector<optout::OptOutEvent> events;
+        REQUIRE(store->optouts().scan(acme, [&](const optout::OptOutEvent& e) { events.push_back(e); }).has_value());
+        REQUIRE(events.size() == 2);
+        CHECK(events[0].phone == ada);
+        CHECK(events[1].phone == grace);
+        CHECK(events[1].scope == optout::Scope::marketing);
+        CHECK(events[1].actor == UserId{"u-1"});
+        auto consent = store->consents().latest(acme, ada, Purpose::marketing);
+        REQUIRE(consent);
+        CHECK(consent->has_value());
+        auto inbound = store->activity().last_inbound(acme, ada);
+        REQUIRE(inbound);
+        CHECK(inbound->has_value());
+        auto seen = store->dedup().remember(acme, "wamid.1", t0);
+        REQUIRE(seen);
+        CHECK_FALSE(*seen);
+        auto chain = store->audit().chain(acme);
+        REQUIRE(chain);
+        CHECK(chain->head.sequence == 1);
+        auto entries = store->audit().query(audit::Query(acme));
+        REQUIRE(entries);
+        REQUIRE(entries->size() == 1);
+        CHECK(entries->front().target_id == "c-2");
+
+        auto event = stop_event("+14155550199", "wamid.9");
+        event.tenant = acme;
+        REQUIRE(store->optouts().append(event).value());
+        CHECK(event.sequence == 3);
+    }
+    auto again = open_store(db.str());
+    RawDb raw(db.str());
+    CHECK(raw.query("PRAGMA user_version") == "3");
     CHECK(raw.query("PRAGMA foreign_key_check") == "");
 }

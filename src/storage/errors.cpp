@@ -19,6 +19,8 @@ public:
             case StorageErrc::invalid_argument: return "invalid record";
             case StorageErrc::not_found: return "record not found";
             case StorageErrc::conflict: return "record conflicts with a stored one";
+            case StorageErrc::key_unavailable: return "the keys to read the encrypted data are not available";
+            case StorageErrc::not_encrypted: return "the database is not encrypted but was opened with keys";
         }
         return "unknown storage error";
     }

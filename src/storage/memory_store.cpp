@@ -121,6 +121,24 @@ Result<bool> MemoryStore::update_status(const TenantId& tenant, const MessageId&
     return false;
 }
 
+Result<std::optional<MessageId>> MemoryStore::update_status_by_provider_id(const TenantId& tenant,
+                                                                         std::string_view provider_message_id,
+                                                                         MessageStatus status, Timestamp at) {
+    if (auto ok = require(!tenant.empty() && !provider_message_id.empty(),
+                          "a status update needs a tenant and a provider message id");
+        !ok)
+        return ok.error();
+    std::lock_guard lock(state_->mutex);
+    for (auto& m : state_->messages) {
+        if (m.tenant != tenant || m.provider_message_id != provider_message_id) continue;
+        if (!status_advances(m.status, status)) return std::optional<MessageId>{};
+        m.status = status;
+        m.updated_at = at;
+        return std::optional<MessageId>{m.id};
+    }
+    return std::optional<MessageId>{};
+}
+
 Result<std::vector<MessageRecord>> MemoryStore::list_for_contact(const TenantId& tenant, const ContactId& contact,
                                                                 std::size_t limit) const {
     std::lock_guard lock(state_->mutex);

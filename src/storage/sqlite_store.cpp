@@ -5,13 +5,16 @@
 // - nothing is written to a file before it is known to be a heroshhi database of a schema this
 //   build understands (so a wrong path never damages someone else's file);
 // - every write of more than one row runs in one transaction;
-// - no exception leaves a port method.
+// - no exception leaves a port method;
+// - in an encrypted store no sensitive value (phone number, name, email, message body) reaches
+//   SQLite except as a FieldCipher ciphertext or a blind-index tag.
 #include <heroshhi/storage/sqlite_store.hpp>
 
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -24,8 +27,12 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include <heroshhi/crypto/blind_index.hpp>
+#include <heroshhi/crypto/errors.hpp>
+#include <heroshhi/crypto/field_cipher.hpp>
 #include <heroshhi/storage/errors.hpp>
 
 namespace heroshhi::storage {
@@ -47,7 +54,7 @@ struct Migration {
     const char* script;
 };
 
-constexpr std::array<Migration, 2> migrations{{
+constexpr std::array<Migration, 3> migrations{{
     {1, R"sql(
 CREATE TABLE contacts (
     tenant          TEXT    NOT NULL,
@@ -170,6 +177,30 @@ CREATE TABLE audit_chains (
 
 PRAGMA user_version = 2;
 )sql"},
+    // 3: field encryption and delivery statuses by provider id.
+    //    store_settings holds facts about the file itself (not about a tenant): whether its
+    //    sensitive columns are encrypted, and check values that tell at open whether the keys
+    //    given are the ones the file was written with. A file that had rows before this step was
+    //    written in plaintext; an empty one takes the mode of whoever opens it first.
+    //    In an encrypted file the columns keep their names and SQLite stores what is bound:
+    //    phone_key holds the phone number's 16-byte blind-index tag (a BLOB) instead of the number,
+    //    and phone_e164, name, email and body hold FieldCipher ciphertexts (BLOBs).
+    {3, R"sql(
+CREATE TABLE store_settings (
+    name    TEXT NOT NULL,
+    value   BLOB NOT NULL,
+    PRIMARY KEY (name)
+) WITHOUT ROWID;
+INSERT INTO store_settings (name, value)
+    SELECT 'field_encryption', 'off'
+    WHERE EXISTS (SELECT 1 FROM contacts) OR EXISTS (SELECT 1 FROM optout_events)
+       OR EXISTS (SELECT 1 FROM consent_records) OR EXISTS (SELECT 1 FROM inbound_activity);
+
+CREATE INDEX messages_by_provider_id ON messages (tenant, provider_message_id)
+    WHERE provider_message_id <> '';
+
+PRAGMA user_version = 3;
+)sql"},
 }};
 static_assert(migrations.back().version == SqliteStore::schema_version,
               "the last migration must leave the schema at SqliteStore::schema_version");
@@ -188,6 +219,8 @@ enum class Sql : std::size_t {
     contact_hard_delete,
     message_insert,
     message_update_status,
+    message_find_by_provider_id,
+    message_advance_status,
     message_list_for_contact,
     optout_insert,
     optout_history,
@@ -199,6 +232,24 @@ enum class Sql : std::size_t {
     activity_get,
     activity_scan,
     dedup_insert,
+    settings_get,
+    settings_insert,
+    optout_seal_phone,
+    consent_seal_phone,
+    sealed_scan_settings,
+    sealed_scan_contacts,
+    sealed_scan_messages,
+    sealed_scan_optouts,
+    sealed_scan_consents,
+    sealed_scan_activity,
+    sealed_replace_key_check,
+    sealed_replace_contact_phone,
+    sealed_replace_contact_name,
+    sealed_replace_contact_email,
+    sealed_replace_message_body,
+    sealed_replace_optout_phone,
+    sealed_replace_consent_phone,
+    sealed_replace_activity_phone,
     audit_chain_get,
     audit_chain_set_head,
     audit_chain_set_checkpoint,
@@ -229,14 +280,14 @@ const char* sql_text(Sql q) noexcept {
                    " restricted = excluded.restricted";
         case Sql::contact_get:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
-                   " deleted_at_ms, legal_hold, restricted FROM contacts WHERE tenant = ?1 AND id = ?2";
+                   " deleted_at_ms, legal_hold, restricted, phone_e164 FROM contacts WHERE tenant = ?1 AND id = ?2";
         case Sql::contact_find_live_by_phone:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
-                   " deleted_at_ms, legal_hold, restricted FROM contacts"
+                   " deleted_at_ms, legal_hold, restricted, phone_e164 FROM contacts"
                    " WHERE tenant = ?1 AND phone_key = ?2 AND deleted_at_ms IS NULL ORDER BY id LIMIT 1";
         case Sql::contact_list:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
-                   " deleted_at_ms, legal_hold, restricted FROM contacts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+                   " deleted_at_ms, legal_hold, restricted, phone_e164 FROM contacts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
         case Sql::contact_exists: return "SELECT 1 FROM contacts WHERE tenant = ?1 AND id = ?2";
         case Sql::contact_soft_delete:
             return "UPDATE contacts SET deleted_at_ms = ?3 WHERE tenant = ?1 AND id = ?2 AND deleted_at_ms IS NULL";
@@ -247,6 +298,11 @@ const char* sql_text(Sql q) noexcept {
                    " ON CONFLICT (tenant, id) DO NOTHING";
         case Sql::message_update_status:
             return "UPDATE messages SET status = ?3, updated_at_ms = ?4 WHERE tenant = ?1 AND id = ?2";
+        case Sql::message_find_by_provider_id:
+            return "SELECT id, status FROM messages WHERE tenant = ?1 AND provider_message_id = ?2"
+                   " AND provider_message_id <> '' ORDER BY rowid LIMIT 1";
+        case Sql::message_advance_status:
+            return "UPDATE messages SET status = ?4, updated_at_ms = ?5 WHERE tenant = ?1 AND id = ?2 AND status = ?3";
         case Sql::message_list_for_contact:
             return "SELECT id, direction, body, status, provider_message_id, created_at_ms, updated_at_ms"
                    " FROM messages WHERE tenant = ?1 AND contact_id = ?2 ORDER BY created_at_ms, rowid LIMIT ?3";
@@ -256,19 +312,20 @@ const char* sql_text(Sql q) noexcept {
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING";
         case Sql::optout_history:
             return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
-                   " provider_message_id FROM optout_events WHERE tenant = ?1 AND phone_key = ?2 ORDER BY sequence";
+                   " provider_message_id, phone_e164 FROM optout_events WHERE tenant = ?1 AND phone_key = ?2"
+                   " ORDER BY sequence";
         case Sql::optout_scan:
             return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
-                   " provider_message_id FROM optout_events WHERE tenant = ?1 AND sequence > ?2"
+                   " provider_message_id, phone_e164 FROM optout_events WHERE tenant = ?1 AND sequence > ?2"
                    " ORDER BY sequence LIMIT ?3";
         case Sql::consent_insert:
             return "INSERT INTO consent_records (tenant, phone_key, phone_e164, purpose, granted, at_ms, source, actor)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
         case Sql::consent_latest:
-            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor FROM consent_records"
+            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor, phone_e164 FROM consent_records"
                    " WHERE tenant = ?1 AND phone_key = ?2 AND purpose = ?3 ORDER BY sequence DESC LIMIT 1";
         case Sql::consent_scan:
-            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor FROM consent_records"
+            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor, phone_e164 FROM consent_records"
                    " WHERE tenant = ?1 AND sequence > ?2 ORDER BY sequence LIMIT ?3";
         case Sql::activity_upsert:
             return "INSERT INTO inbound_activity (tenant, phone_key, phone_e164, last_inbound_ms)"
@@ -277,11 +334,49 @@ const char* sql_text(Sql q) noexcept {
         case Sql::activity_get:
             return "SELECT last_inbound_ms FROM inbound_activity WHERE tenant = ?1 AND phone_key = ?2";
         case Sql::activity_scan:
-            return "SELECT phone_key, last_inbound_ms FROM inbound_activity WHERE tenant = ?1 AND phone_key > ?2"
-                   " ORDER BY phone_key LIMIT ?3";
+            return "SELECT phone_key, last_inbound_ms, phone_e164 FROM inbound_activity WHERE tenant = ?1"
+                   " AND phone_key > ?2 ORDER BY phone_key LIMIT ?3";
         case Sql::dedup_insert:
             return "INSERT INTO dedup_keys (tenant, dedup_key, seen_at_ms) VALUES (?1, ?2, ?3)"
                    " ON CONFLICT (tenant, dedup_key) DO NOTHING";
+        case Sql::settings_get: return "SELECT value FROM store_settings WHERE name = ?1";
+        case Sql::settings_insert:
+            return "INSERT INTO store_settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING";
+        case Sql::optout_seal_phone: return "UPDATE optout_events SET phone_e164 = ?2 WHERE sequence = ?1";
+        case Sql::consent_seal_phone: return "UPDATE consent_records SET phone_e164 = ?2 WHERE sequence = ?1";
+        // The re-encryption source: every encrypted column, table by table in a stable order.
+        case Sql::sealed_scan_settings: return "SELECT value FROM store_settings WHERE name = 'key_check'";
+        case Sql::sealed_scan_contacts:
+            return "SELECT rowid, tenant, id, phone_e164, name, email FROM contacts WHERE rowid >= ?1"
+                   " ORDER BY rowid LIMIT ?2";
+        case Sql::sealed_scan_messages:
+            return "SELECT rowid, tenant, id, body FROM messages WHERE rowid >= ?1 ORDER BY rowid LIMIT ?2";
+        case Sql::sealed_scan_optouts:
+            return "SELECT sequence, tenant, sequence, phone_e164 FROM optout_events WHERE sequence >= ?1"
+                   " ORDER BY sequence LIMIT ?2";
+        case Sql::sealed_scan_consents:
+            return "SELECT sequence, tenant, sequence, phone_e164 FROM consent_records WHERE sequence >= ?1"
+                   " ORDER BY sequence LIMIT ?2";
+        case Sql::sealed_scan_activity:
+            return "SELECT tenant, phone_key, phone_e164 FROM inbound_activity WHERE (tenant, phone_key) >= (?1, ?2)"
+                   " ORDER BY tenant, phone_key LIMIT ?3";
+        case Sql::sealed_replace_key_check:
+            return "UPDATE store_settings SET value = ?2 WHERE name = 'key_check' AND value = ?1";
+        case Sql::sealed_replace_contact_phone:
+            return "UPDATE contacts SET phone_e164 = ?4 WHERE tenant = ?1 AND id = ?2 AND phone_e164 = ?3";
+        case Sql::sealed_replace_contact_name:
+            return "UPDATE contacts SET name = ?4 WHERE tenant = ?1 AND id = ?2 AND name = ?3";
+        case Sql::sealed_replace_contact_email:
+            return "UPDATE contacts SET email = ?4 WHERE tenant = ?1 AND id = ?2 AND email = ?3";
+        case Sql::sealed_replace_message_body:
+            return "UPDATE messages SET body = ?4 WHERE tenant = ?1 AND id = ?2 AND body = ?3";
+        case Sql::sealed_replace_optout_phone:
+            return "UPDATE optout_events SET phone_e164 = ?4 WHERE tenant = ?1 AND sequence = ?2 AND phone_e164 = ?3";
+        case Sql::sealed_replace_consent_phone:
+            return "UPDATE consent_records SET phone_e164 = ?4 WHERE tenant = ?1 AND sequence = ?2 AND phone_e164 = ?3";
+        case Sql::sealed_replace_activity_phone:
+            return "UPDATE inbound_activity SET phone_e164 = ?4 WHERE tenant = ?1 AND phone_key = ?2"
+                   " AND phone_e164 = ?3";
         case Sql::audit_chain_get:
             return "SELECT head_sequence, head_hash, checkpoint_sequence, checkpoint_hash, checkpoint_at_ms, purged"
                    " FROM audit_chains WHERE tenant = ?1";
@@ -416,6 +511,36 @@ int bind_one(sqlite3_stmt* s, int index, std::int64_t v) { return sqlite3_bind_i
 int bind_one(sqlite3_stmt* s, int index, const audit::Hash& v) {
     return sqlite3_bind_blob64(s, index, v.data(), v.size(), SQLITE_TRANSIENT);
 }
+int bind_one(sqlite3_stmt* s, int index, std::span<const std::uint8_t> v) {
+    // An empty BLOB, not NULL (a null pointer would bind NULL).
+    if (v.empty()) return sqlite3_bind_zeroblob(s, index, 0);
+    return sqlite3_bind_blob64(s, index, v.data(), v.size(), SQLITE_TRANSIENT);
+}
+int bind_one(sqlite3_stmt* s, int index, const crypto::Bytes& v) {
+    return bind_one(s, index, std::span<const std::uint8_t>(v));
+}
+
+using Tag = crypto::BlindIndex::Tag;
+int bind_one(sqlite3_stmt* s, int index, const Tag& v) { return bind_one(s, index, std::span<const std::uint8_t>(v)); }
+
+/// What phone_key holds: the number itself in a plaintext store, its blind-index tag in an
+/// encrypted one (see migration 3).
+using PhoneRef = std::variant<std::int64_t, Tag>;
+int bind_one(sqlite3_stmt* s, int index, const PhoneRef& v) {
+    return std::visit([&](const auto& x) { return bind_one(s, index, x); }, v);
+}
+
+/// A sensitive column's value as it is bound: the text itself in a plaintext store, its
+/// FieldCipher ciphertext in an encrypted one.
+struct Sealed {
+    std::string_view text;
+    crypto::Bytes ciphertext;
+    bool encrypted = false;
+};
+int bind_one(sqlite3_stmt* s, int index, const Sealed& v) {
+    return v.encrypted ? bind_one(s, index, v.ciphertext) : bind_one(s, index, v.text);
+}
+
 template <class T>
 int bind_one(sqlite3_stmt* s, int index, const std::optional<T>& v) {
     return v ? bind_one(s, index, *v) : sqlite3_bind_null(s, index);
@@ -460,10 +585,211 @@ std::optional<audit::Hash> column_hash(sqlite3_stmt* s, int i) {
     return h;
 }
 Timestamp column_time(sqlite3_stmt* s, int i) { return from_unix_ms(sqlite3_column_int64(s, i)); }
+/// A BLOB column's bytes (valid until the statement moves on); empty for anything else.
+std::span<const std::uint8_t> column_blob(sqlite3_stmt* s, int i) {
+    if (sqlite3_column_type(s, i) != SQLITE_BLOB) return {};
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
+    const int n = sqlite3_column_bytes(s, i);
+    if (p == nullptr || n <= 0) return {};
+    return {p, static_cast<std::size_t>(n)};
+}
+/// A 16-byte BLOB (a blind-index tag); nullopt for anything else.
+std::optional<Tag> column_tag(sqlite3_stmt* s, int i) {
+    const auto bytes = column_blob(s, i);
+    if (bytes.size() != Tag{}.size()) return std::nullopt;
+    Tag tag{};
+    std::memcpy(tag.data(), bytes.data(), tag.size());
+    return tag;
+}
 template <class IdType>
 std::optional<IdType> column_optional_id(sqlite3_stmt* s, int i) {
     if (column_is_null(s, i)) return std::nullopt;
     return IdType{column_text(s, i)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Field encryption: names, the file's settings, and the columns a re-encryption pass walks
+
+/// The place each encrypted column's ciphertexts are bound to (with the tenant and row id).
+namespace fields {
+constexpr crypto::FieldName contact_phone{"contacts", "phone"};
+constexpr crypto::FieldName contact_name{"contacts", "name"};
+constexpr crypto::FieldName contact_email{"contacts", "email"};
+constexpr crypto::FieldName message_body{"messages", "body"};
+constexpr crypto::FieldName optout_phone{"optout_events", "phone"};
+constexpr crypto::FieldName consent_phone{"consent_records", "phone"};
+constexpr crypto::FieldName activity_phone{"inbound_activity", "phone"};
+constexpr crypto::FieldName key_check{"store_settings", "value"};
+}  // namespace fields
+
+/// store_settings rows. field_encryption is "off" or "aes-256-gcm"; key_check is a FieldCipher
+/// ciphertext of key_check_text, blind_index_check the tag of the same text: at open they show
+/// whether the keys given are the file's, before a wrong blind-index key could make every phone
+/// lookup miss (which would read as "never opted out").
+constexpr std::string_view encryption_setting = "field_encryption";
+constexpr std::string_view encryption_off = "off";
+constexpr std::string_view encryption_aes_gcm = "aes-256-gcm";
+constexpr std::string_view key_check_setting = "key_check";
+constexpr std::string_view blind_index_check_setting = "blind_index_check";
+constexpr std::string_view key_check_text = "heroshhi field encryption check";
+/// The tenant the file's own check values are bound to (the crypto needs one; no port reads it).
+constexpr std::string_view store_tenant_id = "heroshhi.store";
+
+/// How a row of an encrypted table is identified in its ciphertexts' associated data and found
+/// again by a re-encryption scan.
+enum class RowKey {
+    setting,    ///< the key_check row of store_settings
+    text_id,    ///< (tenant, id): contacts, messages; scanned by rowid
+    sequence,   ///< (tenant, sequence): opt-out events, consent records; the row id is the number
+    phone_tag,  ///< (tenant, phone_key tag): inbound activity; the row id is the tag in hex
+};
+
+struct SealedColumn {
+    crypto::FieldName field;
+    Sql replace;  ///< compare-and-swap of the column's ciphertext
+};
+
+/// One table's encrypted columns, in the order a scan hands them out.
+struct SealedTable {
+    Sql scan;
+    RowKey key;
+    std::array<SealedColumn, 3> columns;
+    std::size_t width;
+};
+
+constexpr std::array<SealedTable, 6> sealed_tables{{
+    {Sql::sealed_scan_settings, RowKey::setting, {{{fields::key_check, Sql::sealed_replace_key_check}}}, 1},
+    {Sql::sealed_scan_contacts,
+     RowKey::text_id,
+     {{{fields::contact_phone, Sql::sealed_replace_contact_phone},
+       {fields::contact_name, Sql::sealed_replace_contact_name},
+       {fields::contact_email, Sql::sealed_replace_contact_email}}},
+     3},
+    {Sql::sealed_scan_messages, RowKey::text_id, {{{fields::message_body, Sql::sealed_replace_message_body}}}, 1},
+    {Sql::sealed_scan_optouts, RowKey::sequence, {{{fields::optout_phone, Sql::sealed_replace_optout_phone}}}, 1},
+    {Sql::sealed_scan_consents, RowKey::sequence, {{{fields::consent_phone, Sql::sealed_replace_consent_phone}}}, 1},
+    {Sql::sealed_scan_activity, RowKey::phone_tag, {{{fields::activity_phone, Sql::sealed_replace_activity_phone}}}, 1},
+}};
+
+/// A row of a SealedTable as a scan reads it.
+struct SealedRow {
+    std::int64_t rowid = 0;  ///< position in setting, text_id and sequence tables
+    Tag tag{};               ///< position (with the tenant) in the phone_tag table
+    std::string tenant;
+    std::string row_id;      ///< what the ciphertexts are bound to
+    std::array<crypto::Bytes, 3> values;
+};
+
+/// Where a re-encryption scan stands: the last field handed out (table, row, column).
+/// Encoded as "table/position/column"; the position is the rowid, or hex(tenant) "." hex(tag).
+struct SealedCursor {
+    std::size_t table = 0;
+    std::int64_t rowid = 0;
+    std::string tenant;
+    Tag tag{};
+    std::size_t column = 0;
+
+    bool at(const SealedRow& row, RowKey key) const {
+        return key == RowKey::phone_tag ? row.tenant == tenant && row.tag == tag : row.rowid == rowid;
+    }
+};
+
+std::string hex(std::span<const std::uint8_t> bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const std::uint8_t b : bytes) {
+        out += digits[b >> 4];
+        out += digits[b & 0xF];
+    }
+    return out;
+}
+
+std::optional<std::vector<std::uint8_t>> unhex(std::string_view text) {
+    if (text.size() % 2 != 0) return std::nullopt;
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    std::vector<std::uint8_t> out;
+    out.reserve(text.size() / 2);
+    for (std::size_t i = 0; i < text.size(); i += 2) {
+        const int hi = nibble(text[i]);
+        const int lo = nibble(text[i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
+    }
+    return out;
+}
+
+std::optional<Tag> tag_from_hex(std::string_view text) {
+    auto bytes = unhex(text);
+    if (!bytes || bytes->size() != Tag{}.size()) return std::nullopt;
+    Tag tag{};
+    std::copy(bytes->begin(), bytes->end(), tag.begin());
+    return tag;
+}
+
+template <class Int>
+std::optional<Int> parse_number(std::string_view text) {
+    Int value{};
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+std::string encode_cursor(const SealedCursor& c) {
+    std::string out = std::to_string(c.table);
+    out += '/';
+    if (sealed_tables[c.table].key == RowKey::phone_tag) {
+        out += hex({reinterpret_cast<const std::uint8_t*>(c.tenant.data()), c.tenant.size()});
+        out += '.';
+        out += hex(c.tag);
+    } else {
+        out += std::to_string(c.rowid);
+    }
+    out += '/';
+    out += std::to_string(c.column);
+    return out;
+}
+
+std::optional<SealedCursor> decode_cursor(std::string_view text) {
+    const auto first = text.find('/');
+    const auto last = text.rfind('/');
+    if (first == std::string_view::npos || first == last) return std::nullopt;
+    SealedCursor c;
+    const auto table = parse_number<std::size_t>(text.substr(0, first));
+    const auto column = parse_number<std::size_t>(text.substr(last + 1));
+    if (!table || *table >= sealed_tables.size() || !column || *column >= sealed_tables[*table].width) return std::nullopt;
+    c.table = *table;
+    c.column = *column;
+    const std::string_view position = text.substr(first + 1, last - first - 1);
+    if (sealed_tables[c.table].key == RowKey::phone_tag) {
+        const auto dot = position.find('.');
+        if (dot == std::string_view::npos) return std::nullopt;
+        const auto tenant = unhex(position.substr(0, dot));
+        const auto tag = tag_from_hex(position.substr(dot + 1));
+        if (!tenant || !tag) return std::nullopt;
+        c.tenant.assign(tenant->begin(), tenant->end());
+        c.tag = *tag;
+    } else {
+        const auto rowid = parse_number<std::int64_t>(position);
+        if (!rowid) return std::nullopt;
+        c.rowid = *rowid;
+    }
+    return c;
+}
+
+/// A number from its stored E.164 text ("+14155550123"), without libphonenumber: the text was
+/// made by PhoneNumber::e164().
+std::optional<PhoneNumber> phone_from_e164(std::string_view text) {
+    if (text.size() < 2 || text.front() != '+') return std::nullopt;
+    const auto key = parse_number<std::uint64_t>(text.substr(1));
+    if (!key) return std::nullopt;
+    auto phone = PhoneNumber::from_key(*key);
+    if (!phone) return std::nullopt;
+    return std::move(phone).value();
 }
 
 /// Prepares and runs every statement of a constant script (DDL, transaction control).
@@ -529,13 +855,15 @@ class SqliteStore::Impl final : public ContactStore,
                                 public ConsentStore,
                                 public ActivityStore,
                                 public DedupStore,
-                                public AuditStore {
+                                public AuditStore,
+                                public crypto::EncryptedFieldSource {
 public:
     static Result<std::unique_ptr<Impl>> open(const std::string& path, const SqliteOptions& options);
 
-    Impl(sqlite3* db, std::string path, bool read_only) noexcept
-        : db_(db), path_(std::move(path)), read_only_(read_only) {
+    Impl(sqlite3* db, std::string path, bool read_only, const SqliteOptions& options) noexcept
+        : db_(db), path_(std::move(path)), read_only_(read_only), blind_index_(options.blind_index) {
         statements_.fill(nullptr);
+        if (options.keys != nullptr) cipher_.emplace(*options.keys);
     }
     ~Impl() override {
         for (sqlite3_stmt* s : statements_) sqlite3_finalize(s);
@@ -555,6 +883,9 @@ public:
     Result<bool> append(const MessageRecord& message) override;
     Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
                                Timestamp at) override;
+    Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& tenant,
+                                                                std::string_view provider_message_id,
+                                                                MessageStatus status, Timestamp at) override;
     Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,
                                                        std::size_t limit) const override;
     // OptOutStore
@@ -580,6 +911,12 @@ public:
     Result<audit::ChainState> chain(const TenantId& tenant) const override;
     Result<std::vector<audit::Entry>> query(const audit::Query& query) const override;
     Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
+    // crypto::EncryptedFieldSource
+    Result<std::vector<crypto::EncryptedField>> next_batch(std::string_view cursor, std::size_t limit,
+                                                           crypto::KeyId primary) override;
+    Result<bool> replace(const crypto::EncryptedField& field, const crypto::Bytes& replacement) override;
+
+    bool encrypted() const noexcept { return encrypted_; }
 
 private:
     /// Commits on commit(); rolls back in the destructor otherwise. Caller holds mutex_.
@@ -623,6 +960,42 @@ private:
         return Error(StorageErrc::read_only, std::string("'").append(path_).append("' was opened read-only"));
     }
     Result<PhoneNumber> column_phone(sqlite3_stmt* s, int i) const;
+
+    // Field encryption. None of these needs mutex_ except settle_encryption and sealed_rows.
+    /// Decides the file's mode at open (see SqliteOptions::keys) and checks the keys against it.
+    Result<void> settle_encryption(const SqliteOptions& options);
+    Result<std::optional<std::string>> read_setting(std::string_view name) const;
+    Result<void> write_setting(std::string_view name, const Sealed& value) const;
+    Result<void> check_keys() const;
+    /// What phone_key holds for `phone` in this store.
+    Result<PhoneRef> phone_ref(const TenantId& tenant, const PhoneNumber& phone) const;
+    /// The value to bind for a sensitive column: `plaintext` itself, or its ciphertext.
+    Result<Sealed> seal(const TenantId& tenant, crypto::FieldName field, std::string_view row_id,
+                        std::string_view plaintext) const;
+    /// A sensitive column's plaintext; in an encrypted store only a ciphertext for this place is accepted.
+    Result<std::string> unseal(sqlite3_stmt* s, int i, const TenantId& tenant, crypto::FieldName field,
+                               std::string_view row_id) const;
+    /// A stored phone number: from phone_key (the number) in a plaintext store, from the
+    /// ciphertext in column `sealed` in an encrypted one.
+    Result<PhoneNumber> read_phone(sqlite3_stmt* s, int key, int sealed, const TenantId& tenant,
+                                   crypto::FieldName field, std::string_view row_id) const;
+    Error crypto_failure(const Error& error, std::string_view action, crypto::FieldName field,
+                         std::string_view row_id) const;
+    Error blind_index_failure(const Error& error) const {
+        return Error(error == crypto::CryptoErrc::invalid_argument ? StorageErrc::invalid_argument : StorageErrc::unavailable,
+                     "computing a blind index for '" + path_ + "' failed: " + error.message());
+    }
+    /// Appends an opt-out event or consent record whose phone ciphertext is bound to the sequence
+    /// the insert assigns: the insert stores a placeholder, and `seal_phone` the ciphertext, in one
+    /// transaction. Returns the sequence, or 0 if the insert stored nothing (caller holds mutex_).
+    template <class Bind>
+    Result<std::int64_t> insert_with_sealed_phone(Sql insert, Sql seal_phone, crypto::FieldName field,
+                                                  const TenantId& tenant, const PhoneNumber& phone,
+                                                  std::string_view action, Bind&& bind_insert);
+    /// Up to `limit` rows of `table` from `from` on (inclusive). Takes mutex_.
+    Result<std::vector<SealedRow>> sealed_rows(const SealedTable& table, const SealedCursor& from,
+                                               std::size_t limit) const;
+
     Result<Contact> read_contact(sqlite3_stmt* s, const TenantId& tenant) const;
     Result<MessageRecord> read_message(sqlite3_stmt* s, const TenantId& tenant, const ContactId& contact) const;
     Result<optout::OptOutEvent> read_event(sqlite3_stmt* s, const TenantId& tenant) const;
@@ -633,6 +1006,9 @@ private:
     sqlite3* db_;
     std::string path_;
     bool read_only_;
+    std::optional<crypto::FieldCipher> cipher_;    // set when opened with keys
+    const crypto::BlindIndex* blind_index_;        // set when opened with keys
+    bool encrypted_ = false;                       // the file's mode, settled at open
     mutable std::mutex mutex_;
     mutable std::array<sqlite3_stmt*, static_cast<std::size_t>(Sql::count_)> statements_{};
 };
@@ -645,6 +1021,8 @@ Result<std::unique_ptr<SqliteStore::Impl>> SqliteStore::Impl::open(const std::st
     if (path.empty() || path.find('\0') != std::string::npos)
         return invalid("the database path is empty or contains a NUL byte");
     if (options.busy_timeout.count() < 0) return invalid("the busy timeout is negative");
+    if ((options.keys == nullptr) != (options.blind_index == nullptr))
+        return invalid("field encryption needs both a key ring and a blind index");
 
     const int flags = (options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                       SQLITE_OPEN_NOMUTEX;  // the store's own mutex serialises every use
@@ -692,6 +1070,19 @@ Result<std::unique_ptr<SqliteStore::Impl>> SqliteStore::Impl::open(const std::st
                          "; it must be opened read-write once to be migrated");
     }
 
+    // A file written before field encryption holds plaintext: keys cannot apply to it, and it is
+    // refused before the migration below would touch it.
+    if (options.keys != nullptr && version.number > 0 && version.number < 3) {
+        const auto rows = query_one(db.get(),
+                                    "SELECT EXISTS (SELECT 1 FROM contacts) OR EXISTS (SELECT 1 FROM optout_events)"
+                                    " OR EXISTS (SELECT 1 FROM consent_records) OR EXISTS (SELECT 1 FROM inbound_activity)");
+        if (rows.rc != SQLITE_OK) return sqlite_error(db.get(), rows.rc, "looking for plaintext rows", path);
+        if (rows.number != 0)
+            return Error(StorageErrc::not_encrypted,
+                         "'" + path + "' holds rows written without field encryption and was opened with keys;"
+                                      " it was left unchanged");
+    }
+
     // 2. Configure the connection.
     if (!options.read_only) {
         const auto mode = query_one(db.get(), "PRAGMA journal_mode = WAL");
@@ -735,7 +1126,201 @@ Result<std::unique_ptr<SqliteStore::Impl>> SqliteStore::Impl::open(const std::st
                                                        std::to_string(schema_version) + " after migrating");
     }
 
-    return std::make_unique<Impl>(db.release(), path, options.read_only);
+    auto impl = std::make_unique<Impl>(db.release(), path, options.read_only, options);
+    if (auto ok = impl->settle_encryption(options); !ok) return ok.error();
+    return impl;
+}
+
+Result<std::optional<std::string>> SqliteStore::Impl::read_setting(std::string_view name) const {
+    auto st = statement(Sql::settings_get);
+    if (!st) return st.error();
+    int rc = bind_all(st->get(), name);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+    if (rc == SQLITE_DONE) return std::optional<std::string>{};
+    if (rc != SQLITE_ROW) return failure(rc, "reading the store's settings");
+    // TEXT or BLOB alike: the bytes as stored.
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(st->get(), 0));
+    const int n = sqlite3_column_bytes(st->get(), 0);
+    return std::optional<std::string>{p != nullptr ? std::string(p, static_cast<std::size_t>(n)) : std::string()};
+}
+
+Result<void> SqliteStore::Impl::write_setting(std::string_view name, const Sealed& value) const {
+    auto st = statement(Sql::settings_insert);
+    if (!st) return st.error();
+    int rc = bind_all(st->get(), name, value);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+    if (rc != SQLITE_DONE) return failure(rc, "writing the store's settings");
+    return {};
+}
+
+Result<void> SqliteStore::Impl::settle_encryption(const SqliteOptions& options) {
+    std::lock_guard lock(mutex_);
+    const bool with_keys = cipher_.has_value();
+    auto mode = read_setting(encryption_setting);
+    if (!mode) return mode.error();
+    if (!*mode && !read_only_) {
+        // The first writer of a file without sensitive rows fixes its mode, with the check values.
+        Transaction tx(*this);
+        if (auto ok = tx.begin(); !ok) return ok;
+        mode = read_setting(encryption_setting);  // again, under the write lock
+        if (!mode) return mode.error();
+        if (!*mode) {
+            *mode = std::string(with_keys ? encryption_aes_gcm : encryption_off);
+            if (auto ok = write_setting(encryption_setting, Sealed{**mode, {}, false}); !ok) return ok;
+            if (with_keys) {
+                encrypted_ = true;  // so that seal() encrypts the check value
+                const TenantId store_tenant{store_tenant_id};
+                auto check = seal(store_tenant, fields::key_check, key_check_setting, key_check_text);
+                if (!check) return check.error();
+                auto tag = options.blind_index->compute(store_tenant, "store-check", key_check_text);
+                if (!tag) return blind_index_failure(tag.error());
+                if (auto ok = write_setting(key_check_setting, *check); !ok) return ok;
+                Sealed tag_value{{}, crypto::Bytes(tag->begin(), tag->end()), true};
+                if (auto ok = write_setting(blind_index_check_setting, tag_value); !ok) return ok;
+            }
+        }
+        if (auto ok = tx.commit(); !ok) return ok;
+    }
+    if (!*mode) {
+        // Read-only and still without a mode: nothing sensitive is stored yet.
+        encrypted_ = with_keys;
+        return {};
+    }
+    if (**mode == encryption_off) {
+        encrypted_ = false;
+        if (!with_keys) return {};
+        return Error(StorageErrc::not_encrypted, "'" + path_ +
+                                                     "' was written without field encryption and was opened with keys;"
+                                                     " it was left unchanged");
+    }
+    if (**mode == encryption_aes_gcm) {
+        encrypted_ = true;
+        if (!with_keys)
+            return Error(StorageErrc::key_unavailable,
+                         "'" + path_ + "' is encrypted: open it with SqliteOptions::keys and blind_index");
+        return check_keys();
+    }
+    return Error(StorageErrc::newer_schema,
+                 "'" + path_ + "' uses a field encryption mode this build does not know; it was left unchanged");
+}
+
+/// The keys given must be the file's: its key check value decrypts, and the blind index gives the
+/// tag it gave when the file was created (another index key would make every phone lookup miss).
+Result<void> SqliteStore::Impl::check_keys() const {
+    const TenantId store_tenant{store_tenant_id};
+    auto expected = read_setting(blind_index_check_setting);
+    if (!expected) return expected.error();
+    auto tag = blind_index_->compute(store_tenant, "store-check", key_check_text);
+    if (!tag) return blind_index_failure(tag.error());
+    if (!*expected || **expected != std::string_view(reinterpret_cast<const char*>(tag->data()), tag->size()))
+        return Error(StorageErrc::key_unavailable,
+                     "the blind index was given another key than the one '" + path_ +
+                         "' was written with: phone numbers could not be found; it was left unchanged");
+    auto check = read_setting(key_check_setting);
+    if (!check) return check.error();
+    if (!*check) return corrupt_row("key check value");
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>((*check)->data());
+    auto plain = cipher_->decrypt(store_tenant, fields::key_check, key_check_setting, {bytes, (*check)->size()});
+    if (plain && *plain == key_check_text) return {};
+    const auto id = crypto::FieldCipher::key_id({bytes, (*check)->size()});
+    const std::string key = id ? "key " + std::to_string(id->value) : "its key";
+    if (!plain && plain.error() == crypto::CryptoErrc::unknown_key)
+        return Error(StorageErrc::key_unavailable, "'" + path_ + "' is encrypted under " + key +
+                                                       ", which the key ring does not hold; it was left unchanged");
+    return Error(StorageErrc::key_unavailable, "the key ring's " + key + " is not the key '" + path_ +
+                                                   "' was encrypted with; it was left unchanged");
+}
+
+Result<PhoneRef> SqliteStore::Impl::phone_ref(const TenantId& tenant, const PhoneNumber& phone) const {
+    if (!encrypted_) return PhoneRef{key_of(phone)};
+    auto tag = blind_index_->phone(tenant, phone);
+    if (!tag) return blind_index_failure(tag.error());
+    return PhoneRef{*tag};
+}
+
+Result<Sealed> SqliteStore::Impl::seal(const TenantId& tenant, crypto::FieldName field, std::string_view row_id,
+                                       std::string_view plaintext) const {
+    if (!encrypted_) return Sealed{plaintext, {}, false};
+    auto ciphertext = cipher_->encrypt(tenant, field, row_id, plaintext);
+    if (!ciphertext) return crypto_failure(ciphertext.error(), "encrypting", field, row_id);
+    return Sealed{{}, std::move(ciphertext).value(), true};
+}
+
+Result<std::string> SqliteStore::Impl::unseal(sqlite3_stmt* s, int i, const TenantId& tenant, crypto::FieldName field,
+                                              std::string_view row_id) const {
+    if (!encrypted_) return column_text(s, i);
+    if (sqlite3_column_type(s, i) != SQLITE_BLOB)
+        return Error(StorageErrc::corrupt, "a stored " + std::string(field.table) + "." + std::string(field.column) +
+                                               " of row '" + std::string(row_id) + "' in '" + path_ +
+                                               "' is not encrypted, in an encrypted store");
+    auto plain = cipher_->decrypt(tenant, field, row_id, column_blob(s, i));
+    if (!plain) return crypto_failure(plain.error(), "decrypting", field, row_id);
+    return plain;
+}
+
+Result<PhoneNumber> SqliteStore::Impl::read_phone(sqlite3_stmt* s, int key, int sealed, const TenantId& tenant,
+                                                  crypto::FieldName field, std::string_view row_id) const {
+    if (!encrypted_) return column_phone(s, key);
+    auto text = unseal(s, sealed, tenant, field, row_id);
+    if (!text) return text.error();
+    auto phone = phone_from_e164(*text);
+    if (!phone) return corrupt_row("phone number");
+    return std::move(*phone);
+}
+
+/// A crypto error on the way to or from the file, as a storage error: a key the ring lacks is
+/// key_unavailable; a ciphertext that fails authentication (altered, or copied from another row or
+/// tenant) or is malformed is corrupt. The detail names the place, never the value.
+Error SqliteStore::Impl::crypto_failure(const Error& error, std::string_view action, crypto::FieldName field,
+                                        std::string_view row_id) const {
+    StorageErrc code = StorageErrc::unavailable;
+    if (error == crypto::CryptoErrc::unknown_key) code = StorageErrc::key_unavailable;
+    else if (error == crypto::CryptoErrc::authentication_failed || error == crypto::CryptoErrc::malformed_ciphertext ||
+             error == crypto::CryptoErrc::unsupported_version)
+        code = StorageErrc::corrupt;
+    else if (error == crypto::CryptoErrc::invalid_argument) code = StorageErrc::invalid_argument;
+    std::string detail(action);
+    detail.append(" ").append(field.table).append(".").append(field.column).append(" of row '").append(row_id);
+    detail.append("' in '").append(path_).append("' failed: ").append(error.message());
+    return Error(code, std::move(detail));
+}
+
+template <class Bind>
+Result<std::int64_t> SqliteStore::Impl::insert_with_sealed_phone(Sql insert, Sql seal_phone, crypto::FieldName field,
+                                                                 const TenantId& tenant, const PhoneNumber& phone,
+                                                                 std::string_view action, Bind&& bind_insert) {
+    const std::string e164 = phone.e164();
+    if (!encrypted_) {
+        auto st = statement(insert);
+        if (!st) return st.error();
+        int rc = bind_insert(st->get(), Sealed{e164, {}, false});
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, action);
+        return sqlite3_changes(db_) > 0 ? sqlite3_last_insert_rowid(db_) : std::int64_t{0};
+    }
+    Transaction tx(*this);
+    if (auto ok = tx.begin(); !ok) return ok.error();
+    std::int64_t sequence = 0;
+    {
+        auto st = statement(insert);
+        if (!st) return st.error();
+        int rc = bind_insert(st->get(), Sealed{{}, {}, true});  // an empty BLOB until the sequence is known
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, action);
+        if (sqlite3_changes(db_) == 0) return std::int64_t{0};
+        sequence = sqlite3_last_insert_rowid(db_);
+    }
+    auto sealed = seal(tenant, field, std::to_string(sequence), e164);
+    if (!sealed) return sealed.error();
+    {
+        auto st = statement(seal_phone);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), sequence, *sealed);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, action);
+    }
+    if (auto ok = tx.commit(); !ok) return ok.error();
+    return sequence;
 }
 
 Result<Stmt> SqliteStore::Impl::statement(Sql q) const {
@@ -769,13 +1354,18 @@ Result<PhoneNumber> SqliteStore::Impl::column_phone(sqlite3_stmt* s, int i) cons
 }
 
 Result<Contact> SqliteStore::Impl::read_contact(sqlite3_stmt* s, const TenantId& tenant) const {
-    auto phone = column_phone(s, 1);
+    const std::string id = column_text(s, 0);
+    auto phone = read_phone(s, 1, 12, tenant, fields::contact_phone, id);
     if (!phone) return phone.error();
+    auto name = unseal(s, 2, tenant, fields::contact_name, id);
+    if (!name) return name.error();
+    auto email = unseal(s, 3, tenant, fields::contact_email, id);
+    if (!email) return email.error();
     std::optional<Timestamp> deleted_at;
     if (!column_is_null(s, 9)) deleted_at = column_time(s, 9);
-    Contact c{tenant, ContactId{column_text(s, 0)}, std::move(phone).value()};
-    c.name = column_text(s, 2);
-    c.email = column_text(s, 3);
+    Contact c{tenant, ContactId{id}, std::move(phone).value()};
+    c.name = std::move(name).value();
+    c.email = std::move(email).value();
     c.source = column_text(s, 4);
     c.assignee = column_optional_id<UserId>(s, 5);
     c.team = column_text(s, 6);
@@ -795,9 +1385,11 @@ Result<MessageRecord> SqliteStore::Impl::read_message(sqlite3_stmt* s, const Ten
     MessageRecord m;
     m.tenant = tenant;
     m.id = MessageId{column_text(s, 0)};
+    auto body = unseal(s, 2, tenant, fields::message_body, m.id.value());
+    if (!body) return body.error();
     m.contact = contact;
     m.direction = *direction;
-    m.body = column_text(s, 2);
+    m.body = std::move(body).value();
     m.status = *status;
     m.provider_message_id = column_text(s, 4);
     m.created_at = column_time(s, 5);
@@ -806,7 +1398,7 @@ Result<MessageRecord> SqliteStore::Impl::read_message(sqlite3_stmt* s, const Ten
 }
 
 Result<optout::OptOutEvent> SqliteStore::Impl::read_event(sqlite3_stmt* s, const TenantId& tenant) const {
-    auto phone = column_phone(s, 1);
+    auto phone = read_phone(s, 1, 10, tenant, fields::optout_phone, std::to_string(column_int(s, 0)));
     if (!phone) return phone.error();
     const auto kind = optout::event_kind_from_string(column_text(s, 2));
     const auto scope = optout::scope_from_string(column_text(s, 3));
@@ -826,7 +1418,7 @@ Result<optout::OptOutEvent> SqliteStore::Impl::read_event(sqlite3_stmt* s, const
 }
 
 Result<ConsentRecord> SqliteStore::Impl::read_consent(sqlite3_stmt* s, const TenantId& tenant) const {
-    auto phone = column_phone(s, 1);
+    auto phone = read_phone(s, 1, 7, tenant, fields::consent_phone, std::to_string(column_int(s, 0)));
     if (!phone) return phone.error();
     const auto purpose = purpose_from_string(column_text(s, 2));
     if (!purpose) return corrupt_row("consent purpose");
@@ -847,12 +1439,21 @@ Result<ConsentRecord> SqliteStore::Impl::read_consent(sqlite3_stmt* s, const Ten
 Result<void> SqliteStore::Impl::put(const Contact& c) {
     return guarded<void>([&]() -> Result<void> {
         if (c.tenant.empty() || c.id.empty()) return invalid("a contact needs a tenant and an id");
+        // Encryption needs no lock; do it before taking one.
+        auto ref = phone_ref(c.tenant, c.phone);
+        if (!ref) return ref.error();
+        const std::string e164 = c.phone.e164();
+        auto phone = seal(c.tenant, fields::contact_phone, c.id.value(), e164);
+        auto name = seal(c.tenant, fields::contact_name, c.id.value(), c.name);
+        auto email = seal(c.tenant, fields::contact_email, c.id.value(), c.email);
+        if (!phone) return phone.error();
+        if (!name) return name.error();
+        if (!email) return email.error();
         std::lock_guard lock(mutex_);
         if (auto ok = writable(); !ok) return ok;
         auto st = statement(Sql::contact_upsert);
         if (!st) return st.error();
-        int rc = bind_all(st->get(), c.tenant.value(), c.id.value(), key_of(c.phone), c.phone.e164(), c.name, c.email,
-                          c.source, optional_id(c.assignee), c.team, ms(c.created_at), ms(c.updated_at),
+        int rc = bind_all(st->get(), c.tenant.value(), c.id.value(), *ref, *phone, *name, *email, c.source, optional_id(c.assignee), c.team, ms(c.created_at), ms(c.updated_at),
                           optional_ms(c.deleted_at), std::int64_t{c.legal_hold ? 1 : 0},
                           std::int64_t{c.restricted ? 1 : 0});
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
@@ -881,10 +1482,12 @@ Result<std::optional<Contact>> SqliteStore::Impl::find_by_phone(const TenantId& 
                                                                 const PhoneNumber& phone) const {
     return guarded<std::optional<Contact>>([&]() -> Result<std::optional<Contact>> {
         if (tenant.empty()) return invalid("finding a contact needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
         std::lock_guard lock(mutex_);
         auto st = statement(Sql::contact_find_live_by_phone);
         if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), key_of(phone));
+        int rc = bind_all(st->get(), tenant.value(), *ref);
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc == SQLITE_DONE) return std::optional<Contact>{};
         if (rc != SQLITE_ROW) return failure(rc, "finding a contact by phone number");
@@ -957,6 +1560,8 @@ Result<bool> SqliteStore::Impl::append(const MessageRecord& m) {
     return guarded<bool>([&]() -> Result<bool> {
         if (m.tenant.empty() || m.id.empty() || m.contact.empty())
             return invalid("a message needs a tenant, an id and a contact");
+        auto body = seal(m.tenant, fields::message_body, m.id.value(), m.body);
+        if (!body) return body.error();
         std::lock_guard lock(mutex_);
         if (auto ok = writable(); !ok) return ok.error();
         Transaction tx(*this);
@@ -974,7 +1579,7 @@ Result<bool> SqliteStore::Impl::append(const MessageRecord& m) {
             auto st = statement(Sql::message_insert);
             if (!st) return st.error();
             int rc = bind_all(st->get(), m.tenant.value(), m.id.value(), m.contact.value(), to_string(m.direction),
-                              m.body, to_string(m.status), m.provider_message_id, ms(m.created_at),
+                              *body, to_string(m.status), m.provider_message_id, ms(m.created_at),
                               ms(m.updated_at));
             if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
             if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -999,6 +1604,45 @@ Result<bool> SqliteStore::Impl::update_status(const TenantId& tenant, const Mess
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
         return sqlite3_changes(db_) > 0;
+    });
+}
+
+Result<std::optional<MessageId>> SqliteStore::Impl::update_status_by_provider_id(
+    const TenantId& tenant, std::string_view provider_message_id, MessageStatus status, Timestamp at) {
+    return guarded<std::optional<MessageId>>([&]() -> Result<std::optional<MessageId>> {
+        if (tenant.empty() || provider_message_id.empty())
+            return invalid("a status update needs a tenant and a provider message id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        // Read and compare-and-set in one write transaction, so another connection's update of
+        // the same message cannot slip in between and be moved backwards.
+        Transaction tx(*this);
+        if (auto ok = tx.begin(); !ok) return ok.error();
+        std::string id;
+        MessageStatus current{};
+        {
+            auto st = statement(Sql::message_find_by_provider_id);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), provider_message_id);
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc == SQLITE_DONE) return std::optional<MessageId>{};
+            if (rc != SQLITE_ROW) return failure(rc, "finding a message by its provider id");
+            const auto stored = message_status_from_string(column_text(st->get(), 1));
+            if (!stored) return corrupt_row("message status");
+            id = column_text(st->get(), 0);
+            current = *stored;
+        }
+        if (!status_advances(current, status)) return std::optional<MessageId>{};
+        {
+            auto st = statement(Sql::message_advance_status);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), id, to_string(current), to_string(status), ms(at));
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
+            if (sqlite3_changes(db_) == 0) return std::optional<MessageId>{};
+        }
+        if (auto ok = tx.commit(); !ok) return ok.error();
+        return std::optional<MessageId>{MessageId{std::move(id)}};
     });
 }
 
@@ -1030,17 +1674,20 @@ Result<std::vector<MessageRecord>> SqliteStore::Impl::list_for_contact(const Ten
 Result<bool> SqliteStore::Impl::append(optout::OptOutEvent& e) {
     return guarded<bool>([&]() -> Result<bool> {
         if (e.tenant.empty()) return invalid("an opt-out event needs a tenant");
+        auto ref = phone_ref(e.tenant, e.phone);
+        if (!ref) return ref.error();
         std::lock_guard lock(mutex_);
         if (auto ok = writable(); !ok) return ok.error();
-        auto st = statement(Sql::optout_insert);
-        if (!st) return st.error();
-        int rc = bind_all(st->get(), e.tenant.value(), key_of(e.phone), e.phone.e164(), to_string(e.kind),
-                          to_string(e.scope), to_string(e.method), ms(e.at), e.trigger, e.channel,
-                          optional_id(e.actor), e.provider_message_id);
-        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-        if (rc != SQLITE_DONE) return failure(rc, "appending an opt-out event");
-        if (sqlite3_changes(db_) == 0) return false;  // a redelivery of a known provider message id
-        e.sequence = sqlite3_last_insert_rowid(db_);
+        auto sequence = insert_with_sealed_phone(
+            Sql::optout_insert, Sql::optout_seal_phone, fields::optout_phone, e.tenant, e.phone,
+            "appending an opt-out event", [&](sqlite3_stmt* st, const Sealed& phone) {
+                return bind_all(st, e.tenant.value(), *ref, phone, to_string(e.kind), to_string(e.scope),
+                                to_string(e.method), ms(e.at), e.trigger, e.channel, optional_id(e.actor),
+                                e.provider_message_id);
+            });
+        if (!sequence) return sequence.error();
+        if (*sequence == 0) return false;  // a redelivery of a known provider message id
+        e.sequence = *sequence;
         return true;
     });
 }
@@ -1049,10 +1696,12 @@ Result<std::vector<optout::OptOutEvent>> SqliteStore::Impl::history(const Tenant
                                                                     const PhoneNumber& phone) const {
     return guarded<std::vector<optout::OptOutEvent>>([&]() -> Result<std::vector<optout::OptOutEvent>> {
         if (tenant.empty()) return invalid("reading opt-out history needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
         std::lock_guard lock(mutex_);
         auto st = statement(Sql::optout_history);
         if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), key_of(phone));
+        int rc = bind_all(st->get(), tenant.value(), *ref);
         std::vector<optout::OptOutEvent> out;
         while (rc == SQLITE_OK || rc == SQLITE_ROW) {
             rc = sqlite3_step(st->get());
@@ -1100,14 +1749,17 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
 Result<void> SqliteStore::Impl::append(const ConsentRecord& r) {
     return guarded<void>([&]() -> Result<void> {
         if (r.tenant.empty()) return invalid("a consent record needs a tenant");
+        auto ref = phone_ref(r.tenant, r.phone);
+        if (!ref) return ref.error();
         std::lock_guard lock(mutex_);
         if (auto ok = writable(); !ok) return ok;
-        auto st = statement(Sql::consent_insert);
-        if (!st) return st.error();
-        int rc = bind_all(st->get(), r.tenant.value(), key_of(r.phone), r.phone.e164(), to_string(r.purpose),
-                          std::int64_t{r.granted ? 1 : 0}, ms(r.at), r.source, optional_id(r.actor));
-        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-        if (rc != SQLITE_DONE) return failure(rc, "appending a consent record");
+        auto sequence = insert_with_sealed_phone(
+            Sql::consent_insert, Sql::consent_seal_phone, fields::consent_phone, r.tenant, r.phone,
+            "appending a consent record", [&](sqlite3_stmt* st, const Sealed& phone) {
+                return bind_all(st, r.tenant.value(), *ref, phone, to_string(r.purpose),
+                                std::int64_t{r.granted ? 1 : 0}, ms(r.at), r.source, optional_id(r.actor));
+            });
+        if (!sequence) return sequence.error();
         return {};
     });
 }
@@ -1116,10 +1768,12 @@ Result<std::optional<ConsentRecord>> SqliteStore::Impl::latest(const TenantId& t
                                                                Purpose purpose) const {
     return guarded<std::optional<ConsentRecord>>([&]() -> Result<std::optional<ConsentRecord>> {
         if (tenant.empty()) return invalid("reading consent needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
         std::lock_guard lock(mutex_);
         auto st = statement(Sql::consent_latest);
         if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), key_of(phone), to_string(purpose));
+        int rc = bind_all(st->get(), tenant.value(), *ref, to_string(purpose));
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc == SQLITE_DONE) return std::optional<ConsentRecord>{};
         if (rc != SQLITE_ROW) return failure(rc, "reading the latest consent record");
@@ -1163,11 +1817,18 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
 Result<void> SqliteStore::Impl::record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
     return guarded<void>([&]() -> Result<void> {
         if (tenant.empty()) return invalid("inbound activity needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
+        // The row is (tenant, phone_key): an encrypted number is bound to its tag.
+        const std::string row_id = encrypted_ ? hex(std::get<Tag>(*ref)) : std::string();
+        const std::string e164 = phone.e164();
+        auto sealed = seal(tenant, fields::activity_phone, row_id, e164);
+        if (!sealed) return sealed.error();
         std::lock_guard lock(mutex_);
         if (auto ok = writable(); !ok) return ok;
         auto st = statement(Sql::activity_upsert);
         if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), key_of(phone), phone.e164(), ms(at));
+        int rc = bind_all(st->get(), tenant.value(), *ref, *sealed, ms(at));
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc != SQLITE_DONE) return failure(rc, "recording inbound activity");
         return {};
@@ -1178,10 +1839,12 @@ Result<std::optional<Timestamp>> SqliteStore::Impl::last_inbound(const TenantId&
                                                                  const PhoneNumber& phone) const {
     return guarded<std::optional<Timestamp>>([&]() -> Result<std::optional<Timestamp>> {
         if (tenant.empty()) return invalid("reading inbound activity needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
         std::lock_guard lock(mutex_);
         auto st = statement(Sql::activity_get);
         if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), key_of(phone));
+        int rc = bind_all(st->get(), tenant.value(), *ref);
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc == SQLITE_DONE) return std::optional<Timestamp>{};
         if (rc != SQLITE_ROW) return failure(rc, "reading inbound activity");
@@ -1193,7 +1856,7 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
                                      const std::function<void(const PhoneNumber&, Timestamp)>& visit) const {
     return guarded<void>([&]() -> Result<void> {
         if (tenant.empty() || !visit) return invalid("scanning inbound activity needs a tenant and a visitor");
-        std::int64_t after = 0;
+        PhoneRef after = std::int64_t{0};  // before every number and every tag: SQLite orders integers before BLOBs
         for (;;) {
             std::vector<std::pair<PhoneNumber, Timestamp>> batch;
             {
@@ -1204,8 +1867,16 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
                 while (rc == SQLITE_OK || rc == SQLITE_ROW) {
                     rc = sqlite3_step(st->get());
                     if (rc != SQLITE_ROW) break;
-                    after = column_int(st->get(), 0);
-                    auto phone = column_phone(st->get(), 0);
+                    std::string row_id;
+                    if (encrypted_) {
+                        const auto tag = column_tag(st->get(), 0);
+                        if (!tag) return corrupt_row("inbound activity's phone tag");
+                        after = *tag;
+                        row_id = hex(*tag);
+                    } else {
+                        after = column_int(st->get(), 0);
+                    }
+                    auto phone = read_phone(st->get(), 0, 2, tenant, fields::activity_phone, row_id);
                     if (!phone) return phone.error();
                     batch.emplace_back(std::move(phone).value(), column_time(st->get(), 1));
                 }
@@ -1408,6 +2079,156 @@ Result<std::int64_t> SqliteStore::Impl::purge_through(const TenantId& tenant, st
     });
 }
 
+// ---------------------------------------------------------------------------------------------
+// crypto::EncryptedFieldSource: the encrypted columns, for a re-encryption pass
+
+Result<std::vector<SealedRow>> SqliteStore::Impl::sealed_rows(const SealedTable& table, const SealedCursor& from,
+                                                              std::size_t limit) const {
+    std::lock_guard lock(mutex_);
+    auto st = statement(table.scan);
+    if (!st) return st.error();
+    sqlite3_stmt* s = st->get();
+    int rc = SQLITE_OK;
+    switch (table.key) {
+        case RowKey::setting: break;
+        case RowKey::text_id:
+        case RowKey::sequence: rc = bind_all(s, from.rowid, clamp_limit(limit)); break;
+        case RowKey::phone_tag: rc = bind_all(s, std::string_view(from.tenant), from.tag, clamp_limit(limit)); break;
+    }
+    std::vector<SealedRow> rows;
+    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+        rc = sqlite3_step(s);
+        if (rc != SQLITE_ROW) break;
+        SealedRow row;
+        int first_value = 0;
+        if (table.key == RowKey::setting) {
+            row.tenant = store_tenant_id;
+            row.row_id = key_check_setting;
+        } else if (table.key == RowKey::phone_tag) {
+            row.tenant = column_text(s, 0);
+            const auto tag = column_tag(s, 1);
+            if (!tag) return corrupt_row("inbound activity's phone tag");
+            row.tag = *tag;
+            row.row_id = hex(*tag);
+            first_value = 2;
+        } else {
+            row.rowid = column_int(s, 0);
+            row.tenant = column_text(s, 1);
+            row.row_id = column_text(s, 2);
+            first_value = 3;
+        }
+        for (std::size_t c = 0; c < table.width; ++c) {
+            const int i = first_value + static_cast<int>(c);
+            // A value that is not a BLOB is handed over as its bytes: decrypting it fails, and the
+            // pass reports it instead of skipping it silently.
+            const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
+            const int n = sqlite3_column_bytes(s, i);
+            if (p != nullptr && n > 0) row.values[c].assign(p, p + n);
+        }
+        rows.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return failure(rc, "scanning encrypted columns");
+    return rows;
+}
+
+Result<std::vector<crypto::EncryptedField>> SqliteStore::Impl::next_batch(std::string_view cursor, std::size_t limit,
+                                                                          crypto::KeyId primary) {
+    return guarded<std::vector<crypto::EncryptedField>>([&]() -> Result<std::vector<crypto::EncryptedField>> {
+        std::vector<crypto::EncryptedField> out;
+        if (!encrypted_ || limit == 0) return out;
+        std::optional<SealedCursor> after;  // the last field handed out before; none: from the start
+        if (!cursor.empty()) {
+            after = decode_cursor(cursor);
+            if (!after) return invalid("not a cursor of this store's encrypted columns");
+        }
+        // Rows are read in chunks of at least two, so that a chunk that starts again at the cursor's
+        // row always moves on.
+        const std::size_t chunk = std::clamp<std::size_t>(limit, 16, 512);
+        for (std::size_t t = after ? after->table : 0; t < sealed_tables.size(); ++t) {
+            const SealedTable& table = sealed_tables[t];
+            SealedCursor from;
+            from.table = t;
+            bool resume = false;  // whether the row at `from` has columns handed out already
+            if (after && after->table == t) {
+                from = *after;
+                resume = true;
+            }
+            for (;;) {
+                auto rows = sealed_rows(table, from, chunk);
+                if (!rows) return rows.error();
+                for (const SealedRow& row : *rows) {
+                    const bool seen_row = resume && from.at(row, table.key);
+                    for (std::size_t c = 0; c < table.width; ++c) {
+                        if (seen_row && c <= from.column) continue;
+                        const crypto::Bytes& value = row.values[c];
+                        if (const auto id = crypto::FieldCipher::key_id(value); id && *id == primary) continue;
+                        SealedCursor here;
+                        here.table = t;
+                        here.rowid = row.rowid;
+                        here.tenant = row.tenant;
+                        here.tag = row.tag;
+                        here.column = c;
+                        out.push_back({TenantId{row.tenant}, std::string(table.columns[c].field.table),
+                                       std::string(table.columns[c].field.column), row.row_id, value,
+                                       encode_cursor(here)});
+                        if (out.size() == limit) return out;
+                    }
+                }
+                if (rows->size() < chunk) break;
+                // Go on from the last row read, every column of which is done.
+                const SealedRow& last = rows->back();
+                from.rowid = last.rowid;
+                from.tenant = last.tenant;
+                from.tag = last.tag;
+                from.column = table.width;
+                resume = true;
+            }
+        }
+        return out;
+    });
+}
+
+Result<bool> SqliteStore::Impl::replace(const crypto::EncryptedField& field, const crypto::Bytes& replacement) {
+    return guarded<bool>([&]() -> Result<bool> {
+        const SealedTable* table = nullptr;
+        const SealedColumn* column = nullptr;
+        for (const SealedTable& t : sealed_tables)
+            for (std::size_t c = 0; c < t.width; ++c)
+                if (t.columns[c].field.table == field.table && t.columns[c].field.column == field.column) {
+                    table = &t;
+                    column = &t.columns[c];
+                }
+        if (table == nullptr || field.tenant.empty()) return invalid("not an encrypted column of this store");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(column->replace);
+        if (!st) return st.error();
+        sqlite3_stmt* s = st->get();
+        int rc = SQLITE_OK;
+        switch (table->key) {
+            case RowKey::setting: rc = bind_all(s, field.ciphertext, replacement); break;
+            case RowKey::text_id:
+                rc = bind_all(s, field.tenant.value(), std::string_view(field.row_id), field.ciphertext, replacement);
+                break;
+            case RowKey::sequence: {
+                const auto sequence = parse_number<std::int64_t>(field.row_id);
+                if (!sequence) return invalid("not a row of this store's encrypted columns");
+                rc = bind_all(s, field.tenant.value(), *sequence, field.ciphertext, replacement);
+                break;
+            }
+            case RowKey::phone_tag: {
+                const auto tag = tag_from_hex(field.row_id);
+                if (!tag) return invalid("not a row of this store's encrypted columns");
+                rc = bind_all(s, field.tenant.value(), *tag, field.ciphertext, replacement);
+                break;
+            }
+        }
+        if (rc == SQLITE_OK) rc = sqlite3_step(s);
+        if (rc != SQLITE_DONE) return failure(rc, "replacing an encrypted value");
+        return sqlite3_changes(db_) > 0;
+    });
+}
+
 // -------------------------------------------------------------------------------------------------
 // SqliteStore
 
@@ -1429,5 +2250,7 @@ ConsentStore& SqliteStore::consents() { return *impl_; }
 ActivityStore& SqliteStore::activity() { return *impl_; }
 DedupStore& SqliteStore::dedup() { return *impl_; }
 AuditStore& SqliteStore::audit() { return *impl_; }
+bool SqliteStore::encrypted() const noexcept { return impl_->encrypted(); }
+crypto::EncryptedFieldSource& SqliteStore::encrypted_fields() { return *impl_; }
 
 }  // namespace heroshhi::storage

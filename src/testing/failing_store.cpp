@@ -45,6 +45,10 @@ public:
     Result<bool> update_status(const TenantId& t, const MessageId& id, storage::MessageStatus s, Timestamp at) override {
         HEROSHHI_GUARD_CALL(inner_.update_status(t, id, s, at));
     }
+    Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& t, std::string_view provider_id,
+                                                                storage::MessageStatus s, Timestamp at) override {
+        HEROSHHI_GUARD_CALL(inner_.update_status_by_provider_id(t, provider_id, s, at));
+    }
     Result<std::vector<storage::MessageRecord>> list_for_contact(const TenantId& t, const ContactId& c,
                                                                 std::size_t limit) const override {
         HEROSHHI_GUARD_CALL(inner_.list_for_contact(t, c, limit));

@@ -240,6 +240,56 @@ void messages_are_ordered_and_idempotent(StoreSet& s, Expect& ex) {
     EXPECT(!orphan && orphan.error() == StorageErrc::not_found);
 }
 
+void provider_statuses_only_move_forward(StoreSet& s, Expect& ex) {
+    using std::chrono::seconds;
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    auto outbound = [&](std::string id, std::string wamid, MessageStatus status, Direction direction) {
+        MessageRecord m = message(tenant_a, std::move(id), "c1", t0, "hi");
+        m.direction = direction;
+        m.status = status;
+        m.provider_message_id = std::move(wamid);
+        return yes(s.messages().append(m));
+    };
+    EXPECT(outbound("m1", "wamid.A", MessageStatus::queued, Direction::outbound));
+    EXPECT(outbound("m2", "wamid.B", MessageStatus::sent, Direction::outbound));
+    EXPECT(outbound("m3", "wamid.C", MessageStatus::received, Direction::inbound));
+    EXPECT(outbound("m4", "wamid.D", MessageStatus::queued, Direction::outbound));
+    EXPECT(outbound("m5", "wamid.E", MessageStatus::delivered, Direction::outbound));
+    auto step = [&](const TenantId& tenant, std::string_view wamid, MessageStatus status, int at) {
+        return s.messages().update_status_by_provider_id(tenant, wamid, status, t0 + seconds(at));
+    };
+    auto changed = [](const Result<std::optional<MessageId>>& r, std::string_view id) {
+        return r && r->has_value() && (*r)->value() == id;
+    };
+    auto unchanged = [](const Result<std::optional<MessageId>>& r) { return r && !r->has_value(); };
+
+    EXPECT(changed(step(tenant_a, "wamid.A", MessageStatus::sent, 1), "m1"));
+    EXPECT(unchanged(step(tenant_a, "wamid.A", MessageStatus::sent, 2)));       // the same status again
+    EXPECT(unchanged(step(tenant_a, "wamid.A", MessageStatus::queued, 3)));     // backwards
+    EXPECT(changed(step(tenant_a, "wamid.A", MessageStatus::read, 4), "m1"));   // delivered may be skipped
+    EXPECT(unchanged(step(tenant_a, "wamid.A", MessageStatus::delivered, 5)));  // late delivered after read
+    EXPECT(unchanged(step(tenant_a, "wamid.A", MessageStatus::sent, 6)));       // late sent after read
+    EXPECT(unchanged(step(tenant_a, "wamid.A", MessageStatus::failed, 7)));     // a read message did not fail
+    EXPECT(changed(step(tenant_a, "wamid.B", MessageStatus::failed, 8), "m2"));
+    EXPECT(unchanged(step(tenant_a, "wamid.B", MessageStatus::delivered, 9)));  // failed is final
+    EXPECT(unchanged(step(tenant_a, "wamid.C", MessageStatus::read, 10)));      // inbound messages keep theirs
+    EXPECT(unchanged(step(tenant_a, "wamid.unknown", MessageStatus::read, 11)));
+    EXPECT(unchanged(step(tenant_b, "wamid.D", MessageStatus::delivered, 12)));  // another tenant's id
+    EXPECT(changed(step(tenant_a, "wamid.D", MessageStatus::failed, 13), "m4"));  // queued may fail
+    EXPECT(unchanged(step(tenant_a, "wamid.E", MessageStatus::failed, 14)));      // a delivered message did not
+    auto empty = step(tenant_a, "", MessageStatus::read, 15);
+    EXPECT(!empty && empty.error() == StorageErrc::invalid_argument);
+
+    auto msgs = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 10), __LINE__, "list");
+    EXPECT(msgs && msgs->size() == 5);
+    if (!msgs || msgs->size() != 5) return;
+    EXPECT((*msgs)[0].status == MessageStatus::read && (*msgs)[0].updated_at == t0 + seconds(4));
+    EXPECT((*msgs)[1].status == MessageStatus::failed && (*msgs)[1].updated_at == t0 + seconds(8));
+    EXPECT((*msgs)[2].status == MessageStatus::received && (*msgs)[2].updated_at == t0);
+    EXPECT((*msgs)[3].status == MessageStatus::failed && (*msgs)[3].updated_at == t0 + seconds(13));
+    EXPECT((*msgs)[4].status == MessageStatus::delivered && (*msgs)[4].updated_at == t0);
+}
+
 void optout_events_are_append_only_and_ordered(StoreSet& s, Expect& ex) {
     const auto p = phone("+14155550101");
     auto e1 = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0 + std::chrono::minutes(2), "wamid.1");
@@ -602,6 +652,7 @@ const Case cases[] = {
     {"find by phone returns the live contact with the smallest id", find_by_phone_returns_the_live_contact},
     {"hard delete cascades to messages and keeps opt-out events", hard_delete_cascades_messages_and_keeps_optouts},
     {"messages are ordered by time and appended once per id", messages_are_ordered_and_idempotent},
+    {"a provider's delivery status only moves a message forward", provider_statuses_only_move_forward},
     {"opt-out events are append-only, ordered and de-duplicated by provider id", optout_events_are_append_only_and_ordered},
     {"the latest consent record is in force", consent_latest_record_wins},
     {"the last inbound time only moves forward", inbound_time_only_moves_forward},

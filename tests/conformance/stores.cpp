@@ -1,6 +1,8 @@
 // The store conformance suite on the stores heroshhi ships.
 #include <doctest/doctest.h>
 
+#include <heroshhi/crypto/blind_index.hpp>
+#include <heroshhi/crypto/key_ring.hpp>
 #include <heroshhi/storage/memory_store.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
 #include <heroshhi/testing/store_conformance.hpp>
@@ -27,16 +29,32 @@ TEST_CASE("the in-memory store conforms") {
     run_all([] { return std::make_unique<heroshhi::storage::MemoryStore>(); });
 }
 
-TEST_CASE("the SQLite store conforms") {
+void run_all_sqlite(const heroshhi::storage::SqliteOptions& options, bool encrypted) {
     namespace fs = std::filesystem;
     const fs::path dir = fs::temp_directory_path() / ("heroshhi-conformance-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     static std::atomic<int> counter{0};
     run_all([&]() -> std::unique_ptr<heroshhi::storage::StoreSet> {
         const fs::path file = dir / ("store-" + std::to_string(counter++) + ".db");
-        auto store = heroshhi::storage::SqliteStore::open(file.string());
+        auto store = heroshhi::storage::SqliteStore::open(file.string(), options);
         REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().message()));
+        REQUIRE((*store)->encrypted() == encrypted);
         return std::move(store).value();
     });
     fs::remove_all(dir);
+}
+
+TEST_CASE("the SQLite store conforms") { run_all_sqlite({}, false); }
+
+TEST_CASE("the SQLite store with field encryption conforms") {
+    using namespace heroshhi::crypto;
+    KeySet keys;
+    keys.keys.push_back({KeyId{1}, SecretKey::generate().value()});
+    keys.primary = KeyId{1};
+    const KeyRing ring = KeyRing::create(std::move(keys)).value();
+    const BlindIndex index = BlindIndex::create(SecretKey::generate().value()).value();
+    heroshhi::storage::SqliteOptions options;
+    options.keys = &ring;
+    options.blind_index = &index;
+    run_all_sqlite(options, true);
 }

@@ -16,6 +16,9 @@ enum class StorageErrc {
     invalid_argument,  ///< the caller passed a record that cannot be stored (empty id, bad value)
     not_found,         ///< the record the operation needs does not exist
     conflict,          ///< the record exists with different content
+    key_unavailable,   ///< the data is encrypted and the keys to read it were not given (no key ring,
+                       ///< a ring without the key a value was encrypted with, another blind-index key)
+    not_encrypted,     ///< the database was written without encryption and was opened with keys
 };
 
 const std::error_category& storage_category() noexcept;

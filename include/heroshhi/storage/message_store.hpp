@@ -1,6 +1,8 @@
 // heroshhi — MessageStore: the port for message history.
 #pragma once
 
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include <heroshhi/core/result.hpp>
@@ -20,6 +22,18 @@ public:
     /// Sets the status and updated_at of a message. Returns whether the message exists.
     virtual Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
                                        Timestamp at) = 0;
+
+    /// Applies a delivery status the provider reported for the message it knows as
+    /// `provider_message_id` (WhatsApp's wamid), only if the status moves the message forward
+    /// (status_advances: queued < sent < delivered < read; failed replaces queued or sent only),
+    /// and then sets updated_at = at. Webhooks arrive late and out of order, so a "sent" after
+    /// "read" changes nothing. Returns the id of the message that changed; nullopt if no message
+    /// of the tenant has that provider id or the status would not advance it. If several share the
+    /// provider id, the first appended is the one considered. Fails with invalid_argument on an
+    /// empty tenant or provider id. Atomic against concurrent updates of the same message.
+    virtual Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& tenant,
+                                                                        std::string_view provider_message_id,
+                                                                        MessageStatus status, Timestamp at) = 0;
 
     /// The contact's messages, oldest first (by created_at, then order of appending), at most `limit`.
     virtual Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,

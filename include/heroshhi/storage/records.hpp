@@ -41,6 +41,12 @@ std::string_view to_string(MessageStatus s) noexcept;
 std::optional<Direction> direction_from_string(std::string_view s) noexcept;
 std::optional<MessageStatus> message_status_from_string(std::string_view s) noexcept;
 
+/// Whether a delivery status reported by the provider may replace the stored one. Statuses only
+/// move forward: queued < sent < delivered < read; failed replaces queued or sent only (a message
+/// that was delivered did not fail); failed and received (an inbound message) are final. A
+/// status never replaces itself. So a late "sent" after "read" changes nothing.
+bool status_advances(MessageStatus from, MessageStatus to) noexcept;
+
 /// One message in a contact's history. Deleted with its contact (cascade).
 struct MessageRecord {
     TenantId tenant;

@@ -6,7 +6,12 @@
 #include <string>
 
 #include <heroshhi/core/result.hpp>
+#include <heroshhi/crypto/reencryption.hpp>
 #include <heroshhi/storage/store_set.hpp>
+
+namespace heroshhi::crypto {
+class BlindIndex;
+}  // namespace heroshhi::crypto
 
 namespace heroshhi::storage {
 
@@ -15,6 +20,23 @@ struct SqliteOptions {
     std::chrono::milliseconds busy_timeout{5000};
     /// Open read-only: every write fails with `read_only`.
     bool read_only = false;
+
+    /// Field encryption: give both, or neither (invalid_argument). With them, contacts' phone
+    /// numbers, names and emails, message bodies, and the phone numbers of opt-out events,
+    /// consent records and inbound activity are stored as crypto::FieldCipher ciphertexts under
+    /// the ring's primary key, each bound to its tenant, table, column and row; phone numbers are
+    /// found through `blind_index` tags, so no number is stored in clear, not even as a key.
+    /// Both must outlive the store; the ring may rotate while the store is open.
+    ///
+    /// The mode belongs to the file and is fixed when it is created: a new file opened with keys
+    /// is encrypted, one opened without them is not (a file from before schema version 3 that
+    /// holds no contacts, opt-outs, consents or activity is treated as new). An encrypted file
+    /// opened without keys, with a ring that lacks the key it was written with, or with another
+    /// blind-index key fails with key_unavailable; a plaintext file opened with keys fails with
+    /// not_encrypted. Neither is modified. There is no in-place conversion: copy the rows into a
+    /// new file opened with keys.
+    const crypto::KeyRing* keys = nullptr;
+    const crypto::BlindIndex* blind_index = nullptr;
 };
 
 /// One SQLite file in WAL mode with foreign keys on. Statements are prepared once and bound
@@ -25,13 +47,24 @@ struct SqliteOptions {
 class SqliteStore final : public StoreSet {
 public:
     /// The newest schema version this build writes and reads.
-    static constexpr int schema_version = 2;
+    static constexpr int schema_version = 3;
 
     /// Opens (creating if absent) the database at `path` and migrates it to `schema_version`
-    /// (version 2 added the audit trail; a version 1 file gains its tables and keeps every row).
+    /// (version 2 added the audit trail, version 3 field encryption and delivery statuses by
+    /// provider id; an older file gains them and keeps every row, in plaintext).
     /// A file that is not a database, belongs to another application, or was written by a newer
     /// heroshhi fails with not_a_database / newer_schema and is not modified.
     static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, SqliteOptions options = {});
+
+    /// Whether the file's sensitive columns are encrypted (see SqliteOptions::keys).
+    bool encrypted() const noexcept;
+
+    /// The store's encrypted columns as a crypto::EncryptedFieldSource, for a ReencryptionPass
+    /// after a key rotation (also the file's key check value, so an old key can be removed once a
+    /// pass has finished). Scans table by table in row order, in batches, without holding the
+    /// store's lock between them; replace() is a compare-and-swap. A plaintext store has no
+    /// fields to hand out. Thread-safe like the store; valid as long as the store.
+    crypto::EncryptedFieldSource& encrypted_fields();
 
     ~SqliteStore() override;
     SqliteStore(const SqliteStore&) = delete;

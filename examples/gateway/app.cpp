@@ -19,6 +19,9 @@
 #include <heroshhi/audit/pseudonym.hpp>
 #include <heroshhi/core/errors.hpp>
 #include <heroshhi/core/phone_number.hpp>
+#include <heroshhi/crypto/blind_index.hpp>
+#include <heroshhi/crypto/file_key_provider.hpp>
+#include <heroshhi/crypto/key_ring.hpp>
 #include <heroshhi/crypto/webhook_signature.hpp>
 #include <heroshhi/engine.hpp>
 #include <heroshhi/ratelimit/limiter.hpp>
@@ -182,6 +185,8 @@ Response store_error(const Error& e) {
 struct App::Impl {
     AppOptions options;
     const Clock* clock = nullptr;
+    std::unique_ptr<crypto::KeyRing> keys;           // field encryption, when configured
+    std::unique_ptr<crypto::BlindIndex> blind_index;
     std::unique_ptr<storage::SqliteStore> store;
     std::unique_ptr<Directory> directory;
     std::unique_ptr<Engine> engine;
@@ -804,7 +809,22 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     impl->clock = options.clock ? options.clock : &system_clock;
     const Config& config = options.config;
 
-    auto store = storage::SqliteStore::open(config.sqlite);
+    storage::SqliteOptions store_options;
+    if (!config.key_file.empty()) {
+        auto ring = crypto::KeyRing::load(crypto::FileKeyProvider(config.key_file));
+        if (!ring) return ring.error();
+        auto index_keys = crypto::FileKeyProvider(config.index_key_file).load_keys();
+        if (!index_keys) return index_keys.error();
+        if (index_keys->keys.size() != 1)
+            return Error(ConfigErrc::invalid_value, "index_key_file must hold exactly one key");
+        auto index = crypto::BlindIndex::create(std::move(index_keys->keys.front().key));
+        if (!index) return index.error();
+        impl->keys = std::make_unique<crypto::KeyRing>(std::move(*ring));
+        impl->blind_index = std::make_unique<crypto::BlindIndex>(std::move(*index));
+        store_options.keys = impl->keys.get();
+        store_options.blind_index = impl->blind_index.get();
+    }
+    auto store = storage::SqliteStore::open(config.sqlite, store_options);
     if (!store) return store.error();
     impl->store = std::move(*store);
     auto directory = Directory::open(config.sqlite, *impl->clock);

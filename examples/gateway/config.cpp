@@ -51,6 +51,7 @@ const Field fields[] = {
     {"app_secret", "HEROSHHI_APP_SECRET", &Config::app_secret},
     {"verify_token", "HEROSHHI_VERIFY_TOKEN", &Config::verify_token},
     {"key_file", "HEROSHHI_KEY_FILE", &Config::key_file},
+    {"index_key_file", "HEROSHHI_INDEX_KEY_FILE", &Config::index_key_file},
     {"threads", "HEROSHHI_THREADS", nullptr, nullptr, &Config::threads},
     {"auth_per_minute", "HEROSHHI_AUTH_PER_MINUTE", nullptr, nullptr, nullptr, &Config::auth_per_minute},
     {"api_per_minute", "HEROSHHI_API_PER_MINUTE", nullptr, nullptr, nullptr, &Config::api_per_minute},
@@ -126,6 +127,8 @@ Result<void> Config::validate() const {
     if (tls_cert.empty() && !is_loopback(bind))
         return bad("bind", "plain HTTP is only served on loopback; give tls_cert and tls_key to bind " + bind);
     if (sqlite.empty()) return bad("sqlite", "must name the database file");
+    if (key_file.empty() != index_key_file.empty())
+        return bad("key_file", "key_file and index_key_file go together (field encryption needs both)");
     if (app_secret.empty()) return bad("app_secret", "required (HEROSHHI_APP_SECRET): webhook signatures are checked with it");
     if (verify_token.empty()) return bad("verify_token", "required (HEROSHHI_VERIFY_TOKEN) for Meta's handshake");
     return {};

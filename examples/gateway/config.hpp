@@ -24,7 +24,8 @@ struct Config {
     std::string graph_token;          ///< HEROSHHI_GRAPH_TOKEN: the Cloud API access token
     std::string app_secret;           ///< HEROSHHI_APP_SECRET: keys X-Hub-Signature-256
     std::string verify_token;         ///< HEROSHHI_VERIFY_TOKEN: the webhook handshake token
-    std::string key_file;             ///< HEROSHHI_KEY_FILE: key ring file (field encryption); empty: off
+    std::string key_file;             ///< HEROSHHI_KEY_FILE: data keys (crypto::FileKeyProvider format); empty: no encryption
+    std::string index_key_file;       ///< HEROSHHI_INDEX_KEY_FILE: the blind-index key (same format, one key); with key_file
     std::size_t threads = 2;          ///< HEROSHHI_THREADS
     std::uint32_t auth_per_minute = 20;      ///< failed authentications per client address
     std::uint32_t api_per_minute = 600;      ///< API requests per key

@@ -1,6 +1,12 @@
 // heroshhi gateway — demo mode.
 #include "demo.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +35,24 @@ std::string inbound_text(std::string_view wamid, std::string_view text, long lon
            R"("}],"messages":[{"from":")" + demo_contact + R"(","id":")" + std::string(wamid) +
            R"(","timestamp":")" + std::to_string(unix_seconds) + R"(","type":"text","text":{"body":")" +
            std::string(text) + R"("}}]}}]}]})";
+}
+
+// Writes "1 <base64 of 32 random bytes>" to `path` (mode 0600) unless it exists: the demo's data
+// key and blind-index key, so its database is encrypted at rest like a real deployment's.
+bool ensure_key_file(const std::string& path) {
+    if (std::filesystem::exists(path)) return true;
+    unsigned char key[32];
+    unsigned char text[64];
+    if (RAND_bytes(key, sizeof key) != 1) return false;
+    const int n = EVP_EncodeBlock(text, key, sizeof key);
+    OPENSSL_cleanse(key, sizeof key);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0) return false;
+    const std::string line = "1 " + std::string(reinterpret_cast<char*>(text), static_cast<std::size_t>(n)) + "\n";
+    OPENSSL_cleanse(text, sizeof text);
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ::close(fd);
+    return ok;
 }
 
 struct Step {
@@ -82,6 +106,12 @@ int run_demo(const DemoOptions& options, std::ostream& out, std::ostream& err) {
     app_options.config.verify_token = demo_verify_token;
     app_options.config.graph_token = demo_graph_token;
     app_options.config.graph_base_url = (*fake)->base_url();
+    app_options.config.key_file = options.sqlite + ".keys";
+    app_options.config.index_key_file = options.sqlite + ".index-key";
+    if (!ensure_key_file(app_options.config.key_file) || !ensure_key_file(app_options.config.index_key_file)) {
+        err << "heroshhi serve --demo: cannot write the demo's key files next to " << options.sqlite << '\n';
+        return 1;
+    }
     auto app = App::open(app_options);
     if (!app) {
         err << "heroshhi serve --demo: " << app.error().message() << '\n';
@@ -140,7 +170,8 @@ int run_demo(const DemoOptions& options, std::ostream& out, std::ostream& err) {
     };
 
     out << "heroshhi gateway (demo) listening on http://127.0.0.1:" << port << "\n"
-        << "  store: " << options.sqlite << "   tenant: demo   API key (owner): " << key->token << "\n"
+        << "  store: " << options.sqlite << " (encrypted at rest; keys in " << options.sqlite << ".keys and .index-key)\n"
+        << "  tenant: demo   API key (owner): " << key->token << "\n"
         << "  fake Graph API: " << (*fake)->base_url() << "   webhook verify token: " << demo_verify_token << "\n\n"
         << "Try it (copy and paste):\n\n";
     for (const Step& s : steps) out << "# " << s.title << "\n" << curl_line(s, port) << "\n\n";

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -371,4 +374,39 @@ TEST_CASE("healthz and metrics answer without a key; metrics count requests, dec
     CHECK(m.body.find("heroshhi_http_requests_total{route=\"/v1/messages\",status=\"403\"} 1") != std::string::npos);
     CHECK(m.body.find("heroshhi_decisions_total{reason=\"opted_out\"} 1") != std::string::npos);
     CHECK(m.body.find("heroshhi_optouts_total{method=\"api\"} 1") != std::string::npos);
+}
+
+TEST_CASE("with key files configured, the gateway's database holds no phone number or message text in clear") {
+    TempDb keys;
+    const std::string data_keys = keys.str() + ".keys", index_key = keys.str() + ".index";
+    for (const auto& [path, line] : {std::pair{data_keys, "7 1WpBh+xEc1VZxGcfIUblwJggwt3bR9RflYUlZo0Kbv4=\n"},
+                                      std::pair{index_key, "1 +vGh0rdmWHdjTtGm2ZpgNPHFrU44eYBTaD5P0NpPZbI=\n"}}) {
+        std::ofstream(path) << line;
+        std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace);
+    }
+    std::string db;
+    {
+        RunningGateway gw([&](gateway::Config& c) {
+            c.key_file = data_keys;
+            c.index_key_file = index_key;
+        });
+        db = gw.db_path();
+        gateway::LoopbackClient c(gw.port());
+        const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+        const std::string stop = inbound_text("14155550123", "wamid.enc", "STOP");
+        REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+        REQUIRE(post(c, "/v1/leads", bearer(owner), R"({"name": "Zelda Quintessa", "phone": "+14155550166"})").status == 201);
+        CHECK(post(c, "/v1/messages", bearer(owner), send_text).status == 403);  // still found by its tag
+        std::string bytes;
+        for (const char* suffix : {"", "-wal"}) {
+            std::ifstream in(db + suffix, std::ios::binary);
+            bytes += std::string(std::istreambuf_iterator<char>(in), {});
+        }
+        REQUIRE(bytes.size() > 4096);
+        CHECK(bytes.find("14155550123") == std::string::npos);
+        CHECK(bytes.find("14155550166") == std::string::npos);
+        CHECK(bytes.find("Zelda Quintessa") == std::string::npos);
+    }
+    for (const auto& p : {data_keys, index_key}) std::filesystem::remove(p);
 }

@@ -560,6 +560,30 @@ TEST_CASE("pacer: slots, bursts, the maximum wait and cancellation") {
     CHECK(messaging::Pacer::create({.recipient_burst = 0}).error() == ConfigErrc::invalid_value);
 }
 
+TEST_CASE("pacer: recipients whose slot has passed are forgotten as the table grows") {
+    auto pacer = messaging::Pacer::create({.sender_per_second = 1'000'000, .sender_burst = 100'000}).value();
+    for (std::uint64_t k = 1; k <= 2048; ++k) REQUIRE(pacer.reserve(k, start_time).granted);
+    CHECK(pacer.tracked() == 2048);
+    CHECK(pacer.reserve(5000, start_time + 7s).granted);  // all 2,048 are due again by now
+    CHECK(pacer.tracked() == 1);
+}
+
+TEST_CASE("a window-closed report older than the contact's last message changes nothing") {
+    Fixture f;
+    f.clock.advance(30s);
+    REQUIRE(f.engine.on_inbound({acme, f.lead, "Are you open today?"}));
+    f.engine.note_window_closed(acme, f.lead, start_time);  // reported before they wrote
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::free_form).allowed());
+    f.engine.note_window_closed(acme, f.lead, f.clock.now());
+    auto d = f.engine.check_send(acme, f.lead, MessageKind::free_form);
+    CHECK(d.reason() == Reason::outside_window);
+    CHECK(d.rule() == "whatsapp.service_window");
+    // Templates and the audience filter follow the same facts.
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).allowed());
+    const std::vector<PhoneNumber> list{f.lead};
+    CHECK(f.engine.filter_audience(acme, list, MessageKind::free_form).outside_window == 1);
+}
+
 TEST_CASE("concurrent sends to one recipient: one goes out, the rest are paced") {
     messaging::MessengerOptions o;
     o.pacing.max_wait = 0ms;

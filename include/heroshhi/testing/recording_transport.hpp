@@ -63,6 +63,12 @@ public:
         for (int i = 0; i < times; ++i) queued_[to.key()].push_back(std::nullopt);
     }
 
+    /// Forgets the messages recorded so far; ids number from 1 again. Scripted answers stay.
+    void clear() {
+        std::lock_guard lock(mutex_);
+        sent_.clear();
+    }
+
     std::vector<transport::OutboundMessage> sent() const {
         std::lock_guard lock(mutex_);
         return sent_;

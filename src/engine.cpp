@@ -411,6 +411,41 @@ Decision Engine::check_send(const TenantId& tenant, const rbac::Principal& by, c
     }
 }
 
+Decision Engine::check_system_send(const TenantId& tenant, const PhoneNumber& to, messaging::MessageKind kind,
+                                   std::string_view request_id) {
+    Impl& d = *impl_;
+    const auto unaudited = [] {
+        return Decision::deny(Reason::store_unavailable,
+                              "Not sent: the audit trail could not be written, so nothing may be sent now.",
+                              "audit.unavailable");
+    };
+    try {
+        auto target = d.contact_target(tenant, to);
+        if (!target)
+            return Decision::deny(Reason::store_unavailable,
+                                  "Not sent: the contact could not be looked up, so the send was not allowed.",
+                                  "store.unavailable");
+        Decision decision = check_send(tenant, to, kind);
+        audit::Entry e;
+        e.tenant = tenant;
+        e.actor = audit::Actor::system();
+        e.action = "send." + std::string(messaging::to_string(kind));
+        e.target_type = "contact";
+        e.target_id = target->audit_id;
+        e.outcome = decision.reason();
+        e.rule = decision.rule();
+        e.request_id = request_id;
+        if (!d.log.append(std::move(e))) return unaudited();
+        return decision;
+    } catch (const std::exception&) {
+        return unaudited();
+    }
+}
+
+void Engine::note_window_closed(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
+    impl_->index.close_window(tenant, phone, at);
+}
+
 Result<Attempt<optout::OptOutEvent>> Engine::opt_out_manually(const TenantId& tenant, const rbac::Principal& by,
                                                               const PhoneNumber& phone, OptOutRequest request) {
     return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::manual);

@@ -155,6 +155,19 @@ public:
     Decision check_send(const TenantId& tenant, const rbac::Principal& by, const PhoneNumber& to,
                         messaging::MessageKind kind, std::string_view request_id = {});
 
+    /// The decision for a message the platform sends on its own (the opt-out confirmation or
+    /// another reply on_inbound asked for): the gate decides as check_send above, with no
+    /// authorization, and the outcome is audited with the system as actor (action "send.<kind>").
+    /// If the entry cannot be written, the answer is no (store_unavailable).
+    Decision check_system_send(const TenantId& tenant, const PhoneNumber& to, messaging::MessageKind kind,
+                               std::string_view request_id = {});
+
+    /// WhatsApp answered at `at` that the contact's 24-hour window is closed (error 131047):
+    /// free-form sends to them are refused (outside_window) until they write again. Kept in memory
+    /// only: after a reload the window is judged by the last inbound time again, until WhatsApp
+    /// reports it closed again.
+    void note_window_closed(const TenantId& tenant, const PhoneNumber& phone, Timestamp at);
+
     /// A team member records that the contact asked to stop (by phone, e-mail, in person...). It
     /// is an update of the contact (the one with this number in `tenant`, if any): authorized,
     /// audited (action "opt_out.manual"), then recorded with `by` as the actor. Fails with the

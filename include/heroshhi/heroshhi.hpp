@@ -27,7 +27,10 @@
 #include <heroshhi/crypto/webhook_signature.hpp>
 #include <heroshhi/engine.hpp>
 #include <heroshhi/messaging/audience.hpp>
+#include <heroshhi/messaging/errors.hpp>
 #include <heroshhi/messaging/message_kind.hpp>
+#include <heroshhi/messaging/messenger.hpp>
+#include <heroshhi/messaging/pacer.hpp>
 #include <heroshhi/messaging/send_gate.hpp>
 #include <heroshhi/messaging/suppression_index.hpp>
 #include <heroshhi/optout/event.hpp>

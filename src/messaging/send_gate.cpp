@@ -59,7 +59,8 @@ Reason SendGate::reason(const SuppressionIndex::Lookup& lookup, MessageKind kind
     }
     if (f.opted_out()) return Reason::opted_out;
     if (kind == MessageKind::marketing_template && f.marketing_opted_out()) return Reason::marketing_opted_out;
-    if (kind == MessageKind::free_form && (!f.last_inbound() || now - *f.last_inbound() >= options_.service_window))
+    if (kind == MessageKind::free_form &&
+        (f.window_closed() || !f.last_inbound() || now - *f.last_inbound() >= options_.service_window))
         return Reason::outside_window;
     if (kind == MessageKind::marketing_template && !f.marketing_consent()) return Reason::no_consent;
     return Reason::allowed;
@@ -94,8 +95,10 @@ Decision SendGate::decide(const SuppressionIndex::Lookup& lookup, const PhoneNum
             return Decision::deny(
                 Reason::outside_window,
                 "Blocked: " + phone.e164() +
-                    (f.last_inbound() ? " last wrote on " + to_display(*f.last_inbound()) + ", more than 24 hours ago"
-                                    : " has never written to you") +
+                    (f.window_closed()  ? std::string(": WhatsApp reported the 24-hour window closed; they have not "
+                                                      "written since")
+                     : f.last_inbound() ? " last wrote on " + to_display(*f.last_inbound()) + ", more than 24 hours ago"
+                                        : std::string(" has never written to you")) +
                     ". Send an approved template instead.",
                 "whatsapp.service_window");
         case Reason::no_consent:

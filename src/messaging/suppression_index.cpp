@@ -24,6 +24,7 @@ enum Flag : std::uint64_t {
     consent = ContactFacts::consent_bit,
     restricted = ContactFacts::restricted_bit,
     confirmation_sent = ContactFacts::confirmation_bit,
+    window_closed = ContactFacts::window_closed_bit,
 };
 constexpr std::uint64_t flag_mask = 0xFF;
 
@@ -380,7 +381,18 @@ void SuppressionIndex::touch_inbound(const TenantId& tenant, const PhoneNumber& 
     const std::int64_t s = to_unix_ms(at) / 1000;
     if (s <= 0 || s > INT64_C(0xFFFFFFFF)) return;
     impl_->get_or_create(tenant).update(phone, [&](Packed& p) {
-        if (p.inbound_s() < std::uint32_t(s)) p.set_inbound_s(std::uint32_t(s));
+        if (p.inbound_s() < std::uint32_t(s)) {
+            p.set_inbound_s(std::uint32_t(s));
+            p.set_flag(window_closed, false);
+        }
+    });
+}
+
+void SuppressionIndex::close_window(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
+    impl_->get_or_create(tenant).update(phone, [&](Packed& p) {
+        // Inbound times are floored to the second: a message in the same second as the report
+        // does not count as newer (the window stays closed rather than wrongly open).
+        if (std::int64_t(p.inbound_s()) * 1000 <= to_unix_ms(at)) p.set_flag(window_closed, true);
     });
 }
 

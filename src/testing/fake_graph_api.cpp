@@ -14,7 +14,12 @@ struct FakeGraphApi::Impl {
     std::unique_ptr<http::Server> server;
     mutable std::mutex mutex;
     std::vector<Received> received;
-    std::map<std::string, std::pair<long, int>> failures;  // recipient -> (code, HTTP status)
+    struct Failure {
+        long code = 0;
+        int http_status = 400;
+        int remaining = -1;  // answers left; -1: every one
+    };
+    std::map<std::string, Failure> failures;  // by recipient
     std::chrono::milliseconds delay{0};
 
     http::Response handle(const http::Request& r) {
@@ -40,8 +45,11 @@ struct FakeGraphApi::Impl {
             return error(404, 100, "Unsupported request");
         if (r.header("authorization") != "Bearer " + token) return error(401, 190, "(#190) Invalid OAuth access token");
         if (!body.is_object() || to.empty()) return error(400, 100, "(#100) Invalid parameter");
-        if (auto it = failures.find(to); it != failures.end())
-            return error(it->second.second, it->second.first, "(#" + std::to_string(it->second.first) + ") scripted failure");
+        if (auto it = failures.find(to); it != failures.end() && it->second.remaining != 0) {
+            const Failure f = it->second;
+            if (it->second.remaining > 0) --it->second.remaining;
+            return error(f.http_status, f.code, "(#" + std::to_string(f.code) + ") scripted failure");
+        }
         http::Response ok;
         ok.body = nlohmann::json{{"messaging_product", "whatsapp"},
                                  {"contacts", {{{"input", to}, {"wa_id", to.substr(to.empty() ? 0 : 1)}}}},
@@ -70,7 +78,12 @@ std::string FakeGraphApi::base_url() const { return "http://127.0.0.1:" + std::t
 
 void FakeGraphApi::fail(const std::string& e164_to, long code, int http_status) {
     std::lock_guard lock(impl_->mutex);
-    impl_->failures.insert_or_assign(e164_to, std::make_pair(code, http_status));
+    impl_->failures.insert_or_assign(e164_to, Impl::Failure{code, http_status, -1});
+}
+
+void FakeGraphApi::fail_next(const std::string& e164_to, long code, int times, int http_status) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->failures.insert_or_assign(e164_to, Impl::Failure{code, http_status, times});
 }
 
 void FakeGraphApi::delay(std::chrono::milliseconds d) {

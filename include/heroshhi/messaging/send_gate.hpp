@@ -35,7 +35,8 @@ struct GateOptions {
 ///   - "optout.blocks_all"         opted out of everything → opted_out, with a notice naming when
 ///                                 and how, and how to re-subscribe
 ///   - "optout.blocks_marketing"   marketing template to a marketing opt-out → marketing_opted_out
-///   - "whatsapp.service_window"   free-form outside 24 h of the last inbound → outside_window
+///   - "whatsapp.service_window"   free-form outside 24 h of the last inbound, or after WhatsApp
+///                                 reported the window closed (131047) → outside_window
 ///   - "consent.marketing"         marketing template without consent → no_consent
 ///   - "gate.allowed"              otherwise allowed
 class SendGate {

@@ -30,6 +30,9 @@ public:
     bool restricted() const noexcept { return word_ & restricted_bit; }     ///< processing restricted
     /// The single confirmation of the last opt-out was already claimed.
     bool confirmation_sent() const noexcept { return word_ & confirmation_bit; }
+    /// WhatsApp answered that the 24-hour window is closed (error 131047) and the contact has not
+    /// written since: free-form messages are refused whatever last_inbound() says.
+    bool window_closed() const noexcept { return word_ & window_closed_bit; }
 
     /// The contact's last message to us, floored to the second; nullopt if they never wrote.
     std::optional<Timestamp> last_inbound() const noexcept {
@@ -51,7 +54,7 @@ public:
     // Layout of the packed word: bits 0-7 flags, 8-11 method, 12 scope, 16-31 trigger id,
     // 32-63 last inbound time in Unix seconds (0: never).
     static constexpr std::uint64_t opted_out_bit = 1, marketing_bit = 2, consent_bit = 4, restricted_bit = 8,
-                                   confirmation_bit = 16;
+                                   confirmation_bit = 16, window_closed_bit = 32;
     static constexpr std::int64_t no_time = INT64_MIN;
 
 private:
@@ -120,8 +123,13 @@ public:
     void apply(const optout::OptOutEvent& event);
     void set_consent(const TenantId& tenant, const PhoneNumber& phone, bool granted);
     void set_restricted(const TenantId& tenant, const PhoneNumber& phone, bool restricted);
-    /// Moves the last inbound time forward (never back).
+    /// Moves the last inbound time forward (never back). Moving it forward re-opens a window
+    /// closed by close_window: the contact wrote again.
     void touch_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at);
+    /// Marks the contact's 24-hour window closed, as the provider reported at `at`, until the next
+    /// inbound message that moves the last inbound time forward. Does nothing if the contact wrote
+    /// after `at` (their new message re-opened the window before the report was handled).
+    void close_window(const TenantId& tenant, const PhoneNumber& phone, Timestamp at);
     /// Atomically marks the confirmation of the last opt-out as sent if it was not, and the last
     /// opt-out happened at or after `not_before`. Returns whether this call claimed it.
     bool claim_confirmation(const TenantId& tenant, const PhoneNumber& phone, Timestamp not_before);

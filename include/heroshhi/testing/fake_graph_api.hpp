@@ -33,6 +33,8 @@ public:
     /// From now on, sends to `e164_to` ("+14155550123") answer with this Cloud API error code and
     /// HTTP status.
     void fail(const std::string& e164_to, long code, int http_status = 400);
+    /// The next `times` sends to `e164_to` answer with this error, then they succeed again.
+    void fail_next(const std::string& e164_to, long code, int times, int http_status = 400);
     /// From now on, every answer is delayed this long (to test client timeouts).
     void delay(std::chrono::milliseconds d);
     std::vector<Received> received() const;

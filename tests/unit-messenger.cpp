@@ -62,6 +62,15 @@ private:
         if (failing) return {storage::StorageErrc::unavailable, "history down"};
         return inner.messages().update_status(t, id, s, at);
     }
+    Result<bool> record_sent(const TenantId& t, const MessageId& id, std::string_view provider_id, Timestamp at) override {
+        if (failing) return {storage::StorageErrc::unavailable, "history down"};
+        return inner.messages().record_sent(t, id, provider_id, at);
+    }
+    Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& t, std::string_view provider_id,
+                                                                storage::MessageStatus s, Timestamp at) override {
+        if (failing) return {storage::StorageErrc::unavailable, "history down"};
+        return inner.messages().update_status_by_provider_id(t, provider_id, s, at);
+    }
     Result<std::vector<storage::MessageRecord>> list_for_contact(const TenantId& t, const ContactId& c,
                                                                  std::size_t limit) const override {
         return inner.messages().list_for_contact(t, c, limit);

@@ -24,6 +24,7 @@
 #include <heroshhi/crypto/key_ring.hpp>
 #include <heroshhi/crypto/webhook_signature.hpp>
 #include <heroshhi/engine.hpp>
+#include <heroshhi/messaging/messenger.hpp>
 #include <heroshhi/ratelimit/limiter.hpp>
 #include <heroshhi/sanitize/csv.hpp>
 #include <heroshhi/sanitize/lead_schema.hpp>
@@ -245,12 +246,13 @@ struct App::Impl {
                          std::optional<storage::Contact>()};
     }
 
-    // The transport of each tenant, made on first use.
-    std::mutex transports_mutex;
-    std::unordered_map<std::string, std::shared_ptr<transport::Transport>> transports;
-    Result<std::shared_ptr<transport::Transport>> transport_for(const TenantId& tenant);
+    // The Messenger of each tenant (it owns the tenant's transport), made on first use.
+    std::mutex messengers_mutex;
+    std::unordered_map<std::string, std::shared_ptr<messaging::Messenger>> messengers;
+    Result<std::shared_ptr<messaging::Messenger>> messenger_for(const TenantId& tenant);
     // Sends a reply the engine asked for (opt-out confirmation, help) through the gate.
     void send_reply(const whatsapp::PendingReply& reply);
+    void count_send(const messaging::SendResult& r);
 
     // Handlers.
     Response healthz(const Context&);
@@ -258,10 +260,12 @@ struct App::Impl {
     Response whatsapp_webhook(const Context&);
     Response form_webhook(const Context&);
     Response send_message(const Context&);
+    Response send_campaign(const Context&);
     Response consent(const Context&);
     Response opt_out(const Context&);
     Response create_lead(const Context&);
     Response get_lead(const Context&);
+    Response lead_messages(const Context&);
     Response bulk_delete(const Context&);
     Response export_leads(const Context&);
     Response audit_query(const Context&);
@@ -276,10 +280,12 @@ void App::Impl::add_routes() {
         {"POST", "/webhooks/whatsapp", Class::webhook, &Impl::whatsapp_webhook},
         {"POST", "/webhooks/forms/{integration}", Class::webhook, &Impl::form_webhook},
         {"POST", "/v1/messages", Class::api, &Impl::send_message},
+        {"POST", "/v1/campaigns", Class::api, &Impl::send_campaign},
         {"GET", "/v1/contacts/{phone}/consent", Class::api, &Impl::consent},
         {"POST", "/v1/contacts/{phone}/opt-out", Class::api, &Impl::opt_out},
         {"POST", "/v1/leads", Class::api, &Impl::create_lead},
         {"GET", "/v1/leads/{id}", Class::api, &Impl::get_lead},
+        {"GET", "/v1/leads/{id}/messages", Class::api, &Impl::lead_messages},
         {"POST", "/v1/leads/bulk-delete", Class::api, &Impl::bulk_delete},
         {"GET", "/v1/exports/leads.csv", Class::api, &Impl::export_leads},
         {"GET", "/v1/audit", Class::api, &Impl::audit_query},
@@ -377,9 +383,9 @@ Response App::Impl::dispatch(const Request& request, const std::string& request_
     return response;
 }
 
-Result<std::shared_ptr<transport::Transport>> App::Impl::transport_for(const TenantId& tenant) {
-    std::lock_guard lock(transports_mutex);
-    if (auto it = transports.find(tenant.value()); it != transports.end()) return it->second;
+Result<std::shared_ptr<messaging::Messenger>> App::Impl::messenger_for(const TenantId& tenant) {
+    std::lock_guard lock(messengers_mutex);
+    if (auto it = messengers.find(tenant.value()); it != messengers.end()) return it->second;
     auto record = directory->tenant(tenant.value());
     if (!record) return record.error();
     if (!*record) return Error(ConfigErrc::missing, "no tenant " + tenant.value() + " in the directory");
@@ -397,22 +403,29 @@ Result<std::shared_ptr<transport::Transport>> App::Impl::transport_for(const Ten
         else made = client.error();
     }
     if (!made) return made.error();
-    std::shared_ptr<transport::Transport> shared(std::move(*made));
-    transports.emplace(tenant.value(), shared);
+    messaging::MessengerOptions messenger_options;
+    // WhatsApp allows short bursts to one user ("up to 45 messages in a 6-second burst") that
+    // borrow from the 1-per-6-s pair rate: room for a reply, a confirmation and a send.
+    messenger_options.pacing.recipient_burst = 5;
+    auto messenger = messaging::Messenger::create(*engine, *store, std::move(*made), *clock, messenger_options);
+    if (!messenger) return messenger.error();
+    std::shared_ptr<messaging::Messenger> shared(std::move(*messenger));
+    messengers.emplace(tenant.value(), shared);
     return shared;
 }
 
+void App::Impl::count_send(const messaging::SendResult& r) {
+    if (r.decision) metrics.add(label("heroshhi_decisions_total", {{"reason", to_string(r.decision->reason())}}));
+    std::string outcome(messaging::to_string(r.status));
+    if (r.outcome && r.status == messaging::SendStatus::failed) outcome += "_" + std::string(transport::to_string(*r.outcome));
+    metrics.add(label("heroshhi_sends_total", {{"outcome", outcome}}));
+}
+
 void App::Impl::send_reply(const whatsapp::PendingReply& reply) {
-    const Decision decision = engine->check_send(reply.tenant, reply.to, reply.kind);
-    metrics.add(label("heroshhi_decisions_total", {{"reason", to_string(decision.reason())}}));
-    if (!decision.allowed()) return;
-    auto transport = transport_for(reply.tenant);
-    if (!transport) return;
-    transport::OutboundMessage message(reply.to, reply.kind);
-    message.text = reply.text;
-    auto answer = (*transport)->deliver(message);
-    metrics.add(label("heroshhi_sends_total",
-                      {{"outcome", answer ? transport::to_string(answer->outcome) : std::string_view("unknown")}}));
+    auto messenger = messenger_for(reply.tenant);
+    if (!messenger) return;
+    auto sent = (*messenger)->send_as_system(reply.tenant, messaging::make_reply(reply.to, reply.text, reply.kind));
+    if (sent) count_send(*sent);
 }
 
 // --- handlers --------------------------------------------------------------------------------------
@@ -526,29 +539,138 @@ static Result<transport::OutboundMessage> parse_message(const json& body) {
     return message;
 }
 
+// What a send's result means for the API client.
+Response send_response(const messaging::SendResult& r) {
+    using messaging::SendStatus;
+    switch (r.status) {
+        case SendStatus::sent:
+            return json_response(202, {{"id", r.id.value()}, {"provider_message_id", r.provider_message_id}});
+        case SendStatus::duplicate:
+            return Response::error(409, "duplicate_message", "a message with this id was already sent");
+        case SendStatus::refused: {
+            const Decision& d = *r.decision;
+            return Response::error(d.reason() == Reason::store_unavailable ? 503 : 403, to_string(d.reason()), d.notice());
+        }
+        case SendStatus::paced: {
+            const auto seconds = std::max<long long>(1, (r.retry_after.count() + 999) / 1000);
+            Response paced = Response::error(429, "paced", "WhatsApp allows about one message every 6 seconds to one "
+                                                           "person; retry after " + std::to_string(seconds) + " s");
+            paced.headers.emplace_back("Retry-After", std::to_string(seconds));
+            return paced;
+        }
+        case SendStatus::failed:
+            break;
+    }
+    const std::string outcome(r.outcome ? transport::to_string(*r.outcome) : "unreachable");
+    return Response::error(502, "provider_" + outcome,
+                           "WhatsApp did not take the message (code " + std::to_string(r.error_code) + ")" +
+                               (r.detail.empty() ? "" : ": " + r.detail));
+}
+
 Response App::Impl::send_message(const Context& c) {
     auto body = body_json(c.request);
     if (!body) return bad_body(body.error());
-    auto message = parse_message(*body);
-    if (!message) return Response::error(400, "invalid_body", message.error().message());
+    auto parsed = parse_message(*body);
+    if (!parsed) return Response::error(400, "invalid_body", parsed.error().message());
     const TenantId& tenant = c.principal->tenant;
-    const Decision decision = engine->check_send(tenant, *c.principal, message->to, message->kind, c.request_id);
-    metrics.add(label("heroshhi_decisions_total", {{"reason", to_string(decision.reason())}}));
-    if (!decision.allowed()) {
-        const int status = decision.reason() == Reason::store_unavailable ? 503 : 403;
-        return Response::error(status, to_string(decision.reason()), decision.notice());
+    auto messenger = messenger_for(tenant);
+    if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
+    messaging::OutgoingMessage message(parsed->to, parsed->kind);
+    message.text = parsed->text;
+    message.template_message = parsed->template_message;
+    message.request_id = c.request_id;
+    auto sent = (*messenger)->send(tenant, *c.principal, std::move(message));
+    if (!sent) {
+        const bool config = sent.error() == ConfigErrc::invalid_value;
+        return Response::error(config ? 502 : 503, config ? "provider_configuration" : "store_unavailable",
+                               sent.error().message());
     }
-    auto transport = transport_for(tenant);
-    if (!transport) return Response::error(503, "transport_unavailable", transport.error().message());
-    message->correlation_id = "msg_" + random_hex(8);
-    auto answer = (*transport)->deliver(*message);
-    const std::string outcome = answer ? std::string(transport::to_string(answer->outcome)) : "unknown";
-    metrics.add(label("heroshhi_sends_total", {{"outcome", outcome}}));
-    if (!answer) return Response::error(502, "provider_unreachable", answer.error().message());
-    if (answer->outcome != transport::Outcome::accepted)
-        return Response::error(502, "provider_" + outcome, "WhatsApp refused the message (code " +
-                                                              std::to_string(answer->error_code) + ")");
-    return json_response(202, {{"id", message->correlation_id}, {"provider_message_id", answer->provider_message_id}});
+    count_send(*sent);
+    return send_response(*sent);
+}
+
+// {"id": "spring-sale", "to": ["+1...", ...], "template": {...}} or "text" instead of "template";
+// "team" optionally names the team the campaign belongs to (managers: their own).
+Response App::Impl::send_campaign(const Context& c) {
+    constexpr std::size_t max_audience = 1000;
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const auto id = body->find("id"), to = body->find("to");
+    if (id == body->end() || !id->is_string() || id->get<std::string>().empty() || id->get<std::string>().size() > 64)
+        return Response::error(400, "invalid_body", "id: the campaign's id, 1 to 64 bytes");
+    if (to == body->end() || !to->is_array() || to->empty() || to->size() > max_audience)
+        return Response::error(400, "invalid_body", "to: an array of 1 to 1000 phone numbers");
+    // The content is checked like a single message's, with a placeholder recipient.
+    json content = json::object();
+    for (const char* field : {"text", "template"})
+        if (body->contains(field)) content[field] = (*body)[field];
+    content["to"] = "+14155550100";
+    for (const auto& [key, value] : body->items())
+        if (key != "id" && key != "to" && key != "text" && key != "template" && key != "team")
+            return Response::error(400, "invalid_body", key + ": unknown field");
+    auto parsed = parse_message(content);
+    if (!parsed) return Response::error(400, "invalid_body", parsed.error().message());
+
+    const TenantId& tenant = c.principal->tenant;
+    messaging::Campaign campaign(tenant, id->get<std::string>(), parsed->kind);
+    campaign.team = c.principal->team;
+    if (auto team = body->find("team"); team != body->end()) {
+        if (!team->is_string()) return Response::error(400, "invalid_body", "team: a string");
+        campaign.team = team->get<std::string>();
+    }
+    campaign.text = parsed->text;
+    campaign.template_message = parsed->template_message;
+    campaign.request_id = c.request_id;
+    json invalid = json::array();
+    std::vector<std::size_t> input_position;  // campaign position -> position in "to"
+    for (std::size_t i = 0; i < to->size(); ++i) {
+        const auto& raw = (*to)[i];
+        auto phone = raw.is_string() ? PhoneNumber::parse(raw.get<std::string>()) : Result<PhoneNumber>(Error(PhoneErrc::empty, "not a string"));
+        if (!phone) {
+            invalid.push_back(i);
+            continue;
+        }
+        campaign.audience.push_back(*phone);
+        input_position.push_back(i);
+    }
+    auto messenger = messenger_for(tenant);
+    if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
+    auto attempt = (*messenger)->send_campaign(*c.principal, campaign);
+    if (!attempt) return Response::error(503, "store_unavailable", attempt.error().message());
+    if (!attempt->allowed()) return denied(attempt->access);
+    const messaging::CampaignReport& report = *attempt->value;
+    const auto& a = report.audience;
+    json outcomes = json::array();
+    for (const auto& o : report.outcomes) {
+        count_send(o.result);
+        json item{{"position", input_position[o.position]}, {"status", messaging::to_string(o.result.status)}};
+        if (o.result.decision && !o.result.decision->allowed()) item["reason"] = to_string(o.result.decision->reason());
+        if (o.result.error_code) item["code"] = o.result.error_code;
+        outcomes.push_back(std::move(item));
+    }
+    json out{{"id", campaign.id},
+             {"sent", report.sent},
+             {"failed", report.failed},
+             {"refused", report.refused},
+             {"paced", report.paced},
+             {"duplicates", report.duplicates},
+             {"excluded",
+              {{"opted_out", a.opted_out},
+               {"marketing_opted_out", a.marketing_opted_out},
+               {"no_consent", a.no_consent},
+               {"restricted", a.restricted},
+               {"outside_window", a.outside_window},
+               {"duplicates", a.duplicates},
+               {"invalid_number", a.invalid_number + invalid.size()},
+               {"store_unavailable", a.store_unavailable}}},
+             {"invalid_positions", invalid},
+             {"outcomes", outcomes}};
+    if (report.stopped) {
+        out["stopped"] = {{"at_position", input_position[report.stopped_at]},
+                          {"not_attempted", report.not_attempted},
+                          {"reason", report.stopped->message()}};
+    }
+    return json_response(200, out);
 }
 
 Response App::Impl::consent(const Context& c) {
@@ -670,6 +792,34 @@ Response App::Impl::get_lead(const Context& c) {
                                {"team", k.team},
                                {"restricted", k.restricted},
                                {"created_at", iso8601(k.created_at)}});
+}
+
+Response App::Impl::lead_messages(const Context& c) {
+    constexpr std::size_t max_messages = 500;
+    const TenantId& tenant = c.principal->tenant;
+    auto contact = store->contacts().get(tenant, ContactId(c.params[0]));
+    if (!contact) return store_error(contact.error());
+    rbac::Resource resource(rbac::ResourceType::message, tenant, c.params[0]);
+    if (*contact) {
+        resource.assignee = (*contact)->assignee;
+        resource.team = (*contact)->team;
+    }
+    auto access = engine->authorize(*c.principal, rbac::Action::read, resource, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    if (!*contact || (*contact)->deleted_at) return Response::error(404, "not_found", "no such lead");
+    auto messages = store->messages().list_for_contact(tenant, ContactId(c.params[0]), max_messages);
+    if (!messages) return store_error(messages.error());
+    json list = json::array();
+    for (const auto& m : *messages)
+        list.push_back({{"id", m.id.value()},
+                        {"direction", storage::to_string(m.direction)},
+                        {"status", storage::to_string(m.status)},
+                        {"text", m.body},
+                        {"provider_message_id", m.provider_message_id},
+                        {"created_at", iso8601(m.created_at)},
+                        {"updated_at", iso8601(m.updated_at)}});
+    return json_response(200, {{"messages", list}});
 }
 
 Response App::Impl::bulk_delete(const Context& c) {
@@ -864,6 +1014,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
         return TenantId(**tenant);
     };
     webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { self->send_reply(reply); };
+    webhook_options.messages = &impl->store->messages();
     auto webhook = whatsapp::Webhook::create(*impl->engine, std::move(webhook_options));
     if (!webhook) return webhook.error();
     impl->webhook = std::move(*webhook);

@@ -227,8 +227,11 @@ struct Messenger::Impl {
         if (accepted) result.retry_after = std::chrono::milliseconds(0);
         const Timestamp now = clock.now();
         if (*contact) {
-            auto updated = stores.messages().update_status(
-                tenant, m.id, accepted ? storage::MessageStatus::sent : storage::MessageStatus::failed, now);
+            // Accepted: keep the wamid, which the status webhooks that follow carry.
+            auto updated = accepted && !result.provider_message_id.empty()
+                               ? stores.messages().record_sent(tenant, m.id, result.provider_message_id, now)
+                               : stores.messages().update_status(
+                                     tenant, m.id, accepted ? storage::MessageStatus::sent : storage::MessageStatus::failed, now);
             result.stored = updated && *updated;
         }
         // Act on what the provider told us about the contact. A failure to store the opt-out is

@@ -121,6 +121,25 @@ Result<bool> MemoryStore::update_status(const TenantId& tenant, const MessageId&
     return false;
 }
 
+Result<bool> MemoryStore::record_sent(const TenantId& tenant, const MessageId& id, std::string_view provider_message_id,
+                                      Timestamp at) {
+    if (auto ok = require(!tenant.empty() && !id.empty() && !provider_message_id.empty(),
+                          "recording a send needs a tenant, an id and a provider message id");
+        !ok)
+        return ok.error();
+    std::lock_guard lock(state_->mutex);
+    for (auto& m : state_->messages) {
+        if (m.tenant != tenant || m.id != id) continue;
+        if (m.provider_message_id.empty()) m.provider_message_id = std::string(provider_message_id);
+        if (status_advances(m.status, MessageStatus::sent)) {
+            m.status = MessageStatus::sent;
+            m.updated_at = at;
+        }
+        return true;
+    }
+    return false;
+}
+
 Result<std::optional<MessageId>> MemoryStore::update_status_by_provider_id(const TenantId& tenant,
                                                                          std::string_view provider_message_id,
                                                                          MessageStatus status, Timestamp at) {

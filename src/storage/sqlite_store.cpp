@@ -219,6 +219,7 @@ enum class Sql : std::size_t {
     contact_hard_delete,
     message_insert,
     message_update_status,
+    message_record_sent,
     message_find_by_provider_id,
     message_advance_status,
     message_list_for_contact,
@@ -298,6 +299,13 @@ const char* sql_text(Sql q) noexcept {
                    " ON CONFLICT (tenant, id) DO NOTHING";
         case Sql::message_update_status:
             return "UPDATE messages SET status = ?3, updated_at_ms = ?4 WHERE tenant = ?1 AND id = ?2";
+        case Sql::message_record_sent:
+            // One statement: keep the first provider id; move queued (or received) to sent only.
+            return "UPDATE messages SET provider_message_id = CASE WHEN provider_message_id = '' THEN ?3"
+                   " ELSE provider_message_id END,"
+                   " status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END,"
+                   " updated_at_ms = CASE WHEN status = 'queued' THEN ?4 ELSE updated_at_ms END"
+                   " WHERE tenant = ?1 AND id = ?2";
         case Sql::message_find_by_provider_id:
             return "SELECT id, status FROM messages WHERE tenant = ?1 AND provider_message_id = ?2"
                    " AND provider_message_id <> '' ORDER BY rowid LIMIT 1";
@@ -883,6 +891,8 @@ public:
     Result<bool> append(const MessageRecord& message) override;
     Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
                                Timestamp at) override;
+    Result<bool> record_sent(const TenantId& tenant, const MessageId& id, std::string_view provider_message_id,
+                             Timestamp at) override;
     Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& tenant,
                                                                 std::string_view provider_message_id,
                                                                 MessageStatus status, Timestamp at) override;
@@ -1603,6 +1613,22 @@ Result<bool> SqliteStore::Impl::update_status(const TenantId& tenant, const Mess
         int rc = bind_all(st->get(), tenant.value(), id.value(), to_string(status), ms(at));
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
+        return sqlite3_changes(db_) > 0;
+    });
+}
+
+Result<bool> SqliteStore::Impl::record_sent(const TenantId& tenant, const MessageId& id,
+                                            std::string_view provider_message_id, Timestamp at) {
+    return guarded<bool>([&]() -> Result<bool> {
+        if (tenant.empty() || id.empty() || provider_message_id.empty())
+            return invalid("recording a send needs a tenant, an id and a provider message id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(Sql::message_record_sent);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), id.value(), provider_message_id, ms(at));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "recording a message as sent");
         return sqlite3_changes(db_) > 0;
     });
 }

@@ -45,6 +45,9 @@ public:
     Result<bool> update_status(const TenantId& t, const MessageId& id, storage::MessageStatus s, Timestamp at) override {
         HEROSHHI_GUARD_CALL(inner_.update_status(t, id, s, at));
     }
+    Result<bool> record_sent(const TenantId& t, const MessageId& id, std::string_view provider_id, Timestamp at) override {
+        HEROSHHI_GUARD_CALL(inner_.record_sent(t, id, provider_id, at));
+    }
     Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& t, std::string_view provider_id,
                                                                 storage::MessageStatus s, Timestamp at) override {
         HEROSHHI_GUARD_CALL(inner_.update_status_by_provider_id(t, provider_id, s, at));

@@ -290,6 +290,31 @@ void provider_statuses_only_move_forward(StoreSet& s, Expect& ex) {
     EXPECT((*msgs)[4].status == MessageStatus::delivered && (*msgs)[4].updated_at == t0);
 }
 
+void record_sent_keeps_the_provider_id(StoreSet& s, Expect& ex) {
+    using std::chrono::seconds;
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    MessageRecord m = message(tenant_a, "m1", "c1", t0, "hi");
+    m.direction = Direction::outbound;
+    m.status = MessageStatus::queued;
+    EXPECT(yes(s.messages().append(m)));
+    EXPECT(yes(s.messages().record_sent(tenant_a, MessageId{"m1"}, "wamid.S", t0 + seconds(1))));
+    EXPECT(yes(s.messages().record_sent(tenant_a, MessageId{"m1"}, "wamid.other", t0 + seconds(2))));  // first id kept
+    auto missing = s.messages().record_sent(tenant_b, MessageId{"m1"}, "wamid.S", t0);  // another tenant's message
+    EXPECT(missing && !*missing);
+    auto empty = s.messages().record_sent(tenant_a, MessageId{"m1"}, "", t0);
+    EXPECT(!empty && empty.error() == StorageErrc::invalid_argument);
+    // The status webhooks that follow find it by the provider id.
+    auto read = s.messages().update_status_by_provider_id(tenant_a, "wamid.S", MessageStatus::read, t0 + seconds(3));
+    EXPECT(read && read->has_value() && (*read)->value() == "m1");
+    // A late acceptance does not move a read message back.
+    EXPECT(yes(s.messages().record_sent(tenant_a, MessageId{"m1"}, "wamid.S", t0 + seconds(4))));
+    auto msgs = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 10), __LINE__, "list");
+    EXPECT(msgs && msgs->size() == 1);
+    if (!msgs || msgs->size() != 1) return;
+    EXPECT((*msgs)[0].provider_message_id == "wamid.S");
+    EXPECT((*msgs)[0].status == MessageStatus::read && (*msgs)[0].updated_at == t0 + seconds(3));
+}
+
 void optout_events_are_append_only_and_ordered(StoreSet& s, Expect& ex) {
     const auto p = phone("+14155550101");
     auto e1 = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0 + std::chrono::minutes(2), "wamid.1");
@@ -653,6 +678,7 @@ const Case cases[] = {
     {"hard delete cascades to messages and keeps opt-out events", hard_delete_cascades_messages_and_keeps_optouts},
     {"messages are ordered by time and appended once per id", messages_are_ordered_and_idempotent},
     {"a provider's delivery status only moves a message forward", provider_statuses_only_move_forward},
+    {"an accepted send keeps its provider id for the status webhooks", record_sent_keeps_the_provider_id},
     {"opt-out events are append-only, ordered and de-duplicated by provider id", optout_events_are_append_only_and_ordered},
     {"the latest consent record is in force", consent_latest_record_wins},
     {"the last inbound time only moves forward", inbound_time_only_moves_forward},

@@ -59,10 +59,21 @@ struct Webhook::Impl {
 
     Result<void> record_status(const StatusEvent& s, const TenantId& tenant, WebhookReport& report) {
         ++report.statuses;
+        const auto status = storage::message_status_from_string(s.status);
+        if (options.messages && status && !s.id.empty()) {
+            // Only forward: a late "sent" after "read" changes nothing (the store decides).
+            auto updated = options.messages->update_status_by_provider_id(tenant, s.id, *status, s.at);
+            if (!updated) return updated.error();
+            if (*updated) ++report.status_updates;
+        }
         for (const ProviderError& e : s.errors) {
-            if (e.code != 131050) continue;  // the recipient stopped marketing messages: record it
             auto to = PhoneNumber::parse(s.recipient_id);
             if (!to) continue;
+            if (e.code == 131047) {  // the 24-hour window had closed: free-form sends wait for them
+                engine.note_window_closed(tenant, *to, s.at);
+                continue;
+            }
+            if (e.code != 131050) continue;  // the recipient stopped marketing messages: record it
             auto recorded = engine.record_platform_optout(tenant, *to, "131050", "status:" + s.id + ":131050");
             if (!recorded) return recorded.error();
             ++report.opt_outs;

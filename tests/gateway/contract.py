@@ -105,6 +105,8 @@ if port is None or key is None:
 PARAMS = {"phone": "+14155550123", "id": "c_unknown", "integration": "int_unknown"}
 BODIES = {
     ("POST", "/v1/messages"): {"to": "+14155550123", "template": {"name": "receipt", "language": "en_US", "category": "utility", "parameters": ["1"]}},
+    ("POST", "/v1/campaigns"): {"id": "contract", "to": ["+14155550123", "+14155550124", "not a number"],
+                                "template": {"name": "receipt", "category": "utility"}},
     ("POST", "/v1/contacts/{phone}/opt-out"): {"method": "api", "scope": "marketing", "note": "contract test"},
     ("POST", "/v1/leads"): {"name": "Contract Lead", "phone": "+14155550177", "email": "lead@example.com"},
     ("POST", "/v1/leads/bulk-delete"): {"ids": ["c_unknown"]},

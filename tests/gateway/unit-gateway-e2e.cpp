@@ -410,3 +410,112 @@ TEST_CASE("with key files configured, the gateway's database holds no phone numb
     }
     for (const auto& p : {data_keys, index_key}) std::filesystem::remove(p);
 }
+
+namespace {
+
+std::string status_webhook(const std::string& wamid, const std::string& status, const std::string& wa_id,
+                           long long ts, const std::string& errors = {}) {
+    return envelope("111000111", R"("statuses":[{"id":")" + wamid + R"(","status":")" + status + R"(","timestamp":")" +
+                                     std::to_string(ts) + R"(","recipient_id":")" + wa_id + "\"" +
+                                     (errors.empty() ? "" : ",\"errors\":" + errors) + "}]");
+}
+
+}  // namespace
+
+TEST_CASE("status webhooks move a sent message forward through its history, never back") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    auto lead = post(c, "/v1/leads", bearer(owner), R"({"name": "Hedy", "phone": "+14155550150"})");
+    REQUIRE(lead.status == 201);
+    const std::string id = body_of(lead)["id"];
+    const std::string hello = inbound_text("14155550150", "wamid.in.150", "Hello!");
+    REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(hello), hello).status == 200);  // opens the window
+    auto sent = post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550150", "text": "Hi Hedy"})");
+    REQUIRE(sent.status == 202);
+    const std::string wamid = body_of(sent)["provider_message_id"];
+
+    auto history_status = [&] {
+        auto h = get(c, "/v1/leads/" + id + "/messages", bearer(owner));
+        REQUIRE(h.status == 200);
+        const json history = body_of(h);  // kept alive for the loop
+        for (const auto& m : history["messages"])
+            if (m["provider_message_id"] == wamid) return m["status"].get<std::string>();
+        return std::string("absent");
+    };
+    CHECK(history_status() == "sent");
+    const long long t = unix_now();
+    for (const auto& [status, expected] : std::vector<std::pair<std::string, std::string>>{
+             {"delivered", "delivered"}, {"read", "read"}, {"sent", "read"}, {"delivered", "read"}, {"failed", "read"}}) {
+        const std::string body = status_webhook(wamid, status, "14155550150", t);
+        REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(body), body).status == 200);
+        CHECK_MESSAGE(history_status() == expected, status);
+    }
+    // A status for a message of ours that skipped steps, and one that failed.
+    auto second = post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550150", "text": "Still there?"})");
+    REQUIRE(second.status == 202);
+    const std::string failed = status_webhook(body_of(second)["provider_message_id"], "failed", "14155550150", t,
+                                              R"([{"code":131026,"title":"Message undeliverable"}])");
+    REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(failed), failed).status == 200);
+    auto h = body_of(get(c, "/v1/leads/" + id + "/messages", bearer(owner)))["messages"];
+    REQUIRE(h.size() == 2);  // outbound only: inbound text is not kept for a webhook-only contact
+    CHECK(h[1]["status"] == "failed");
+}
+
+TEST_CASE("error 131047 marks the window closed: later free-form sends are refused until the contact writes") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string hi = inbound_text("14155550160", "wamid.in.160", "hi");
+    REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(hi), hi).status == 200);
+    gw.graph().fail_next("+14155550160", 131047, 1);
+    auto first = post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550160", "text": "one"})");
+    CHECK(first.status == 502);
+    check_error_shape(first, "provider_window_closed");
+    const auto seen = gw.graph().received().size();
+    auto second = post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550160", "text": "two"})");
+    CHECK(second.status == 403);
+    check_error_shape(second, "outside_window");
+    CHECK(gw.graph().received().size() == seen);  // refused before the transport
+    // A template is still allowed outside the window.
+    CHECK(post(c, "/v1/messages", bearer(owner),
+               R"({"to": "+14155550160", "template": {"name": "receipt", "category": "utility"}})").status == 202);
+}
+
+TEST_CASE("a campaign sends to the sendable part of its audience and counts the rest by reason") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string sales = gw.key("acme", rbac::Role::sales, "u-sales");
+    const std::string stop = inbound_text("14155550171", "wamid.stop.171", "STOP");
+    REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+    REQUIRE(post(c, "/v1/contacts/+14155550172/opt-out", bearer(owner), R"({"scope": "marketing"})").status == 201);
+    for (const char* phone : {"+14155550170", "+14155550172", "+14155550173"})  // leads keep a history
+        REQUIRE(post(c, "/v1/leads", bearer(owner), std::string(R"({"name": "L", "phone": ")") + phone + "\"}").status == 201);
+    const auto before = gw.graph().received().size();
+    const std::string campaign = R"({"id": "spring", "to": ["+14155550170", "+14155550171", "+14155550172",
+        "+1 415 555 0170", "nonsense", "+14155550173"], "template": {"name": "spring_sale", "category": "utility"}})";
+    auto r = post(c, "/v1/campaigns", bearer(owner), campaign);
+    REQUIRE(r.status == 200);
+    const json report = body_of(r);
+    CHECK(report["sent"] == 3);  // 0170, 0172 (marketing opt-out does not stop utility), 0173
+    CHECK(report["excluded"]["opted_out"] == 1);
+    CHECK(report["excluded"]["duplicates"] == 1);
+    CHECK(report["excluded"]["invalid_number"] == 1);
+    CHECK(report["invalid_positions"] == json::array({4}));
+    const auto received = gw.graph().received();
+    CHECK(received.size() == before + 3);
+    for (std::size_t i = before; i < received.size(); ++i)
+        CHECK(received[i].body.find("14155550171") == std::string::npos);  // the opted-out contact got nothing
+
+    // Marketing: the marketing opt-out is excluded too, and so are those without consent.
+    auto m = post(c, "/v1/campaigns", bearer(owner), R"({"id": "promo", "to": ["+14155550172"], "template": {"name": "promo", "category": "marketing"}})");
+    REQUIRE(m.status == 200);
+    CHECK(body_of(m)["sent"] == 0);
+    CHECK(body_of(m)["excluded"]["marketing_opted_out"] == 1);
+    // Sending it again sends nothing twice; sales users cannot send campaigns.
+    const json again = body_of(post(c, "/v1/campaigns", bearer(owner), campaign));
+    CHECK(again["sent"] == 0);
+    CHECK(again["duplicates"] == 3);
+    check_error_shape(post(c, "/v1/campaigns", bearer(sales), campaign), "not_authorized");
+}

@@ -42,6 +42,8 @@ private:
     // MessageStore
     Result<bool> append(const MessageRecord& message) override;
     Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status, Timestamp at) override;
+    Result<bool> record_sent(const TenantId& tenant, const MessageId& id, std::string_view provider_message_id,
+                             Timestamp at) override;
     Result<std::optional<MessageId>> update_status_by_provider_id(const TenantId& tenant,
                                                                 std::string_view provider_message_id,
                                                                 MessageStatus status, Timestamp at) override;

@@ -23,6 +23,13 @@ public:
     virtual Result<bool> update_status(const TenantId& tenant, const MessageId& id, MessageStatus status,
                                        Timestamp at) = 0;
 
+    /// The provider accepted the message: keeps its provider message id (WhatsApp's wamid, which
+    /// the status webhooks that follow carry) and sets the status to sent if that advances it
+    /// (status_advances), with updated_at = at. A provider id already set is kept. Returns whether
+    /// the message exists. Fails with invalid_argument on an empty tenant, id or provider id.
+    virtual Result<bool> record_sent(const TenantId& tenant, const MessageId& id, std::string_view provider_message_id,
+                                     Timestamp at) = 0;
+
     /// Applies a delivery status the provider reported for the message it knows as
     /// `provider_message_id` (WhatsApp's wamid), only if the status moves the message forward
     /// (status_advances: queued < sent < delivered < read; failed replaces queued or sent only),

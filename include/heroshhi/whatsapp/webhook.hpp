@@ -11,6 +11,7 @@
 #include <heroshhi/core/ids.hpp>
 #include <heroshhi/engine.hpp>
 #include <heroshhi/http/server.hpp>
+#include <heroshhi/storage/message_store.hpp>
 #include <heroshhi/whatsapp/webhook_payload.hpp>
 
 namespace heroshhi::whatsapp {
@@ -33,6 +34,10 @@ struct WebhookOptions {
     /// Called for each reply, after the delivery that caused it was stored.
     std::function<void(const PendingReply&)> on_reply;
     WebhookLimits limits;
+    /// Where delivery statuses (sent, delivered, read, failed) are applied to the message history,
+    /// by the provider message id a Messenger recorded; they only move a message forward. Null:
+    /// statuses only act on the contact (131050 opt-out, 131047 window closed).
+    storage::MessageStore* messages = nullptr;
 };
 
 /// What one POST delivery did.
@@ -42,6 +47,7 @@ struct WebhookReport {
     std::size_t opt_ins = 0;
     std::size_t duplicates = 0;     ///< redelivered opt-out/opt-in messages, recorded before
     std::size_t statuses = 0;
+    std::size_t status_updates = 0; ///< statuses that moved a message of the history forward
     std::size_t ignored = 0;        ///< events for unknown business numbers or unparseable senders
     std::size_t skipped = 0;        ///< events the parser left out (missing fields)
 };

@@ -77,7 +77,8 @@ Plan Policy::plan(const storage::Account& account, Timestamp now) const {
     plan.held = account.legal_hold;
     const auto due = deletion_due(account);
     plan.terminated = due && *due <= now;
-    plan.audit_cutoff = now - activity_log_retention;
+    // purge_before takes an exclusive bound: an entry exactly a year old goes too.
+    plan.audit_cutoff = now - activity_log_retention + std::chrono::milliseconds{1};
     const Step activity_logs{Category::activity_log, Selection::expired, Action::hard_delete,
                              now - activity_log_retention};
     if (plan.terminated) {

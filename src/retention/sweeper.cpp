@@ -134,10 +134,6 @@ Result<void> validate(const std::vector<TargetBinding>& bindings) {
     for (const TargetBinding& b : bindings) {
         if (b.target == nullptr) return Error(RetentionErrc::invalid_target, "a target binding has no target");
         const std::string_view name = b.target->name();
-        if (name.empty() || name.size() > max_target_name)
-            return Error(RetentionErrc::invalid_target, "a target's name must have 1 to 64 bytes");
-        if (!names.emplace(name).second)
-            return Error(RetentionErrc::invalid_target, "two targets are named '" + std::string(name) + "'");
         switch (b.category) {
             case Category::lead:
             case Category::message:
@@ -155,6 +151,10 @@ Result<void> validate(const std::vector<TargetBinding>& bindings) {
                 return Error(RetentionErrc::invalid_target,
                              "target '" + std::string(name) + "': analytics aggregates are kept indefinitely");
         }
+        if (name.empty() || name.size() > max_target_name)
+            return Error(RetentionErrc::invalid_target, "a target's name must have 1 to 64 bytes");
+        if (!names.emplace(name).second)
+            return Error(RetentionErrc::invalid_target, "two targets are named '" + std::string(name) + "'");
     }
     return {};
 }

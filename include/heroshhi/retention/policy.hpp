@@ -61,7 +61,9 @@ struct Plan {
     bool held = false;        ///< tenant legal hold: the steps are counted, nothing is deleted
     bool terminated = false;  ///< closed at least 30 days ago: all data but opt-outs and held rows
     std::vector<Step> steps;  ///< in the order a sweep runs them
-    Timestamp audit_cutoff{}; ///< audit entries older than this are purged (unless held)
+    /// Audit entries with `at` before this are purged (unless held): those a year old or more.
+    /// Exclusive, as audit::Log::purge_before takes it: now - 1 year + 1 ms.
+    Timestamp audit_cutoff{};
 };
 
 /// The retention table. Built by create(), which rejects what the policy forbids; immutable and

@@ -89,11 +89,11 @@ struct SweepOptions {
     std::size_t batch_size = 1000;
     /// Stop after the first batch that ends past this much time (by the sweeper's clock); the
     /// journal keeps the position and the next run continues.
-    std::optional<std::chrono::milliseconds> time_budget;
+    std::optional<std::chrono::milliseconds> time_budget{};
     /// Called after every batch; return false to stop as with the time budget.
-    std::function<bool(const Progress&)> progress;
+    std::function<bool(const Progress&)> progress{};
     /// Carried into each tenant's audit entry, to join with the host's own logs.
-    std::string request_id;
+    std::string request_id{};
 };
 
 /// Runs the retention Policy over every tenant of a RetentionStores.

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <random>
 #include <regex>
+#include <span>
 #include <set>
 #include <sstream>
 #include <string>
@@ -319,6 +320,36 @@ void exercise_store(const std::string& path, const Canaries& c) {
     REQUIRE(store->dedup().remember(c.tenant, c.dedup_key, c.at).value());
     REQUIRE(store->contacts().soft_delete(c.tenant, ContactId{c.contact}, c.at).value());
     REQUIRE(store->contacts().hard_delete(c.tenant, ContactId{c.contact}).value());
+
+    // The retention ports: accounts, journal, aggregates, and every target with every selection.
+    auto& r = store->retention();
+    Account account{c.tenant};
+    account.opened_at = account.closed_at.emplace(c.at);
+    REQUIRE(r.accounts().put(account).has_value());
+    REQUIRE(r.accounts().get(c.tenant).has_value());
+    REQUIRE(r.accounts().list(Page{}).has_value());
+    const retention::DailyAggregate aggregate{c.tenant, std::chrono::floor<std::chrono::days>(c.at), c.name, c.source, 1};
+    REQUIRE(r.aggregates().add(std::span(&aggregate, 1)).has_value());
+    REQUIRE(r.aggregates().list(c.tenant, aggregate.day, aggregate.day + std::chrono::days{1}).has_value());
+    REQUIRE(r.journal().save(c.user, c.body).has_value());
+    REQUIRE(r.journal().load(c.user).has_value());
+    REQUIRE(r.journal().clear(c.user).has_value());
+    REQUIRE(store->contacts().put(contact).has_value());
+    REQUIRE(store->messages().append(m).value());
+    for (const auto& binding : r.targets())
+        for (auto selection : {retention::Selection::expired, retention::Selection::soft_deleted, retention::Selection::all}) {
+            auto page = binding.target->candidates(c.tenant, selection, c.at, "", 10);
+            REQUIRE(page.has_value());
+            REQUIRE(binding.target->count(c.tenant, selection, c.at).has_value());
+            std::vector<std::string> ids;
+            for (const auto& row : page->rows) ids.push_back(row.id);
+            const retention::Batch batch{c.tenant, selection, c.at, ids, c.at, c.user, c.body};
+            REQUIRE(binding.target->soft_delete(batch).has_value());
+            REQUIRE(binding.target->hard_delete(batch).has_value());
+        }
+    auto left = store->contacts().get(c.tenant, ContactId{c.contact});
+    REQUIRE(left.has_value());
+    CHECK_FALSE(left->has_value());  // soft-deleted by the expired step, then hard-deleted
 }
 
 }  // namespace

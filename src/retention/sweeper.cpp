@@ -18,7 +18,7 @@ namespace {
 constexpr std::size_t max_batch_size = 100'000;
 constexpr std::size_t max_target_name = 64;
 constexpr std::size_t tenant_page = 100;
-constexpr std::size_t audit_page = 4096;
+constexpr std::size_t audit_page = 512;  // a page of entries while counting the purge (SqliteStore reserves a page)
 constexpr std::string_view sweep_action = "retention.sweep";
 
 /// Where a sweep is, as kept in the journal between batches. The journal text is JSON, versioned.

@@ -37,7 +37,6 @@ const Timestamp now = from_unix_ms(1'767'225'600'000);  // 2026-01-01T00:00:00Z
 const TenantId acme{"acme"};
 const TenantId globex{"globex"};
 const TenantId initech{"initech"};
-constexpr Days day{1};
 
 PhoneNumber phone(int n) {
     std::string digits = std::to_string(1000 + n % 9000);

@@ -1079,3 +1079,42 @@ TEST_CASE("the retention schema is version 4 and every new table but the sweep j
     CHECK(plan.find("contacts_soft_deleted") != std::string::npos);
     sqlite3_close(db);
 }
+
+TEST_CASE("ids that are not UTF-8 survive the journal, and a batch outside a sweep saves no progress") {
+    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+        CAPTURE(name(kind));
+        World w(kind);
+        const TenantId odd{std::string("t\xff;\"x", 5)};
+        for (int i = 0; i < 4; ++i)
+            w.lead(odd, std::string("c\xfe\"") + std::to_string(i), i, now - Days{100}, "direct", now - Days{40});
+        SweepOptions stop{.batch_size = 1};
+        stop.progress = [](const Progress&) { return false; };
+        const SweepReport first = w.sweep_ok(Policy::defaults(), stop);
+        CHECK_FALSE(first.complete);
+        REQUIRE(w.journal().has_value());
+        const SweepReport rest = w.sweep_ok(Policy::defaults());
+        CHECK(rest.complete);
+        CHECK(rest.resumed);
+        REQUIRE(rest.tenants.size() == 1);
+        CHECK(rest.tenants[0].tenant == odd);
+        CHECK(rest.tenants[0][Category::lead].hard_deleted == 4);  // the interrupted run's one included
+        auto left = w.stores().contacts().list(odd, {"", 10});
+        REQUIRE(left.has_value());
+        CHECK(left->empty());
+
+        // A target reused outside a sweep (an erasure): no journal key, no progress saved.
+        w.lead(acme, "erase-me", 9, now);
+        w.message(acme, "erase-me-m", "erase-me", now);
+        Target* contacts = w.retention().targets().at(0).target;
+        const std::vector<std::string> ids{"erase-me"};
+        auto change = contacts->hard_delete({acme, Selection::all, now, ids, now, "", ""});
+        REQUIRE(change.has_value());
+        CHECK(change->rows == 1);
+        CHECK(change->dependents == 1);
+        CHECK_FALSE(change->progress_saved);
+        CHECK_FALSE(w.journal().has_value());
+        auto none = w.retention().journal().load("");
+        REQUIRE(none.has_value());
+        CHECK_FALSE(none->has_value());
+    }
+}

@@ -10,6 +10,7 @@
 #include <exception>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <utility>
 
 namespace heroshhi::retention {
@@ -59,19 +60,42 @@ std::string_view phase_name(State::Phase p) {
     return "data";
 }
 
+/// Tenant ids and cursors are the host's bytes, not necessarily UTF-8: the journal keeps them in hex.
+std::string hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+std::string unhex(const std::string& text) {
+    auto value = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        throw std::invalid_argument("not a hex digit");
+    };
+    if (text.size() % 2 != 0) throw std::invalid_argument("odd hex length");
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); i += 2) out.push_back(static_cast<char>(value(text[i]) * 16 + value(text[i + 1])));
+    return out;
+}
+
 std::string encode(const State& s) {
     nlohmann::json counts = nlohmann::json::array();
     for (const Counts& c : s.counts) counts.push_back({c.soft_deleted, c.hard_deleted, c.cascaded, c.held, c.purged});
     const nlohmann::json j = {
         {"v", 1},
         {"as_of", to_unix_ms(s.as_of)},
-        {"done_through", s.done_through},
-        {"tenant", s.tenant},
+        {"done_through", hex(s.done_through)},
+        {"tenant", hex(s.tenant)},
         {"terminated", s.terminated},
         {"held", s.held},
         {"step", s.step},
         {"target", s.target},
-        {"cursor", s.cursor},
+        {"cursor", hex(s.cursor)},
         {"phase", phase_name(s.phase)},
         {"audit_head", s.audit_head},
         {"audit_chain_broken", s.audit_chain_broken},
@@ -86,13 +110,13 @@ Result<State> decode(std::string_view text) {
         if (j.at("v").get<int>() != 1) return Error(RetentionErrc::corrupt_journal, "unknown journal version");
         State s;
         s.as_of = from_unix_ms(j.at("as_of").get<std::int64_t>());
-        s.done_through = j.at("done_through").get<std::string>();
-        s.tenant = j.at("tenant").get<std::string>();
+        s.done_through = unhex(j.at("done_through").get<std::string>());
+        s.tenant = unhex(j.at("tenant").get<std::string>());
         s.terminated = j.at("terminated").get<bool>();
         s.held = j.at("held").get<bool>();
         s.step = j.at("step").get<std::size_t>();
         s.target = j.at("target").get<std::size_t>();
-        s.cursor = j.at("cursor").get<std::string>();
+        s.cursor = unhex(j.at("cursor").get<std::string>());
         const auto phase = j.at("phase").get<std::string>();
         if (phase == "data") s.phase = State::Phase::data;
         else if (phase == "audit") s.phase = State::Phase::audit;

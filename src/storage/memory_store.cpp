@@ -384,6 +384,7 @@ private:
         return out;
     }
     static Change saved(State& s, const Batch& b, std::int64_t rows, std::int64_t dependents) {
+        if (b.sweeper.empty()) return Change{rows, dependents, false};  // not part of a sweep
         s.journal.insert_or_assign(std::string(b.sweeper), std::string(b.progress));
         return Change{rows, dependents, true};
     }

@@ -453,8 +453,7 @@ private:
     template <class Each>
     Result<Change> in_batch(const Batch& b, Each each) {
         return guarded<Change>([&]() -> Result<Change> {
-            if (b.tenant.empty() || b.sweeper.empty())
-                return Error(StorageErrc::invalid_argument, "a retention batch needs a tenant and a sweeper name");
+            if (b.tenant.empty()) return Error(StorageErrc::invalid_argument, "a retention batch needs a tenant");
             std::lock_guard lock(c_.mutex());
             if (auto ok = c_.writable(); !ok) return ok.error();
             Connection::Transaction tx(c_);
@@ -462,10 +461,12 @@ private:
             Change change;
             for (const std::string& id : b.ids)
                 if (auto ok = each(id, change); !ok) return ok.error();
-            auto saved = c_.exec(Q::journal_put, "saving the sweep's progress", b.sweeper, b.progress);
-            if (!saved) return saved.error();
+            if (!b.sweeper.empty()) {  // empty outside a sweep: nothing to save
+                auto saved = c_.exec(Q::journal_put, "saving the sweep's progress", b.sweeper, b.progress);
+                if (!saved) return saved.error();
+            }
             if (auto ok = tx.commit(); !ok) return ok.error();
-            change.progress_saved = true;
+            change.progress_saved = !b.sweeper.empty();
             return change;
         });
     }

@@ -48,7 +48,9 @@ struct Batch {
     Timestamp cutoff{};
     std::span<const std::string> ids;
     Timestamp at{};                  ///< the sweep's time: soft-deleted rows get deleted_at = at
-    std::string_view sweeper;        ///< the journal key of the sweep (see SweepJournal)
+    /// The journal key of the sweep (see SweepJournal); empty outside a sweep (an erasure, a bulk
+    /// delete reusing the target): then no progress is saved.
+    std::string_view sweeper;
     std::string_view progress;       ///< the sweep's progress after this batch (see Change)
 };
 

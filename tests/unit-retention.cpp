@@ -23,6 +23,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -1117,4 +1118,35 @@ TEST_CASE("ids that are not UTF-8 survive the journal, and a batch outside a swe
         REQUIRE(none.has_value());
         CHECK_FALSE(none->has_value());
     }
+}
+
+TEST_CASE("a dry run after a crash in any phase changes nothing, and the real run then finishes the sweep") {
+    World reference(Kind::memory);
+    seed(reference);
+    reference.sweep_ok(seeded_policy());
+    const std::string expected = reference.snapshot(seeded_tenants);
+    std::set<std::string> phases;
+    for (long n = 0;; ++n) {
+        CAPTURE(n);
+        World w(Kind::memory);
+        seed(w);
+        {
+            testing::FailingStore failing(w.stores(), w.retention(), n);
+            audit::Log log(failing.audit(), w.clock);
+            auto sweeper = Sweeper::create(seeded_policy(), failing.retention(), log, w.clock).value();
+            if (sweeper.run(now).has_value()) break;
+        }
+        if (auto journal = w.journal()) {
+            for (const char* phase : {"data", "audit", "record"})
+                if (journal->find(std::string("\"phase\":\"") + phase + "\"") != std::string::npos) phases.insert(phase);
+        }
+        const std::string before = w.snapshot(seeded_tenants);
+        const auto journal_before = w.journal();
+        REQUIRE(w.sweep(seeded_policy(), {.dry_run = true}).has_value());
+        CHECK(w.snapshot(seeded_tenants) == before);
+        CHECK(w.journal() == journal_before);
+        REQUIRE(w.sweep(seeded_policy()).has_value());
+        CHECK(w.snapshot(seeded_tenants) == expected);
+    }
+    CHECK(phases == std::set<std::string>{"audit", "data", "record"});  // every phase was interrupted
 }

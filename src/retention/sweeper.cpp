@@ -269,7 +269,9 @@ struct Sweeper::Impl {
             if (auto ok = count_audit_purge(r, account.tenant, plan.audit_cutoff); !ok) return ok.error();
         }
         if (st.phase == State::Phase::audit) {
-            if (auto ok = purge_audit(r, account.tenant, plan.audit_cutoff); !ok) return ok.error();
+            // A dry run resuming an interrupted purge: its count is already in the journal's counts.
+            if (r.options.dry_run) st.phase = State::Phase::record;
+            else if (auto ok = purge_audit(r, account.tenant, plan.audit_cutoff); !ok) return ok.error();
         }
         if (auto ok = record(r, account.tenant); !ok) return ok.error();
         return true;

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <random>
 #include <regex>
+#include <span>
 #include <set>
 #include <sstream>
 #include <string>
@@ -289,6 +290,36 @@ void exercise_store(const std::string& path, const Canaries& c) {
     REQUIRE(store->dedup().remember(c.tenant, c.dedup_key, c.at).value());
     REQUIRE(store->contacts().soft_delete(c.tenant, ContactId{c.contact}, c.at).value());
     REQUIRE(store->contacts().hard_delete(c.tenant, ContactId{c.contact}).value());
+
+    // The retention ports: accounts, journal, aggregates, and every target with every selection.
+    auto& r = store->retention();
+    Account account{c.tenant};
+    account.opened_at = account.closed_at.emplace(c.at);
+    REQUIRE(r.accounts().put(account).has_value());
+    REQUIRE(r.accounts().get(c.tenant).has_value());
+    REQUIRE(r.accounts().list(Page{}).has_value());
+    const retention::DailyAggregate aggregate{c.tenant, std::chrono::floor<std::chrono::days>(c.at), c.name, c.source, 1};
+    REQUIRE(r.aggregates().add(std::span(&aggregate, 1)).has_value());
+    REQUIRE(r.aggregates().list(c.tenant, aggregate.day, aggregate.day + std::chrono::days{1}).has_value());
+    REQUIRE(r.journal().save(c.user, c.body).has_value());
+    REQUIRE(r.journal().load(c.user).has_value());
+    REQUIRE(r.journal().clear(c.user).has_value());
+    REQUIRE(store->contacts().put(contact).has_value());
+    REQUIRE(store->messages().append(m).value());
+    for (const auto& binding : r.targets())
+        for (auto selection : {retention::Selection::expired, retention::Selection::soft_deleted, retention::Selection::all}) {
+            auto page = binding.target->candidates(c.tenant, selection, c.at, "", 10);
+            REQUIRE(page.has_value());
+            REQUIRE(binding.target->count(c.tenant, selection, c.at).has_value());
+            std::vector<std::string> ids;
+            for (const auto& row : page->rows) ids.push_back(row.id);
+            const retention::Batch batch{c.tenant, selection, c.at, ids, c.at, c.user, c.body};
+            REQUIRE(binding.target->soft_delete(batch).has_value());
+            REQUIRE(binding.target->hard_delete(batch).has_value());
+        }
+    auto left = store->contacts().get(c.tenant, ContactId{c.contact});
+    REQUIRE(left.has_value());
+    CHECK_FALSE(left->has_value());  // soft-deleted by the expired step, then hard-deleted
 }
 
 }  // namespace
@@ -423,11 +454,13 @@ TEST_CASE("a new database is in WAL mode and marked with heroshhi's application 
     CHECK(raw.query("PRAGMA application_id") == std::to_string(0x48524F53));
     CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
     // Every table and index is scoped by tenant first, except store_settings, which describes the
-    // file itself (its encryption mode).
+    // file itself (its encryption mode), and the retention sweep's journal: the sweep is the one
+    // operation that walks every tenant (DESIGN.md, section 2).
     CHECK(raw.query("SELECT count(*) FROM pragma_table_list WHERE schema = 'main' AND name NOT LIKE 'sqlite_%'"
-                    " AND name <> 'store_settings'"
+                    " AND name NOT IN ('store_settings', 'retention_sweeps')"
                     " AND name NOT IN (SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c"
                     " WHERE m.type = 'table' AND c.name = 'tenant')") == "0");
+    CHECK(raw.query("SELECT count(*) FROM sqlite_master WHERE name = 'retention_sweeps'") == "1");
     CHECK(raw.query("SELECT count(*) FROM sqlite_master m WHERE m.type = 'index'"
                     " AND (SELECT name FROM pragma_index_info(m.name) WHERE seqno = 0) <> 'tenant'") == "0");
 }
@@ -682,6 +715,7 @@ TEST_CASE("a schema version 1 database is migrated to the current version and ke
         RawDb raw(db.str());
         CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
         CHECK(raw.query("SELECT count(*) FROM sqlite_master WHERE name LIKE 'audit%'") != "0");
+        CHECK(raw.query("SELECT count(*) FROM sqlite_master WHERE name IN ('accounts', 'analytics_daily')") == "2");
 
         auto c = store->contacts().get(acme, ContactId{"c-1"});
         REQUIRE(c);
@@ -722,7 +756,7 @@ TEST_CASE("a schema version 1 database is migrated to the current version and ke
     CHECK(raw.query("PRAGMA foreign_key_check") == "");
 }
 
-TEST_CASE("a schema version 2 database is migrated to version 3 and keeps every row") {
+TEST_CASE("a schema version 2 database is migrated to the current version and keeps every row") {
     TempDb db;
     {
         // tests/data/schema-v2.sql: a dump of a database written by heroshhi before field encryption.
@@ -736,7 +770,7 @@ TEST_CASE("a schema version 2 database is migrated to version 3 and keeps every 
     {
         auto store = open_store(db.str());
         RawDb raw(db.str());
-        CHECK(raw.query("PRAGMA user_version") == "3");
+        CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
         // It was written in plaintext, and stays so.
         CHECK(raw.query("SELECT value FROM store_settings WHERE name = 'field_encryption'") == "off");
         CHECK(raw.query("SELECT count(*) FROM sqlite_master WHERE name = 'messages_by_provider_id'") == "1");
@@ -795,6 +829,6 @@ TEST_CASE("a schema version 2 database is migrated to version 3 and keeps every 
     }
     auto again = open_store(db.str());
     RawDb raw(db.str());
-    CHECK(raw.query("PRAGMA user_version") == "3");
+    CHECK(raw.query("PRAGMA user_version") == std::to_string(SqliteStore::schema_version));
     CHECK(raw.query("PRAGMA foreign_key_check") == "");
 }

@@ -43,6 +43,14 @@
 #include <heroshhi/rbac/principal.hpp>
 #include <heroshhi/rbac/resource.hpp>
 #include <heroshhi/rbac/role.hpp>
+#include <heroshhi/retention/aggregates.hpp>
+#include <heroshhi/retention/category.hpp>
+#include <heroshhi/retention/errors.hpp>
+#include <heroshhi/retention/journal.hpp>
+#include <heroshhi/retention/policy.hpp>
+#include <heroshhi/retention/stores.hpp>
+#include <heroshhi/retention/sweeper.hpp>
+#include <heroshhi/retention/target.hpp>
 #include <heroshhi/sanitize/csv.hpp>
 #include <heroshhi/sanitize/email_address.hpp>
 #include <heroshhi/sanitize/errors.hpp>
@@ -51,6 +59,7 @@
 #include <heroshhi/sanitize/nosql_guard.hpp>
 #include <heroshhi/sanitize/text_rules.hpp>
 #include <heroshhi/sanitize/utf8.hpp>
+#include <heroshhi/storage/account_store.hpp>
 #include <heroshhi/storage/audit_store.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>

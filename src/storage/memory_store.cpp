@@ -2,6 +2,9 @@
 #include <heroshhi/storage/memory_store.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -29,6 +32,13 @@ struct MemoryStore::State {
         audit::ChainState chain;
     };
     std::map<std::string, AuditTrail> audit;  // by tenant
+    // Retention (issue 6)
+    std::vector<std::int64_t> consent_sequences;  // parallel to `consents`: stable keys for sweeps
+    std::int64_t next_consent_sequence = 1;
+    std::map<std::string, Account> accounts;      // by tenant
+    std::map<std::string, std::string, std::less<>> journal;  // by sweeper name
+    using AggregateKey = std::tuple<std::string, std::int64_t, std::string, std::string>;  // tenant, day, event, source
+    std::map<AggregateKey, std::int64_t> aggregates;
 };
 
 namespace {
@@ -39,9 +49,6 @@ Result<void> require(bool ok, const char* what) {
 }
 
 }  // namespace
-
-MemoryStore::MemoryStore() : state_(std::make_unique<State>()) {}
-MemoryStore::~MemoryStore() = default;
 
 Result<void> MemoryStore::put(const Contact& c) {
     if (auto ok = require(!c.tenant.empty() && !c.id.empty(), "contact needs a tenant and an id"); !ok) return ok;
@@ -201,6 +208,7 @@ Result<void> MemoryStore::append(const ConsentRecord& r) {
     if (auto ok = require(!r.tenant.empty(), "consent record needs a tenant"); !ok) return ok;
     std::lock_guard lock(state_->mutex);
     state_->consents.push_back(r);
+    state_->consent_sequences.push_back(state_->next_consent_sequence++);
     return {};
 }
 
@@ -314,5 +322,527 @@ Result<std::int64_t> MemoryStore::purge_through(const TenantId& tenant, std::int
     trail.chain.checkpoint = checkpoint;
     return deleted;
 }
+
+// =================================================================================================
+// Retention (issue 6): accounts, the sweep journal, analytics aggregates and the retention targets
+// over the tables above, all under the store's one mutex (so a batch, its analytics and its
+// journal entry change together).
+
+namespace {
+
+std::int64_t day_of(Timestamp t) { return std::chrono::floor<std::chrono::days>(t).time_since_epoch().count(); }
+
+/// A cursor of a numeric key: "" is before every key.
+std::optional<std::int64_t> numeric_cursor(std::string_view after) {
+    if (after.empty()) return std::numeric_limits<std::int64_t>::min();
+    std::int64_t n = 0;
+    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), n);
+    if (ec != std::errc{} || end != after.data() + after.size()) return std::nullopt;
+    return n;
+}
+
+Result<std::int64_t> count_pages(const retention::Target& target, const TenantId& tenant, retention::Selection selection,
+                                 Timestamp cutoff) {
+    std::int64_t n = 0;
+    std::string after;
+    for (;;) {
+        auto page = target.candidates(tenant, selection, cutoff, after, 4096);
+        if (!page) return page.error();
+        n += static_cast<std::int64_t>(page->rows.size());
+        if (!page->more || page->rows.empty()) return n;
+        after = page->next;
+    }
+}
+
+}  // namespace
+
+class MemoryStore::Retention final : public retention::RetentionStores,
+                                     private AccountStore,
+                                     private retention::SweepJournal,
+                                     private retention::AggregateStore {
+public:
+    explicit Retention(State& s)
+        : s_(s), contacts_(s), messages_(s), consents_(s), activity_(s), webhook_keys_(s) {}
+
+    AccountStore& accounts() override { return *this; }
+    retention::SweepJournal& journal() override { return *this; }
+    retention::AggregateStore& aggregates() override { return *this; }
+    std::vector<retention::TargetBinding> targets() override {
+        using retention::Category;
+        return {{&contacts_, Category::lead},
+                {&messages_, Category::message},
+                {&consents_, Category::account},
+                {&activity_, Category::account},
+                {&webhook_keys_, Category::account}};
+    }
+
+private:
+    using Selection = retention::Selection;
+    using Candidate = retention::Candidate;
+    using CandidatePage = retention::CandidatePage;
+    using Batch = retention::Batch;
+    using Change = retention::Change;
+
+    // Helpers; all expect the mutex to be held.
+
+    static std::string source_of(const Contact& c) { return c.source.empty() ? "unknown" : c.source; }
+
+    static void fold(State& s, const std::string& tenant, Timestamp at, std::string event, const std::string& source) {
+        s.aggregates[{tenant, day_of(at), std::move(event), source}] += 1;
+    }
+    static std::string message_event(const MessageRecord& m) {
+        return m.direction == Direction::inbound ? "message.inbound" : "message.outbound";
+    }
+
+    /// The newest message of each contact of the tenant.
+    static std::map<std::string, Timestamp> newest_messages(const State& s, const TenantId& tenant) {
+        std::map<std::string, Timestamp> out;
+        for (const MessageRecord& m : s.messages)
+            if (m.tenant == tenant) {
+                auto [it, inserted] = out.try_emplace(m.contact.value(), m.created_at);
+                if (!inserted && it->second < m.created_at) it->second = m.created_at;
+            }
+        return out;
+    }
+    static Timestamp last_activity(const Contact& c, const std::map<std::string, Timestamp>& newest) {
+        Timestamp t = std::max(c.created_at, c.updated_at);
+        if (auto it = newest.find(c.id.value()); it != newest.end()) t = std::max(t, it->second);
+        return t;
+    }
+    static std::int64_t message_count(const State& s, const TenantId& tenant, const ContactId& contact) {
+        return std::count_if(s.messages.begin(), s.messages.end(),
+                             [&](const MessageRecord& m) { return m.tenant == tenant && m.contact == contact; });
+    }
+    static std::set<std::uint64_t> held_phones(const State& s, const TenantId& tenant) {
+        std::set<std::uint64_t> out;
+        for (auto it = s.contacts.lower_bound({tenant.value(), ""});
+             it != s.contacts.end() && it->first.first == tenant.value(); ++it)
+            if (it->second.legal_hold) out.insert(it->second.phone.key());
+        return out;
+    }
+    static Change saved(State& s, const Batch& b, std::int64_t rows, std::int64_t dependents) {
+        if (b.sweeper.empty()) return Change{rows, dependents, false};  // not part of a sweep
+        s.journal.insert_or_assign(std::string(b.sweeper), std::string(b.progress));
+        return Change{rows, dependents, true};
+    }
+    /// Removes the messages matching `gone`, folding each into the aggregates first.
+    template <class Pred>
+    static std::int64_t remove_messages(State& s, const std::string& source, Pred gone) {
+        std::int64_t n = 0;
+        auto& msgs = s.messages;
+        msgs.erase(std::remove_if(msgs.begin(), msgs.end(),
+                                  [&](const MessageRecord& m) {
+                                      if (!gone(m)) return false;
+                                      fold(s, m.tenant.value(), m.created_at, message_event(m), source);
+                                      s.message_ids.erase({m.tenant.value(), m.id.value()});
+                                      ++n;
+                                      return true;
+                                  }),
+                   msgs.end());
+        return n;
+    }
+
+    /// Contacts (leads): soft delete by last activity, hard delete with their messages.
+    class Contacts final : public retention::Target {
+    public:
+        explicit Contacts(State& s) : s_(s) {}
+        std::string_view name() const noexcept override { return "contacts"; }
+
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp cutoff, std::string_view after,
+                                         std::size_t limit) const override {
+            std::lock_guard lock(s_.mutex);
+            const auto newest = sel == Selection::expired ? newest_messages(s_, tenant) : std::map<std::string, Timestamp>{};
+            CandidatePage page;
+            for (auto it = s_.contacts.upper_bound({tenant.value(), std::string(after)});
+                 it != s_.contacts.end() && it->first.first == tenant.value(); ++it) {
+                if (page.rows.size() == limit) {
+                    page.more = true;
+                    break;
+                }
+                const Contact& c = it->second;
+                if (auto row = candidate(c, sel, cutoff, newest)) page.rows.push_back(std::move(*row));
+                page.next = c.id.value();
+            }
+            if (page.next.empty()) page.next = std::string(after);
+            return page;
+        }
+
+        Result<std::int64_t> count(const TenantId& tenant, Selection sel, Timestamp cutoff) const override {
+            return count_pages(*this, tenant, sel, cutoff);
+        }
+
+        Result<Change> soft_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            const auto newest = newest_messages(s_, b.tenant);
+            std::int64_t rows = 0;
+            for (const std::string& id : b.ids) {
+                auto it = s_.contacts.find({b.tenant.value(), id});
+                if (it == s_.contacts.end()) continue;
+                Contact& c = it->second;
+                if (c.deleted_at || c.legal_hold || last_activity(c, newest) > b.cutoff) continue;
+                c.deleted_at = b.at;
+                ++rows;
+            }
+            return saved(s_, b, rows, 0);
+        }
+
+        Result<Change> hard_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            const auto newest = b.selection == Selection::expired ? newest_messages(s_, b.tenant)
+                                                                   : std::map<std::string, Timestamp>{};
+            std::int64_t rows = 0;
+            std::int64_t dependents = 0;
+            for (const std::string& id : b.ids) {
+                auto it = s_.contacts.find({b.tenant.value(), id});
+                if (it == s_.contacts.end() || !candidate(it->second, b.selection, b.cutoff, newest)) continue;
+                const Contact& c = it->second;
+                if (c.legal_hold) continue;
+                const std::string source = source_of(c);
+                dependents += remove_messages(s_, source, [&](const MessageRecord& m) {
+                    return m.tenant == c.tenant && m.contact == c.id;
+                });
+                fold(s_, c.tenant.value(), c.created_at, "lead", source);
+                s_.contacts.erase(it);
+                ++rows;
+            }
+            return saved(s_, b, rows, dependents);
+        }
+
+    private:
+        std::optional<Candidate> candidate(const Contact& c, Selection sel, Timestamp cutoff,
+                                           const std::map<std::string, Timestamp>& newest) const {
+            switch (sel) {
+                case Selection::expired: {
+                    if (c.deleted_at) return std::nullopt;
+                    const Timestamp since = last_activity(c, newest);
+                    if (since > cutoff) return std::nullopt;
+                    return Candidate{c.id.value(), since, c.legal_hold, 0};
+                }
+                case Selection::soft_deleted:
+                    if (!c.deleted_at || *c.deleted_at > cutoff) return std::nullopt;
+                    return Candidate{c.id.value(), *c.deleted_at, c.legal_hold, message_count(s_, c.tenant, c.id)};
+                case Selection::all:
+                    return Candidate{c.id.value(), c.created_at, c.legal_hold, message_count(s_, c.tenant, c.id)};
+            }
+            return std::nullopt;
+        }
+
+        State& s_;
+    };
+
+    /// Messages: the tenant's shorter message retention, for messages of live leads.
+    class Messages final : public retention::Target {
+    public:
+        explicit Messages(State& s) : s_(s) {}
+        std::string_view name() const noexcept override { return "messages"; }
+
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp cutoff, std::string_view after,
+                                         std::size_t limit) const override {
+            std::lock_guard lock(s_.mutex);
+            std::vector<Candidate> rows;
+            if (sel != Selection::soft_deleted)
+                for (const MessageRecord& m : s_.messages) {
+                    if (m.tenant != tenant || m.id.value() <= after) continue;
+                    auto c = s_.contacts.find({tenant.value(), m.contact.value()});
+                    if (c == s_.contacts.end()) continue;
+                    if (sel == Selection::expired && (c->second.deleted_at || m.created_at > cutoff)) continue;
+                    rows.push_back(Candidate{m.id.value(), m.created_at, c->second.legal_hold, 0});
+                }
+            std::sort(rows.begin(), rows.end(), [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
+            CandidatePage page;
+            page.more = rows.size() > limit;
+            if (page.more) rows.resize(limit);
+            page.next = rows.empty() ? std::string(after) : rows.back().id;
+            page.rows = std::move(rows);
+            return page;
+        }
+
+        Result<std::int64_t> count(const TenantId& tenant, Selection sel, Timestamp cutoff) const override {
+            return count_pages(*this, tenant, sel, cutoff);
+        }
+
+        Result<Change> soft_delete(const Batch& b) override {  // messages are never soft-deleted
+            std::lock_guard lock(s_.mutex);
+            return saved(s_, b, 0, 0);
+        }
+
+        Result<Change> hard_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            const std::set<std::string, std::less<>> ids(b.ids.begin(), b.ids.end());
+            std::int64_t rows = 0;
+            for (auto it = s_.messages.begin(); it != s_.messages.end();) {
+                const MessageRecord& m = *it;
+                auto c = s_.contacts.find({m.tenant.value(), m.contact.value()});
+                const bool qualifies = m.tenant == b.tenant && ids.count(m.id.value()) != 0 && c != s_.contacts.end() &&
+                                       !c->second.legal_hold &&
+                                       (b.selection == Selection::all ||
+                                        (!c->second.deleted_at && m.created_at <= b.cutoff));
+                if (!qualifies) {
+                    ++it;
+                    continue;
+                }
+                fold(s_, m.tenant.value(), m.created_at, message_event(m), source_of(c->second));
+                s_.message_ids.erase({m.tenant.value(), m.id.value()});
+                it = s_.messages.erase(it);
+                ++rows;
+            }
+            return saved(s_, b, rows, 0);
+        }
+
+    private:
+        State& s_;
+    };
+
+    /// Consent records: deleted at account termination, except those of a held lead's number.
+    class Consents final : public retention::Target {
+    public:
+        explicit Consents(State& s) : s_(s) {}
+        std::string_view name() const noexcept override { return "consent_records"; }
+
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp, std::string_view after,
+                                         std::size_t limit) const override {
+            const auto from = numeric_cursor(after);
+            if (!from) return Error(StorageErrc::invalid_argument, "a consent record cursor is a sequence number");
+            std::lock_guard lock(s_.mutex);
+            CandidatePage page;
+            page.next = std::string(after);
+            if (sel != Selection::all) return page;
+            const auto held = held_phones(s_, tenant);
+            for (std::size_t i = 0; i < s_.consents.size(); ++i) {
+                const ConsentRecord& r = s_.consents[i];
+                if (r.tenant != tenant || s_.consent_sequences[i] <= *from) continue;
+                if (page.rows.size() == limit) {
+                    page.more = true;
+                    break;
+                }
+                page.next = std::to_string(s_.consent_sequences[i]);
+                page.rows.push_back(Candidate{page.next, r.at, held.count(r.phone.key()) != 0, 0});
+            }
+            return page;
+        }
+
+        Result<std::int64_t> count(const TenantId& tenant, Selection sel, Timestamp cutoff) const override {
+            return count_pages(*this, tenant, sel, cutoff);
+        }
+
+        Result<Change> soft_delete(const Batch& b) override {  // not asked of account data
+            std::lock_guard lock(s_.mutex);
+            return saved(s_, b, 0, 0);
+        }
+
+        Result<Change> hard_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            const std::set<std::string, std::less<>> ids(b.ids.begin(), b.ids.end());
+            const auto held = held_phones(s_, b.tenant);
+            std::int64_t rows = 0;
+            for (std::size_t i = 0; i < s_.consents.size();) {
+                const ConsentRecord& r = s_.consents[i];
+                if (b.selection == Selection::all && r.tenant == b.tenant && held.count(r.phone.key()) == 0 &&
+                    ids.count(std::to_string(s_.consent_sequences[i])) != 0) {
+                    s_.consents.erase(s_.consents.begin() + static_cast<std::ptrdiff_t>(i));
+                    s_.consent_sequences.erase(s_.consent_sequences.begin() + static_cast<std::ptrdiff_t>(i));
+                    ++rows;
+                } else {
+                    ++i;
+                }
+            }
+            return saved(s_, b, rows, 0);
+        }
+
+    private:
+        State& s_;
+    };
+
+    /// Inbound activity (last inbound time per number): deleted at account termination, except a
+    /// held lead's.
+    class Activity final : public retention::Target {
+    public:
+        explicit Activity(State& s) : s_(s) {}
+        std::string_view name() const noexcept override { return "inbound_activity"; }
+
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp, std::string_view after,
+                                         std::size_t limit) const override {
+            const auto from = numeric_cursor(after);
+            if (!from) return Error(StorageErrc::invalid_argument, "an inbound activity cursor is a phone key");
+            std::lock_guard lock(s_.mutex);
+            CandidatePage page;
+            page.next = std::string(after);
+            if (sel != Selection::all) return page;
+            const auto held = held_phones(s_, tenant);
+            const std::uint64_t start = *from < 0 ? 0 : static_cast<std::uint64_t>(*from) + 1;
+            for (auto it = s_.last_inbound.lower_bound({tenant.value(), start});
+                 it != s_.last_inbound.end() && it->first.first == tenant.value(); ++it) {
+                if (page.rows.size() == limit) {
+                    page.more = true;
+                    break;
+                }
+                page.next = std::to_string(it->first.second);
+                page.rows.push_back(Candidate{page.next, it->second, held.count(it->first.second) != 0, 0});
+            }
+            return page;
+        }
+
+        Result<std::int64_t> count(const TenantId& tenant, Selection sel, Timestamp cutoff) const override {
+            return count_pages(*this, tenant, sel, cutoff);
+        }
+
+        Result<Change> soft_delete(const Batch& b) override {  // not asked of account data
+            std::lock_guard lock(s_.mutex);
+            return saved(s_, b, 0, 0);
+        }
+
+        Result<Change> hard_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            const auto held = held_phones(s_, b.tenant);
+            std::int64_t rows = 0;
+            for (const std::string& id : b.ids) {
+                const auto key = numeric_cursor(id);
+                if (!key || *key <= 0 || b.selection != Selection::all) continue;
+                const auto phone = static_cast<std::uint64_t>(*key);
+                if (held.count(phone) == 0) rows += static_cast<std::int64_t>(s_.last_inbound.erase({b.tenant.value(), phone}));
+            }
+            return saved(s_, b, rows, 0);
+        }
+
+    private:
+        State& s_;
+    };
+
+    /// Webhook de-duplication keys: deleted at account termination (they hold no personal data).
+    class WebhookKeys final : public retention::Target {
+    public:
+        explicit WebhookKeys(State& s) : s_(s) {}
+        std::string_view name() const noexcept override { return "webhook_keys"; }
+
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp, std::string_view after,
+                                         std::size_t limit) const override {
+            std::lock_guard lock(s_.mutex);
+            CandidatePage page;
+            page.next = std::string(after);
+            if (sel != Selection::all) return page;
+            for (auto it = s_.dedup_keys.upper_bound({tenant.value(), std::string(after)});
+                 it != s_.dedup_keys.end() && it->first == tenant.value(); ++it) {
+                if (page.rows.size() == limit) {
+                    page.more = true;
+                    break;
+                }
+                page.next = it->second;
+                page.rows.push_back(Candidate{it->second, Timestamp{}, false, 0});
+            }
+            return page;
+        }
+
+        Result<std::int64_t> count(const TenantId& tenant, Selection sel, Timestamp cutoff) const override {
+            return count_pages(*this, tenant, sel, cutoff);
+        }
+
+        Result<Change> soft_delete(const Batch& b) override {  // not asked of account data
+            std::lock_guard lock(s_.mutex);
+            return saved(s_, b, 0, 0);
+        }
+
+        Result<Change> hard_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            std::int64_t rows = 0;
+            if (b.selection == Selection::all)
+                for (const std::string& id : b.ids) rows += static_cast<std::int64_t>(s_.dedup_keys.erase({b.tenant.value(), id}));
+            return saved(s_, b, rows, 0);
+        }
+
+    private:
+        State& s_;
+    };
+
+    // AccountStore
+    Result<void> put(const Account& a) override {
+        if (a.tenant.empty()) return {StorageErrc::invalid_argument, "an account needs a tenant id"};
+        std::lock_guard lock(s_.mutex);
+        s_.accounts.insert_or_assign(a.tenant.value(), a);
+        return {};
+    }
+    Result<std::optional<Account>> get(const TenantId& tenant) const override {
+        std::lock_guard lock(s_.mutex);
+        auto it = s_.accounts.find(tenant.value());
+        if (it == s_.accounts.end()) return std::optional<Account>{};
+        return std::optional<Account>{it->second};
+    }
+    Result<std::vector<Account>> list(const Page& page) const override {
+        std::lock_guard lock(s_.mutex);
+        std::set<std::string> tenants;
+        const auto after = [&](const std::string& t) { return t > page.after; };
+        for (const auto& [tenant, account] : s_.accounts)
+            if (after(tenant)) tenants.insert(tenant);
+        for (const auto& [key, contact] : s_.contacts)
+            if (after(key.first)) tenants.insert(key.first);
+        for (const auto& r : s_.consents)
+            if (after(r.tenant.value())) tenants.insert(r.tenant.value());
+        for (const auto& [key, at] : s_.last_inbound)
+            if (after(key.first)) tenants.insert(key.first);
+        for (const auto& key : s_.dedup_keys)
+            if (after(key.first)) tenants.insert(key.first);
+        for (const auto& [tenant, trail] : s_.audit)
+            if (after(tenant) && trail.chain.head.sequence > 0) tenants.insert(tenant);
+        std::vector<Account> out;
+        for (const std::string& t : tenants) {
+            if (out.size() == page.limit) break;
+            auto it = s_.accounts.find(t);
+            out.push_back(it != s_.accounts.end() ? it->second : Account{TenantId{t}});
+        }
+        return out;
+    }
+
+    // SweepJournal
+    Result<std::optional<std::string>> load(std::string_view sweeper) const override {
+        std::lock_guard lock(s_.mutex);
+        auto it = s_.journal.find(sweeper);
+        if (it == s_.journal.end()) return std::optional<std::string>{};
+        return std::optional<std::string>{it->second};
+    }
+    Result<void> save(std::string_view sweeper, std::string_view state) override {
+        std::lock_guard lock(s_.mutex);
+        s_.journal.insert_or_assign(std::string(sweeper), std::string(state));
+        return {};
+    }
+    Result<void> clear(std::string_view sweeper) override {
+        std::lock_guard lock(s_.mutex);
+        if (auto it = s_.journal.find(sweeper); it != s_.journal.end()) s_.journal.erase(it);
+        return {};
+    }
+
+    // AggregateStore
+    Result<void> add(std::span<const retention::DailyAggregate> counts) override {
+        for (const auto& a : counts)
+            if (a.tenant.empty() || a.event_type.empty() || a.count < 0)
+                return {StorageErrc::invalid_argument, "an aggregate needs a tenant, an event type and a count >= 0"};
+        std::lock_guard lock(s_.mutex);
+        for (const auto& a : counts)
+            s_.aggregates[{a.tenant.value(), a.day.time_since_epoch().count(), a.event_type, a.source}] += a.count;
+        return {};
+    }
+    Result<std::vector<retention::DailyAggregate>> list(const TenantId& tenant, std::chrono::sys_days from,
+                                                        std::chrono::sys_days until) const override {
+        std::lock_guard lock(s_.mutex);
+        std::vector<retention::DailyAggregate> out;
+        for (auto it = s_.aggregates.lower_bound({tenant.value(), from.time_since_epoch().count(), "", ""});
+             it != s_.aggregates.end() && std::get<0>(it->first) == tenant.value() &&
+             std::get<1>(it->first) < until.time_since_epoch().count();
+             ++it)
+            out.push_back({tenant, std::chrono::sys_days{std::chrono::days{std::get<1>(it->first)}}, std::get<2>(it->first),
+                           std::get<3>(it->first), it->second});
+        return out;
+    }
+
+    State& s_;
+    Contacts contacts_;
+    Messages messages_;
+    Consents consents_;
+    Activity activity_;
+    WebhookKeys webhook_keys_;
+};
+
+MemoryStore::MemoryStore() : state_(std::make_unique<State>()), retention_(std::make_unique<Retention>(*state_)) {}
+MemoryStore::~MemoryStore() = default;
+
+retention::RetentionStores& MemoryStore::retention() noexcept { return *retention_; }
 
 }  // namespace heroshhi::storage

@@ -35,6 +35,8 @@
 #include <heroshhi/crypto/field_cipher.hpp>
 #include <heroshhi/storage/errors.hpp>
 
+#include "detail/sqlite_retention.hpp"
+
 namespace heroshhi::storage {
 namespace {
 
@@ -54,7 +56,7 @@ struct Migration {
     const char* script;
 };
 
-constexpr std::array<Migration, 3> migrations{{
+constexpr std::array<Migration, 4> migrations{{
     {1, R"sql(
 CREATE TABLE contacts (
     tenant          TEXT    NOT NULL,
@@ -200,6 +202,39 @@ CREATE INDEX messages_by_provider_id ON messages (tenant, provider_message_id)
     WHERE provider_message_id <> '';
 
 PRAGMA user_version = 3;
+)sql"},
+    // 4: retention (issue 6). Accounts with their legal hold and closure, the analytics aggregates
+    // deleted rows are folded into, and the sweep journal (the one table not scoped by tenant: the
+    // sweep is the one operation that walks every tenant). Two partial indexes serve the sweep:
+    // soft-deleted contacts by id, and numbers of leads under legal hold.
+    {4, R"sql(
+CREATE TABLE accounts (
+    tenant          TEXT    NOT NULL,
+    opened_at_ms    INTEGER NOT NULL,
+    closed_at_ms    INTEGER,
+    legal_hold      INTEGER NOT NULL,
+    PRIMARY KEY (tenant)
+) WITHOUT ROWID;
+
+CREATE TABLE analytics_daily (
+    tenant      TEXT    NOT NULL,
+    day         INTEGER NOT NULL,
+    event_type  TEXT    NOT NULL,
+    source      TEXT    NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (tenant, day, event_type, source)
+) WITHOUT ROWID;
+
+CREATE TABLE retention_sweeps (
+    sweeper     TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    PRIMARY KEY (sweeper)
+) WITHOUT ROWID;
+
+CREATE INDEX contacts_soft_deleted ON contacts (tenant, id) WHERE deleted_at_ms IS NOT NULL;
+CREATE INDEX contacts_held_by_phone ON contacts (tenant, phone_key) WHERE legal_hold <> 0;
+
+PRAGMA user_version = 4;
 )sql"},
 }};
 static_assert(migrations.back().version == SqliteStore::schema_version,
@@ -927,6 +962,9 @@ public:
     Result<bool> replace(const crypto::EncryptedField& field, const crypto::Bytes& replacement) override;
 
     bool encrypted() const noexcept { return encrypted_; }
+
+    /// The connection for the retention ports (src/storage/sqlite_retention.cpp).
+    detail::SqliteHandle retention_handle() noexcept { return {db_, mutex_, path_, read_only_}; }
 
 private:
     /// Commits on commit(); rolls back in the destructor otherwise. Caller holds mutex_.
@@ -2266,7 +2304,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     });
 }
 
-SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)), retention_(detail::make_sqlite_retention(impl_->retention_handle())) {}
 SqliteStore::~SqliteStore() = default;
 
 ContactStore& SqliteStore::contacts() { return *impl_; }
@@ -2278,5 +2317,6 @@ DedupStore& SqliteStore::dedup() { return *impl_; }
 AuditStore& SqliteStore::audit() { return *impl_; }
 bool SqliteStore::encrypted() const noexcept { return impl_->encrypted(); }
 crypto::EncryptedFieldSource& SqliteStore::encrypted_fields() { return *impl_; }
+retention::RetentionStores& SqliteStore::retention() noexcept { return *retention_; }
 
 }  // namespace heroshhi::storage

@@ -1,6 +1,10 @@
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/testing/failing_store.hpp>
 
+#include <exception>
+#include <memory>
+#include <vector>
+
 namespace heroshhi::testing {
 namespace {
 
@@ -143,9 +147,92 @@ private:
     storage::AuditStore& inner_;
 };
 
+class Accounts final : public storage::AccountStore {
+public:
+    Accounts(FailingStore& owner, storage::AccountStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> put(const storage::Account& a) override { HEROSHHI_GUARD_CALL(inner_.put(a)); }
+    Result<std::optional<storage::Account>> get(const TenantId& t) const override { HEROSHHI_GUARD_CALL(inner_.get(t)); }
+    Result<std::vector<storage::Account>> list(const storage::Page& p) const override { HEROSHHI_GUARD_CALL(inner_.list(p)); }
+
+private:
+    FailingStore& owner_;
+    storage::AccountStore& inner_;
+};
+
+class Journal final : public retention::SweepJournal {
+public:
+    Journal(FailingStore& owner, retention::SweepJournal& inner) : owner_(owner), inner_(inner) {}
+    Result<std::optional<std::string>> load(std::string_view sweeper) const override {
+        HEROSHHI_GUARD_CALL(inner_.load(sweeper));
+    }
+    Result<void> save(std::string_view sweeper, std::string_view state) override {
+        HEROSHHI_GUARD_CALL(inner_.save(sweeper, state));
+    }
+    Result<void> clear(std::string_view sweeper) override { HEROSHHI_GUARD_CALL(inner_.clear(sweeper)); }
+
+private:
+    FailingStore& owner_;
+    retention::SweepJournal& inner_;
+};
+
+class Aggregates final : public retention::AggregateStore {
+public:
+    Aggregates(FailingStore& owner, retention::AggregateStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> add(std::span<const retention::DailyAggregate> counts) override { HEROSHHI_GUARD_CALL(inner_.add(counts)); }
+    Result<std::vector<retention::DailyAggregate>> list(const TenantId& t, std::chrono::sys_days from,
+                                                        std::chrono::sys_days until) const override {
+        HEROSHHI_GUARD_CALL(inner_.list(t, from, until));
+    }
+
+private:
+    FailingStore& owner_;
+    retention::AggregateStore& inner_;
+};
+
+class Target final : public retention::Target {
+public:
+    Target(FailingStore& owner, retention::Target& inner) : owner_(owner), inner_(inner) {}
+    std::string_view name() const noexcept override { return inner_.name(); }
+    Result<retention::CandidatePage> candidates(const TenantId& t, retention::Selection s, Timestamp cutoff,
+                                                std::string_view after, std::size_t limit) const override {
+        HEROSHHI_GUARD_CALL(inner_.candidates(t, s, cutoff, after, limit));
+    }
+    Result<std::int64_t> count(const TenantId& t, retention::Selection s, Timestamp cutoff) const override {
+        HEROSHHI_GUARD_CALL(inner_.count(t, s, cutoff));
+    }
+    Result<retention::Change> soft_delete(const retention::Batch& b) override { HEROSHHI_GUARD_CALL(inner_.soft_delete(b)); }
+    Result<retention::Change> hard_delete(const retention::Batch& b) override { HEROSHHI_GUARD_CALL(inner_.hard_delete(b)); }
+
+private:
+    FailingStore& owner_;
+    retention::Target& inner_;
+};
+
 #undef HEROSHHI_GUARD_CALL
 
 }  // namespace
+
+class FailingStore::RetentionWrappers final : public retention::RetentionStores {
+public:
+    RetentionWrappers(FailingStore& owner, retention::RetentionStores& inner)
+        : accounts_(owner, inner.accounts()), journal_(owner, inner.journal()), aggregates_(owner, inner.aggregates()) {
+        for (const retention::TargetBinding& b : inner.targets()) {
+            targets_.push_back(std::make_unique<Target>(owner, *b.target));
+            bindings_.push_back({targets_.back().get(), b.category});
+        }
+    }
+    storage::AccountStore& accounts() override { return accounts_; }
+    retention::SweepJournal& journal() override { return journal_; }
+    retention::AggregateStore& aggregates() override { return aggregates_; }
+    std::vector<retention::TargetBinding> targets() override { return bindings_; }
+
+private:
+    Accounts accounts_;
+    Journal journal_;
+    Aggregates aggregates_;
+    std::vector<std::unique_ptr<Target>> targets_;
+    std::vector<retention::TargetBinding> bindings_;
+};
 
 struct FailingStore::Wrappers {
     Contacts contacts;
@@ -163,7 +250,17 @@ FailingStore::FailingStore(storage::StoreSet& inner, long calls_before_failure)
                              {*this, inner.consents()}, {*this, inner.activity()}, {*this, inner.dedup()},
                              {*this, inner.audit()}}) {}
 
+FailingStore::FailingStore(storage::StoreSet& inner, retention::RetentionStores& retention, long calls_before_failure)
+    : FailingStore(inner, calls_before_failure) {
+    retention_ = std::make_unique<RetentionWrappers>(*this, retention);
+}
+
 FailingStore::~FailingStore() = default;
+
+retention::RetentionStores& FailingStore::retention() {
+    if (!retention_) std::terminate();
+    return *retention_;
+}
 
 bool FailingStore::admit() noexcept {
     long r = remaining_.load();

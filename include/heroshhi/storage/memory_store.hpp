@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include <heroshhi/retention/stores.hpp>
 #include <heroshhi/storage/store_set.hpp>
 
 namespace heroshhi::storage {
@@ -30,6 +31,10 @@ public:
     ActivityStore& activity() override { return *this; }
     DedupStore& dedup() override { return *this; }
     AuditStore& audit() override { return *this; }
+
+    /// The retention ports over the same data: accounts, sweep journal, analytics aggregates and
+    /// the targets over contacts, messages, consent records, inbound activity and webhook keys.
+    retention::RetentionStores& retention() noexcept;
 
 private:
     // ContactStore
@@ -74,6 +79,8 @@ private:
 
     struct State;
     std::unique_ptr<State> state_;
+    class Retention;
+    std::unique_ptr<Retention> retention_;
 };
 
 }  // namespace heroshhi::storage

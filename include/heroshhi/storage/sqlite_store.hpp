@@ -7,6 +7,7 @@
 
 #include <heroshhi/core/result.hpp>
 #include <heroshhi/crypto/reencryption.hpp>
+#include <heroshhi/retention/stores.hpp>
 #include <heroshhi/storage/store_set.hpp>
 
 namespace heroshhi::crypto {
@@ -47,11 +48,12 @@ struct SqliteOptions {
 class SqliteStore final : public StoreSet {
 public:
     /// The newest schema version this build writes and reads.
-    static constexpr int schema_version = 3;
+    static constexpr int schema_version = 4;
 
     /// Opens (creating if absent) the database at `path` and migrates it to `schema_version`
     /// (version 2 added the audit trail, version 3 field encryption and delivery statuses by
-    /// provider id; an older file gains them and keeps every row, in plaintext).
+    /// provider id, version 4 retention: accounts, analytics aggregates and the sweep journal; an
+    /// older file gains them and keeps every row, in plaintext).
     /// A file that is not a database, belongs to another application, or was written by a newer
     /// heroshhi fails with not_a_database / newer_schema and is not modified.
     static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, SqliteOptions options = {});
@@ -78,11 +80,17 @@ public:
     DedupStore& dedup() override;
     AuditStore& audit() override;
 
+    /// The retention ports over the same file and connection: accounts, sweep journal, analytics
+    /// aggregates and the targets over contacts, messages, consent records, inbound activity and
+    /// webhook keys.
+    retention::RetentionStores& retention() noexcept;
+
     class Impl;
 
 private:
     explicit SqliteStore(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
+    std::unique_ptr<retention::RetentionStores> retention_;  // uses impl_'s connection: declared after it
 };
 
 }  // namespace heroshhi::storage

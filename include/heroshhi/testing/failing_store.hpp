@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 
+#include <heroshhi/retention/stores.hpp>
 #include <heroshhi/storage/store_set.hpp>
 
 namespace heroshhi::testing {
@@ -15,6 +16,9 @@ namespace heroshhi::testing {
 class FailingStore final : public storage::StoreSet {
 public:
     explicit FailingStore(storage::StoreSet& inner, long calls_before_failure = -1);
+    /// Also wraps a store's retention ports (e.g. `store.retention()`); their calls count down
+    /// with the others (Target::name() does not count).
+    FailingStore(storage::StoreSet& inner, retention::RetentionStores& retention, long calls_before_failure = -1);
     ~FailingStore() override;
 
     void fail_now() noexcept { remaining_.store(0); }
@@ -29,15 +33,20 @@ public:
     storage::ActivityStore& activity() override;
     storage::DedupStore& dedup() override;
     storage::AuditStore& audit() override;
+    /// The wrapped retention ports. Only for a FailingStore constructed with them: calling it on
+    /// one that was not is a programming error (std::terminate).
+    retention::RetentionStores& retention();
 
     /// True if the next call may go through (and counts it). For the wrappers' use.
     bool admit() noexcept;
 
 private:
     struct Wrappers;
+    class RetentionWrappers;
     std::atomic<long> remaining_;  // -1: never fail
     std::atomic<long> refused_{0};
     std::unique_ptr<Wrappers> wrappers_;
+    std::unique_ptr<RetentionWrappers> retention_;
 };
 
 }  // namespace heroshhi::testing

@@ -1,0 +1,31 @@
+// heroshhi — RetentionStores: what a retention sweep needs from one database.
+#pragma once
+
+#include <vector>
+
+#include <heroshhi/retention/aggregates.hpp>
+#include <heroshhi/retention/journal.hpp>
+#include <heroshhi/retention/target.hpp>
+#include <heroshhi/storage/account_store.hpp>
+
+namespace heroshhi::retention {
+
+/// The tenants to walk, the journal that makes a sweep resumable, the analytics aggregates, and the
+/// targets over the database's own tables. MemoryStore and SqliteStore provide one
+/// (`store.retention()`); their targets are, in order:
+///   "contacts" (Category::lead: soft delete by last activity, hard delete 30 days later with the
+///   lead's messages, everything at termination), "messages" (Category::message: the tenant's
+///   shorter setting), "consent_records", "inbound_activity" and "webhook_keys" (Category::account:
+///   at termination). Opt-out events have no target: they are never auto-deleted.
+/// References stay valid as long as the object that returned them.
+class RetentionStores {
+public:
+    virtual ~RetentionStores() = default;
+
+    virtual storage::AccountStore& accounts() = 0;
+    virtual SweepJournal& journal() = 0;
+    virtual AggregateStore& aggregates() = 0;
+    virtual std::vector<TargetBinding> targets() = 0;
+};
+
+}  // namespace heroshhi::retention

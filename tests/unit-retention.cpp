@@ -7,6 +7,8 @@
 
 #include "support/temp_db.hpp"
 
+#include <heroshhi/crypto/blind_index.hpp>
+#include <heroshhi/crypto/key_ring.hpp>
 #include <heroshhi/audit/log.hpp>
 #include <heroshhi/core/errors.hpp>
 #include <heroshhi/retention/errors.hpp>
@@ -44,8 +46,17 @@ PhoneNumber phone(int n) {
     return PhoneNumber::parse("+1415555" + digits).value();
 }
 
-enum class Kind { memory, sqlite };
-const char* name(Kind k) { return k == Kind::memory ? "memory" : "sqlite"; }
+// sqlite_encrypted: the same file store with field encryption on (phone keys are blind-index
+// tags, names and bodies ciphertexts), which the retention SQL must work with unchanged.
+enum class Kind { memory, sqlite, sqlite_encrypted };
+const char* name(Kind k) {
+    return k == Kind::memory ? "memory" : k == Kind::sqlite ? "sqlite" : "sqlite (encrypted)";
+}
+
+crypto::SecretKey key_of(std::uint8_t fill) {
+    std::vector<std::uint8_t> bytes(crypto::SecretKey::size, fill);
+    return crypto::SecretKey::from_bytes(bytes).value();
+}
 
 Policy policy_with(std::optional<Days> leads, std::optional<Days> messages = std::nullopt) {
     PolicyConfig config;
@@ -61,7 +72,17 @@ public:
             memory_ = std::make_unique<storage::MemoryStore>();
         } else {
             file_ = std::make_unique<test_support::TempDb>();
-            sqlite_ = storage::SqliteStore::open(file_->str()).value();
+            storage::SqliteOptions options;
+            if (kind == Kind::sqlite_encrypted) {
+                crypto::KeySet set;
+                set.keys.push_back({crypto::KeyId{1}, key_of(0x5A)});
+                set.primary = crypto::KeyId{1};
+                keys_ = std::make_unique<crypto::KeyRing>(crypto::KeyRing::create(std::move(set)).value());
+                index_ = std::make_unique<crypto::BlindIndex>(crypto::BlindIndex::create(key_of(0xB1)).value());
+                options.keys = keys_.get();
+                options.blind_index = index_.get();
+            }
+            sqlite_ = storage::SqliteStore::open(file_->str(), options).value();
         }
         log_ = std::make_unique<audit::Log>(stores().audit(), clock);
     }
@@ -212,6 +233,8 @@ public:
 
 private:
     std::unique_ptr<test_support::TempDb> file_;
+    std::unique_ptr<crypto::KeyRing> keys_;  // before the store, which borrows them
+    std::unique_ptr<crypto::BlindIndex> index_;
     std::unique_ptr<storage::MemoryStore> memory_;
     std::unique_ptr<storage::SqliteStore> sqlite_;
     std::unique_ptr<audit::Log> log_;
@@ -407,7 +430,7 @@ TEST_CASE("the sweep's audit text reads back and stays within an audit field for
 // The rules, a day before, on and after each boundary
 
 TEST_CASE("leads are soft-deleted once the tenant's period since their last activity has passed") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.lead(acme, "before", 1, now - Days{364});
@@ -442,7 +465,7 @@ TEST_CASE("leads are soft-deleted once the tenant's period since their last acti
 }
 
 TEST_CASE("soft-deleted leads are hard-deleted with their messages 30 days after the soft delete") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         for (auto [id, age] : {std::pair{"before", 29}, {"on", 30}, {"after", 31}}) {
@@ -475,7 +498,7 @@ TEST_CASE("soft-deleted leads are hard-deleted with their messages 30 days after
 }
 
 TEST_CASE("messages go after the tenant's shorter setting while their lead stays") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.lead(acme, "lead", 1, now - Days{5});  // active: the lead stays
@@ -493,7 +516,7 @@ TEST_CASE("messages go after the tenant's shorter setting while their lead stays
 }
 
 TEST_CASE("audit entries are purged once a year old, and the chain still verifies") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.audit_at(acme, now - Days{366}, "after");
@@ -512,7 +535,7 @@ TEST_CASE("audit entries are purged once a year old, and the chain still verifie
 }
 
 TEST_CASE("a closed account's data goes 30 days after closure, except opt-outs and what a hold keeps") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         const TenantId before{"t-before"}, on{"t-on"}, after{"t-after"};
@@ -572,7 +595,7 @@ TEST_CASE("a closed account's data goes 30 days after closure, except opt-outs a
 // Legal hold, opt-outs, cascade, analytics
 
 TEST_CASE("a legal hold on a lead keeps it and its messages through every rule") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.lead(acme, "inactive-held", 1, now - Days{900}, "direct", std::nullopt, true);
@@ -592,7 +615,7 @@ TEST_CASE("a legal hold on a lead keeps it and its messages through every rule")
 }
 
 TEST_CASE("a legal hold on a tenant keeps all its data, even after termination, and is counted") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.account(acme, now - Days{90}, /*hold=*/true);
@@ -627,7 +650,7 @@ TEST_CASE("a legal hold on a tenant keeps all its data, even after termination, 
 }
 
 TEST_CASE("a hold placed after the listing still stops the batch") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.lead(acme, "l1", 1, now - Days{100}, "direct", now - Days{40});
@@ -658,7 +681,7 @@ TEST_CASE("a hold placed after the listing still stops the batch") {
 }
 
 TEST_CASE("opt-out records survive every sweep") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         seed(w);
@@ -708,7 +731,7 @@ TEST_CASE("no target may take opt-out records, the audit log or analytics") {
 }
 
 TEST_CASE("deleted rows are folded into daily aggregates by event type and source, without personal data") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         const Timestamp created = now - Days{100};
@@ -758,7 +781,7 @@ TEST_CASE("deleted rows are folded into daily aggregates by event type and sourc
 // The sweep: audit entry, idempotence, dry run, crash and rerun, budget
 
 TEST_CASE("every sweep writes one audit entry per tenant with its counts") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         seed(w);
@@ -791,7 +814,7 @@ TEST_CASE("every sweep writes one audit entry per tenant with its counts") {
 }
 
 TEST_CASE("a second sweep at the same time changes nothing but its own audit entries") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         seed(w);
@@ -814,7 +837,7 @@ TEST_CASE("a second sweep at the same time changes nothing but its own audit ent
 }
 
 TEST_CASE("a dry run reports exactly what the real run then does, and changes nothing") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         seed(w);
@@ -832,7 +855,7 @@ TEST_CASE("a dry run reports exactly what the real run then does, and changes no
 }
 
 TEST_CASE("a sweep that crashes on the Nth store call, then runs again, ends as an uninterrupted sweep") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         const SweepOptions options{.batch_size = 4};
         World reference(kind);
@@ -873,7 +896,7 @@ TEST_CASE("a sweep that crashes on the Nth store call, then runs again, ends as 
 }
 
 TEST_CASE("a time budget stops a sweep between batches; the next runs continue it to the same end") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World reference(kind);
         seed(reference);
@@ -942,7 +965,7 @@ TEST_CASE("an unreadable journal fails the sweep with corrupt_journal, changing 
 }
 
 TEST_CASE("tenants are listed whether registered or only holding data, in id order") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         w.account(TenantId{"t3"}, std::nullopt, true);
@@ -1082,7 +1105,7 @@ TEST_CASE("the retention schema is version 4 and every new table but the sweep j
 }
 
 TEST_CASE("ids that are not UTF-8 survive the journal, and a batch outside a sweep saves no progress") {
-    for (Kind kind : {Kind::memory, Kind::sqlite}) {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
         CAPTURE(name(kind));
         World w(kind);
         const TenantId odd{std::string("t\xff;\"x", 5)};

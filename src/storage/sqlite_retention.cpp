@@ -233,6 +233,14 @@ int bind_one(sqlite3_stmt* s, int i, std::string_view v) {
     return sqlite3_bind_text64(s, i, v.data() != nullptr ? v.data() : "", v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 int bind_one(sqlite3_stmt* s, int i, std::int64_t v) { return sqlite3_bind_int64(s, i, v); }
+
+/// A key stored as a BLOB: in an encrypted file, phone_key holds the number's blind-index tag.
+struct BlobKey {
+    std::string bytes;
+};
+int bind_one(sqlite3_stmt* s, int i, const BlobKey& v) {
+    return sqlite3_bind_blob64(s, i, v.bytes.data(), v.bytes.size(), SQLITE_TRANSIENT);
+}
 int bind_one(sqlite3_stmt* s, int i, const std::optional<std::int64_t>& v) {
     return v ? sqlite3_bind_int64(s, i, *v) : sqlite3_bind_null(s, i);
 }
@@ -253,6 +261,34 @@ std::string column_text(sqlite3_stmt* s, int i) {
     return p != nullptr ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))) : std::string();
 }
 std::int64_t column_int(sqlite3_stmt* s, int i) { return sqlite3_column_int64(s, i); }
+
+/// A candidate's id as text: a BLOB key (a blind-index tag) is written "x" and its hex digits, so
+/// that it reads back as the same BLOB (key_cursor); text and integers as they are.
+std::string column_id(sqlite3_stmt* s, int i) {
+    if (sqlite3_column_type(s, i) != SQLITE_BLOB) return column_text(s, i);
+    static constexpr char digits[] = "0123456789abcdef";
+    const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(s, i));
+    const auto n = static_cast<std::size_t>(sqlite3_column_bytes(s, i));
+    std::string out = "x";
+    for (std::size_t k = 0; k < n; ++k) {
+        out += digits[p[k] >> 4];
+        out += digits[p[k] & 15];
+    }
+    return out;
+}
+
+/// The BLOB key an id written by column_id stands for; nullopt if it is not "x" + hex.
+std::optional<BlobKey> blob_cursor(std::string_view id) {
+    if (id.size() < 1 || id[0] != 'x' || id.size() % 2 == 0) return std::nullopt;
+    BlobKey key;
+    for (std::size_t k = 1; k + 1 < id.size(); k += 2) {
+        unsigned v = 0;
+        auto [end, ec] = std::from_chars(id.data() + k, id.data() + k + 2, v, 16);
+        if (ec != std::errc{} || end != id.data() + k + 2) return std::nullopt;
+        key.bytes += static_cast<char>(v);
+    }
+    return key;
+}
 
 /// A cursor over a numeric key: "" is before every key.
 std::optional<std::int64_t> numeric_cursor(std::string_view after) {
@@ -395,7 +431,7 @@ Result<CandidatePage> read_page(const Connection& c, Q q, const TenantId& tenant
     while (rc == SQLITE_OK || rc == SQLITE_ROW) {
         rc = sqlite3_step(st->get());
         if (rc != SQLITE_ROW) break;
-        page.rows.push_back(Candidate{column_text(st->get(), 0), from_unix_ms(column_int(st->get(), 1)),
+        page.rows.push_back(Candidate{column_id(st->get(), 0), from_unix_ms(column_int(st->get(), 1)),
                                       column_int(st->get(), 2) != 0, column_int(st->get(), 3)});
     }
     if (rc != SQLITE_DONE) return c.failure(rc, "listing retention candidates");
@@ -566,6 +602,8 @@ public:
                                      std::size_t limit) const override {
         if (sel != Selection::all) return CandidatePage{{}, std::string(after), false};
         if (!numeric_) return page(page_, tenant, after, cutoff, limit, after);
+        // Numbers sort before BLOBs in SQLite, so a tag cursor continues where the integers end.
+        if (auto tag = blob_cursor(after)) return page(page_, tenant, *tag, cutoff, limit, after);
         const auto from = numeric_cursor(after);
         if (!from) return Error(StorageErrc::invalid_argument, "a cursor of '" + name_ + "' is a number");
         return page(page_, tenant, *from, cutoff, limit, after);
@@ -575,7 +613,9 @@ private:
     Result<void> hard_delete_one(const Batch& b, const std::string& id, Change& change) override {
         if (b.selection != Selection::all) return {};
         Result<std::int64_t> n = std::int64_t{0};
-        if (numeric_) {
+        if (auto tag = numeric_ ? blob_cursor(id) : std::nullopt) {
+            n = c_.exec(remove_, "deleting account data", std::string_view(b.tenant.value()), *tag);
+        } else if (numeric_) {
             const auto key = numeric_cursor(id);
             if (!key || id.empty()) return {};
             n = c_.exec(remove_, "deleting account data", std::string_view(b.tenant.value()), *key);

@@ -26,6 +26,10 @@
 #include <heroshhi/engine.hpp>
 #include <heroshhi/messaging/messenger.hpp>
 #include <heroshhi/ratelimit/limiter.hpp>
+#include <heroshhi/retention/policy.hpp>
+#include <heroshhi/retention/stores.hpp>
+#include <heroshhi/retention/sweeper.hpp>
+#include <heroshhi/storage/account_store.hpp>
 #include <heroshhi/sanitize/csv.hpp>
 #include <heroshhi/sanitize/lead_schema.hpp>
 #include <heroshhi/sanitize/nosql_guard.hpp>
@@ -192,12 +196,14 @@ struct App::Impl {
     std::unique_ptr<Directory> directory;
     std::unique_ptr<Engine> engine;
     std::unique_ptr<whatsapp::Webhook> webhook;
+    std::unique_ptr<retention::Sweeper> sweeper;
     std::unique_ptr<ratelimit::Limiter> limiter;
     sanitize::LeadSchema lead_schema;
     sanitize::NoSqlGuard guard;
     std::string audit_key;
     Metrics metrics;
     std::atomic<std::uint64_t> request_counter{0};
+    std::mutex sweep_mutex;  // one sweep at a time from this process
 
     // One route of the API. `pattern` segments starting with '{' capture a parameter.
     enum class Class { open, webhook, api };
@@ -269,6 +275,8 @@ struct App::Impl {
     Response bulk_delete(const Context&);
     Response export_leads(const Context&);
     Response audit_query(const Context&);
+    Response retention_sweep(const Context&);
+    Response terminate_account(const Context&);
     Response audit_verify(const Context&);
 };
 
@@ -289,6 +297,8 @@ void App::Impl::add_routes() {
         {"POST", "/v1/leads/bulk-delete", Class::api, &Impl::bulk_delete},
         {"GET", "/v1/exports/leads.csv", Class::api, &Impl::export_leads},
         {"GET", "/v1/audit", Class::api, &Impl::audit_query},
+        {"POST", "/v1/retention/sweep", Class::api, &Impl::retention_sweep},
+        {"POST", "/v1/account/terminate", Class::api, &Impl::terminate_account},
         {"GET", "/v1/audit/verify", Class::api, &Impl::audit_verify},
     };
 }
@@ -919,6 +929,87 @@ Response App::Impl::audit_query(const Context& c) {
     return r;
 }
 
+json counts_json(const retention::TenantReport& report) {
+    json counts = json::object();
+    for (std::size_t i = 0; i < retention::category_count; ++i) {
+        const auto& n = report.counts[i];
+        if (n.empty()) continue;
+        counts[std::string(retention::to_string(static_cast<retention::Category>(i)))] = {
+            {"soft_deleted", n.soft_deleted}, {"hard_deleted", n.hard_deleted}, {"cascaded", n.cascaded},
+            {"held", n.held}, {"purged", n.purged}};
+    }
+    return {{"held", report.held}, {"terminated", report.terminated},
+            {"audit_chain_broken", report.audit_chain_broken}, {"counts", counts}};
+}
+
+// Runs the retention sweep now. The sweep applies the policy to every tenant of the store (it only
+// deletes what the policy makes due, so running it early harms no one); the answer shows the
+// caller's tenant only.
+Response App::Impl::retention_sweep(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    bool dry_run = false;
+    if (!c.request.body.empty()) {
+        auto body = body_json(c.request);
+        if (!body) return bad_body(body.error());
+        for (const auto& [key, value] : body->items()) {
+            if (key != "dry_run" || !value.is_boolean())
+                return Response::error(400, "invalid_body", key + ": only dry_run (a boolean) is accepted");
+            dry_run = value.get<bool>();
+        }
+    }
+    auto access = engine->authorize(*c.principal, rbac::Action::manage,
+                                    rbac::Resource(rbac::ResourceType::retention_policy, tenant, "sweep"), c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    retention::SweepOptions sweep_options;
+    sweep_options.dry_run = dry_run;
+    sweep_options.request_id = c.request_id;
+    std::lock_guard lock(sweep_mutex);
+    auto report = sweeper->run(clock->now(), sweep_options);
+    if (!report) return store_error(report.error());
+    json out{{"as_of", iso8601(report->as_of)}, {"dry_run", report->dry_run}, {"complete", report->complete}};
+    out["tenant"] = json(nullptr);
+    for (const auto& t : report->tenants) {
+        if (!dry_run)
+            for (std::size_t i = 0; i < retention::category_count; ++i) {
+                const auto& n = t.counts[i];
+                if (const auto rows = n.hard_deleted + n.cascaded + n.purged; rows > 0)
+                    metrics.add(label("heroshhi_sweep_rows_total",
+                                      {{"category", retention::to_string(static_cast<retention::Category>(i))}}),
+                                static_cast<std::uint64_t>(rows));
+            }
+        if (t.tenant == tenant) out["tenant"] = counts_json(t);
+    }
+    return json_response(200, out);
+}
+
+// The owner closes the account: its data is deleted by the sweep 30 days later (except opt-out
+// records, kept as the policy requires, and anything under legal hold).
+Response App::Impl::terminate_account(const Context& c) {
+    const TenantId& tenant = c.principal->tenant;
+    if (c.request.body.size() > 0) {
+        auto body = body_json(c.request);
+        if (!body) return bad_body(body.error());
+        if (body->value("confirm", std::string()) != tenant.value())
+            return Response::error(400, "confirmation_required", "confirm: give the tenant id to confirm termination");
+    } else {
+        return Response::error(400, "confirmation_required", "confirm: give the tenant id to confirm termination");
+    }
+    auto access = engine->authorize(*c.principal, rbac::Action::terminate_account,
+                                    rbac::Resource(rbac::ResourceType::account, tenant, tenant.value()), c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    auto& accounts = store->retention().accounts();
+    auto current = accounts.get(tenant);
+    if (!current) return store_error(current.error());
+    storage::Account account = current->value_or(storage::Account(tenant));
+    if (!account.closed_at) account.closed_at = clock->now();
+    if (auto put = accounts.put(account); !put) return store_error(put.error());
+    return json_response(200, {{"closed_at", iso8601(*account.closed_at)},
+                               {"deletion_after", iso8601(*account.closed_at + std::chrono::days(30))},
+                               {"legal_hold", account.legal_hold}});
+}
+
 Response App::Impl::audit_verify(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
     auto access = engine->authorize(*c.principal, rbac::Action::read,
@@ -941,6 +1032,24 @@ Response App::Impl::audit_verify(const Context& c) {
 App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 App::~App() = default;
 Directory& App::directory() { return *impl_->directory; }
+
+Result<void> App::register_tenant(const Tenant& tenant) {
+    if (auto put = impl_->directory->put_tenant(tenant); !put) return put;
+    auto& accounts = impl_->store->retention().accounts();
+    auto current = accounts.get(TenantId(tenant.id));
+    if (!current) return current.error();
+    if (*current) return {};
+    storage::Account account{TenantId(tenant.id)};
+    account.opened_at = impl_->clock->now();
+    return accounts.put(account);
+}
+
+Result<retention::SweepReport> App::sweep(bool dry_run) {
+    retention::SweepOptions options;
+    options.dry_run = dry_run;
+    std::lock_guard lock(impl_->sweep_mutex);
+    return impl_->sweeper->run(impl_->clock->now(), options);
+}
 Engine& App::engine() { return *impl_->engine; }
 std::string App::metrics_text() const { return impl_->metrics.text(); }
 
@@ -1018,6 +1127,11 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     auto webhook = whatsapp::Webhook::create(*impl->engine, std::move(webhook_options));
     if (!webhook) return webhook.error();
     impl->webhook = std::move(*webhook);
+
+    auto sweeper = retention::Sweeper::create(retention::Policy::defaults(), impl->store->retention(),
+                                              impl->engine->audit(), *impl->clock);
+    if (!sweeper) return sweeper.error();
+    impl->sweeper = std::make_unique<retention::Sweeper>(std::move(*sweeper));
 
     impl->options = std::move(options);
     impl->add_routes();

@@ -17,6 +17,7 @@
 #include <heroshhi/core/clock.hpp>
 #include <heroshhi/core/result.hpp>
 #include <heroshhi/http/server.hpp>
+#include <heroshhi/retention/sweeper.hpp>
 #include <heroshhi/transport/transport.hpp>
 
 #include "config.hpp"
@@ -51,6 +52,11 @@ public:
     http::Response handle(const http::Request& request);
 
     Directory& directory();
+    /// Adds (or updates) a tenant in the directory and registers its account (opened now) for
+    /// the retention sweep.
+    Result<void> register_tenant(const Tenant& tenant);
+    /// Runs the retention sweep over every tenant (the `sweep` subcommand; hosts schedule it).
+    Result<retention::SweepReport> sweep(bool dry_run);
     Engine& engine();
     /// Every (method, path pattern) the API serves, e.g. ("GET", "/v1/leads/{id}"): the contract
     /// examples/gateway/openapi.yaml is checked against.

@@ -117,7 +117,7 @@ int run_demo(const DemoOptions& options, std::ostream& out, std::ostream& err) {
         err << "heroshhi serve --demo: " << app.error().message() << '\n';
         return 1;
     }
-    if (auto t = (*app)->directory().put_tenant({"demo", "Demo Co", demo_number_id}); !t) {
+    if (auto t = (*app)->register_tenant({"demo", "Demo Co", demo_number_id}); !t) {
         err << "heroshhi serve --demo: " << t.error().message() << '\n';
         return 1;
     }

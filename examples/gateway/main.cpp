@@ -286,6 +286,7 @@ struct OperatorOptions {
     std::string config;
     std::string id, name, phone_number_id;        // create-tenant
     std::string tenant, user, role, team, source;  // create-key, create-integration, audit-verify
+    bool dry_run = false;                          // sweep
 };
 
 int report_failure(const char* command, const heroshhi::Error& error, std::ostream& err) {
@@ -306,7 +307,7 @@ void add_operator_commands(CLI::App& app, Runner& runner) {
         runner = [options] {
             auto app = open_for_operator(options->config);
             if (!app) return report_failure("create-tenant", app.error(), std::cerr);
-            auto r = (*app)->directory().put_tenant({options->id, options->name, options->phone_number_id});
+            auto r = (*app)->register_tenant({options->id, options->name, options->phone_number_id});
             if (!r) return report_failure("create-tenant", r.error(), std::cerr);
             std::cout << "tenant " << options->id << " saved\n";
             return exit_ok;
@@ -347,6 +348,23 @@ void add_operator_commands(CLI::App& app, Runner& runner) {
             auto made = (*app)->directory().create_integration(options->tenant, options->source);
             if (!made) return report_failure("create-integration", made.error(), std::cerr);
             std::cout << "POST /webhooks/forms/" << made->id << "\nsecret " << made->secret << '\n';
+            return exit_ok;
+        };
+    });
+
+    CLI::App* sweep = app.add_subcommand("sweep", "Run the retention sweep over every tenant (schedule it daily).");
+    sweep->add_option("--config", options->config, "JSON configuration file");
+    sweep->add_flag("--dry-run", options->dry_run, "Report what a sweep would delete, deleting nothing");
+    sweep->callback([options, &runner] {
+        runner = [options] {
+            auto app = open_for_operator(options->config);
+            if (!app) return report_failure("sweep", app.error(), std::cerr);
+            auto report = (*app)->sweep(options->dry_run);
+            if (!report) return report_failure("sweep", report.error(), std::cerr);
+            std::cout << (report->dry_run ? "dry run (nothing deleted)" : "sweep")
+                      << (report->complete ? "" : ", stopped early: run again to continue") << '\n';
+            for (const auto& t : report->tenants)
+                std::cout << "  " << t.to_audit_text(report->as_of) << " tenant=" << t.tenant.value() << '\n';
             return exit_ok;
         };
     });

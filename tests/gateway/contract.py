@@ -110,6 +110,8 @@ BODIES = {
     ("POST", "/v1/contacts/{phone}/opt-out"): {"method": "api", "scope": "marketing", "note": "contract test"},
     ("POST", "/v1/leads"): {"name": "Contract Lead", "phone": "+14155550177", "email": "lead@example.com"},
     ("POST", "/v1/leads/bulk-delete"): {"ids": ["c_unknown"]},
+    ("POST", "/v1/retention/sweep"): {"dry_run": True},
+    ("POST", "/v1/account/terminate"): {"confirm": "not-this-tenant"},
     ("POST", "/webhooks/forms/{integration}"): {"name": "Form Lead", "phone": "+14155550178"},
     ("POST", "/webhooks/whatsapp"): {"object": "whatsapp_business_account", "entry": []},
 }

@@ -46,7 +46,7 @@ public:
         REQUIRE_MESSAGE(app.has_value(), (app ? "" : app.error().message()));
         app_ = std::move(*app);
         for (const char* t : {"acme", "globex"})
-            REQUIRE(app_->directory().put_tenant({t, t, std::string(t) == "acme" ? "111000111" : "222000222"}).has_value());
+            REQUIRE(app_->register_tenant({t, t, std::string(t) == "acme" ? "111000111" : "222000222"}).has_value());
         http::ServerOptions server_options;
         server_options.port = 0;
         gateway::App* handler = app_.get();

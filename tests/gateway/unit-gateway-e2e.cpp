@@ -519,3 +519,40 @@ TEST_CASE("a campaign sends to the sendable part of its audience and counts the 
     CHECK(again["duplicates"] == 3);
     check_error_shape(post(c, "/v1/campaigns", bearer(sales), campaign), "not_authorized");
 }
+
+TEST_CASE("the retention sweep: a dry run reports, the real run deletes, opt-outs stay; account termination") {
+    ManualClock clock(Timestamp(std::chrono::seconds(1'790'000'000)));
+    RunningGateway gw([](gateway::Config&) {}, &clock);
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string admin = gw.key("acme", rbac::Role::admin, "u-admin");
+    const std::string sales = gw.key("acme", rbac::Role::sales, "u-sales");
+    auto lead = post(c, "/v1/leads", bearer(owner), R"({"name": "Old Lead", "phone": "+14155550190"})");
+    REQUIRE(lead.status == 201);
+    const std::string id = body_of(lead)["id"];
+    REQUIRE(post(c, "/v1/contacts/+14155550190/opt-out", bearer(owner), "").status == 201);
+    REQUIRE(body_of(post(c, "/v1/leads/bulk-delete", bearer(owner), R"({"ids": [")" + id + R"("]})"))["deleted"].size() == 1);
+    clock.advance(std::chrono::days(31));
+
+    check_error_shape(post(c, "/v1/retention/sweep", bearer(sales), R"({"dry_run": true})"), "not_authorized");
+    auto dry = post(c, "/v1/retention/sweep", bearer(admin), R"({"dry_run": true})");
+    REQUIRE(dry.status == 200);
+    CHECK(body_of(dry)["dry_run"] == true);
+    CHECK(body_of(dry)["tenant"]["counts"]["lead"]["hard_deleted"] == 1);
+    auto real = post(c, "/v1/retention/sweep", bearer(admin), "");
+    REQUIRE(real.status == 200);
+    CHECK(body_of(real)["tenant"]["counts"]["lead"]["hard_deleted"] == 1);
+    auto again = post(c, "/v1/retention/sweep", bearer(admin), "");
+    CHECK(body_of(again)["tenant"]["counts"].value("lead", json::object()).value("hard_deleted", 0) == 0);
+    // The opt-out outlives the lead: still refused.
+    check_error_shape(post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550190", "template": {"name": "x", "category": "utility"}})"),
+                      "opted_out");
+    CHECK(get(c, "/metrics").body.find("heroshhi_sweep_rows_total{category=\"lead\"} 1") != std::string::npos);
+
+    // Only the owner terminates, and only with the tenant id as confirmation.
+    check_error_shape(post(c, "/v1/account/terminate", bearer(admin), R"({"confirm": "acme"})"), "not_authorized");
+    check_error_shape(post(c, "/v1/account/terminate", bearer(owner), R"({"confirm": "globex"})"), "confirmation_required");
+    auto closed = post(c, "/v1/account/terminate", bearer(owner), R"({"confirm": "acme"})");
+    REQUIRE(closed.status == 200);
+    CHECK(body_of(closed)["deletion_after"].get<std::string>() > body_of(closed)["closed_at"].get<std::string>());
+}

@@ -73,9 +73,9 @@ TEST_CASE("a parsed number's E.164 text reads back as the same number") {
     const std::pair<const char*, const char*> inputs[] = {
         {"+00.23.40.00.4.45.67.-.67.889", "FR"}, {"06 1234 5678", "IT"}, {"+39 06 1234 5678", ""},
         {"020 7946 0958", "GB"}, {"+00 44 20 7946 0958", "FR"}, {"0803 123 4567", "NG"}};
-    for (const auto& [raw, region] : inputs) {
-        CAPTURE(raw);
-        auto p = PhoneNumber::parse(raw, region);
+    for (const auto& input : inputs) {
+        CAPTURE(input.first);
+        auto p = PhoneNumber::parse(input.first, input.second);
         REQUIRE_MESSAGE(p.has_value(), (p ? "" : p.error().message()));
         auto again = PhoneNumber::parse(p->e164());
         REQUIRE(again.has_value());

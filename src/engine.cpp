@@ -486,7 +486,29 @@ Result<std::vector<optout::OptOutEvent>> Engine::history(const TenantId& tenant,
     return impl_->registry.history(tenant, phone);
 }
 
-Result<void> Engine::record_consent(const storage::ConsentRecord& record) {
+Result<Attempt<storage::ConsentRecord>> Engine::record_consent(const rbac::Principal& by,
+                                                               storage::ConsentRecord record,
+                                                               std::string_view request_id) {
+    Impl& d = *impl_;
+    if (record.tenant.empty()) return {storage::StorageErrc::invalid_argument, "a consent record needs a tenant"};
+    auto target = d.contact_target(record.tenant, record.phone);
+    if (!target) return target.error();
+    rbac::AccessDecision access = d.authorizer.check(by, rbac::Action::update, target->resource);
+    const std::string action = std::string(record.granted ? "consent.grant." : "consent.withdraw.") +
+                               std::string(storage::to_string(record.purpose));
+    if (auto audited = d.audit_attempt(record.tenant, by, action, "contact", target->audit_id, access.reason(),
+                                       access.rule(), access.revision(), request_id);
+        !audited)
+        return audited.error();
+    Attempt<storage::ConsentRecord> attempt{std::move(access), std::nullopt};
+    if (!attempt.allowed()) return attempt;
+    record.actor = by.user;
+    if (auto stored = record_platform_consent(record); !stored) return stored.error();
+    attempt.value = std::move(record);
+    return attempt;
+}
+
+Result<void> Engine::record_platform_consent(const storage::ConsentRecord& record) {
     if (auto loaded = impl_->ensure_loaded(record.tenant); !loaded) return loaded;
     std::lock_guard lock(impl_->write_lock(record.tenant));
     if (auto r = impl_->stores.consents().append(record); !r) return r;
@@ -494,20 +516,43 @@ Result<void> Engine::record_consent(const storage::ConsentRecord& record) {
     return {};
 }
 
-Result<void> Engine::restrict_processing(const TenantId& tenant, const ContactId& contact, bool restricted) {
+Result<Attempt<storage::Contact>> Engine::restrict_processing(const TenantId& tenant, const rbac::Principal& by,
+                                                              const ContactId& contact, bool restricted,
+                                                              std::string_view request_id) {
     Impl& d = *impl_;
-    if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded;
-    std::lock_guard lock(d.write_lock(tenant));
+    if (tenant.empty() || contact.empty())
+        return {storage::StorageErrc::invalid_argument, "a restriction needs a tenant and a contact id"};
+    // A restriction answers the contact's data-subject request: the resource is the request, with
+    // the facts of the contact it concerns.
+    rbac::Resource request{rbac::ResourceType::data_subject_request, tenant, contact.value()};
     auto found = d.stores.contacts().get(tenant, contact);
+    if (!found) return found.error();
+    if (*found) {
+        request.assignee = (*found)->assignee;
+        request.team = (*found)->team;
+    }
+    rbac::AccessDecision access = d.authorizer.check(by, rbac::Action::update, request);
+    if (auto audited = d.audit_attempt(tenant, by, restricted ? "restriction.apply" : "restriction.lift", "contact",
+                                       contact.value(), access.reason(), access.rule(), access.revision(),
+                                       request_id);
+        !audited)
+        return audited.error();
+    Attempt<storage::Contact> attempt{std::move(access), std::nullopt};
+    if (!attempt.allowed()) return attempt;
+
+    if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded.error();
+    std::lock_guard lock(d.write_lock(tenant));
+    found = d.stores.contacts().get(tenant, contact);  // again, under the tenant's lock
     if (!found) return found.error();
     if (!*found) return {storage::StorageErrc::not_found, "no contact '" + contact.value() + "'"};
     storage::Contact c = **found;
     c.restricted = restricted;
     c.updated_at = d.clock.now();
     if (restricted) d.index.set_restricted(tenant, c.phone, true);  // block first, then persist
-    if (auto r = d.stores.contacts().put(c); !r) return r;
+    if (auto r = d.stores.contacts().put(c); !r) return r.error();
     if (!restricted) d.index.set_restricted(tenant, c.phone, false);
-    return {};
+    attempt.value = std::move(c);
+    return attempt;
 }
 
 const messaging::SuppressionIndex& Engine::index() const noexcept { return impl_->index; }

@@ -320,6 +320,146 @@ TEST_CASE("tampering with stored entries is detected at the first broken entry")
     }
 }
 
+namespace {
+
+/// An AuditStore that forwards the four required methods only, so verification reads through the
+/// port's default scan() (over query()), as it would from a host's store written before scan().
+class QueryOnlyAudit final : public storage::AuditStore {
+public:
+    explicit QueryOnlyAudit(storage::AuditStore& inner) : inner_(inner) {}
+    Result<void> append(const TenantId& t, std::span<const Entry> entries, const ChainHead& expected) override {
+        return inner_.append(t, entries, expected);
+    }
+    Result<ChainState> chain(const TenantId& t) const override { return inner_.chain(t); }
+    Result<std::vector<Entry>> query(const Query& q) const override { return inner_.query(q); }
+    Result<std::int64_t> purge_through(const TenantId& t, std::int64_t through) override {
+        return inner_.purge_through(t, through);
+    }
+
+private:
+    storage::AuditStore& inner_;
+};
+
+}  // namespace
+
+// Long enough that verification hashes on its second thread (batches of 512), with breaks in
+// different batches, so the break reported is the first one whichever thread finds it.
+TEST_CASE("tampering with a long chain is detected at its first broken entry") {
+    constexpr int length = 3000;
+    SqliteFixture f;
+    std::vector<Entry> batch;
+    for (int i = 0; i < length; i += 500) {
+        batch.clear();
+        for (int j = i; j < i + 500; ++j) batch.push_back(action(acme, "read", "c-" + std::to_string(j)));
+        REQUIRE(f.log.append(std::span<Entry>(batch)).has_value());
+        f.clock.advance(1s);
+    }
+    QueryOnlyAudit plain(f.store->audit());
+    Log through_query(plain, f.clock);
+    Tamperer db(f.file.str());
+    auto both = [&](std::optional<ChainHead> trusted = std::nullopt) {
+        auto v = f.log.verify(acme, trusted);
+        auto w = through_query.verify(acme, trusted);
+        REQUIRE(v.has_value());
+        REQUIRE(w.has_value());
+        CHECK(v->problem == w->problem);  // the store's own scan and the default one agree
+        CHECK(v->broken_at == w->broken_at);
+        CHECK(v->checked == w->checked);
+        CHECK(v->last == w->last);
+        CHECK(v->detail == w->detail);
+        return *v;
+    };
+
+    SUBCASE("intact") {
+        const Verification v = both();
+        CHECK(v.intact());
+        CHECK(v.checked == length);
+        CHECK(v.first == 1);
+        CHECK(v.last == length);
+    }
+    SUBCASE("an edit late in the chain") {
+        db.exec("UPDATE audit_entries SET target_id = 'c-x' WHERE sequence = 2000");
+        const Verification v = both();
+        CHECK(v.problem == Break::altered);
+        CHECK(v.broken_at == 2000);
+        CHECK(v.checked == 1999);
+        CHECK(v.last == 1999);
+        CHECK(v.detail == "entry 2000 was altered: its content does not match its hash");
+    }
+    SUBCASE("an edit before a deletion: the edit is reported") {
+        db.exec("UPDATE audit_entries SET rule = 'other' WHERE sequence = 1500");
+        db.exec("DELETE FROM audit_entries WHERE sequence = 2500");
+        const Verification v = both();
+        CHECK(v.problem == Break::altered);
+        CHECK(v.broken_at == 1500);
+        CHECK(v.checked == 1499);
+    }
+    SUBCASE("an edit in the first batch before an unlinked entry in a later one") {
+        db.exec("UPDATE audit_entries SET action = 'export' WHERE sequence = 100");
+        db.exec("UPDATE audit_entries SET prev_hash = zeroblob(32) WHERE sequence = 600");
+        const Verification v = both();
+        CHECK(v.problem == Break::altered);
+        CHECK(v.broken_at == 100);
+    }
+    SUBCASE("an unlinked entry with intact ones before it") {
+        db.exec("UPDATE audit_entries SET prev_hash = zeroblob(32) WHERE sequence = 1000");
+        const Verification v = both();
+        CHECK(v.problem == Break::unlinked);
+        CHECK(v.broken_at == 1000);
+        CHECK(v.checked == 999);
+    }
+    SUBCASE("an edit of the second-to-last entry and a truncated end") {
+        db.exec("UPDATE audit_entries SET request_id = 'req-2' WHERE sequence = 2999");
+        db.exec("DELETE FROM audit_entries WHERE sequence = 3000");
+        const Verification v = both();
+        CHECK(v.problem == Break::altered);
+        CHECK(v.broken_at == 2999);
+    }
+    SUBCASE("a truncated end alone") {
+        db.exec("DELETE FROM audit_entries WHERE sequence > 2800");
+        const Verification v = both();
+        CHECK(v.problem == Break::truncated);
+        CHECK(v.broken_at == 2801);
+        CHECK(v.checked == 2800);
+    }
+    SUBCASE("a role edited into a value that no longer parses is a broken hash, not a read error") {
+        db.exec("UPDATE audit_entries SET actor_role = 'superuser' WHERE sequence = 700");
+        auto v = f.log.verify(acme);
+        REQUIRE(v.has_value());
+        CHECK(v->problem == Break::altered);
+        CHECK(v->broken_at == 700);
+    }
+    SUBCASE("a stored hash of the wrong length") {
+        db.exec("UPDATE audit_entries SET hash = x'00' WHERE sequence = 800");
+        auto v = f.log.verify(acme);
+        REQUIRE(v.has_value());
+        CHECK(v->problem == Break::altered);
+        CHECK(v->broken_at == 800);
+    }
+    SUBCASE("a system entry given a user behind the log's back") {
+        Entry note = action(acme, "audit.purge");
+        note.actor = Actor::system();
+        REQUIRE(f.log.append(note).has_value());
+        db.exec("UPDATE audit_entries SET actor_user = 'u-9' WHERE sequence = " + std::to_string(length + 1));
+        auto v = f.log.verify(acme);
+        REQUIRE(v.has_value());
+        CHECK(v->problem == Break::altered);
+        CHECK(v->broken_at == length + 1);
+    }
+    SUBCASE("a head trusted earlier that the chain no longer contains") {
+        ChainHead seen{1234, f.stored(1234).hash};
+        CHECK(both(seen).intact());
+        seen.hash[0] ^= 1;  // as if entry 1234 had been rewritten, with every hash after it
+        const Verification v = both(seen);
+        CHECK(v.problem == Break::not_trusted);
+        CHECK(v.broken_at == 1234);
+        CHECK(v.checked == 1234);
+        db.exec("UPDATE audit_entries SET target_type = 'contact' WHERE sequence = 1000");
+        CHECK(both(seen).problem == Break::altered);  // the earlier break is the one reported
+        CHECK(both(seen).broken_at == 1000);
+    }
+}
+
 TEST_CASE("a purge of entries older than a year keeps the rest verifiable from its checkpoint") {
     SqliteFixture f;
     f.fill(5);  // at t0 .. t0+4s

@@ -67,6 +67,23 @@ TEST_CASE("phone numbers in every accepted format normalise to the same E.164") 
     }
 }
 
+TEST_CASE("a parsed number's E.164 text reads back as the same number") {
+    // Found by the phone_number fuzz target: "+00" then a Nigerian number kept with two leading
+    // zeros once gave +234004456767889, which reads back (trunk 0 stripped) as +23404456767889.
+    const std::pair<const char*, const char*> inputs[] = {
+        {"+00.23.40.00.4.45.67.-.67.889", "FR"}, {"06 1234 5678", "IT"}, {"+39 06 1234 5678", ""},
+        {"020 7946 0958", "GB"}, {"+00 44 20 7946 0958", "FR"}, {"0803 123 4567", "NG"}};
+    for (const auto& input : inputs) {
+        CAPTURE(input.first);
+        auto p = PhoneNumber::parse(input.first, input.second);
+        REQUIRE_MESSAGE(p.has_value(), (p ? "" : p.error().message()));
+        auto again = PhoneNumber::parse(p->e164());
+        REQUIRE(again.has_value());
+        CHECK(again->e164() == p->e164());
+        CHECK(*again == *p);
+    }
+}
+
 TEST_CASE("garbage phone input is rejected with a reason") {
     struct Row {
         std::string raw;

@@ -265,3 +265,213 @@ TEST_CASE("a policy installed on the engine applies at once, and entries name it
     CHECK(f.trail().back().policy_revision == "acme-2");
     CHECK(f.trail().back().rule == "sales.all_leads");
 }
+
+namespace {
+
+/// Who tries, and whether the default matrix lets them (by which rule).
+struct Case {
+    const char* who;
+    Principal principal;
+    bool allowed;
+    const char* rule;
+    Reason reason = Reason::allowed;
+};
+
+std::vector<Case> consent_cases() {
+    return {
+        {"the owner", Principal{UserId{"u-owner"}, acme, Role::owner}, true, "owner.everything"},
+        {"an admin", Principal{UserId{"u-admin-1"}, acme, Role::admin}, true, "admin.everything"},
+        {"the team's manager", Principal{UserId{"u-manager-1"}, acme, Role::manager, "north"}, true, "manager.team_leads"},
+        {"another team's manager", Principal{UserId{"u-manager-2"}, acme, Role::manager, "south"}, false, "default.deny",
+         Reason::not_authorized},
+        {"the assigned sales user", Principal{UserId{"u-sales-1"}, acme, Role::sales, "north"}, true,
+         "sales.assigned_leads"},
+        {"another sales user", Principal{UserId{"u-sales-2"}, acme, Role::sales, "north"}, false, "default.deny",
+         Reason::not_authorized},
+        {"another tenant's owner", Principal{UserId{"u-globex-owner"}, globex, Role::owner}, false, "tenant.isolation",
+         Reason::cross_tenant},
+    };
+}
+
+std::vector<Case> restriction_cases() {
+    return {
+        {"the owner", Principal{UserId{"u-owner"}, acme, Role::owner}, true, "owner.everything"},
+        {"an admin", Principal{UserId{"u-admin-1"}, acme, Role::admin}, true, "admin.everything"},
+        {"the team's manager", Principal{UserId{"u-manager-1"}, acme, Role::manager, "north"}, true,
+         "manager.team_requests"},
+        {"another team's manager", Principal{UserId{"u-manager-2"}, acme, Role::manager, "south"}, false, "default.deny",
+         Reason::not_authorized},
+        {"the assigned sales user", Principal{UserId{"u-sales-1"}, acme, Role::sales, "north"}, false, "default.deny",
+         Reason::not_authorized},
+        {"another tenant's owner", Principal{UserId{"u-globex-owner"}, globex, Role::owner}, false, "tenant.isolation",
+         Reason::cross_tenant},
+    };
+}
+
+std::vector<storage::ConsentRecord> stored_consents(Fixture& f) {
+    std::vector<storage::ConsentRecord> out;
+    REQUIRE(f.store.consents().scan(acme, [&](const storage::ConsentRecord& r) { out.push_back(r); }).has_value());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("a team member records consent: an update of the contact, authorized and audited, then stored") {
+    for (const Case& c : consent_cases()) {
+        CAPTURE(c.who);
+        Fixture f;
+        auto attempt = f.engine.record_consent(
+            c.principal, {acme, f.lead, storage::Purpose::marketing, true, start_time, "phone_call", {}}, "req-c");
+        REQUIRE(attempt.has_value());
+        CHECK(attempt->allowed() == c.allowed);
+        CHECK(attempt->access.rule() == c.rule);
+        CHECK(attempt->access.reason() == c.reason);
+
+        const auto trail = f.trail();
+        REQUIRE(trail.size() == 1);  // allowed or denied, the attempt is in acme's trail
+        CHECK(trail[0].actor == audit::Actor::member(c.principal.user, c.principal.role));
+        CHECK(trail[0].action == "consent.grant.marketing");
+        CHECK(trail[0].target_type == "contact");
+        CHECK(trail[0].target_id == "c-42");
+        CHECK(trail[0].outcome == c.reason);
+        CHECK(trail[0].rule == c.rule);
+        CHECK(trail[0].request_id == "req-c");
+        CHECK(f.trail(globex).empty());
+
+        const auto consents = stored_consents(f);
+        const Decision marketing = f.engine.check_send(acme, f.lead, MessageKind::marketing_template);
+        if (c.allowed) {
+            REQUIRE(attempt->value.has_value());
+            CHECK(attempt->value->actor == std::optional<UserId>{c.principal.user});
+            REQUIRE(consents.size() == 1);
+            CHECK(consents[0].actor == std::optional<UserId>{c.principal.user});
+            CHECK(consents[0].source == "phone_call");
+            CHECK(marketing.allowed());
+        } else {  // nothing stored, nothing applied
+            CHECK_FALSE(attempt->value.has_value());
+            CHECK(consents.empty());
+            CHECK(marketing.reason() == Reason::no_consent);
+        }
+    }
+}
+
+TEST_CASE("a withdrawal by hand is audited as one and stops marketing") {
+    Fixture f;
+    REQUIRE(f.engine.record_platform_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}})
+                .has_value());
+    CHECK(f.trail().empty());  // the platform's own capture is no team member's action
+    auto denied = f.engine.record_consent(f.other_sales, {acme, f.lead, storage::Purpose::marketing, false, start_time,
+                                                          "phone_call", {}});
+    REQUIRE(denied.has_value());
+    CHECK_FALSE(denied->allowed());
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).allowed());
+    auto withdrawn = f.engine.record_consent(f.sales, {acme, f.lead, storage::Purpose::marketing, false, start_time,
+                                                       "phone_call", {}});
+    REQUIRE(withdrawn.has_value());
+    CHECK(withdrawn->allowed());
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::no_consent);
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 2);
+    CHECK(trail[0].action == "consent.withdraw.marketing");
+    CHECK(trail[0].outcome == Reason::not_authorized);
+    CHECK(trail[1].action == "consent.withdraw.marketing");
+    CHECK(trail[1].allowed());
+}
+
+TEST_CASE("restricting processing answers a data-subject request: owners, admins and the team's manager") {
+    for (const Case& c : restriction_cases()) {
+        CAPTURE(c.who);
+        Fixture f;
+        auto attempt = f.engine.restrict_processing(acme, c.principal, ContactId{"c-42"}, true, "req-r");
+        REQUIRE(attempt.has_value());
+        CHECK(attempt->allowed() == c.allowed);
+        CHECK(attempt->access.rule() == c.rule);
+        CHECK(attempt->access.reason() == c.reason);
+
+        const auto trail = f.trail();
+        REQUIRE(trail.size() == 1);
+        CHECK(trail[0].actor == audit::Actor::member(c.principal.user, c.principal.role));
+        CHECK(trail[0].action == "restriction.apply");
+        CHECK(trail[0].target_type == "contact");
+        CHECK(trail[0].target_id == "c-42");
+        CHECK(trail[0].outcome == c.reason);
+        CHECK(trail[0].rule == c.rule);
+        CHECK(trail[0].request_id == "req-r");
+        CHECK(f.trail(globex).empty());
+
+        auto stored = f.store.contacts().get(acme, ContactId{"c-42"});
+        REQUIRE(stored.has_value());
+        REQUIRE(stored->has_value());
+        const Decision send = f.engine.check_send(acme, f.lead, MessageKind::utility_template);
+        if (c.allowed) {
+            REQUIRE(attempt->value.has_value());
+            CHECK(attempt->value->restricted);
+            CHECK((*stored)->restricted);
+            CHECK(send.reason() == Reason::restricted);
+        } else {
+            CHECK_FALSE(attempt->value.has_value());
+            CHECK_FALSE((*stored)->restricted);
+            CHECK(send.allowed());
+        }
+    }
+}
+
+TEST_CASE("lifting a restriction is audited too, and a denied lift leaves the contact restricted") {
+    Fixture f;
+    REQUIRE(f.engine.restrict_processing(acme, f.manager, ContactId{"c-42"}, true).value().allowed());
+    auto by_sales = f.engine.restrict_processing(acme, f.sales, ContactId{"c-42"}, false, "req-2");
+    REQUIRE(by_sales.has_value());
+    CHECK_FALSE(by_sales->allowed());
+    CHECK(by_sales->access.notice().find("data-subject request") != std::string::npos);
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).reason() == Reason::restricted);
+    auto by_admin = f.engine.restrict_processing(acme, f.admin, ContactId{"c-42"}, false, "req-3");
+    REQUIRE(by_admin.has_value());
+    CHECK(by_admin->allowed());
+    CHECK_FALSE(by_admin->value->restricted);
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).allowed());
+
+    const auto trail = f.trail();
+    REQUIRE(trail.size() == 3);
+    CHECK(trail[0].action == "restriction.apply");
+    CHECK(trail[1].action == "restriction.lift");
+    CHECK(trail[1].outcome == Reason::not_authorized);
+    CHECK(trail[2].action == "restriction.lift");
+    CHECK(trail[2].allowed());
+
+    SUBCASE("a contact that does not exist: a manager is denied, an admin is told it is not found") {
+        auto manager = f.engine.restrict_processing(acme, f.manager, ContactId{"c-nobody"}, true);
+        REQUIRE(manager.has_value());
+        CHECK_FALSE(manager->allowed());  // no team to match: the request is not the manager's
+        auto admin = f.engine.restrict_processing(acme, f.admin, ContactId{"c-nobody"}, true);
+        REQUIRE_FALSE(admin.has_value());
+        CHECK(admin.error() == storage::StorageErrc::not_found);
+        CHECK(f.trail().size() == 5);  // both attempts were audited
+    }
+    SUBCASE("an empty tenant or contact id is refused before anything else") {
+        CHECK(f.engine.restrict_processing(TenantId{}, f.admin, ContactId{"c-42"}, true).error() ==
+              storage::StorageErrc::invalid_argument);
+        CHECK(f.engine.restrict_processing(acme, f.admin, ContactId{}, true).error() ==
+              storage::StorageErrc::invalid_argument);
+        CHECK(f.engine.record_consent(f.admin, {TenantId{}, f.lead, storage::Purpose::marketing, true, start_time,
+                                                "phone_call", {}})
+                  .error() == storage::StorageErrc::invalid_argument);
+        CHECK(f.trail().size() == 3);
+    }
+}
+
+TEST_CASE("when the audit trail cannot be written, no consent is stored and no restriction changes") {
+    Fixture f;
+    f.store.failing = true;
+    auto consent = f.engine.record_consent(f.admin, {acme, f.lead, storage::Purpose::marketing, true, start_time,
+                                                     "phone_call", {}});
+    REQUIRE_FALSE(consent.has_value());
+    CHECK(consent.error() == storage::StorageErrc::unavailable);
+    CHECK(stored_consents(f).empty());
+    auto restriction = f.engine.restrict_processing(acme, f.admin, ContactId{"c-42"}, true);
+    REQUIRE_FALSE(restriction.has_value());
+    CHECK(restriction.error() == storage::StorageErrc::unavailable);
+    CHECK_FALSE(f.store.contacts().get(acme, ContactId{"c-42"}).value()->restricted);
+    f.store.failing = false;
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).allowed());
+    CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::no_consent);
+}

@@ -41,6 +41,7 @@ struct Fixture {
     ManualClock clock{start_time};
     Engine engine{store, clock};
     PhoneNumber lead = phone("+14155550123");
+    rbac::Principal admin{UserId{"u-admin"}, acme, rbac::Role::admin};
 };
 
 }  // namespace
@@ -284,9 +285,13 @@ TEST_CASE("free-form messages need the 24-hour window; templates do not") {
 TEST_CASE("marketing templates need recorded consent") {
     Fixture f;
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::no_consent);
-    REQUIRE(f.engine.record_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}}).has_value());
+    REQUIRE(f.engine.record_platform_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}})
+                .has_value());
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).allowed());
-    REQUIRE(f.engine.record_consent({acme, f.lead, storage::Purpose::marketing, false, start_time, "dashboard", {}}).has_value());
+    auto withdrawn =
+        f.engine.record_consent(f.admin, {acme, f.lead, storage::Purpose::marketing, false, start_time, "dashboard", {}});
+    REQUIRE(withdrawn.has_value());
+    REQUIRE(withdrawn->allowed());
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::no_consent);
 }
 
@@ -294,13 +299,15 @@ TEST_CASE("a contact under restriction of processing gets nothing") {
     Fixture f;
     storage::Contact c{acme, ContactId{"c-1"}, f.lead};
     REQUIRE(f.store.contacts().put(c).has_value());
-    REQUIRE(f.engine.record_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}}).has_value());
-    REQUIRE(f.engine.restrict_processing(acme, ContactId{"c-1"}, true).has_value());
+    REQUIRE(f.engine.record_platform_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}})
+                .has_value());
+    REQUIRE(f.engine.restrict_processing(acme, f.admin, ContactId{"c-1"}, true).value().allowed());
     for (MessageKind kind : {MessageKind::free_form, MessageKind::marketing_template, MessageKind::utility_template})
         CHECK(f.engine.check_send(acme, f.lead, kind).reason() == Reason::restricted);
-    REQUIRE(f.engine.restrict_processing(acme, ContactId{"c-1"}, false).has_value());
+    REQUIRE(f.engine.restrict_processing(acme, f.admin, ContactId{"c-1"}, false).value().allowed());
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).allowed());
-    CHECK(f.engine.restrict_processing(acme, ContactId{"missing"}, true).error() == storage::StorageErrc::not_found);
+    CHECK(f.engine.restrict_processing(acme, f.admin, ContactId{"missing"}, true).error() ==
+          storage::StorageErrc::not_found);
 }
 
 TEST_CASE("one tenant's opt-out does not block another tenant") {
@@ -415,7 +422,7 @@ TEST_CASE("opt-outs, consent and the window survive a restart on SQLite") {
         clock.advance(1h);
         REQUIRE(engine.on_inbound(text_from(acme, lead, "Stop.", "wamid.3")).has_value());
         REQUIRE(engine.on_inbound(text_from(acme, marketing_lead, "hi", "wamid.4")).has_value());
-        REQUIRE(engine.record_consent({acme, marketing_lead, storage::Purpose::marketing, true, clock.now(), "form", {}})
+        REQUIRE(engine.record_platform_consent({acme, marketing_lead, storage::Purpose::marketing, true, clock.now(), "form", {}})
                     .has_value());
     }
     auto store = storage::SqliteStore::open(file.str());
@@ -466,7 +473,8 @@ TEST_CASE("an audience keeps order, drops duplicates and counts every exclusion"
     const PhoneNumber a = phone("+14155550001"), b = phone("+14155550002"), c = phone("+14155550003"),
                       d = phone("+14155550004"), e = phone("+14155550005");
     for (const PhoneNumber& p : {a, b, c, e})
-        REQUIRE(f.engine.record_consent({acme, p, storage::Purpose::marketing, true, start_time, "form", {}}).has_value());
+        REQUIRE(f.engine.record_platform_consent({acme, p, storage::Purpose::marketing, true, start_time, "form", {}})
+                    .has_value());
     REQUIRE(f.engine.on_inbound(text_from(acme, b, "STOP")).has_value());
     InboundMessage tap{acme, c};
     tap.text = "Stop promotions";
@@ -474,7 +482,7 @@ TEST_CASE("an audience keeps order, drops duplicates and counts every exclusion"
     REQUIRE(f.engine.on_inbound(tap).has_value());
     storage::Contact restricted{acme, ContactId{"r"}, e};
     REQUIRE(f.store.contacts().put(restricted).has_value());
-    REQUIRE(f.engine.restrict_processing(acme, ContactId{"r"}, true).has_value());
+    REQUIRE(f.engine.restrict_processing(acme, f.admin, ContactId{"r"}, true).value().allowed());
 
     const PhoneNumber a_again = PhoneNumber::parse("(415) 555-0001", "US").value();
     std::vector<PhoneNumber> list{e, d, a, b, a_again, c};

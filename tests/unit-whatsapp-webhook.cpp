@@ -147,6 +147,9 @@ TEST_CASE("bodies that are not a Cloud API webhook are refused with a clear erro
         {R"({"object":"whatsapp_business_account","entry":[{"changes":[{"value":3}]}]})", WebhookErrc::malformed,
          "entry[0].changes[0].value"},
         {"{\"object\":\"whatsapp_business_account\",\"entry\":[]}\xff", WebhookErrc::malformed, "byte"},
+        // A number beyond double's range once escaped as an exception (found by the fuzz target).
+        {R"({"object":"whatsapp_business_account","entry":[],"x":66.6666666646e666})", WebhookErrc::malformed,
+         "out of range"},
     };
     for (const Row& r : rows) {
         CAPTURE(r.body);

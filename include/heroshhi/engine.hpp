@@ -195,11 +195,33 @@ public:
     Result<optout::Status> status(const TenantId& tenant, const PhoneNumber& phone);
     Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone);
 
-    /// Records a consent grant or withdrawal for marketing.
-    Result<void> record_consent(const storage::ConsentRecord& record);
+    /// A team member records a consent grant or withdrawal (a contact's "yes" on the phone, a
+    /// signed form scanned in). It is an update of the contact with this number in
+    /// record.tenant: authorized, audited (action "consent.grant.<purpose>" or
+    /// "consent.withdraw.<purpose>"), then stored with `by` as its actor and applied to sends.
+    /// Returns the record as stored; a denial is an Attempt without a value, and stores nothing.
+    /// Fails with invalid_argument for a record without a tenant, or with the store's or the audit
+    /// log's error, having stored nothing.
+    Result<Attempt<storage::ConsentRecord>> record_consent(const rbac::Principal& by, storage::ConsentRecord record,
+                                                           std::string_view request_id = {});
 
-    /// Restricts (or lifts restriction of) processing of a contact: every send is refused while on.
-    Result<void> restrict_processing(const TenantId& tenant, const ContactId& contact, bool restricted);
+    /// Consent the platform captured with no team member involved (a web form's checkbox, an
+    /// opt-in on WhatsApp): stored and applied to sends as given, without authorization or audit
+    /// entry, like record_platform_optout. Fails with the store's error, having stored nothing.
+    Result<void> record_platform_consent(const storage::ConsentRecord& record);
+
+    /// A team member restricts processing of a contact, or lifts the restriction, answering the
+    /// contact's data-subject request: rbac::Action::update on a data_subject_request resource that
+    /// carries the contact's id, assignee and team (owners and admins; managers for their team).
+    /// Authorized, audited (action "restriction.apply" or "restriction.lift", target the contact),
+    /// then applied: while restricted, every send to the contact is refused. Returns the contact
+    /// as now stored; a denial is an Attempt without a value, and changes nothing. Fails with
+    /// not_found (after the allowed attempt was audited) if there is no such contact, with
+    /// invalid_argument for an empty tenant or contact id, or with the store's or the audit log's
+    /// error.
+    Result<Attempt<storage::Contact>> restrict_processing(const TenantId& tenant, const rbac::Principal& by,
+                                                          const ContactId& contact, bool restricted,
+                                                          std::string_view request_id = {});
 
     const messaging::SuppressionIndex& index() const noexcept;
     const messaging::SendGate& gate() const noexcept;

@@ -1,10 +1,11 @@
 // The audit chain's canonical encoding and SHA-256 (OpenSSL EVP, one reusable context a thread).
 #include <heroshhi/audit/chain.hpp>
 
+#include "detail/chain_hasher.hpp"
+
 #include <openssl/evp.h>
 
 #include <cstring>
-#include <memory>
 #include <new>
 
 namespace heroshhi::audit {
@@ -22,13 +23,20 @@ char* put_field(char* p, std::string_view s) noexcept {
     return p + s.size();
 }
 
-/// Appends the canonical encoding to `out` (one resize, then plain stores: this runs for every
-/// entry appended or verified).
-void encode_into(std::string& out, const Entry& e) {
-    const std::string_view role = e.actor.role ? rbac::to_string(*e.actor.role) : std::string_view("system");
-    const std::string_view outcome = to_string(e.outcome);
-    const std::string_view fields[] = {e.tenant.value(), e.actor.user.value(), role, e.action, e.target_type,
-                                       e.target_id, outcome, e.rule, e.request_id, e.policy_revision};
+const EVP_MD* sha256() {
+    // Fetched once: an implicit fetch on every digest costs more than the digest of a short entry.
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md;
+}
+
+}  // namespace
+
+namespace detail {
+
+void append_encoding(std::string& out, const EntryView& e) {
+    // One resize, then plain stores: this runs for every entry appended or verified.
+    const std::string_view fields[] = {e.tenant, e.actor_user, e.actor_role, e.action, e.target_type,
+                                       e.target_id, e.outcome, e.rule, e.request_id, e.policy_revision};
     std::size_t size = 16;
     for (std::string_view f : fields) size += 4 + f.size();
     const std::size_t start = out.size();
@@ -39,39 +47,45 @@ void encode_into(std::string& out, const Entry& e) {
     for (std::string_view f : fields) p = put_field(p, f);
 }
 
-const EVP_MD* sha256() {
-    // Fetched once: an implicit fetch on every digest costs more than the digest of a short entry.
-    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    return md;
+void append_hash_input(std::string& out, const Hash& previous, const EntryView& e) {
+    out.append(chain_domain, sizeof chain_domain - 1);
+    out.append(reinterpret_cast<const char*>(previous.data()), previous.size());
+    append_encoding(out, e);
 }
 
-struct CtxDeleter {
-    void operator()(EVP_MD_CTX* c) const noexcept { EVP_MD_CTX_free(c); }
-};
-
-}  // namespace
-
-std::string canonical_encoding(const Entry& entry) {
-    std::string out;
-    encode_into(out, entry);
-    return out;
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (ctx_ == nullptr) throw std::bad_alloc();
 }
 
-Hash chain_hash(const Hash& previous, const Entry& entry) {
-    thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
-    thread_local std::string buffer;
-    buffer.assign(chain_domain, sizeof chain_domain - 1);
-    buffer.append(reinterpret_cast<const char*>(previous.data()), previous.size());
-    encode_into(buffer, entry);
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+Hash Sha256::digest(std::string_view bytes) {
     Hash out{};
     unsigned int size = 0;
     const EVP_MD* md = sha256();
-    if (!ctx || md == nullptr || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
-        EVP_DigestUpdate(ctx.get(), buffer.data(), buffer.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx.get(), out.data(), &size) != 1 || size != out.size())
-        throw std::bad_alloc();  // OpenSSL fails here only when it cannot allocate
+    if (md == nullptr || EVP_DigestInit_ex2(ctx_, md, nullptr) != 1 ||
+        EVP_DigestUpdate(ctx_, bytes.data(), bytes.size()) != 1 || EVP_DigestFinal_ex(ctx_, out.data(), &size) != 1 ||
+        size != out.size())
+        throw std::bad_alloc();
     return out;
 }
+
+}  // namespace detail
+
+std::string canonical_encoding(const EntryView& entry) {
+    std::string out;
+    detail::append_encoding(out, entry);
+    return out;
+}
+
+std::string canonical_encoding(const Entry& entry) { return canonical_encoding(view_of(entry)); }
+
+Hash chain_hash(const Hash& previous, const EntryView& entry) {
+    thread_local detail::Sha256 sha;
+    return sha.chain_hash(previous, entry);
+}
+
+Hash chain_hash(const Hash& previous, const Entry& entry) { return chain_hash(previous, view_of(entry)); }
 
 std::string to_hex(const Hash& hash) {
     static constexpr char digits[] = "0123456789abcdef";

@@ -1,11 +1,15 @@
 #include <heroshhi/audit/log.hpp>
 
+#include "detail/chain_hasher.hpp"
+#include "detail/hash_pipeline.hpp"
+
 #include <heroshhi/audit/errors.hpp>
 #include <heroshhi/storage/errors.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <condition_variable>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <new>
@@ -69,6 +73,16 @@ Result<T> guarded(Body&& body) noexcept {
     }
 }
 
+bool same(std::span<const std::uint8_t> stored, const Hash& hash) noexcept {
+    return stored.size() == hash.size() && std::memcmp(stored.data(), hash.data(), hash.size()) == 0;
+}
+
+Hash copy_of(std::span<const std::uint8_t> stored) noexcept {
+    Hash h{};
+    if (stored.size() == h.size()) std::memcpy(h.data(), stored.data(), h.size());
+    return h;
+}
+
 /// Walks a chain segment entry by entry: the checks verify() and purge_before() share.
 class Walker {
 public:
@@ -80,30 +94,28 @@ public:
     }
 
     /// Checks the next stored entry; false (with problem() set) at the first broken one.
-    bool step(const Entry& e) {
-        if (e.sequence < expected_)
-            return fail(Break::out_of_order, e.sequence,
-                        "entry " + std::to_string(e.sequence) + " came after entry " + std::to_string(expected_ - 1) +
-                            ": the store returned entries out of order");
-        if (e.sequence > expected_)
-            return fail(Break::missing, expected_,
-                        "entry " + std::to_string(expected_) + " is missing (the next stored entry is " +
-                            std::to_string(e.sequence) + "): entries were deleted");
-        if (e.sequence > head_.sequence)
-            return fail(Break::beyond_head, e.sequence,
-                        "entry " + std::to_string(e.sequence) + " lies past the recorded head (entry " +
-                            std::to_string(head_.sequence) + "): it was not appended through the log");
-        if (e.prev_hash != previous_)
-            return fail(Break::unlinked, e.sequence,
-                        "entry " + std::to_string(e.sequence) + " does not link to " + link_target() +
-                            ": an entry was replaced, inserted or reordered");
-        if (chain_hash(previous_, e) != e.hash)
-            return fail(Break::altered, e.sequence,
-                        "entry " + std::to_string(e.sequence) + " was altered: its content does not match its hash");
-        previous_ = e.hash;
-        ++expected_;
-        ++checked_;
+    bool step(const EntryView& e) {
+        if (!linked(e)) return false;
+        if (!same(e.hash, sha_.chain_hash(previous_, e))) return altered(checked_, e.sequence);
+        accept(e);
         return true;
+    }
+
+    /// step() without the hash check, which the caller queues on a HashPipeline with the
+    /// previous() read before the call; a mismatch found there is reported with altered().
+    bool link(const EntryView& e) {
+        if (!linked(e)) return false;
+        accept(e);
+        return true;
+    }
+
+    /// Entry `sequence` does not match its hash; `checked` entries before it were intact. Rewinds
+    /// the walk to that entry (a pipelined walk has gone past it).
+    bool altered(std::int64_t checked, std::int64_t sequence) {
+        checked_ = checked;
+        expected_ = sequence;
+        return fail(Break::altered, sequence,
+                    "entry " + std::to_string(sequence) + " was altered: its content does not match its hash");
     }
 
     /// After the last stored entry: does the chain end at its head?
@@ -142,6 +154,33 @@ public:
     const std::string& detail() const noexcept { return detail_; }
 
 private:
+    /// The checks that need no hash: sequence, head and link to the previous entry.
+    bool linked(const EntryView& e) {
+        if (e.sequence < expected_)
+            return fail(Break::out_of_order, e.sequence,
+                        "entry " + std::to_string(e.sequence) + " came after entry " + std::to_string(expected_ - 1) +
+                            ": the store returned entries out of order");
+        if (e.sequence > expected_)
+            return fail(Break::missing, expected_,
+                        "entry " + std::to_string(expected_) + " is missing (the next stored entry is " +
+                            std::to_string(e.sequence) + "): entries were deleted");
+        if (e.sequence > head_.sequence)
+            return fail(Break::beyond_head, e.sequence,
+                        "entry " + std::to_string(e.sequence) + " lies past the recorded head (entry " +
+                            std::to_string(head_.sequence) + "): it was not appended through the log");
+        if (!same(e.prev_hash, previous_))
+            return fail(Break::unlinked, e.sequence,
+                        "entry " + std::to_string(e.sequence) + " does not link to " + link_target() +
+                            ": an entry was replaced, inserted or reordered");
+        return true;
+    }
+
+    void accept(const EntryView& e) noexcept {
+        previous_ = copy_of(e.hash);
+        ++expected_;
+        ++checked_;
+    }
+
     std::string link_target() const {
         if (expected_ == 1) return "the start of the chain";
         return "entry " + std::to_string(expected_ - 1);
@@ -154,6 +193,7 @@ private:
     std::optional<Break> problem_;
     std::int64_t broken_at_ = 0;
     std::string detail_;
+    detail::Sha256 sha_;
 };
 
 }  // namespace
@@ -321,32 +361,60 @@ Result<Verification> Log::verify(const TenantId& tenant, std::optional<ChainHead
                           ") differs from the trusted head");
             return report();
         }
-        Query page(tenant);
-        page.limit = read_batch;
+        // The visitor may run under the store's lock, so it does not call the store: when it
+        // meets an entry past the head read at the start, it stops, the head is read again, and
+        // the walk goes on (entries appended meanwhile), or that entry is walked and found to lie
+        // beyond the head.
+        // Hashes are checked on a second thread while this one reads and links the next entries
+        // (hashing an entry needs only its content and the stored hash of the one before it).
+        detail::HashPipeline hashes;
+        std::int64_t reread_for = 0;  // the entry for which the head was last read again
+        bool stopped = false, reread = false;
+        auto visit = [&](const EntryView& e) {
+            if (hashes.failed()) {  // an earlier entry was altered: nothing after it matters
+                stopped = true;
+                return false;
+            }
+            if (e.sequence > walk.head().sequence && e.sequence != reread_for) {
+                reread_for = e.sequence;
+                reread = true;
+                return false;
+            }
+            const Hash previous = walk.previous();
+            if (!walk.link(e)) {
+                stopped = true;
+                return false;
+            }
+            hashes.add(previous, e);
+            if (trusted && e.sequence == trusted->sequence && !same(e.hash, trusted->hash)) {
+                walk.fail(Break::not_trusted, e.sequence,
+                          "entry " + std::to_string(e.sequence) +
+                              " differs from the trusted head: the chain was rewritten");
+                stopped = true;
+                return false;
+            }
+            return true;
+        };
         for (;;) {
-            page.after_sequence = walk.next_sequence() - 1;
-            auto batch = impl_->store.query(page);
-            if (!batch) return batch.error();
-            for (const Entry& e : *batch) {
-                if (e.sequence > walk.head().sequence) {  // appended since the walk began?
-                    auto now = impl_->store.chain(tenant);
-                    if (!now) return now.error();
-                    walk.move_head(now->head);
-                }
-                if (!walk.step(e)) return report();
-                if (trusted && e.sequence == trusted->sequence && e.hash != trusted->hash) {
-                    walk.fail(Break::not_trusted, e.sequence,
-                              "entry " + std::to_string(e.sequence) +
-                                  " differs from the trusted head: the chain was rewritten");
-                    return report();
-                }
+            reread = false;
+            auto handed = impl_->store.scan(tenant, walk.next_sequence() - 1, read_batch, visit);
+            if (!handed) return handed.error();
+            if (stopped) break;
+            if (reread) {
+                auto now = impl_->store.chain(tenant);
+                if (!now) return now.error();
+                walk.move_head(now->head);
+                continue;
             }
             // A short page ends the walk, unless the head moved on meanwhile: then read on.
-            if (batch->size() < page.limit &&
-                (batch->empty() || walk.next_sequence() - 1 >= walk.head().sequence))
-                break;
+            if (*handed < read_batch && (*handed == 0 || walk.next_sequence() - 1 >= walk.head().sequence)) break;
         }
-        if (!walk.finish()) return report();
+        // An altered entry comes before any break found after it by linking.
+        if (auto bad = hashes.finish()) {
+            walk.altered(static_cast<std::int64_t>(bad->index), bad->sequence);
+            return report();
+        }
+        if (stopped || !walk.finish()) return report();
         if (trusted && trusted->sequence > walk.next_sequence() - 1)
             walk.fail(Break::truncated, walk.next_sequence(),
                       "the chain ends at entry " + std::to_string(walk.next_sequence() - 1) +
@@ -407,29 +475,24 @@ Result<PurgeReport> Log::purge_before(const TenantId& tenant, Timestamp cutoff, 
         // Find and verify the prefix to purge: entries before the cutoff, at most max_entries.
         Walker walk(*state);
         std::int64_t through = 0;
-        Query page(tenant);
-        page.after_sequence = walk.next_sequence() - 1;
-        page.limit = read_batch;
-        bool reached_end = false;
-        while (!reached_end) {
-            auto batch = impl_->store.query(page);
-            if (!batch) return batch.error();
-            for (const Entry& e : *batch) {
-                if (e.at >= cutoff) {
-                    reached_end = true;
-                    break;
+        bool done = false, broken = false;
+        while (!done) {
+            auto handed = impl_->store.scan(tenant, walk.next_sequence() - 1, read_batch, [&](const EntryView& e) {
+                if (e.at >= cutoff || static_cast<std::size_t>(walk.checked()) == max_entries) {
+                    report.more = e.at < cutoff;  // stopped at max_entries with older entries left
+                    done = true;
+                    return false;
                 }
-                if (static_cast<std::size_t>(walk.checked()) == max_entries) {
-                    report.more = true;
-                    reached_end = true;
-                    break;
+                if (!walk.step(e)) {
+                    broken = true;
+                    return false;
                 }
-                if (!walk.step(e))
-                    return Error(AuditErrc::chain_broken, "nothing was purged: " + walk.detail());
                 through = e.sequence;
-            }
-            if (batch->size() < page.limit) break;
-            page.after_sequence = batch->back().sequence;
+                return true;
+            });
+            if (!handed) return handed.error();
+            if (broken) return Error(AuditErrc::chain_broken, "nothing was purged: " + walk.detail());
+            if (*handed < read_batch) break;
         }
         if (through == 0) return report;
 

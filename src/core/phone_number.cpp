@@ -197,6 +197,21 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
 
     std::string e164;
     util.Format(parsed, pn::PhoneNumberUtil::E164, &e164);
+    // The E.164 text must read back as the same number, or one contact could get two keys: a
+    // national number kept with leading zeros ("+00 234 00 44..." read with a region) comes back
+    // with its trunk prefix stripped. Take the text that reads back as itself (found by the
+    // phone_number fuzz target); refuse a number that never settles. Only numbers with leading
+    // zeros are read back: libphonenumber's Parse is slow, and without them the text is stable.
+    for (int round = 0; parsed.italian_leading_zero(); ++round) {
+        pn::PhoneNumber again;
+        std::string settled;
+        if (util.Parse(e164, "ZZ", &again) == pn::PhoneNumberUtil::NO_PARSING_ERROR && util.IsPossibleNumber(again))
+            util.Format(again, pn::PhoneNumberUtil::E164, &settled);
+        if (settled == e164) break;
+        if (settled.empty() || round == 2)
+            return {PhoneErrc::not_a_number, "the number does not normalise to a stable E.164 form"};
+        e164 = std::move(settled);
+    }
     const std::size_t n = e164.size() - 1;  // without '+'
     if (n > max_e164_digits)
         return {PhoneErrc::too_long, std::to_string(n) + " digits, E.164 allows at most 15"};

@@ -304,6 +304,23 @@ Result<std::vector<audit::Entry>> MemoryStore::query(const audit::Query& q) cons
     return out;
 }
 
+Result<std::size_t> MemoryStore::scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
+                                      const std::function<bool(const audit::EntryView&)>& visit) const {
+    if (auto ok = require(!tenant.empty(), "an audit scan needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->audit.find(tenant.value());
+    if (it == state_->audit.end()) return std::size_t{0};
+    const auto& entries = it->second.entries;
+    auto first = std::upper_bound(entries.begin(), entries.end(), after_sequence,
+                                  [](std::int64_t s, const audit::Entry& e) { return s < e.sequence; });
+    std::size_t handed = 0;
+    for (auto e = first; e != entries.end() && handed < limit; ++e) {
+        ++handed;
+        if (!visit(audit::view_of(*e))) break;
+    }
+    return handed;
+}
+
 Result<std::int64_t> MemoryStore::purge_through(const TenantId& tenant, std::int64_t through) {
     if (auto ok = require(!tenant.empty(), "purging audit entries needs a tenant"); !ok) return ok.error();
     std::lock_guard lock(state_->mutex);

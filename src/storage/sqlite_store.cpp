@@ -955,6 +955,8 @@ public:
                         const audit::ChainHead& expected) override;
     Result<audit::ChainState> chain(const TenantId& tenant) const override;
     Result<std::vector<audit::Entry>> query(const audit::Query& query) const override;
+    Result<std::size_t> scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
+                             const std::function<bool(const audit::EntryView&)>& visit) const override;
     Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
     // crypto::EncryptedFieldSource
     Result<std::vector<crypto::EncryptedField>> next_batch(std::string_view cursor, std::size_t limit,
@@ -1972,6 +1974,25 @@ Result<bool> SqliteStore::Impl::remember(const TenantId& tenant, std::string_vie
 // ---------------------------------------------------------------------------------------------
 // AuditStore
 
+namespace {
+
+/// A text column as it sits in the current row (NULL reads as ""), without a copy: valid until
+/// the next step or reset. One call for the bytes, one for the length, no type check: reading a
+/// column costs about as much as hashing it.
+std::string_view column_view(sqlite3_stmt* s, int i) noexcept {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+    if (p == nullptr) return {};
+    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))};
+}
+
+std::span<const std::uint8_t> column_bytes_view(sqlite3_stmt* s, int i) noexcept {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(s, i));
+    if (p == nullptr) return {};
+    return {p, static_cast<std::size_t>(sqlite3_column_bytes(s, i))};
+}
+
+}  // namespace
+
 Result<audit::Entry> SqliteStore::Impl::read_audit_entry(sqlite3_stmt* s, const TenantId& tenant) const {
     audit::Entry e;
     e.tenant = tenant;
@@ -2096,6 +2117,42 @@ Result<std::vector<audit::Entry>> SqliteStore::Impl::query(const audit::Query& q
         }
         if (rc != SQLITE_DONE) return failure(rc, "reading audit entries");
         return out;
+    });
+}
+
+Result<std::size_t> SqliteStore::Impl::scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
+                                            const std::function<bool(const audit::EntryView&)>& visit) const {
+    return guarded<std::size_t>([&]() -> Result<std::size_t> {
+        if (tenant.empty()) return invalid("an audit scan needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::audit_read);
+        if (!st) return st.error();
+        sqlite3_stmt* s = st->get();
+        int rc = bind_all(s, tenant.value(), after_sequence);
+        if (rc == SQLITE_OK) rc = sqlite3_bind_int64(s, 9, clamp_limit(limit));  // audit_read's LIMIT is ?9
+        if (rc != SQLITE_OK) return failure(rc, "reading audit entries");
+        audit::EntryView v;
+        v.tenant = tenant.value();
+        std::size_t handed = 0;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            v.sequence = sqlite3_column_int64(s, 0);
+            v.at = from_unix_ms(sqlite3_column_int64(s, 1));
+            v.actor_user = column_view(s, 2);
+            v.actor_role = column_view(s, 3);
+            v.action = column_view(s, 4);
+            v.target_type = column_view(s, 5);
+            v.target_id = column_view(s, 6);
+            v.outcome = column_view(s, 7);
+            v.rule = column_view(s, 8);
+            v.request_id = column_view(s, 9);
+            v.policy_revision = column_view(s, 10);
+            v.prev_hash = column_bytes_view(s, 11);
+            v.hash = column_bytes_view(s, 12);
+            ++handed;
+            if (!visit(v)) return handed;
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "reading audit entries");
+        return handed;
     });
 }
 

@@ -138,6 +138,10 @@ public:
     }
     Result<audit::ChainState> chain(const TenantId& t) const override { HEROSHHI_GUARD_CALL(inner_.chain(t)); }
     Result<std::vector<audit::Entry>> query(const audit::Query& q) const override { HEROSHHI_GUARD_CALL(inner_.query(q)); }
+    Result<std::size_t> scan(const TenantId& t, std::int64_t after, std::size_t limit,
+                             const std::function<bool(const audit::EntryView&)>& visit) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan(t, after, limit, visit));
+    }
     Result<std::int64_t> purge_through(const TenantId& t, std::int64_t through) override {
         HEROSHHI_GUARD_CALL(inner_.purge_through(t, through));
     }

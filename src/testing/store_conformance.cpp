@@ -640,6 +640,65 @@ void audit_concurrent_appends_one_wins(StoreSet& s, Expect& ex) {
     EXPECT(audit_count(s, tenant_a) == std::size_t(rounds));
 }
 
+/// Whether a scanned view shows every field of the entry that was appended.
+bool shows(const audit::EntryView& v, const audit::Entry& e) {
+    const audit::EntryView want = audit::view_of(e);
+    return v.tenant == want.tenant && v.sequence == want.sequence && v.at == want.at &&
+           v.actor_user == want.actor_user && v.actor_role == want.actor_role && v.action == want.action &&
+           v.target_type == want.target_type && v.target_id == want.target_id && v.outcome == want.outcome &&
+           v.rule == want.rule && v.request_id == want.request_id && v.policy_revision == want.policy_revision &&
+           std::equal(v.prev_hash.begin(), v.prev_hash.end(), want.prev_hash.begin(), want.prev_hash.end()) &&
+           std::equal(v.hash.begin(), v.hash.end(), want.hash.begin(), want.hash.end());
+}
+
+void audit_scan_hands_out_stored_fields(StoreSet& s, Expect& ex) {
+    std::vector<audit::Entry> entries;
+    for (int i = 1; i <= 6; ++i) entries.push_back(audit_entry(tenant_a, i, t0 + std::chrono::seconds(i)));
+    entries[1].actor = audit::Actor::system();
+    entries[1].rule = "";
+    entries[2].actor = audit::Actor::member(UserId{"u-ümlaut-🆔"}, rbac::Role::owner);
+    entries[2].outcome = Reason::not_authorized;
+    entries[2].request_id = std::string("req\0with a NUL", 14);
+    if (!ex.ok(s.audit().append(tenant_a, entries, head_at(0)), __LINE__, "append")) return;
+    EXPECT(s.audit().append(tenant_b, std::vector<audit::Entry>{audit_entry(tenant_b, 1, t0)}, head_at(0)).has_value());
+
+    std::vector<std::int64_t> seen;
+    bool all_shown = true;
+    auto all = ex.ok(s.audit().scan(tenant_a, 0, 100,
+                                    [&](const audit::EntryView& v) {
+                                        const auto i = static_cast<std::size_t>(v.sequence - 1);
+                                        all_shown = all_shown && i < entries.size() && shows(v, entries[i]);
+                                        seen.push_back(v.sequence);
+                                        return true;
+                                    }),
+                     __LINE__, "scan");
+    EXPECT(all && *all == 6);
+    EXPECT((seen == std::vector<std::int64_t>{1, 2, 3, 4, 5, 6}));
+    EXPECT(all_shown);
+
+    auto sequences = [&](const TenantId& tenant, std::int64_t after, std::size_t limit, std::size_t stop_after,
+                         std::size_t expect_handed) {
+        std::vector<std::int64_t> out;
+        auto handed = s.audit().scan(tenant, after, limit, [&](const audit::EntryView& v) {
+            out.push_back(v.sequence);
+            return out.size() < stop_after;
+        });
+        ex.that(handed && *handed == expect_handed, __LINE__, "scan hands over the expected count");
+        return out;
+    };
+    EXPECT((sequences(tenant_a, 2, 2, 100, 2) == std::vector<std::int64_t>{3, 4}));
+    EXPECT((sequences(tenant_a, 4, 100, 100, 2) == std::vector<std::int64_t>{5, 6}));
+    EXPECT((sequences(tenant_a, 0, 100, 3, 3) == std::vector<std::int64_t>{1, 2, 3}));  // the visitor stopped it
+    EXPECT(sequences(tenant_a, 6, 100, 100, 0).empty());
+    EXPECT(sequences(tenant_a, 0, 0, 100, 0).empty());
+    EXPECT((sequences(tenant_b, 0, 100, 100, 1) == std::vector<std::int64_t>{1}));
+    EXPECT(sequences(TenantId{"tenant-c"}, 0, 100, 100, 0).empty());
+    auto nobody = s.audit().scan(TenantId{}, 0, 100, [](const audit::EntryView&) { return true; });
+    EXPECT(!nobody && nobody.error() == StorageErrc::invalid_argument);
+    EXPECT(s.audit().purge_through(tenant_a, 2).has_value());
+    EXPECT((sequences(tenant_a, 0, 100, 100, 4) == std::vector<std::int64_t>{3, 4, 5, 6}));
+}
+
 struct Case {
     const char* name;
     void (*run)(StoreSet&, Expect&);
@@ -693,6 +752,8 @@ const Case cases[] = {
     {"audit queries filter by time, actor, action and target, and page by sequence", audit_queries_filter_and_page},
     {"an audit purge removes a prefix and records its checkpoint", audit_purge_keeps_a_checkpoint},
     {"of concurrent audit appends against one head exactly one wins", audit_concurrent_appends_one_wins},
+    {"an audit scan hands out every stored field, from a sequence, up to a limit, until told to stop",
+     audit_scan_hands_out_stored_fields},
 };
 
 #undef EXPECT

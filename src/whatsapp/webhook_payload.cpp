@@ -254,6 +254,8 @@ Result<WebhookPayload> parse_webhook(std::string_view body, const WebhookLimits&
     } catch (const json::parse_error& e) {
         // e.byte is the 1-based position of the problem; the library's message names the token.
         return {WebhookErrc::malformed, "not valid JSON at byte " + std::to_string(e.byte)};
+    } catch (const json::exception&) {  // a number beyond double's range, e.g. 1e666 (found by fuzzing)
+        return {WebhookErrc::malformed, "not valid JSON (a number is out of range)"};
     }
     if (too_deep) return {WebhookErrc::too_deep, "nesting deeper than " + std::to_string(limits.max_depth) + " levels"};
 

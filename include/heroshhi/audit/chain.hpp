@@ -21,6 +21,8 @@ namespace heroshhi::audit {
 ///
 /// Every field has a fixed place and a length prefix, so two different entries never encode alike.
 std::string canonical_encoding(const Entry& entry);
+/// The same encoding of a stored entry's view: its role and outcome are encoded as the stored text.
+std::string canonical_encoding(const EntryView& entry);
 
 /// The version prefix hashed before everything else (18 bytes, no terminating NUL).
 inline constexpr char chain_domain[] = "heroshhi.audit.v1\n";
@@ -29,6 +31,9 @@ inline constexpr char chain_domain[] = "heroshhi.audit.v1\n";
 /// tenant's previous entry, 32 zero bytes for its first entry, or the purge checkpoint's hash for
 /// the first entry after a purge. Thread-safe; OpenSSL underneath.
 Hash chain_hash(const Hash& previous, const Entry& entry);
+/// The same hash over a stored entry's view (what verification recomputes); equal to
+/// chain_hash(previous, entry) for a view of `entry`.
+Hash chain_hash(const Hash& previous, const EntryView& entry);
 
 /// Lower-case hexadecimal, 64 characters.
 std::string to_hex(const Hash& hash);

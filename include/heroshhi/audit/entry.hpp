@@ -4,7 +4,9 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include <heroshhi/core/clock.hpp>
@@ -51,5 +53,30 @@ struct Entry {
 
     friend bool operator==(const Entry&, const Entry&) = default;
 };
+
+/// One entry as its store holds it, borrowed: every field the chain hash covers, in its stored
+/// text form, and the two stored hashes. Views are valid only while the call that hands them out
+/// runs (storage::AuditStore::scan); copy what must outlive it. Verification hashes these values
+/// as they are, so a stored role or outcome that was edited into nonsense shows up as a broken
+/// hash rather than as a read error.
+struct EntryView {
+    std::string_view tenant;
+    std::int64_t sequence = 0;
+    Timestamp at{};
+    std::string_view actor_user;              ///< "" for the system
+    std::string_view actor_role;              ///< "owner", "admin", "manager", "sales" or "system"
+    std::string_view action;
+    std::string_view target_type;
+    std::string_view target_id;
+    std::string_view outcome;                 ///< the Reason's name: "allowed", "not_authorized", ...
+    std::string_view rule;
+    std::string_view request_id;
+    std::string_view policy_revision;
+    std::span<const std::uint8_t> prev_hash;  ///< 32 bytes, unless the stored value was damaged
+    std::span<const std::uint8_t> hash;       ///< 32 bytes, unless the stored value was damaged
+};
+
+/// A view of `entry`'s fields, borrowed from it (valid while `entry` lives and is not changed).
+EntryView view_of(const Entry& entry) noexcept;
 
 }  // namespace heroshhi::audit

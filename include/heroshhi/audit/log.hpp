@@ -90,7 +90,9 @@ public:
     /// Recomputes the tenant's chain from the purge checkpoint (or the start) to the recorded
     /// head and reports the first broken entry. With `trusted` (a head seen earlier, e.g. at the
     /// last export), also checks that the chain still contains it. Fails only if the store cannot
-    /// be read; a broken chain is a result, not an error.
+    /// be read; a broken chain is a result, not an error. Reads through AuditStore::scan in pages;
+    /// once a chain is longer than a few hundred entries, a second thread checks their hashes
+    /// while this one reads and links the next (started and joined within the call).
     Result<Verification> verify(const TenantId& tenant, std::optional<ChainHead> trusted = std::nullopt) const;
 
     /// The entries matching the query (one page; see Query).

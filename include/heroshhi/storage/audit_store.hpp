@@ -1,7 +1,9 @@
 // heroshhi — AuditStore: the port for the tenants' audit trails.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -35,6 +37,17 @@ public:
     /// The entries matching `query` with sequence > query.after_sequence, in sequence order, at
     /// most query.limit, every field as stored.
     virtual Result<std::vector<audit::Entry>> query(const audit::Query& query) const = 0;
+
+    /// Hands the tenant's entries with sequence > `after_sequence` to `visit`, in sequence order,
+    /// at most `limit` of them, every field as stored; stops early when `visit` returns false.
+    /// Returns how many entries were handed over (counting the one `visit` stopped at). The views
+    /// are valid only during each call of `visit`, which may run with the store's lock held: it
+    /// must not call back into the store, and should be quick. This is what verification and
+    /// purging read: a store can hand out its rows without building an Entry (and its strings)
+    /// for each. The default pages through query() and hands out views of the entries it returns;
+    /// a store overrides it to skip those copies.
+    virtual Result<std::size_t> scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
+                                     const std::function<bool(const audit::EntryView&)>& visit) const;
 
     /// Deletes the tenant's entries with sequence <= `through` and, in the same transaction, makes
     /// the checkpoint {through, the stored hash and time of entry `through`, purged + the number

@@ -75,6 +75,8 @@ private:
                         const audit::ChainHead& expected) override;
     Result<audit::ChainState> chain(const TenantId& tenant) const override;
     Result<std::vector<audit::Entry>> query(const audit::Query& query) const override;
+    Result<std::size_t> scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
+                             const std::function<bool(const audit::EntryView&)>& visit) const override;
     Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
 
     struct State;

@@ -233,18 +233,20 @@ struct Engine::Impl {
     /// Authorize → audit → act for an opt-out recorded by a team member or an API client.
     Result<Attempt<optout::OptOutEvent>> principal_opt_out(const TenantId& tenant, const rbac::Principal& by,
                                                            const PhoneNumber& phone, OptOutRequest request,
-                                                           optout::Method method) {
+                                                           optout::Method method,
+                                                           optout::EventKind kind = optout::EventKind::opt_out) {
         auto target = contact_target(tenant, phone);
         if (!target) return target.error();
         rbac::AccessDecision access = authorizer.check(by, rbac::Action::update, target->resource);
-        const std::string action = method == optout::Method::api ? "opt_out.api" : "opt_out.manual";
+        const std::string action = std::string(kind == optout::EventKind::opt_out ? "opt_out." : "opt_in.") +
+                                   (method == optout::Method::api ? "api" : "manual");
         if (auto audited = audit_attempt(tenant, by, action, "contact", target->audit_id, access.reason(),
                                          access.rule(), access.revision(), request.request_id);
             !audited)
             return audited.error();
         Attempt<optout::OptOutEvent> attempt{std::move(access), std::nullopt};
         if (!attempt.allowed()) return attempt;
-        auto e = make_event(tenant, phone, optout::EventKind::opt_out, method, request.scope, std::move(request.note));
+        auto e = make_event(tenant, phone, kind, method, request.scope, std::move(request.note));
         e.actor = by.user;
         e.channel = method == optout::Method::api ? "api" : "dashboard";
         auto stored = record(std::move(e));
@@ -454,6 +456,18 @@ Result<Attempt<optout::OptOutEvent>> Engine::opt_out_manually(const TenantId& te
 Result<Attempt<optout::OptOutEvent>> Engine::opt_out_via_api(const TenantId& tenant, const rbac::Principal& by,
                                                              const PhoneNumber& phone, OptOutRequest request) {
     return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::api);
+}
+
+Result<Attempt<optout::OptOutEvent>> Engine::opt_in_manually(const TenantId& tenant, const rbac::Principal& by,
+                                                             const PhoneNumber& phone, OptOutRequest request) {
+    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::manual,
+                                    optout::EventKind::opt_in);
+}
+
+Result<Attempt<optout::OptOutEvent>> Engine::opt_in_via_api(const TenantId& tenant, const rbac::Principal& by,
+                                                            const PhoneNumber& phone, OptOutRequest request) {
+    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::api,
+                                    optout::EventKind::opt_in);
 }
 
 Result<rbac::AccessDecision> Engine::authorize(const rbac::Principal& by, rbac::Action action,

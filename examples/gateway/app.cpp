@@ -268,7 +268,9 @@ struct App::Impl {
     Response send_message(const Context&);
     Response send_campaign(const Context&);
     Response consent(const Context&);
-    Response opt_out(const Context&);
+    Response opt_out(const Context& c) { return record_preference(c, optout::EventKind::opt_out); }
+    Response opt_in(const Context& c) { return record_preference(c, optout::EventKind::opt_in); }
+    Response record_preference(const Context&, optout::EventKind kind);
     Response create_lead(const Context&);
     Response get_lead(const Context&);
     Response lead_messages(const Context&);
@@ -291,6 +293,7 @@ void App::Impl::add_routes() {
         {"POST", "/v1/campaigns", Class::api, &Impl::send_campaign},
         {"GET", "/v1/contacts/{phone}/consent", Class::api, &Impl::consent},
         {"POST", "/v1/contacts/{phone}/opt-out", Class::api, &Impl::opt_out},
+        {"POST", "/v1/contacts/{phone}/opt-in", Class::api, &Impl::opt_in},
         {"POST", "/v1/leads", Class::api, &Impl::create_lead},
         {"GET", "/v1/leads/{id}", Class::api, &Impl::get_lead},
         {"GET", "/v1/leads/{id}/messages", Class::api, &Impl::lead_messages},
@@ -704,7 +707,7 @@ Response App::Impl::consent(const Context& c) {
     return json_response(200, body);
 }
 
-Response App::Impl::opt_out(const Context& c) {
+Response App::Impl::record_preference(const Context& c, optout::EventKind kind) {
     auto phone = PhoneNumber::parse(c.params[0]);
     if (!phone) return Response::error(400, "invalid_phone", phone.error().message());
     OptOutRequest request;
@@ -726,12 +729,21 @@ Response App::Impl::opt_out(const Context& c) {
         if (method != "api" && method != "manual") return Response::error(400, "invalid_body", "method: api or manual");
         if (request.note.size() > 500) return Response::error(400, "invalid_body", "note: at most 500 bytes");
     }
-    auto attempt = method == "manual" ? engine->opt_out_manually(c.principal->tenant, *c.principal, *phone, request)
-                                      : engine->opt_out_via_api(c.principal->tenant, *c.principal, *phone, request);
+    const bool out = kind == optout::EventKind::opt_out;
+    const TenantId& tenant = c.principal->tenant;
+    auto attempt = method == "manual"
+                       ? (out ? engine->opt_out_manually(tenant, *c.principal, *phone, request)
+                              : engine->opt_in_manually(tenant, *c.principal, *phone, request))
+                       : (out ? engine->opt_out_via_api(tenant, *c.principal, *phone, request)
+                              : engine->opt_in_via_api(tenant, *c.principal, *phone, request));
     if (!attempt) return store_error(attempt.error());
     if (!attempt->allowed()) return denied(attempt->access);
-    metrics.add(label("heroshhi_optouts_total", {{"method", method}}));
-    return json_response(201, {{"opted_out", true}, {"event", event_json(*attempt->value)}});
+    if (out) metrics.add(label("heroshhi_optouts_total", {{"method", method}}));
+    auto status = engine->status(tenant, *phone);
+    if (!status) return store_error(status.error());
+    return json_response(201, {{"opted_out", status->opted_out},
+                               {"marketing_opted_out", status->marketing_opted_out},
+                               {"event", event_json(*attempt->value)}});
 }
 
 Response App::Impl::create_lead(const Context& c) {

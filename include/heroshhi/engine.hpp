@@ -180,6 +180,16 @@ public:
     Result<Attempt<optout::OptOutEvent>> opt_out_via_api(const TenantId& tenant, const rbac::Principal& by,
                                                          const PhoneNumber& phone, OptOutRequest request = {});
 
+    /// A team member (opt_in_manually) or the host's API (opt_in_via_api) records that the contact
+    /// asked to hear from the tenant again: an opt-in event with `by` as the actor, authorized as
+    /// an update of the contact and audited ("opt_in.manual" / "opt_in.api") exactly like the
+    /// opt-outs above. The event resumes what its scope covers (all messages, or marketing only);
+    /// the history keeps the earlier opt-out.
+    Result<Attempt<optout::OptOutEvent>> opt_in_manually(const TenantId& tenant, const rbac::Principal& by,
+                                                         const PhoneNumber& phone, OptOutRequest request = {});
+    Result<Attempt<optout::OptOutEvent>> opt_in_via_api(const TenantId& tenant, const rbac::Principal& by,
+                                                        const PhoneNumber& phone, OptOutRequest request = {});
+
     /// Authorizes and audits an action the host performs itself (reading a lead, exporting,
     /// deleting, changing a role...): the decision is appended to the trail of the resource's
     /// tenant (action, target type and id as given), then returned. Act only if it allows. Fails,

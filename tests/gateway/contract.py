@@ -108,6 +108,7 @@ BODIES = {
     ("POST", "/v1/campaigns"): {"id": "contract", "to": ["+14155550123", "+14155550124", "not a number"],
                                 "template": {"name": "receipt", "category": "utility"}},
     ("POST", "/v1/contacts/{phone}/opt-out"): {"method": "api", "scope": "marketing", "note": "contract test"},
+    ("POST", "/v1/contacts/{phone}/opt-in"): {"method": "manual", "note": "asked by phone"},
     ("POST", "/v1/leads"): {"name": "Contract Lead", "phone": "+14155550177", "email": "lead@example.com"},
     ("POST", "/v1/leads/bulk-delete"): {"ids": ["c_unknown"]},
     ("POST", "/v1/retention/sweep"): {"dry_run": True},

@@ -556,3 +556,22 @@ TEST_CASE("the retention sweep: a dry run reports, the real run deletes, opt-out
     REQUIRE(closed.status == 200);
     CHECK(body_of(closed)["deletion_after"].get<std::string>() > body_of(closed)["closed_at"].get<std::string>());
 }
+
+TEST_CASE("manual and API opt-ins re-subscribe, keep the history, and are refused to roles that cannot update the contact") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string admin = gw.key("acme", rbac::Role::admin, "u-admin");
+    const std::string sales = gw.key("acme", rbac::Role::sales, "u-sales");
+    REQUIRE(post(c, "/v1/contacts/+14155550181/opt-out", bearer(admin), R"({"method": "manual"})").status == 201);
+    check_error_shape(post(c, "/v1/contacts/+14155550181/opt-in", bearer(sales), R"({"method": "manual"})"), "not_authorized");
+    auto in = post(c, "/v1/contacts/+14155550181/opt-in", bearer(admin), R"({"method": "api", "note": "asked by e-mail"})");
+    REQUIRE(in.status == 201);
+    CHECK(body_of(in)["opted_out"] == false);
+    CHECK(body_of(in)["event"]["kind"] == "opt_in");
+    CHECK(body_of(in)["event"]["method"] == "api");
+    const json consent = body_of(get(c, "/v1/contacts/+14155550181/consent", bearer(admin)));
+    CHECK(consent["events"] == 2);
+    CHECK(consent["last_opt_out"]["method"] == "manual");
+    CHECK(get(c, "/v1/audit?action=opt_in.api", bearer(admin)).body.find("\"opt_in.api\"") != std::string::npos);
+    CHECK(get(c, "/v1/audit?action=opt_in.manual", bearer(admin)).body.find("\"denied\"") != std::string::npos);
+}

@@ -29,6 +29,8 @@ public:
     storage::ActivityStore& activity() override;
     storage::DedupStore& dedup() override;
     storage::AuditStore& audit() override;
+    storage::RequestStore& requests() override;
+    Result<void> scrub() override;
 
     /// True if the next call may go through (and counts it). For the wrappers' use.
     bool admit() noexcept;
@@ -38,6 +40,7 @@ private:
     std::atomic<long> remaining_;  // -1: never fail
     std::atomic<long> refused_{0};
     std::unique_ptr<Wrappers> wrappers_;
+    storage::StoreSet& inner_;
 };
 
 }  // namespace heroshhi::testing

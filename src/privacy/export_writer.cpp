@@ -18,6 +18,11 @@ std::string valid_utf8(std::string_view text) {
     return out;
 }
 
+void append_cell(std::string& out, std::string_view cell) {
+    if (!sanitize::find_utf8_fault(cell)) sanitize::append_csv_cell(out, cell);
+    else sanitize::append_csv_cell(out, valid_utf8(cell));
+}
+
 bool ChunkedSink::flush() {
     if (ok_ && !buffer_.empty()) ok_ = sink_(buffer_);
     buffer_.clear();
@@ -114,12 +119,12 @@ private:
         std::string& b = out_.buffer();
         sanitize::append_csv_cell(b, section);
         b += ',';
-        sanitize::append_csv_cell(b, valid_utf8(id));
+        append_cell(b, id);
         b += ',';
         sanitize::append_csv_cell(b, field);
         b += ',';
         switch (v.kind) {
-            case Value::Kind::text: sanitize::append_csv_cell(b, valid_utf8(v.text)); break;
+            case Value::Kind::text: append_cell(b, v.text); break;
             case Value::Kind::integer: sanitize::append_csv_cell(b, std::to_string(v.integer)); break;
             case Value::Kind::boolean: b += v.boolean ? "true" : "false"; break;
             case Value::Kind::null: break;

@@ -419,7 +419,7 @@ Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, 
                                          c.analytics_objection ? "true" : "false"};
             for (std::size_t i = 0; i < std::size(cells); ++i) {
                 if (i != 0) b += ',';
-                sanitize::append_csv_cell(b, detail::valid_utf8(cells[i]));
+                detail::append_cell(b, cells[i]);
             }
             b += "\r\n";
             ++summary.leads;

@@ -36,6 +36,9 @@ struct Field {
 /// intake checks, but an export must not fail on a damaged value).
 std::string valid_utf8(std::string_view text);
 
+/// sanitize::append_csv_cell of valid_utf8(cell), without a copy when the cell is valid.
+void append_cell(std::string& out, std::string_view cell);
+
 /// Buffers output and hands it to the sink in chunks of about 64 KiB.
 class ChunkedSink {
 public:

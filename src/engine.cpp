@@ -1,13 +1,18 @@
 #include <heroshhi/engine.hpp>
 
 #include <heroshhi/audit/pseudonym.hpp>
+#include <heroshhi/crypto/blind_index.hpp>
 #include <heroshhi/storage/errors.hpp>
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <new>
+#include <type_traits>
 #include <unordered_map>
 
 namespace heroshhi {
@@ -39,6 +44,25 @@ std::string random_key() {
     return key;
 }
 
+static_assert(std::is_same_v<optout::NumberTag, crypto::BlindIndex::Tag>);
+
+struct TagHash {
+    std::size_t operator()(const optout::NumberTag& tag) const noexcept {
+        std::size_t h = 0;
+        std::memcpy(&h, tag.data(), sizeof h);  // the tag is already a keyed hash
+        return h;
+    }
+};
+
+/// Erased numbers of one tenant: each tag's opt-out history, oldest first.
+using ErasedNumbers = std::unordered_map<optout::NumberTag, std::vector<optout::ErasedOptOutEvent>, TagHash>;
+
+Error no_blind_index(const TenantId& tenant) {
+    return Error(storage::StorageErrc::key_unavailable,
+                 "tenant '" + tenant.value() +
+                     "' has erased numbers, which are recognised by their blind-index tag: give EngineOptions::blind_index");
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -62,6 +86,13 @@ struct Engine::Impl {
     rbac::Authorizer authorizer;
     audit::Log log;
     std::string audit_key;
+
+    // Erased numbers (privacy::): their opt-out histories by tag, per tenant, until the number
+    // shows up again (a send check, an inbound message), when the history is replayed into the
+    // index under the number. Guarded by tenants_mutex; any_erased spares every other engine the
+    // lookup.
+    std::unordered_map<TenantId, ErasedNumbers> erased;
+    std::atomic<bool> any_erased{false};
 
     std::mutex tenants_mutex;  // guards the maps below, not the work done under a tenant's lock
     std::unordered_map<TenantId, std::unique_ptr<std::mutex>> write_locks;
@@ -98,7 +129,7 @@ struct Engine::Impl {
             index.clear(tenant);
             return e;
         };
-        if (auto r = registry.load(tenant); !r) return fail(r.error());
+        if (auto r = load_optouts(tenant); !r) return fail(r.error());
         {
             std::lock_guard lock(tenants_mutex);
             auto& pending = unpersisted[tenant];
@@ -129,6 +160,86 @@ struct Engine::Impl {
         }
         index.mark_ready(tenant, true);
         return {};
+    }
+
+    // Replays the erased history of a number into the index under `phone`, and uses up the
+    // confirmation: an erased contact is never sent one for an old opt-out.
+    void replay(const std::vector<optout::ErasedOptOutEvent>& history, const PhoneNumber& phone) {
+        for (const optout::ErasedOptOutEvent& h : history) {
+            optout::OptOutEvent e{h.tenant, phone};
+            e.kind = h.kind;
+            e.scope = h.scope;
+            e.method = h.method;
+            e.at = h.at;
+            e.trigger = h.trigger;
+            e.channel = h.channel;
+            e.sequence = h.sequence;
+            index.apply(e);
+        }
+        (void)index.claim_confirmation(history.front().tenant, phone, Timestamp::min());
+    }
+
+    Result<optout::NumberTag> tag_of(const TenantId& tenant, const PhoneNumber& phone) const {
+        if (options.blind_index == nullptr) return no_blind_index(tenant);
+        return options.blind_index->phone(tenant, phone);
+    }
+
+    // The tenant's opt-out events into the index, erased ones included: a number that came back
+    // after its erasure (a later event under the number) gets its erased history replayed first.
+    // Caller holds the tenant's write lock.
+    Result<void> load_optouts(const TenantId& tenant) {
+        ErasedNumbers fresh;
+        if (auto r = stores.optouts().scan_erased(tenant, [&](const optout::ErasedOptOutEvent& e) {
+                fresh[e.tag].push_back(e);
+            });
+            !r)
+            return r;
+        if (fresh.empty()) {
+            if (auto r = registry.load(tenant); !r) return r;
+        } else {
+            if (options.blind_index == nullptr) return no_blind_index(tenant);
+            std::optional<Error> failed;
+            auto r = stores.optouts().scan(tenant, [&](const optout::OptOutEvent& e) {
+                if (failed) return;
+                auto tag = tag_of(tenant, e.phone);
+                if (!tag) {
+                    failed = tag.error();
+                    return;
+                }
+                if (auto it = fresh.find(*tag); it != fresh.end()) {
+                    replay(it->second, e.phone);
+                    fresh.erase(it);
+                }
+                index.apply(e);
+            });
+            if (!r) return r;
+            if (failed) return *failed;
+        }
+        std::lock_guard lock(tenants_mutex);
+        if (!fresh.empty()) any_erased.store(true);
+        erased.insert_or_assign(tenant, std::move(fresh));
+        return {};
+    }
+
+    // If `phone` is an erased number of the tenant, replays its history into the index (and
+    // forgets the tag: the index holds it now). Returns whether it was one.
+    Result<bool> rehydrate(const TenantId& tenant, const PhoneNumber& phone) {
+        if (!any_erased.load()) return false;
+        {
+            std::lock_guard lock(tenants_mutex);
+            auto t = erased.find(tenant);
+            if (t == erased.end() || t->second.empty()) return false;
+        }
+        auto tag = tag_of(tenant, phone);  // outside the lock: an HMAC
+        if (!tag) return tag.error();
+        std::lock_guard lock(tenants_mutex);
+        auto t = erased.find(tenant);
+        if (t == erased.end()) return false;
+        auto it = t->second.find(*tag);
+        if (it == t->second.end()) return false;
+        replay(it->second, phone);  // before the tag goes, so that no reader finds neither
+        t->second.erase(it);
+        return true;
     }
 
     Result<void> ensure_loaded(const TenantId& tenant) {
@@ -310,6 +421,9 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
 
     auto loaded = d.ensure_loaded(m.tenant);
     std::lock_guard lock(d.write_lock(m.tenant));
+    // An erased number that writes again is known by its history (so START re-subscribes it); if
+    // the tag cannot be computed, check_send still fails closed for it.
+    (void)d.rehydrate(m.tenant, m.from);
     const messaging::ContactFacts facts = d.index.find(m.tenant, m.from).facts;
 
     optout::OptOutEvent event{m.tenant, m.from};
@@ -368,6 +482,14 @@ Decision Engine::check_send(const TenantId& tenant, const PhoneNumber& to, messa
         if (!d.ensure_loaded(tenant)) return decision;
         decision = d.gate.check(tenant, to, kind);
     }
+    if (d.any_erased.load()) {
+        auto erased = d.rehydrate(tenant, to);
+        if (!erased)
+            return Decision::deny(Reason::store_unavailable,
+                                  "Blocked: whether this number was erased could not be checked (blind index failed).",
+                                  "privacy.erased_unknown");
+        if (*erased) decision = d.gate.check(tenant, to, kind);
+    }
     if (decision.allowed() && kind == messaging::MessageKind::optout_confirmation &&
         !d.index.claim_confirmation(tenant, to, d.clock.now() - d.options.gate.confirmation_window))
         return d.gate.check(tenant, to, kind);  // claimed meanwhile by another sender: now denied
@@ -376,8 +498,15 @@ Decision Engine::check_send(const TenantId& tenant, const PhoneNumber& to, messa
 
 messaging::AudienceResult Engine::filter_audience(const TenantId& tenant, std::span<const PhoneNumber> contacts,
                                                   messaging::MessageKind kind) {
-    (void)impl_->ensure_loaded(tenant);  // on failure every contact is excluded as store_unavailable
-    return impl_->audience.filter(tenant, contacts, kind);
+    Impl& d = *impl_;
+    (void)d.ensure_loaded(tenant);  // on failure every contact is excluded as store_unavailable
+    if (d.any_erased.load())
+        for (const PhoneNumber& p : contacts)
+            if (!d.rehydrate(tenant, p)) {
+                d.index.mark_ready(tenant, false);  // cannot tell erased numbers apart: exclude all, reload later
+                break;
+            }
+    return d.audience.filter(tenant, contacts, kind);
 }
 
 Decision Engine::check_send(const TenantId& tenant, const rbac::Principal& by, const PhoneNumber& to,
@@ -568,6 +697,60 @@ Result<Attempt<storage::Contact>> Engine::restrict_processing(const TenantId& te
     attempt.value = std::move(c);
     return attempt;
 }
+
+Result<NumberErasure> Engine::erase_number(const TenantId& tenant, const PhoneNumber& phone, const UserId& by) {
+    Impl& d = *impl_;
+    if (tenant.empty()) return Error(storage::StorageErrc::invalid_argument, "erasing a number needs a tenant");
+    if (d.options.blind_index == nullptr) return no_blind_index(tenant);
+    if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded.error();
+    std::lock_guard lock(d.write_lock(tenant));
+    auto tag = d.tag_of(tenant, phone);
+    if (!tag) return tag.error();
+    if (auto r = d.rehydrate(tenant, phone); !r) return r.error();
+
+    // 1. Suppress: an opt-out of everything, in the index at once and then in the store.
+    auto suppression = d.make_event(tenant, phone, optout::EventKind::opt_out, optout::Method::manual,
+                                    optout::Scope::all, "erasure");
+    suppression.actor = by;
+    suppression.channel = "erasure";
+    if (auto stored = d.record_event(suppression); !stored) return stored.error();
+    (void)d.index.claim_confirmation(tenant, phone, Timestamp::min());
+
+    // 2. The history as it will be kept, in memory before the store forgets the number, so that the
+    //    suppression holds at every moment (also if a step below fails and is repeated).
+    auto history = d.stores.optouts().history(tenant, phone);
+    if (!history) return history.error();
+    {
+        std::lock_guard guard(d.tenants_mutex);
+        auto& kept = d.erased[tenant][*tag];
+        for (const optout::OptOutEvent& e : *history) {
+            const bool free_text = e.method == optout::Method::manual || e.method == optout::Method::api;
+            kept.push_back({tenant, *tag, e.kind, e.scope, e.method, e.at, free_text ? std::string() : e.trigger,
+                            e.channel, e.sequence});
+        }
+        std::stable_sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.sequence < b.sequence; });
+        kept.erase(std::unique(kept.begin(), kept.end(),
+                               [](const auto& a, const auto& b) { return a.sequence == b.sequence; }),
+                   kept.end());
+        d.any_erased.store(true);
+    }
+
+    // 3. The store.
+    NumberErasure out;
+    auto events = d.stores.optouts().erase_number(tenant, phone, *tag);
+    if (!events) return events.error();
+    out.optout_events = *events;
+    auto consents = d.stores.consents().erase_number(tenant, phone);
+    if (!consents) return consents.error();
+    out.consent_records = *consents;
+    d.index.set_consent(tenant, phone, false);
+    auto activity = d.stores.activity().forget(tenant, phone);
+    if (!activity) return activity.error();
+    out.inbound_activity = *activity;
+    return out;
+}
+
+std::string Engine::pseudonym(const PhoneNumber& phone) const { return audit::phone_pseudonym(impl_->audit_key, phone); }
 
 const messaging::SuppressionIndex& Engine::index() const noexcept { return impl_->index; }
 const messaging::SendGate& Engine::gate() const noexcept { return impl_->gate; }

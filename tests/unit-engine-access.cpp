@@ -30,6 +30,7 @@ public:
     storage::ActivityStore& activity() override { return inner.activity(); }
     storage::DedupStore& dedup() override { return inner.dedup(); }
     storage::AuditStore& audit() override { return *this; }
+    storage::RequestStore& requests() override { return inner.requests(); }
 
     mutable storage::MemoryStore inner;
     bool failing = false;

@@ -49,6 +49,7 @@ public:
     storage::ActivityStore& activity() override { return inner.activity(); }
     storage::DedupStore& dedup() override { return inner.dedup(); }
     storage::AuditStore& audit() override { return inner.audit(); }
+    storage::RequestStore& requests() override { return inner.requests(); }
 
     mutable storage::MemoryStore inner;
     std::atomic<bool> failing{false};
@@ -70,6 +71,10 @@ private:
                                                                 storage::MessageStatus s, Timestamp at) override {
         if (failing) return {storage::StorageErrc::unavailable, "history down"};
         return inner.messages().update_status_by_provider_id(t, provider_id, s, at);
+    }
+    Result<void> scan_for_contact(const TenantId& t, const ContactId& c,
+                                  const std::function<void(const storage::MessageRecord&)>& visit) const override {
+        return inner.messages().scan_for_contact(t, c, visit);
     }
     Result<std::vector<storage::MessageRecord>> list_for_contact(const TenantId& t, const ContactId& c,
                                                                  std::size_t limit) const override {

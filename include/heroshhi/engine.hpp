@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <span>
@@ -28,6 +29,10 @@
 #include <heroshhi/rbac/principal.hpp>
 #include <heroshhi/rbac/resource.hpp>
 #include <heroshhi/storage/store_set.hpp>
+
+namespace heroshhi::crypto {
+class BlindIndex;
+}  // namespace heroshhi::crypto
 
 namespace heroshhi {
 
@@ -88,6 +93,19 @@ struct EngineOptions {
     /// (audit::phone_pseudonym). Give at least 32 random bytes and keep them: with the default
     /// (empty), the engine draws a random key, so pseudonyms differ between engines and restarts.
     std::string audit_key;
+    /// The keyed hash that names a number once its contact was erased (privacy::Rights::erase):
+    /// the engine keeps refusing sends to an erased number by its tag. Needed to erase, and to
+    /// load a tenant whose store holds erased opt-out events: without it such a tenant fails
+    /// closed (every send refused, store_unavailable). Give the same index across restarts (and,
+    /// with an encrypted SqliteStore, it may be the store's own). Must outlive the engine.
+    const crypto::BlindIndex* blind_index = nullptr;
+};
+
+/// What Engine::erase_number removed.
+struct NumberErasure {
+    std::size_t optout_events = 0;    ///< opt-out events reduced to the number's keyed hash
+    std::size_t consent_records = 0;  ///< consent records deleted
+    bool inbound_activity = false;    ///< the last inbound time was forgotten
 };
 
 /// A user-facing operation's answer: the authorization decision (audited either way) and, when it
@@ -232,6 +250,22 @@ public:
     Result<Attempt<storage::Contact>> restrict_processing(const TenantId& tenant, const rbac::Principal& by,
                                                           const ContactId& contact, bool restricted,
                                                           std::string_view request_id = {});
+
+    // ---- data-subject rights (privacy::) ----
+
+    /// The erasure of a number, for privacy::Rights (which authorizes and audits it; call it only
+    /// on that path). Records an opt-out of every message (method manual, channel "erasure",
+    /// actor `by`), then keeps the number's opt-out history only as its keyed hash
+    /// (OptOutStore::erase_number), deletes its consent records and forgets its inbound activity.
+    /// From then on, and after a restart, a send to the number is refused (opted_out) until it
+    /// writes START again, with no plain number stored. Fails with StorageErrc::key_unavailable
+    /// when no EngineOptions::blind_index was given, or with the store's error (the erasure can
+    /// be repeated: each step is idempotent). Blocks on the stores.
+    Result<NumberErasure> erase_number(const TenantId& tenant, const PhoneNumber& phone, const UserId& by);
+
+    /// How the audit trail names a number that has no contact: audit::phone_pseudonym under
+    /// EngineOptions::audit_key ("phone:" and 32 hex digits).
+    std::string pseudonym(const PhoneNumber& phone) const;
 
     const messaging::SuppressionIndex& index() const noexcept;
     const messaging::SendGate& gate() const noexcept;

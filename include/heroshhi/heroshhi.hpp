@@ -36,6 +36,11 @@
 #include <heroshhi/optout/event.hpp>
 #include <heroshhi/optout/keyword_classifier.hpp>
 #include <heroshhi/optout/registry.hpp>
+#include <heroshhi/privacy/errors.hpp>
+#include <heroshhi/privacy/lawful_basis.hpp>
+#include <heroshhi/privacy/request.hpp>
+#include <heroshhi/privacy/request_register.hpp>
+#include <heroshhi/privacy/rights.hpp>
 #include <heroshhi/rbac/access_decision.hpp>
 #include <heroshhi/rbac/action.hpp>
 #include <heroshhi/rbac/authorizer.hpp>
@@ -64,5 +69,6 @@
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
 #include <heroshhi/storage/records.hpp>
+#include <heroshhi/storage/request_store.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
 #include <heroshhi/storage/store_set.hpp>

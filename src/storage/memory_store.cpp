@@ -39,6 +39,9 @@ struct MemoryStore::State {
     std::map<std::string, std::string, std::less<>> journal;  // by sweeper name
     using AggregateKey = std::tuple<std::string, std::int64_t, std::string, std::string>;  // tenant, day, event, source
     std::map<AggregateKey, std::int64_t> aggregates;
+    // Data-subject rights (privacy::)
+    std::vector<optout::ErasedOptOutEvent> erased_events;  // in sequence order
+    std::map<std::pair<std::string, std::string>, privacy::SubjectRequest> requests;  // tenant, id
 };
 
 namespace {
@@ -177,6 +180,17 @@ Result<std::vector<MessageRecord>> MemoryStore::list_for_contact(const TenantId&
     return out;
 }
 
+Result<void> MemoryStore::scan_for_contact(const TenantId& tenant, const ContactId& contact,
+                                           const std::function<void(const MessageRecord&)>& visit) const {
+    if (auto ok = require(!tenant.empty() && !contact.empty() && visit, "scanning messages needs a tenant, a contact and a visitor");
+        !ok)
+        return ok;
+    auto all = list_for_contact(tenant, contact, std::numeric_limits<std::size_t>::max());
+    if (!all) return all.error();
+    for (const MessageRecord& m : *all) visit(m);  // outside the lock: the visitor may call back
+    return {};
+}
+
 Result<bool> MemoryStore::append(optout::OptOutEvent& e) {
     if (auto ok = require(!e.tenant.empty(), "opt-out event needs a tenant"); !ok) return ok.error();
     std::lock_guard lock(state_->mutex);
@@ -204,6 +218,33 @@ Result<void> MemoryStore::scan(const TenantId& tenant,
     return {};
 }
 
+Result<std::size_t> MemoryStore::erase_number(const TenantId& tenant, const PhoneNumber& phone,
+                                              const optout::NumberTag& tag) {
+    if (auto ok = require(!tenant.empty(), "erasing a number needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    std::size_t erased = 0;
+    std::erase_if(state_->optout_events, [&](const optout::OptOutEvent& e) {
+        if (e.tenant != tenant || e.phone != phone) return false;
+        const bool free_text = e.method == optout::Method::manual || e.method == optout::Method::api;
+        state_->erased_events.push_back({e.tenant, tag, e.kind, e.scope, e.method, e.at,
+                                         free_text ? std::string() : e.trigger, e.channel, e.sequence});
+        if (!e.provider_message_id.empty()) state_->optout_provider_ids.erase({e.tenant.value(), e.provider_message_id});
+        ++erased;
+        return true;
+    });
+    std::stable_sort(state_->erased_events.begin(), state_->erased_events.end(),
+                     [](const auto& a, const auto& b) { return a.sequence < b.sequence; });
+    return erased;
+}
+
+Result<void> MemoryStore::scan_erased(const TenantId& tenant,
+                                      const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const {
+    std::lock_guard lock(state_->mutex);
+    for (const auto& e : state_->erased_events)
+        if (e.tenant == tenant) visit(e);
+    return {};
+}
+
 Result<void> MemoryStore::append(const ConsentRecord& r) {
     if (auto ok = require(!r.tenant.empty(), "consent record needs a tenant"); !ok) return ok;
     std::lock_guard lock(state_->mutex);
@@ -225,6 +266,20 @@ Result<void> MemoryStore::scan(const TenantId& tenant, const std::function<void(
     for (const auto& r : state_->consents)
         if (r.tenant == tenant) visit(r);
     return {};
+}
+
+Result<std::vector<ConsentRecord>> MemoryStore::records(const TenantId& tenant, const PhoneNumber& phone) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<ConsentRecord> out;
+    for (const auto& r : state_->consents)
+        if (r.tenant == tenant && r.phone == phone) out.push_back(r);
+    return out;
+}
+
+Result<std::size_t> MemoryStore::erase_number(const TenantId& tenant, const PhoneNumber& phone) {
+    if (auto ok = require(!tenant.empty(), "erasing consent records needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    return std::erase_if(state_->consents, [&](const ConsentRecord& r) { return r.tenant == tenant && r.phone == phone; });
 }
 
 Result<void> MemoryStore::record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
@@ -249,6 +304,12 @@ Result<void> MemoryStore::scan(const TenantId& tenant,
          it != state_->last_inbound.end() && it->first.first == tenant.value(); ++it)
         if (auto phone = PhoneNumber::from_key(it->first.second)) visit(*phone, it->second);
     return {};
+}
+
+Result<bool> MemoryStore::forget(const TenantId& tenant, const PhoneNumber& phone) {
+    if (auto ok = require(!tenant.empty(), "forgetting inbound activity needs a tenant"); !ok) return ok.error();
+    std::lock_guard lock(state_->mutex);
+    return state_->last_inbound.erase({tenant.value(), phone.key()}) > 0;
 }
 
 Result<bool> MemoryStore::remember(const TenantId& tenant, std::string_view key, Timestamp) {
@@ -340,8 +401,7 @@ Result<std::int64_t> MemoryStore::purge_through(const TenantId& tenant, std::int
     return deleted;
 }
 
-// =================================================================================================
-// Retention (issue 6): accounts, the sweep journal, analytics aggregates and the retention targets
+// ==========================================================================================// Retention (issue 6): accounts, the sweep journal, analytics aggregates and the retention targets
 // over the tables above, all under the store's one mutex (so a batch, its analytics and its
 // journal entry change together).
 
@@ -861,5 +921,30 @@ MemoryStore::MemoryStore() : state_(std::make_unique<State>()), retention_(std::
 MemoryStore::~MemoryStore() = default;
 
 retention::RetentionStores& MemoryStore::retention() noexcept { return *retention_; }
+// RequestStore
+
+Result<void> MemoryStore::put(const privacy::SubjectRequest& r) {
+    if (auto ok = require(!r.tenant.empty() && !r.id.empty(), "a request needs a tenant and an id"); !ok) return ok;
+    std::lock_guard lock(state_->mutex);
+    state_->requests.insert_or_assign({r.tenant.value(), r.id}, r);
+    return {};
+}
+
+Result<std::optional<privacy::SubjectRequest>> MemoryStore::get(const TenantId& tenant, std::string_view id) const {
+    std::lock_guard lock(state_->mutex);
+    auto it = state_->requests.find({tenant.value(), std::string(id)});
+    if (it == state_->requests.end()) return std::optional<privacy::SubjectRequest>{};
+    return std::optional<privacy::SubjectRequest>{it->second};
+}
+
+Result<std::vector<privacy::SubjectRequest>> MemoryStore::list(const TenantId& tenant, const Page& page,
+                                                               bool open_only) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<privacy::SubjectRequest> out;
+    for (auto it = state_->requests.upper_bound({tenant.value(), page.after});
+         it != state_->requests.end() && it->first.first == tenant.value() && out.size() < page.limit; ++it)
+        if (!open_only || it->second.open()) out.push_back(it->second);
+    return out;
+}
 
 }  // namespace heroshhi::storage

@@ -56,7 +56,7 @@ struct Migration {
     const char* script;
 };
 
-constexpr std::array<Migration, 4> migrations{{
+constexpr std::array<Migration, 5> migrations{{
     {1, R"sql(
 CREATE TABLE contacts (
     tenant          TEXT    NOT NULL,
@@ -236,6 +236,33 @@ CREATE INDEX contacts_held_by_phone ON contacts (tenant, phone_key) WHERE legal_
 
 PRAGMA user_version = 4;
 )sql"},
+    // ---- privacy (data-subject rights) ----
+    // 5: erasure keeps an opt-out event as the keyed hash of its number (erased_tag; phone_key 0 and
+    //    phone_e164 empty), the analytics objection is a contact flag, and the request register.
+    {5, R"sql(
+ALTER TABLE optout_events ADD COLUMN erased_tag BLOB;
+CREATE INDEX optout_events_erased ON optout_events (tenant, sequence) WHERE erased_tag IS NOT NULL;
+
+ALTER TABLE contacts ADD COLUMN analytics_objection INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE subject_requests (
+    tenant             TEXT    NOT NULL,
+    id                 TEXT    NOT NULL,
+    type               TEXT    NOT NULL,
+    subject            TEXT    NOT NULL,
+    received_at_ms     INTEGER NOT NULL,
+    acknowledge_by_ms  INTEGER NOT NULL,
+    due_by_ms          INTEGER NOT NULL,
+    extended           INTEGER NOT NULL,
+    status             TEXT    NOT NULL,
+    handled_by         TEXT,
+    acknowledged_at_ms INTEGER,
+    closed_at_ms       INTEGER,
+    PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+PRAGMA user_version = 5;
+)sql"},
 }};
 static_assert(migrations.back().version == SqliteStore::schema_version,
               "the last migration must leave the schema at SqliteStore::schema_version");
@@ -296,6 +323,16 @@ enum class Sql : std::size_t {
     audit_query_by_target,
     audit_entry_get,
     audit_delete_through,
+    // ---- privacy (data-subject rights, schema v5) ----
+    message_scan_for_contact,
+    optout_erase_number,
+    optout_scan_erased,
+    consent_records_for_phone,
+    consent_erase_number,
+    activity_forget,
+    request_upsert,
+    request_get,
+    request_list,
     count_
 };
 
@@ -306,24 +343,24 @@ const char* sql_text(Sql q) noexcept {
         case Sql::rollback: return "ROLLBACK";
         case Sql::contact_upsert:
             return "INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team,"
-                   " created_at_ms, updated_at_ms, deleted_at_ms, legal_hold, restricted)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                   " created_at_ms, updated_at_ms, deleted_at_ms, legal_hold, restricted, analytics_objection)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
                    " ON CONFLICT (tenant, id) DO UPDATE SET phone_key = excluded.phone_key,"
                    " phone_e164 = excluded.phone_e164, name = excluded.name, email = excluded.email,"
                    " source = excluded.source, assignee = excluded.assignee, team = excluded.team,"
                    " created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,"
                    " deleted_at_ms = excluded.deleted_at_ms, legal_hold = excluded.legal_hold,"
-                   " restricted = excluded.restricted";
+                   " restricted = excluded.restricted, analytics_objection = excluded.analytics_objection";
         case Sql::contact_get:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
-                   " deleted_at_ms, legal_hold, restricted, phone_e164 FROM contacts WHERE tenant = ?1 AND id = ?2";
+                   " deleted_at_ms, legal_hold, restricted, phone_e164, analytics_objection FROM contacts WHERE tenant = ?1 AND id = ?2";
         case Sql::contact_find_live_by_phone:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
-                   " deleted_at_ms, legal_hold, restricted, phone_e164 FROM contacts"
+                   " deleted_at_ms, legal_hold, restricted, phone_e164, analytics_objection FROM contacts"
                    " WHERE tenant = ?1 AND phone_key = ?2 AND deleted_at_ms IS NULL ORDER BY id LIMIT 1";
         case Sql::contact_list:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
-                   " deleted_at_ms, legal_hold, restricted, phone_e164 FROM contacts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+                   " deleted_at_ms, legal_hold, restricted, phone_e164, analytics_objection FROM contacts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
         case Sql::contact_exists: return "SELECT 1 FROM contacts WHERE tenant = ?1 AND id = ?2";
         case Sql::contact_soft_delete:
             return "UPDATE contacts SET deleted_at_ms = ?3 WHERE tenant = ?1 AND id = ?2 AND deleted_at_ms IS NULL";
@@ -356,11 +393,11 @@ const char* sql_text(Sql q) noexcept {
         case Sql::optout_history:
             return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
                    " provider_message_id, phone_e164 FROM optout_events WHERE tenant = ?1 AND phone_key = ?2"
-                   " ORDER BY sequence";
+                   " AND erased_tag IS NULL ORDER BY sequence";
         case Sql::optout_scan:
             return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
                    " provider_message_id, phone_e164 FROM optout_events WHERE tenant = ?1 AND sequence > ?2"
-                   " ORDER BY sequence LIMIT ?3";
+                   " AND erased_tag IS NULL ORDER BY sequence LIMIT ?3";
         case Sql::consent_insert:
             return "INSERT INTO consent_records (tenant, phone_key, phone_e164, purpose, granted, at_ms, source, actor)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
@@ -396,7 +433,7 @@ const char* sql_text(Sql q) noexcept {
             return "SELECT rowid, tenant, id, body FROM messages WHERE rowid >= ?1 ORDER BY rowid LIMIT ?2";
         case Sql::sealed_scan_optouts:
             return "SELECT sequence, tenant, sequence, phone_e164 FROM optout_events WHERE sequence >= ?1"
-                   " ORDER BY sequence LIMIT ?2";
+                   " AND erased_tag IS NULL ORDER BY sequence LIMIT ?2";
         case Sql::sealed_scan_consents:
             return "SELECT sequence, tenant, sequence, phone_e164 FROM consent_records WHERE sequence >= ?1"
                    " ORDER BY sequence LIMIT ?2";
@@ -462,6 +499,42 @@ const char* sql_text(Sql q) noexcept {
         case Sql::audit_entry_get:
             return "SELECT hash, at_ms FROM audit_entries WHERE tenant = ?1 AND sequence = ?2";
         case Sql::audit_delete_through: return "DELETE FROM audit_entries WHERE tenant = ?1 AND sequence <= ?2";
+        // ---- privacy (data-subject rights, schema v5) ----
+        case Sql::message_scan_for_contact:
+            return "SELECT id, direction, body, status, provider_message_id, created_at_ms, updated_at_ms, rowid"
+                   " FROM messages WHERE tenant = ?1 AND contact_id = ?2 AND (created_at_ms, rowid) > (?3, ?4)"
+                   " ORDER BY created_at_ms, rowid LIMIT ?5";
+        case Sql::optout_erase_number:
+            // What survives: kind, scope, method, time, channel, sequence and the keyword (a manual or
+            // API event's trigger is a team member's free text, and goes).
+            return "UPDATE optout_events SET erased_tag = ?3, phone_key = 0, phone_e164 = '', actor = NULL,"
+                   " provider_message_id = '',"
+                   " trigger_text = CASE WHEN method IN ('manual', 'api') THEN '' ELSE trigger_text END"
+                   " WHERE tenant = ?1 AND phone_key = ?2 AND erased_tag IS NULL";
+        case Sql::optout_scan_erased:
+            return "SELECT sequence, erased_tag, kind, scope, method, at_ms, trigger_text, channel FROM optout_events"
+                   " WHERE tenant = ?1 AND erased_tag IS NOT NULL AND sequence > ?2 ORDER BY sequence LIMIT ?3";
+        case Sql::consent_records_for_phone:
+            return "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor, phone_e164 FROM consent_records"
+                   " WHERE tenant = ?1 AND phone_key = ?2 ORDER BY sequence";
+        case Sql::consent_erase_number: return "DELETE FROM consent_records WHERE tenant = ?1 AND phone_key = ?2";
+        case Sql::activity_forget: return "DELETE FROM inbound_activity WHERE tenant = ?1 AND phone_key = ?2";
+        case Sql::request_upsert:
+            return "INSERT INTO subject_requests (tenant, id, type, subject, received_at_ms, acknowledge_by_ms, due_by_ms,"
+                   " extended, status, handled_by, acknowledged_at_ms, closed_at_ms)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                   " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, subject = excluded.subject,"
+                   " received_at_ms = excluded.received_at_ms, acknowledge_by_ms = excluded.acknowledge_by_ms,"
+                   " due_by_ms = excluded.due_by_ms, extended = excluded.extended, status = excluded.status,"
+                   " handled_by = excluded.handled_by, acknowledged_at_ms = excluded.acknowledged_at_ms,"
+                   " closed_at_ms = excluded.closed_at_ms";
+        case Sql::request_get:
+            return "SELECT id, type, subject, received_at_ms, acknowledge_by_ms, due_by_ms, extended, status, handled_by,"
+                   " acknowledged_at_ms, closed_at_ms FROM subject_requests WHERE tenant = ?1 AND id = ?2";
+        case Sql::request_list:
+            return "SELECT id, type, subject, received_at_ms, acknowledge_by_ms, due_by_ms, extended, status, handled_by,"
+                   " acknowledged_at_ms, closed_at_ms FROM subject_requests WHERE tenant = ?1 AND id > ?2"
+                   " AND (?4 = 0 OR status IN ('received', 'acknowledged')) ORDER BY id LIMIT ?3";
         case Sql::count_: break;
     }
     return "";
@@ -899,6 +972,7 @@ class SqliteStore::Impl final : public ContactStore,
                                 public ActivityStore,
                                 public DedupStore,
                                 public AuditStore,
+                                public RequestStore,
                                 public crypto::EncryptedFieldSource {
 public:
     static Result<std::unique_ptr<Impl>> open(const std::string& path, const SqliteOptions& options);
@@ -933,21 +1007,30 @@ public:
                                                                 MessageStatus status, Timestamp at) override;
     Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,
                                                        std::size_t limit) const override;
+    Result<void> scan_for_contact(const TenantId& tenant, const ContactId& contact,
+                                  const std::function<void(const MessageRecord&)>& visit) const override;
     // OptOutStore
     Result<bool> append(optout::OptOutEvent& event) override;
     Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const optout::OptOutEvent&)>& visit) const override;
+    Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone,
+                                     const optout::NumberTag& tag) override;
+    Result<void> scan_erased(const TenantId& tenant,
+                             const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const override;
     // ConsentStore
     Result<void> append(const ConsentRecord& record) override;
     Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,
                                                 Purpose purpose) const override;
     Result<void> scan(const TenantId& tenant, const std::function<void(const ConsentRecord&)>& visit) const override;
+    Result<std::vector<ConsentRecord>> records(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone) override;
     // ActivityStore
     Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
     Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
+    Result<bool> forget(const TenantId& tenant, const PhoneNumber& phone) override;
     // DedupStore
     Result<bool> remember(const TenantId& tenant, std::string_view key, Timestamp at) override;
     // AuditStore
@@ -958,6 +1041,13 @@ public:
     Result<std::size_t> scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
                              const std::function<bool(const audit::EntryView&)>& visit) const override;
     Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
+    // RequestStore
+    Result<void> put(const privacy::SubjectRequest& request) override;
+    Result<std::optional<privacy::SubjectRequest>> get(const TenantId& tenant, std::string_view id) const override;
+    Result<std::vector<privacy::SubjectRequest>> list(const TenantId& tenant, const Page& page,
+                                                      bool open_only) const override;
+    /// See SqliteStore::scrub.
+    Result<void> scrub();
     // crypto::EncryptedFieldSource
     Result<std::vector<crypto::EncryptedField>> next_batch(std::string_view cursor, std::size_t limit,
                                                            crypto::KeyId primary) override;
@@ -1052,6 +1142,10 @@ private:
     Result<ConsentRecord> read_consent(sqlite3_stmt* s, const TenantId& tenant) const;
     Result<audit::Entry> read_audit_entry(sqlite3_stmt* s, const TenantId& tenant) const;
     Result<audit::ChainState> read_chain(const TenantId& tenant) const;
+    Result<privacy::SubjectRequest> read_request(sqlite3_stmt* s, const TenantId& tenant) const;
+    /// Runs a statement bound to (tenant, phone_key of `phone`) that changes rows; returns how many.
+    Result<std::size_t> change_by_phone(Sql q, const TenantId& tenant, const PhoneNumber& phone,
+                                        std::string_view action);
 
     sqlite3* db_;
     std::string path_;
@@ -1145,6 +1239,10 @@ Result<std::unique_ptr<SqliteStore::Impl>> SqliteStore::Impl::open(const std::st
         return sqlite_error(db.get(), rc, "enabling foreign keys", path);
     if (const auto fk = query_one(db.get(), "PRAGMA foreign_keys"); fk.rc != SQLITE_OK || fk.number != 1)
         return Error(StorageErrc::unavailable, "this SQLite library cannot enforce foreign keys");
+    // An erased or rectified value must not linger in free space of the file: deleted content is
+    // overwritten with zeros (the write-ahead log is emptied by scrub()).
+    if (const auto sd = query_one(db.get(), "PRAGMA secure_delete = ON"); sd.rc != SQLITE_OK || sd.number != 1)
+        return Error(StorageErrc::unavailable, "this SQLite library cannot overwrite deleted content (secure_delete)");
 
     // 3. Migrate forward, one transaction per step. Another process may be migrating the same
     //    file: the version is read again inside each step's write transaction.
@@ -1424,6 +1522,7 @@ Result<Contact> SqliteStore::Impl::read_contact(sqlite3_stmt* s, const TenantId&
     c.deleted_at = deleted_at;
     c.legal_hold = column_int(s, 10) != 0;
     c.restricted = column_int(s, 11) != 0;
+    c.analytics_objection = column_int(s, 13) != 0;
     return c;
 }
 
@@ -1505,7 +1604,7 @@ Result<void> SqliteStore::Impl::put(const Contact& c) {
         if (!st) return st.error();
         int rc = bind_all(st->get(), c.tenant.value(), c.id.value(), *ref, *phone, *name, *email, c.source, optional_id(c.assignee), c.team, ms(c.created_at), ms(c.updated_at),
                           optional_ms(c.deleted_at), std::int64_t{c.legal_hold ? 1 : 0},
-                          std::int64_t{c.restricted ? 1 : 0});
+                          std::int64_t{c.restricted ? 1 : 0}, std::int64_t{c.analytics_objection ? 1 : 0});
         if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
         if (rc != SQLITE_DONE) return failure(rc, "storing a contact");
         return {};
@@ -2353,6 +2452,233 @@ Result<bool> SqliteStore::Impl::replace(const crypto::EncryptedField& field, con
 // -------------------------------------------------------------------------------------------------
 // SqliteStore
 
+// ---------------------------------------------------------------------------------------------
+// privacy (data-subject rights, schema v5): message scan, erasure of a number, request register
+
+Result<void> SqliteStore::Impl::scan_for_contact(const TenantId& tenant, const ContactId& contact,
+                                                 const std::function<void(const MessageRecord&)>& visit) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || contact.empty() || !visit)
+            return invalid("scanning messages needs a tenant, a contact and a visitor");
+        std::int64_t after_ms = std::numeric_limits<std::int64_t>::min();
+        std::int64_t after_rowid = std::numeric_limits<std::int64_t>::min();
+        for (;;) {
+            std::vector<MessageRecord> batch;
+            {
+                std::lock_guard lock(mutex_);
+                auto st = statement(Sql::message_scan_for_contact);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), contact.value(), after_ms, after_rowid, scan_batch);
+                while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+                    rc = sqlite3_step(st->get());
+                    if (rc != SQLITE_ROW) break;
+                    auto message = read_message(st->get(), tenant, contact);
+                    if (!message) return message.error();
+                    after_ms = column_int(st->get(), 5);
+                    after_rowid = column_int(st->get(), 7);
+                    batch.push_back(std::move(message).value());
+                }
+                if (rc != SQLITE_DONE) return failure(rc, "scanning a contact's messages");
+            }
+            for (const auto& m : batch) visit(m);
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
+        }
+    });
+}
+
+Result<std::size_t> SqliteStore::Impl::change_by_phone(Sql q, const TenantId& tenant, const PhoneNumber& phone,
+                                                       std::string_view action) {
+    if (tenant.empty()) return invalid("erasing a number needs a tenant");
+    auto ref = phone_ref(tenant, phone);
+    if (!ref) return ref.error();
+    std::lock_guard lock(mutex_);
+    if (auto ok = writable(); !ok) return ok.error();
+    auto st = statement(q);
+    if (!st) return st.error();
+    int rc = bind_all(st->get(), tenant.value(), *ref);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+    if (rc != SQLITE_DONE) return failure(rc, action);
+    return static_cast<std::size_t>(sqlite3_changes(db_));
+}
+
+Result<std::size_t> SqliteStore::Impl::erase_number(const TenantId& tenant, const PhoneNumber& phone,
+                                                    const optout::NumberTag& tag) {
+    return guarded<std::size_t>([&]() -> Result<std::size_t> {
+        if (tenant.empty()) return invalid("erasing a number needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok.error();
+        auto st = statement(Sql::optout_erase_number);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), *ref, std::span<const std::uint8_t>(tag));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "erasing the number of opt-out events");
+        return static_cast<std::size_t>(sqlite3_changes(db_));
+    });
+}
+
+Result<void> SqliteStore::Impl::scan_erased(const TenantId& tenant,
+                                            const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || !visit) return invalid("scanning erased opt-out events needs a tenant and a visitor");
+        std::int64_t after = 0;
+        for (;;) {
+            std::vector<optout::ErasedOptOutEvent> batch;
+            {
+                std::lock_guard lock(mutex_);
+                auto st = statement(Sql::optout_scan_erased);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), after, scan_batch);
+                while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+                    rc = sqlite3_step(st->get());
+                    if (rc != SQLITE_ROW) break;
+                    sqlite3_stmt* s = st->get();
+                    const auto tag = column_tag(s, 1);
+                    const auto kind = optout::event_kind_from_string(column_text(s, 2));
+                    const auto scope = optout::scope_from_string(column_text(s, 3));
+                    const auto method = optout::method_from_string(column_text(s, 4));
+                    if (!tag || !kind || !scope || !method) return corrupt_row("erased opt-out event");
+                    optout::ErasedOptOutEvent e{tenant, *tag, *kind, *scope, *method, column_time(s, 5),
+                                                column_text(s, 6), column_text(s, 7), column_int(s, 0)};
+                    after = e.sequence;
+                    batch.push_back(std::move(e));
+                }
+                if (rc != SQLITE_DONE) return failure(rc, "scanning erased opt-out events");
+            }
+            for (const auto& e : batch) visit(e);
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
+        }
+    });
+}
+
+Result<std::vector<ConsentRecord>> SqliteStore::Impl::records(const TenantId& tenant, const PhoneNumber& phone) const {
+    return guarded<std::vector<ConsentRecord>>([&]() -> Result<std::vector<ConsentRecord>> {
+        if (tenant.empty()) return invalid("reading consent records needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::consent_records_for_phone);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), *ref);
+        std::vector<ConsentRecord> out;
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(st->get());
+            if (rc != SQLITE_ROW) break;
+            auto record = read_consent(st->get(), tenant);
+            if (!record) return record.error();
+            out.push_back(std::move(record).value());
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "reading a number's consent records");
+        return out;
+    });
+}
+
+Result<std::size_t> SqliteStore::Impl::erase_number(const TenantId& tenant, const PhoneNumber& phone) {
+    return guarded<std::size_t>([&]() -> Result<std::size_t> {
+        return change_by_phone(Sql::consent_erase_number, tenant, phone, "erasing a number's consent records");
+    });
+}
+
+Result<bool> SqliteStore::Impl::forget(const TenantId& tenant, const PhoneNumber& phone) {
+    return guarded<bool>([&]() -> Result<bool> {
+        auto changed = change_by_phone(Sql::activity_forget, tenant, phone, "forgetting a number's inbound activity");
+        if (!changed) return changed.error();
+        return *changed > 0;
+    });
+}
+
+Result<privacy::SubjectRequest> SqliteStore::Impl::read_request(sqlite3_stmt* s, const TenantId& tenant) const {
+    const auto type = privacy::request_type_from_string(column_text(s, 1));
+    const auto status = privacy::request_status_from_string(column_text(s, 7));
+    if (!type || !status) return corrupt_row("data-subject request's type or status");
+    privacy::SubjectRequest r;
+    r.tenant = tenant;
+    r.id = column_text(s, 0);
+    r.type = *type;
+    r.subject = column_text(s, 2);
+    r.received_at = column_time(s, 3);
+    r.acknowledge_by = column_time(s, 4);
+    r.due_by = column_time(s, 5);
+    r.extended = column_int(s, 6) != 0;
+    r.status = *status;
+    r.handled_by = column_optional_id<UserId>(s, 8);
+    if (!column_is_null(s, 9)) r.acknowledged_at = column_time(s, 9);
+    if (!column_is_null(s, 10)) r.closed_at = column_time(s, 10);
+    return r;
+}
+
+Result<void> SqliteStore::Impl::put(const privacy::SubjectRequest& r) {
+    return guarded<void>([&]() -> Result<void> {
+        if (r.tenant.empty() || r.id.empty()) return invalid("a data-subject request needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        if (auto ok = writable(); !ok) return ok;
+        auto st = statement(Sql::request_upsert);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), r.tenant.value(), std::string_view(r.id), privacy::to_string(r.type),
+                          std::string_view(r.subject), ms(r.received_at), ms(r.acknowledge_by), ms(r.due_by),
+                          std::int64_t{r.extended ? 1 : 0}, privacy::to_string(r.status), optional_id(r.handled_by),
+                          optional_ms(r.acknowledged_at), optional_ms(r.closed_at));
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc != SQLITE_DONE) return failure(rc, "storing a data-subject request");
+        return {};
+    });
+}
+
+Result<std::optional<privacy::SubjectRequest>> SqliteStore::Impl::get(const TenantId& tenant,
+                                                                      std::string_view id) const {
+    return guarded<std::optional<privacy::SubjectRequest>>([&]() -> Result<std::optional<privacy::SubjectRequest>> {
+        if (tenant.empty() || id.empty()) return invalid("reading a data-subject request needs a tenant and an id");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::request_get);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), id);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+        if (rc == SQLITE_DONE) return std::optional<privacy::SubjectRequest>{};
+        if (rc != SQLITE_ROW) return failure(rc, "reading a data-subject request");
+        auto request = read_request(st->get(), tenant);
+        if (!request) return request.error();
+        return std::optional<privacy::SubjectRequest>{std::move(request).value()};
+    });
+}
+
+Result<std::vector<privacy::SubjectRequest>> SqliteStore::Impl::list(const TenantId& tenant, const Page& page,
+                                                                     bool open_only) const {
+    return guarded<std::vector<privacy::SubjectRequest>>([&]() -> Result<std::vector<privacy::SubjectRequest>> {
+        if (tenant.empty()) return invalid("listing data-subject requests needs a tenant");
+        std::lock_guard lock(mutex_);
+        auto st = statement(Sql::request_list);
+        if (!st) return st.error();
+        int rc = bind_all(st->get(), tenant.value(), page.after, clamp_limit(page.limit),
+                          std::int64_t{open_only ? 1 : 0});
+        std::vector<privacy::SubjectRequest> out;
+        while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+            rc = sqlite3_step(st->get());
+            if (rc != SQLITE_ROW) break;
+            auto request = read_request(st->get(), tenant);
+            if (!request) return request.error();
+            out.push_back(std::move(request).value());
+        }
+        if (rc != SQLITE_DONE) return failure(rc, "listing data-subject requests");
+        return out;
+    });
+}
+
+Result<void> SqliteStore::Impl::scrub() {
+    return guarded<void>([&]() -> Result<void> {
+        std::lock_guard lock(mutex_);
+        if (read_only_) return {};
+        // Returns (busy, log frames, checkpointed frames); busy = 1 means a reader kept it from
+        // finishing, and the log still holds what it held.
+        const auto answer = query_one(db_, "PRAGMA wal_checkpoint(TRUNCATE)");
+        if (answer.rc != SQLITE_OK) return failure(answer.rc, "checkpointing and truncating the write-ahead log");
+        if (answer.number != 0)
+            return Error(StorageErrc::unavailable, "the write-ahead log of '" + path_ +
+                                                       "' could not be truncated: another connection is reading it");
+        return {};
+    });
+}
+
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, SqliteOptions options) {
     return guarded<std::unique_ptr<SqliteStore>>([&]() -> Result<std::unique_ptr<SqliteStore>> {
         auto impl = Impl::open(path, options);
@@ -2372,6 +2698,8 @@ ConsentStore& SqliteStore::consents() { return *impl_; }
 ActivityStore& SqliteStore::activity() { return *impl_; }
 DedupStore& SqliteStore::dedup() { return *impl_; }
 AuditStore& SqliteStore::audit() { return *impl_; }
+RequestStore& SqliteStore::requests() { return *impl_; }
+Result<void> SqliteStore::scrub() { return impl_->scrub(); }
 bool SqliteStore::encrypted() const noexcept { return impl_->encrypted(); }
 crypto::EncryptedFieldSource& SqliteStore::encrypted_fields() { return *impl_; }
 retention::RetentionStores& SqliteStore::retention() noexcept { return *retention_; }

@@ -60,6 +60,10 @@ public:
                                                                 std::size_t limit) const override {
         HEROSHHI_GUARD_CALL(inner_.list_for_contact(t, c, limit));
     }
+    Result<void> scan_for_contact(const TenantId& t, const ContactId& c,
+                                  const std::function<void(const storage::MessageRecord&)>& v) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan_for_contact(t, c, v));
+    }
 
 private:
     FailingStore& owner_;
@@ -75,6 +79,13 @@ public:
     }
     Result<void> scan(const TenantId& t, const std::function<void(const optout::OptOutEvent&)>& v) const override {
         HEROSHHI_GUARD_CALL(inner_.scan(t, v));
+    }
+    Result<std::size_t> erase_number(const TenantId& t, const PhoneNumber& p, const optout::NumberTag& tag) override {
+        HEROSHHI_GUARD_CALL(inner_.erase_number(t, p, tag));
+    }
+    Result<void> scan_erased(const TenantId& t,
+                             const std::function<void(const optout::ErasedOptOutEvent&)>& v) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan_erased(t, v));
     }
 
 private:
@@ -92,6 +103,12 @@ public:
     }
     Result<void> scan(const TenantId& t, const std::function<void(const storage::ConsentRecord&)>& v) const override {
         HEROSHHI_GUARD_CALL(inner_.scan(t, v));
+    }
+    Result<std::vector<storage::ConsentRecord>> records(const TenantId& t, const PhoneNumber& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.records(t, p));
+    }
+    Result<std::size_t> erase_number(const TenantId& t, const PhoneNumber& p) override {
+        HEROSHHI_GUARD_CALL(inner_.erase_number(t, p));
     }
 
 private:
@@ -111,6 +128,7 @@ public:
     Result<void> scan(const TenantId& t, const std::function<void(const PhoneNumber&, Timestamp)>& v) const override {
         HEROSHHI_GUARD_CALL(inner_.scan(t, v));
     }
+    Result<bool> forget(const TenantId& t, const PhoneNumber& p) override { HEROSHHI_GUARD_CALL(inner_.forget(t, p)); }
 
 private:
     FailingStore& owner_;
@@ -193,6 +211,23 @@ private:
     retention::AggregateStore& inner_;
 };
 
+class Requests final : public storage::RequestStore {
+public:
+    Requests(FailingStore& owner, storage::RequestStore& inner) : owner_(owner), inner_(inner) {}
+    Result<void> put(const privacy::SubjectRequest& r) override { HEROSHHI_GUARD_CALL(inner_.put(r)); }
+    Result<std::optional<privacy::SubjectRequest>> get(const TenantId& t, std::string_view id) const override {
+        HEROSHHI_GUARD_CALL(inner_.get(t, id));
+    }
+    Result<std::vector<privacy::SubjectRequest>> list(const TenantId& t, const storage::Page& p,
+                                                      bool open_only) const override {
+        HEROSHHI_GUARD_CALL(inner_.list(t, p, open_only));
+    }
+
+private:
+    FailingStore& owner_;
+    storage::RequestStore& inner_;
+};
+
 class Target final : public retention::Target {
 public:
     Target(FailingStore& owner, retention::Target& inner) : owner_(owner), inner_(inner) {}
@@ -246,13 +281,15 @@ struct FailingStore::Wrappers {
     Activity activity;
     Dedup dedup;
     Audit audit;
+    Requests requests;
 };
 
 FailingStore::FailingStore(storage::StoreSet& inner, long calls_before_failure)
     : remaining_(calls_before_failure),
       wrappers_(new Wrappers{{*this, inner.contacts()}, {*this, inner.messages()}, {*this, inner.optouts()},
                              {*this, inner.consents()}, {*this, inner.activity()}, {*this, inner.dedup()},
-                             {*this, inner.audit()}}) {}
+                             {*this, inner.audit()}, {*this, inner.requests()}}),
+      inner_(inner) {}
 
 FailingStore::FailingStore(storage::StoreSet& inner, retention::RetentionStores& retention, long calls_before_failure)
     : FailingStore(inner, calls_before_failure) {
@@ -285,5 +322,11 @@ storage::ConsentStore& FailingStore::consents() { return wrappers_->consents; }
 storage::ActivityStore& FailingStore::activity() { return wrappers_->activity; }
 storage::DedupStore& FailingStore::dedup() { return wrappers_->dedup; }
 storage::AuditStore& FailingStore::audit() { return wrappers_->audit; }
+storage::RequestStore& FailingStore::requests() { return wrappers_->requests; }
+
+Result<void> FailingStore::scrub() {
+    if (!admit()) return injected();
+    return inner_.scrub();
+}
 
 }  // namespace heroshhi::testing

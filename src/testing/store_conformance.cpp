@@ -84,6 +84,7 @@ void contacts_round_trip(StoreSet& s, Expect& ex) {
     c.team = "north";
     c.legal_hold = true;
     c.restricted = true;
+    c.analytics_objection = true;
     c.deleted_at = t0 + std::chrono::hours(1);
     c.updated_at = t0 + std::chrono::minutes(5);
     if (!ex.ok(s.contacts().put(c), __LINE__, "put")) return;
@@ -95,6 +96,7 @@ void contacts_round_trip(StoreSet& s, Expect& ex) {
     EXPECT(g.tenant == c.tenant && g.id == c.id && g.phone == c.phone && g.phone.e164() == "+14155550101");
     EXPECT(g.name == c.name && g.email == c.email && g.source == c.source && g.team == c.team);
     EXPECT(g.assignee == c.assignee && g.legal_hold && g.restricted && g.deleted_at == c.deleted_at);
+    EXPECT(g.analytics_objection);
     EXPECT(g.created_at == c.created_at && g.updated_at == c.updated_at);
     auto missing = ex.ok(s.contacts().get(tenant_a, ContactId{"nope"}), __LINE__, "get missing");
     EXPECT(missing && !missing->has_value());
@@ -699,6 +701,191 @@ void audit_scan_hands_out_stored_fields(StoreSet& s, Expect& ex) {
     EXPECT((sequences(tenant_a, 0, 100, 100, 4) == std::vector<std::int64_t>{3, 4, 5, 6}));
 }
 
+// ---- data-subject rights (privacy::) ----
+
+optout::NumberTag tag_of(std::uint8_t fill) {
+    optout::NumberTag t{};
+    t.fill(fill);
+    return t;
+}
+
+void erasing_a_number_keeps_its_optouts_as_a_tag(StoreSet& s, Expect& ex) {
+    const auto ada = phone("+14155550101");
+    const auto bob = phone("+14155550102");
+    auto stop = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0, "wamid.ada-1");
+    auto manual = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0 + std::chrono::minutes(1));
+    manual.method = optout::Method::manual;
+    manual.scope = optout::Scope::marketing;
+    manual.trigger = "Ada called and asked us to stop";
+    manual.actor = UserId{"u-1"};
+    manual.channel = "dashboard";
+    auto other = event(tenant_a, "+14155550102", optout::EventKind::opt_out, t0 + std::chrono::minutes(2));
+    auto start = event(tenant_a, "+14155550101", optout::EventKind::opt_in, t0 + std::chrono::minutes(3));
+    auto b_side = event(tenant_b, "+14155550101", optout::EventKind::opt_out, t0);
+    for (OptOutEvent* e : {&stop, &manual, &other, &start, &b_side}) EXPECT(yes(s.optouts().append(*e)));
+
+    auto erased = ex.ok(s.optouts().erase_number(tenant_a, ada, tag_of(0xA1)), __LINE__, "erase_number");
+    EXPECT(erased == std::optional<std::size_t>{3});
+    auto history = ex.ok(s.optouts().history(tenant_a, ada), __LINE__, "history after erasure");
+    EXPECT(history && history->empty());
+    std::vector<OptOutEvent> live;
+    EXPECT(s.optouts().scan(tenant_a, [&](const OptOutEvent& e) { live.push_back(e); }).has_value());
+    EXPECT(live.size() == 1 && live[0].phone == bob);
+
+    std::vector<optout::ErasedOptOutEvent> kept;
+    EXPECT(s.optouts().scan_erased(tenant_a, [&](const optout::ErasedOptOutEvent& e) { kept.push_back(e); }).has_value());
+    EXPECT(kept.size() == 3);
+    if (kept.size() == 3) {
+        EXPECT(kept[0].sequence == stop.sequence && kept[1].sequence == manual.sequence &&
+               kept[2].sequence == start.sequence);
+        for (const auto& k : kept) EXPECT(k.tenant == tenant_a && k.tag == tag_of(0xA1));
+        EXPECT(kept[0].kind == optout::EventKind::opt_out && kept[0].method == optout::Method::keyword &&
+               kept[0].scope == optout::Scope::all && kept[0].at == t0 && kept[0].trigger == "STOP" &&
+               kept[0].channel == "whatsapp");
+        // A team member's note is free text about the person: it goes with the number.
+        EXPECT(kept[1].method == optout::Method::manual && kept[1].scope == optout::Scope::marketing &&
+               kept[1].trigger.empty() && kept[1].channel == "dashboard");
+        EXPECT(kept[2].kind == optout::EventKind::opt_in && kept[2].trigger == "START");
+    }
+    // Idempotent; the other tenant keeps its own events.
+    auto again = ex.ok(s.optouts().erase_number(tenant_a, ada, tag_of(0xA1)), __LINE__, "erase_number again");
+    EXPECT(again == std::optional<std::size_t>{0});
+    auto b_history = ex.ok(s.optouts().history(tenant_b, ada), __LINE__, "other tenant's history");
+    EXPECT(b_history && b_history->size() == 1);
+    std::size_t b_erased = 0;
+    EXPECT(s.optouts().scan_erased(tenant_b, [&](const optout::ErasedOptOutEvent&) { ++b_erased; }).has_value());
+    EXPECT(b_erased == 0);
+    // The number may come back later: its new events are ordinary ones again.
+    auto back = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0 + std::chrono::hours(1));
+    EXPECT(yes(s.optouts().append(back)));
+    EXPECT(back.sequence > start.sequence);
+    auto after = ex.ok(s.optouts().history(tenant_a, ada), __LINE__, "history of the returning number");
+    EXPECT(after && after->size() == 1);
+}
+
+void consent_records_of_a_number_are_listed_and_erased(StoreSet& s, Expect& ex) {
+    const auto ada = phone("+14155550101");
+    const auto bob = phone("+14155550102");
+    EXPECT(s.consents().append({tenant_a, ada, Purpose::marketing, true, t0, "web_form", std::nullopt}).has_value());
+    EXPECT(s.consents().append({tenant_a, bob, Purpose::marketing, true, t0, "web_form", std::nullopt}).has_value());
+    EXPECT(s.consents().append({tenant_a, ada, Purpose::marketing, false, t0 + std::chrono::hours(1), "whatsapp",
+                                UserId{"u-1"}}).has_value());
+    EXPECT(s.consents().append({tenant_b, ada, Purpose::marketing, true, t0, "web_form", std::nullopt}).has_value());
+    auto records = ex.ok(s.consents().records(tenant_a, ada), __LINE__, "records");
+    EXPECT(records && records->size() == 2);
+    if (records && records->size() == 2) {
+        EXPECT((*records)[0].granted && (*records)[0].source == "web_form");
+        EXPECT(!(*records)[1].granted && (*records)[1].actor == UserId{"u-1"});
+    }
+    auto erased = ex.ok(s.consents().erase_number(tenant_a, ada), __LINE__, "erase_number");
+    EXPECT(erased == std::optional<std::size_t>{2});
+    auto latest = ex.ok(s.consents().latest(tenant_a, ada, Purpose::marketing), __LINE__, "latest after erasure");
+    EXPECT(latest && !latest->has_value());
+    auto left = ex.ok(s.consents().records(tenant_a, ada), __LINE__, "records after erasure");
+    EXPECT(left && left->empty());
+    auto others = ex.ok(s.consents().records(tenant_a, bob), __LINE__, "another number's records");
+    EXPECT(others && others->size() == 1);
+    auto b_side = ex.ok(s.consents().records(tenant_b, ada), __LINE__, "another tenant's records");
+    EXPECT(b_side && b_side->size() == 1);
+    auto again = ex.ok(s.consents().erase_number(tenant_a, ada), __LINE__, "erase_number again");
+    EXPECT(again == std::optional<std::size_t>{0});
+}
+
+void inbound_activity_of_a_number_is_forgotten(StoreSet& s, Expect& ex) {
+    const auto ada = phone("+14155550101");
+    const auto bob = phone("+14155550102");
+    EXPECT(s.activity().record_inbound(tenant_a, ada, t0).has_value());
+    EXPECT(s.activity().record_inbound(tenant_a, bob, t0).has_value());
+    EXPECT(s.activity().record_inbound(tenant_b, ada, t0).has_value());
+    EXPECT(yes(s.activity().forget(tenant_a, ada)));
+    EXPECT(no(s.activity().forget(tenant_a, ada)));
+    auto last = ex.ok(s.activity().last_inbound(tenant_a, ada), __LINE__, "last_inbound after forget");
+    EXPECT(last && !last->has_value());
+    std::vector<PhoneNumber> seen;
+    EXPECT(s.activity().scan(tenant_a, [&](const PhoneNumber& p, Timestamp) { seen.push_back(p); }).has_value());
+    EXPECT(seen == std::vector<PhoneNumber>{bob});
+    auto b_side = ex.ok(s.activity().last_inbound(tenant_b, ada), __LINE__, "another tenant's activity");
+    EXPECT(b_side && b_side->has_value());
+}
+
+void contact_messages_are_scanned_in_order(StoreSet& s, Expect& ex) {
+    EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
+    EXPECT(s.contacts().put(contact(tenant_a, "c2", "+14155550102")).has_value());
+    // More than any reasonable batch, with ties in time (order of appending breaks them).
+    for (int i = 0; i < 700; ++i) {
+        const Timestamp at = t0 + std::chrono::seconds(700 - i / 3);
+        EXPECT(yes(s.messages().append(message(tenant_a, "m" + std::to_string(i), "c1", at, "body " + std::to_string(i)))));
+    }
+    EXPECT(yes(s.messages().append(message(tenant_a, "x1", "c2", t0, "not c1's"))));
+    auto listed = ex.ok(s.messages().list_for_contact(tenant_a, ContactId{"c1"}, 10'000), __LINE__, "list_for_contact");
+    std::vector<std::string> scanned;
+    EXPECT(s.messages()
+               .scan_for_contact(tenant_a, ContactId{"c1"},
+                                 [&](const MessageRecord& m) { scanned.push_back(m.id.value() + "|" + m.body); })
+               .has_value());
+    if (!listed) return;
+    std::vector<std::string> expected;
+    for (const auto& m : *listed) expected.push_back(m.id.value() + "|" + m.body);
+    EXPECT(scanned.size() == 700);
+    EXPECT(scanned == expected);
+    std::size_t other_tenant = 0;
+    EXPECT(s.messages().scan_for_contact(tenant_b, ContactId{"c1"}, [&](const MessageRecord&) { ++other_tenant; }).has_value());
+    EXPECT(other_tenant == 0);
+}
+
+privacy::SubjectRequest request(const TenantId& tenant, std::string id, privacy::RequestStatus status) {
+    privacy::SubjectRequest r;
+    r.tenant = tenant;
+    r.id = std::move(id);
+    r.type = privacy::RequestType::erasure;
+    r.subject = "contact:c1";
+    r.received_at = t0;
+    r.acknowledge_by = t0 + std::chrono::hours(48);
+    r.due_by = t0 + std::chrono::days(30);
+    r.status = status;
+    return r;
+}
+
+void subject_requests_round_trip_and_list(StoreSet& s, Expect& ex) {
+    using privacy::RequestStatus;
+    auto full = request(tenant_a, "r2", RequestStatus::acknowledged);
+    full.type = privacy::RequestType::portability;
+    full.subject = "phone:0123456789abcdef0123456789abcdef";
+    full.extended = true;
+    full.handled_by = UserId{"u-9"};
+    full.acknowledged_at = t0 + std::chrono::hours(3);
+    EXPECT(s.requests().put(full).has_value());
+    EXPECT(s.requests().put(request(tenant_a, "r1", RequestStatus::completed)).has_value());
+    EXPECT(s.requests().put(request(tenant_a, "r3", RequestStatus::received)).has_value());
+    EXPECT(s.requests().put(request(tenant_b, "r4", RequestStatus::received)).has_value());
+    auto got = ex.ok(s.requests().get(tenant_a, "r2"), __LINE__, "get");
+    EXPECT(got && got->has_value());
+    if (got && got->has_value()) {
+        const auto& g = **got;
+        EXPECT(g.tenant == tenant_a && g.id == "r2" && g.type == privacy::RequestType::portability);
+        EXPECT(g.subject == full.subject && g.received_at == t0 && g.acknowledge_by == full.acknowledge_by);
+        EXPECT(g.due_by == full.due_by && g.extended && g.status == RequestStatus::acknowledged);
+        EXPECT(g.handled_by == full.handled_by && g.acknowledged_at == full.acknowledged_at && !g.closed_at);
+    }
+    // Replacing it closes it.
+    full.status = RequestStatus::refused;
+    full.closed_at = t0 + std::chrono::days(2);
+    EXPECT(s.requests().put(full).has_value());
+    auto closed = ex.ok(s.requests().get(tenant_a, "r2"), __LINE__, "get after replace");
+    EXPECT(closed && closed->has_value() && (*closed)->status == RequestStatus::refused &&
+           (*closed)->closed_at == full.closed_at);
+    auto all = ex.ok(s.requests().list(tenant_a, {"", 2}, false), __LINE__, "list page 1");
+    EXPECT(all && all->size() == 2 && (*all)[0].id == "r1" && (*all)[1].id == "r2");
+    auto rest = ex.ok(s.requests().list(tenant_a, {"r2", 2}, false), __LINE__, "list page 2");
+    EXPECT(rest && rest->size() == 1 && (*rest)[0].id == "r3");
+    auto open = ex.ok(s.requests().list(tenant_a, {}, true), __LINE__, "list open");
+    EXPECT(open && open->size() == 1 && (*open)[0].id == "r3");
+    auto other = ex.ok(s.requests().get(tenant_b, "r2"), __LINE__, "get from another tenant");
+    EXPECT(other && !other->has_value());
+    auto bad = s.requests().put(request(tenant_a, "", RequestStatus::received));
+    EXPECT(!bad && bad.error() == StorageErrc::invalid_argument);
+}
+
 struct Case {
     const char* name;
     void (*run)(StoreSet&, Expect&);
@@ -754,6 +941,11 @@ const Case cases[] = {
     {"of concurrent audit appends against one head exactly one wins", audit_concurrent_appends_one_wins},
     {"an audit scan hands out every stored field, from a sequence, up to a limit, until told to stop",
      audit_scan_hands_out_stored_fields},
+    {"erasing a number keeps its opt-out events only as a keyed hash, in order", erasing_a_number_keeps_its_optouts_as_a_tag},
+    {"a number's consent records are listed and erased", consent_records_of_a_number_are_listed_and_erased},
+    {"a number's inbound activity is forgotten", inbound_activity_of_a_number_is_forgotten},
+    {"a contact's messages are scanned in order, however many", contact_messages_are_scanned_in_order},
+    {"data-subject requests round-trip and list by id, open ones apart", subject_requests_round_trip_and_list},
 };
 
 #undef EXPECT

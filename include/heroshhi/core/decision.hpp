@@ -21,6 +21,7 @@ enum class Reason {
     store_unavailable,    ///< the facts could not be read; fail closed
     not_authorized,       ///< the principal's role does not allow the action
     cross_tenant,         ///< the resource belongs to another tenant
+    legal_hold,           ///< a legal hold keeps the data: erasure and deletion are refused
 };
 
 /// "opted_out", "store_unavailable", ...

@@ -1,6 +1,7 @@
 // heroshhi — the vocabulary of opt-out: an OptOutEvent and its method, scope and kind.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,6 +54,25 @@ struct OptOutEvent {
     std::optional<UserId> actor;         ///< who acted, for manual and API events
     std::string provider_message_id;     ///< de-duplicates redelivered webhooks; empty if none
     std::int64_t sequence = 0;           ///< assigned by the store: order of recording within the tenant
+};
+
+/// A keyed hash of a phone number (crypto::BlindIndex::phone: 16 bytes of HMAC-SHA-256 under a
+/// per-tenant key): what names a number once the number itself was erased.
+using NumberTag = std::array<std::uint8_t, 16>;
+
+/// An opt-out event whose number was erased (a data-subject erasure): the number is gone, its
+/// keyed hash remains with what the policy keeps of every opt-out (date, method, scope and keyword),
+/// so that the number stays suppressed. Never updated, never deleted.
+struct ErasedOptOutEvent {
+    TenantId tenant;
+    NumberTag tag{};
+    EventKind kind = EventKind::opt_out;
+    Scope scope = Scope::all;
+    Method method = Method::keyword;
+    Timestamp at{};
+    std::string trigger;       ///< the keyword or button text; empty for manual and API events (free text)
+    std::string channel;
+    std::int64_t sequence = 0; ///< the event's sequence, kept: erased and later events stay in order
 };
 
 }  // namespace heroshhi::optout

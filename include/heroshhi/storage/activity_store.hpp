@@ -27,6 +27,8 @@ public:
     /// Calls `visit` for every (phone, last inbound) of the tenant, in no particular order.
     virtual Result<void> scan(const TenantId& tenant,
                               const std::function<void(const PhoneNumber&, Timestamp)>& visit) const = 0;
+    /// Erasure (privacy::): forgets the number's last inbound time. Returns whether there was one.
+    virtual Result<bool> forget(const TenantId& tenant, const PhoneNumber& phone) = 0;
 };
 
 }  // namespace heroshhi::storage

@@ -17,7 +17,8 @@ class MemoryStore final : public StoreSet,
                           private ConsentStore,
                           private ActivityStore,
                           private DedupStore,
-                          private AuditStore {
+                          private AuditStore,
+                          private RequestStore {
 public:
     MemoryStore();
     ~MemoryStore() override;
@@ -31,6 +32,7 @@ public:
     ActivityStore& activity() override { return *this; }
     DedupStore& dedup() override { return *this; }
     AuditStore& audit() override { return *this; }
+    RequestStore& requests() override { return *this; }
 
     /// The retention ports over the same data: accounts, sweep journal, analytics aggregates and
     /// the targets over contacts, messages, consent records, inbound activity and webhook keys.
@@ -54,20 +56,29 @@ private:
                                                                 MessageStatus status, Timestamp at) override;
     Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,
                                                        std::size_t limit) const override;
+    Result<void> scan_for_contact(const TenantId& tenant, const ContactId& contact,
+                                  const std::function<void(const MessageRecord&)>& visit) const override;
     // OptOutStore
     Result<bool> append(optout::OptOutEvent& event) override;
     Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant, const std::function<void(const optout::OptOutEvent&)>& visit) const override;
+    Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone,
+                                     const optout::NumberTag& tag) override;
+    Result<void> scan_erased(const TenantId& tenant,
+                             const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const override;
     // ConsentStore
     Result<void> append(const ConsentRecord& record) override;
     Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,
                                                 Purpose purpose) const override;
     Result<void> scan(const TenantId& tenant, const std::function<void(const ConsentRecord&)>& visit) const override;
+    Result<std::vector<ConsentRecord>> records(const TenantId& tenant, const PhoneNumber& phone) const override;
+    Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone) override;
     // ActivityStore
     Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
     Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
+    Result<bool> forget(const TenantId& tenant, const PhoneNumber& phone) override;
     // DedupStore
     Result<bool> remember(const TenantId& tenant, std::string_view key, Timestamp at) override;
     // AuditStore
@@ -78,6 +89,11 @@ private:
     Result<std::size_t> scan(const TenantId& tenant, std::int64_t after_sequence, std::size_t limit,
                              const std::function<bool(const audit::EntryView&)>& visit) const override;
     Result<std::int64_t> purge_through(const TenantId& tenant, std::int64_t through) override;
+    // RequestStore
+    Result<void> put(const privacy::SubjectRequest& request) override;
+    Result<std::optional<privacy::SubjectRequest>> get(const TenantId& tenant, std::string_view id) const override;
+    Result<std::vector<privacy::SubjectRequest>> list(const TenantId& tenant, const Page& page,
+                                                      bool open_only) const override;
 
     struct State;
     std::unique_ptr<State> state_;

@@ -1,6 +1,7 @@
 // heroshhi — MessageStore: the port for message history.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,11 @@ public:
     /// The contact's messages, oldest first (by created_at, then order of appending), at most `limit`.
     virtual Result<std::vector<MessageRecord>> list_for_contact(const TenantId& tenant, const ContactId& contact,
                                                                std::size_t limit) const = 0;
+    /// Calls `visit` for each of the contact's messages in list_for_contact's order, reading them
+    /// in batches so that memory stays bounded however long the history (an access export). The
+    /// visitor runs without the store's locks held. A store fault stops the scan and is returned.
+    virtual Result<void> scan_for_contact(const TenantId& tenant, const ContactId& contact,
+                                          const std::function<void(const MessageRecord&)>& visit) const = 0;
 };
 
 }  // namespace heroshhi::storage

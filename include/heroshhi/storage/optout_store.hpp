@@ -1,6 +1,7 @@
 // heroshhi — OptOutStore: the port for the append-only opt-out event log.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <vector>
 
@@ -26,6 +27,22 @@ public:
     /// Calls `visit` for every event of the tenant in sequence order (to warm an index). A store
     /// fault stops the scan and is returned; the visitor may already have seen some events.
     virtual Result<void> scan(const TenantId& tenant, const std::function<void(const optout::OptOutEvent&)>& visit) const = 0;
+
+    // ---- data-subject erasure (privacy::) ----
+
+    /// Reduces every event of `phone` in `tenant` to its keyed hash `tag` (an ErasedOptOutEvent):
+    /// the number, the actor, the provider message id and the free-text trigger of manual and API
+    /// events are removed; kind, scope, method, time, keyword, channel and sequence stay. Those
+    /// events then appear only in scan_erased(), no longer in history() or scan(). Returns how many
+    /// events were reduced; 0 when there were none (so a repeated erasure changes nothing). All or
+    /// nothing. The erased values must not be recoverable from the store afterwards (see
+    /// StoreSet::scrub).
+    virtual Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone,
+                                             const optout::NumberTag& tag) = 0;
+    /// Calls `visit` for every erased event of the tenant in sequence order (to keep erased numbers
+    /// suppressed after a restart). A store fault stops the scan and is returned.
+    virtual Result<void> scan_erased(const TenantId& tenant,
+                                     const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const = 0;
 };
 
 }  // namespace heroshhi::storage

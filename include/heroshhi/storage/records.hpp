@@ -31,6 +31,7 @@ struct Contact {
     std::optional<Timestamp> deleted_at;  ///< set by a soft delete; hard delete follows after 30 days
     bool legal_hold = false;              ///< beats every deletion rule
     bool restricted = false;              ///< processing restricted at the contact's request: no sends
+    bool analytics_objection = false;     ///< the contact objected to analytics: left out of aggregates
 };
 
 enum class Direction { inbound, outbound };

@@ -48,12 +48,15 @@ struct SqliteOptions {
 class SqliteStore final : public StoreSet {
 public:
     /// The newest schema version this build writes and reads.
-    static constexpr int schema_version = 4;
+    static constexpr int schema_version = 5;
 
     /// Opens (creating if absent) the database at `path` and migrates it to `schema_version`
     /// (version 2 added the audit trail, version 3 field encryption and delivery statuses by
-    /// provider id, version 4 retention: accounts, analytics aggregates and the sweep journal; an
-    /// older file gains them and keeps every row, in plaintext).
+    /// provider id, version 4 retention: accounts, analytics aggregates and the sweep journal,
+    /// version 5 erased opt-out events, the analytics objection and the register of data-subject
+    /// requests; an older file gains them and keeps every row, in plaintext).
+    /// Deleted values are overwritten with zeros in the file (SQLite's secure_delete), and
+    /// scrub() also empties the write-ahead log.
     /// A file that is not a database, belongs to another application, or was written by a newer
     /// heroshhi fails with not_a_database / newer_schema and is not modified.
     static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, SqliteOptions options = {});
@@ -79,6 +82,12 @@ public:
     ActivityStore& activity() override;
     DedupStore& dedup() override;
     AuditStore& audit() override;
+    RequestStore& requests() override;
+    /// Checkpoints the write-ahead log into the database and truncates it, so that no erased or
+    /// overwritten value is left in the -wal file (the database file itself zeroes deleted content
+    /// as it goes). Fails with `unavailable` if another connection's reader keeps the log busy
+    /// beyond the busy timeout; a read-only store has nothing to scrub.
+    Result<void> scrub() override;
 
     /// The retention ports over the same file and connection: accounts, sweep journal, analytics
     /// aggregates and the targets over contacts, messages, consent records, inbound activity and

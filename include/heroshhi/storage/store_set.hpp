@@ -8,6 +8,7 @@
 #include <heroshhi/storage/dedup_store.hpp>
 #include <heroshhi/storage/message_store.hpp>
 #include <heroshhi/storage/optout_store.hpp>
+#include <heroshhi/storage/request_store.hpp>
 
 namespace heroshhi::storage {
 
@@ -25,6 +26,15 @@ public:
     virtual ActivityStore& activity() = 0;
     virtual DedupStore& dedup() = 0;
     virtual AuditStore& audit() = 0;
+    /// The register of data-subject requests (privacy::RequestRegister).
+    virtual RequestStore& requests() = 0;
+
+    /// Makes values that were deleted or overwritten unrecoverable from the store's own files
+    /// (privacy:: calls it after an erasure or a rectification). A store that keeps no residue
+    /// (memory, or a database that overwrites in place) has nothing to do: the default succeeds.
+    /// The SQLite store zeroes freed space as it goes (secure_delete) and here checkpoints and
+    /// truncates its write-ahead log. Blocks on I/O; fails with a StorageErrc.
+    virtual Result<void> scrub() { return {}; }
 };
 
 }  // namespace heroshhi::storage

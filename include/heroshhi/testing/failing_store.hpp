@@ -36,6 +36,8 @@ public:
     /// The wrapped retention ports. Only for a FailingStore constructed with them: calling it on
     /// one that was not is a programming error (std::terminate).
     retention::RetentionStores& retention();
+    storage::RequestStore& requests() override;
+    Result<void> scrub() override;
 
     /// True if the next call may go through (and counts it). For the wrappers' use.
     bool admit() noexcept;
@@ -47,6 +49,7 @@ private:
     std::atomic<long> refused_{0};
     std::unique_ptr<Wrappers> wrappers_;
     std::unique_ptr<RetentionWrappers> retention_;
+    storage::StoreSet& inner_;
 };
 
 }  // namespace heroshhi::testing

@@ -1,0 +1,650 @@
+#include <heroshhi/privacy/rights.hpp>
+
+#include "detail/export_writer.hpp"
+
+#include <heroshhi/audit/entry.hpp>
+#include <heroshhi/audit/query.hpp>
+#include <heroshhi/privacy/errors.hpp>
+#include <heroshhi/privacy/lawful_basis.hpp>
+#include <heroshhi/sanitize/csv.hpp>
+#include <heroshhi/sanitize/email_address.hpp>
+#include <heroshhi/storage/errors.hpp>
+
+#include <algorithm>
+#include <ostream>
+#include <utility>
+
+namespace heroshhi::privacy {
+namespace {
+
+using detail::Field;
+using detail::Value;
+using rbac::Action;
+using rbac::Resource;
+using rbac::ResourceType;
+
+Resource contact_resource(const storage::Contact& c) {
+    Resource r{ResourceType::contact, c.tenant, c.id.value()};
+    r.assignee = c.assignee;
+    r.team = c.team;
+    return r;
+}
+
+/// Appends the audit entry of `by`'s attempt on `resource` (in the trail of the resource's tenant).
+Result<void> audit_attempt(Engine& engine, const rbac::Principal& by, const Resource& resource, std::string action,
+                           Reason outcome, std::string_view rule, std::string_view revision,
+                           std::string_view request_id) {
+    audit::Entry e;
+    e.tenant = resource.tenant.empty() ? by.tenant : resource.tenant;
+    e.actor = audit::Actor::member(by.user, by.role);
+    e.action = std::move(action);
+    e.target_type = std::string(rbac::to_string(resource.type));
+    e.target_id = resource.id;
+    e.outcome = outcome;
+    e.rule = rule;
+    e.request_id = request_id;
+    e.policy_revision = revision;
+    auto stored = engine.audit().append(std::move(e));
+    if (!stored) return stored.error();
+    return {};
+}
+
+/// Authorize → audit: the decision, once it is in the trail.
+Result<rbac::AccessDecision> authorize(Engine& engine, const rbac::Principal& by, Action action,
+                                       const Resource& resource, std::string audit_action,
+                                       std::string_view request_id) {
+    rbac::AccessDecision access = engine.authorizer().check(by, action, resource);
+    if (auto a = audit_attempt(engine, by, resource, std::move(audit_action), access.reason(), access.rule(),
+                               access.revision(), request_id);
+        !a)
+        return a.error();
+    return access;
+}
+
+/// A contact operation after its authorization: the decision, and the contact when it allows.
+struct ContactAccess {
+    rbac::AccessDecision access;
+    std::optional<storage::Contact> contact;
+};
+
+/// Finds the contact and authorizes `action` on it, auditing the decision. A principal of another
+/// tenant is refused before anything is read. Fails with not_found when there is no such contact.
+Result<ContactAccess> open_contact(Engine& engine, storage::StoreSet& stores, const rbac::Principal& by,
+                                   const TenantId& tenant, const ContactId& id, Action action,
+                                   std::string audit_action, std::string_view request_id) {
+    if (tenant.empty() || id.empty())
+        return Error(PrivacyErrc::invalid_request, "a data-subject operation needs a tenant and a contact id");
+    if (by.tenant != tenant) {
+        auto denied = authorize(engine, by, action, Resource{ResourceType::contact, tenant, id.value()},
+                                std::move(audit_action), request_id);
+        if (!denied) return denied.error();
+        return ContactAccess{std::move(denied).value(), std::nullopt};
+    }
+    auto found = stores.contacts().get(tenant, id);
+    if (!found) return found.error();
+    if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + id.value() + "' in tenant '" + tenant.value() + "'");
+    auto access = authorize(engine, by, action, contact_resource(**found), std::move(audit_action), request_id);
+    if (!access) return access.error();
+    ContactAccess out{std::move(access).value(), std::nullopt};
+    if (out.access.allowed()) out.contact = std::move(*found);
+    return out;
+}
+
+template <class T>
+Attempt<T> denied(rbac::AccessDecision access) {
+    return Attempt<T>{std::move(access), std::nullopt};
+}
+
+template <class T>
+Attempt<T> done(rbac::AccessDecision access, T value) {
+    return Attempt<T>{std::move(access), std::move(value)};
+}
+
+Sink stream_sink(std::ostream& out) {
+    return [&out](std::string_view chunk) {
+        out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        return static_cast<bool>(out);
+    };
+}
+
+Value time_value(Timestamp t) { return Value::of(to_iso8601(t)); }
+Value time_value(const std::optional<Timestamp>& t) { return t ? time_value(*t) : Value::none(); }
+template <class Tag>
+Value id_value(const std::optional<Id<Tag>>& id) {
+    return id ? Value::of(id->value()) : Value::none();
+}
+
+Error write_failed() { return Error(PrivacyErrc::export_failed, "the export's output refused the data"); }
+
+// ---- the access export, section by section ----
+
+void write_contact(detail::ExportWriter& w, const storage::Contact& c) {
+    w.section("contact", true);
+    const Field fields[] = {
+        {"id", Value::of(c.id.value())},
+        {"name", Value::of(c.name)},
+        {"phone", Value::of(c.phone.e164())},
+        {"email", Value::of(c.email)},
+        {"source", Value::of(c.source)},
+        {"assignee", id_value(c.assignee)},
+        {"team", Value::of(c.team)},
+        {"created_at", time_value(c.created_at)},
+        {"updated_at", time_value(c.updated_at)},
+        {"deleted_at", time_value(c.deleted_at)},
+        {"legal_hold", Value::flag(c.legal_hold)},
+        {"restricted", Value::flag(c.restricted)},
+        {"analytics_objection", Value::flag(c.analytics_objection)},
+    };
+    w.record(c.id.value(), fields);
+    w.end_section();
+}
+
+void write_activities(detail::ExportWriter& w, const storage::Contact& c, bool marketing_objected) {
+    w.section("processing_activities", false);
+    for (const ProcessingActivity& a : lawful_basis_register()) {
+        const bool objected = (a.activity == Activity::analytics && c.analytics_objection) ||
+                              (a.activity == Activity::marketing && marketing_objected);
+        const Field fields[] = {
+            {"activity", Value::of(std::string(to_string(a.activity)))},
+            {"name", Value::of(std::string(a.name))},
+            {"purpose", Value::of(std::string(a.purpose))},
+            {"legal_basis", Value::of(std::string(to_string(a.basis)))},
+            {"retention", Value::of(std::string(a.retention))},
+            {"objection_applies", Value::flag(a.objectable)},
+            {"stops_on_consent_withdrawal", Value::flag(a.stops_on_withdrawal)},
+            {"objected", Value::flag(objected)},
+        };
+        w.record(to_string(a.activity), fields);
+    }
+    w.end_section();
+}
+
+Result<std::size_t> write_messages(detail::ExportWriter& w, storage::StoreSet& stores, const storage::Contact& c) {
+    w.section("messages", false);
+    std::size_t n = 0;
+    auto scanned = stores.messages().scan_for_contact(c.tenant, c.id, [&](const storage::MessageRecord& m) {
+        if (!w.ok()) return;
+        const Field fields[] = {
+            {"id", Value::of(m.id.value())},
+            {"direction", Value::of(std::string(storage::to_string(m.direction)))},
+            {"body", Value::of(m.body)},
+            {"status", Value::of(std::string(storage::to_string(m.status)))},
+            {"provider_message_id", Value::of(m.provider_message_id)},
+            {"created_at", time_value(m.created_at)},
+            {"updated_at", time_value(m.updated_at)},
+        };
+        w.record(m.id.value(), fields);
+        ++n;
+    });
+    if (!scanned) return scanned.error();
+    w.end_section();
+    return n;
+}
+
+Result<std::size_t> write_optouts(detail::ExportWriter& w, storage::StoreSet& stores, const storage::Contact& c) {
+    auto events = stores.optouts().history(c.tenant, c.phone);
+    if (!events) return events.error();
+    w.section("optout_events", false);
+    for (const optout::OptOutEvent& e : *events) {
+        const Field fields[] = {
+            {"sequence", Value::of(e.sequence)},
+            {"kind", Value::of(std::string(optout::to_string(e.kind)))},
+            {"scope", Value::of(std::string(optout::to_string(e.scope)))},
+            {"method", Value::of(std::string(optout::to_string(e.method)))},
+            {"at", time_value(e.at)},
+            {"trigger", Value::of(e.trigger)},
+            {"channel", Value::of(e.channel)},
+            {"actor", id_value(e.actor)},
+        };
+        w.record(std::to_string(e.sequence), fields);
+    }
+    w.end_section();
+    return events->size();
+}
+
+Result<std::size_t> write_consents(detail::ExportWriter& w, storage::StoreSet& stores, const storage::Contact& c) {
+    auto records = stores.consents().records(c.tenant, c.phone);
+    if (!records) return records.error();
+    w.section("consent_records", false);
+    std::size_t i = 0;
+    for (const storage::ConsentRecord& r : *records) {
+        const Field fields[] = {
+            {"purpose", Value::of(std::string(storage::to_string(r.purpose)))},
+            {"granted", Value::flag(r.granted)},
+            {"at", time_value(r.at)},
+            {"source", Value::of(r.source)},
+            {"actor", id_value(r.actor)},
+        };
+        w.record(std::to_string(++i), fields);
+    }
+    w.end_section();
+    return records->size();
+}
+
+/// The audit entries about the contact: by its id (as a contact or a lead) and by the pseudonym
+/// its number has in entries written before it was a contact.
+Result<std::size_t> write_audit(detail::ExportWriter& w, Engine& engine, const storage::Contact& c,
+                                std::size_t page_size) {
+    w.section("audit_entries", false);
+    std::size_t n = 0;
+    const std::pair<const char*, std::string> targets[] = {
+        {"contact", c.id.value()}, {"lead", c.id.value()}, {"contact", engine.pseudonym(c.phone)}};
+    for (const auto& [type, id] : targets) {
+        audit::Query q(c.tenant);
+        q.target_type = type;
+        q.target_id = id;
+        q.limit = page_size;
+        for (;;) {
+            auto page = engine.audit().query(q);
+            if (!page) return page.error();
+            for (const audit::Entry& e : *page) {
+                const Field fields[] = {
+                    {"sequence", Value::of(e.sequence)},
+                    {"at", time_value(e.at)},
+                    {"actor", e.actor.is_system() ? Value::of("system") : Value::of(e.actor.user.value())},
+                    {"actor_role", Value::of(e.actor.role ? std::string(rbac::to_string(*e.actor.role)) : "system")},
+                    {"action", Value::of(e.action)},
+                    {"target_type", Value::of(e.target_type)},
+                    {"target_id", Value::of(e.target_id)},
+                    {"outcome", Value::of(std::string(to_string(e.outcome)))},
+                    {"rule", Value::of(e.rule)},
+                    {"request_id", Value::of(e.request_id)},
+                };
+                w.record(std::to_string(e.sequence), fields);
+                ++n;
+            }
+            if (!w.ok()) return n;
+            if (page->size() < q.limit) break;
+            q.after_sequence = page->back().sequence;
+        }
+    }
+    w.end_section();
+    return n;
+}
+
+/// The normalised value of each rectified field, or the schema's objection to it.
+struct Rectified {
+    std::string name, email;
+    std::optional<PhoneNumber> phone;
+};
+
+Result<Rectified> check_rectification(const sanitize::LeadSchema& schema, const storage::Contact& c,
+                                      const Rectification& change) {
+    if (change.phone && change.phone->find_first_not_of(" \t\r\n") == std::string::npos)
+        return Error(PrivacyErrc::invalid_request, "a contact keeps a phone number: it can be corrected, not removed");
+    sanitize::LeadInput in;
+    in.name = change.name.value_or(c.name);
+    in.email = change.email.value_or(c.email);
+    in.phone = change.phone.value_or(c.phone.e164());
+    in.phone_region = change.phone_region;
+    in.source = schema.config().sources.empty() ? c.source : schema.config().sources.front();
+    // Only the fields being changed are judged: an old value the schema would now refuse is not
+    // the rectifier's problem.
+    std::string problems;
+    std::optional<Error> first;
+    for (const sanitize::FieldError& fe : schema.check(in)) {
+        const bool changed = (fe.field == "name" && change.name) || (fe.field == "email" && change.email) ||
+                             ((fe.field == "phone" || fe.field == "phone_region") && change.phone);
+        if (!changed) continue;
+        if (!first) first = fe.error;
+        problems += (problems.empty() ? "" : "; ") + fe.field + ": " + fe.error.detail();
+    }
+    if (first) return Error(first->code(), problems);
+    auto valid = schema.validate(in);
+    Rectified out;
+    out.name = c.name;
+    out.email = c.email;
+    if (valid) {
+        if (change.name) out.name = valid->name;
+        if (change.email) out.email = valid->email ? valid->email->normalized() : std::string();
+        if (change.phone) out.phone = valid->phone;
+        return out;
+    }
+    // Another (unchanged) field fails the schema: normalise the changed ones on their own.
+    auto trimmed = [](std::string_view s) {
+        const auto b = s.find_first_not_of(" \t\r\n");
+        if (b == std::string_view::npos) return std::string();
+        return std::string(s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1));
+    };
+    if (change.name) out.name = trimmed(*change.name);
+    if (change.email) {
+        const std::string e = trimmed(*change.email);
+        if (e.empty()) out.email.clear();
+        else if (auto parsed = sanitize::EmailAddress::parse(e)) out.email = parsed->normalized();
+        else return parsed.error();
+    }
+    if (change.phone) {
+        auto parsed = PhoneNumber::parse(trimmed(*change.phone),
+                                         change.phone_region.empty() ? schema.config().default_region : change.phone_region);
+        if (!parsed) return parsed.error();
+        out.phone = std::move(parsed).value();
+    }
+    return out;
+}
+
+}  // namespace
+
+Rights::Rights(Engine& engine, storage::StoreSet& stores, const Clock& clock, RightsOptions options)
+    : engine_(engine), stores_(stores), clock_(clock), options_(std::move(options)) {
+    if (options_.page_size == 0) options_.page_size = 1;
+}
+
+// ---- access and portability ----
+
+Result<Attempt<AccessExport>> Rights::export_contact(const rbac::Principal& by, const TenantId& tenant,
+                                                     const ContactId& contact, ExportFormat format, const Sink& out,
+                                                     std::string_view request_id) {
+    const std::string action = format == ExportFormat::json ? "privacy.access.json" : "privacy.access.csv";
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::export_, action, request_id);
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<AccessExport>(std::move(opened->access));
+    const storage::Contact& c = *opened->contact;
+
+    auto status = engine_.status(tenant, c.phone);
+    if (!status) return status.error();
+    auto last_inbound = stores_.activity().last_inbound(tenant, c.phone);
+    if (!last_inbound) return last_inbound.error();
+
+    auto w = detail::ExportWriter::make(format, out);
+    const Field meta[] = {
+        {"format", Value::of("heroshhi.subject_access.v1")},
+        {"tenant", Value::of(tenant.value())},
+        {"contact_id", Value::of(c.id.value())},
+        {"generated_at", time_value(clock_.now())},
+    };
+    w->begin(meta);
+    write_contact(*w, c);
+    write_activities(*w, c, status->marketing_opted_out);
+    w->section("inbound_activity", false);
+    if (*last_inbound) {
+        const Field fields[] = {{"last_inbound_at", time_value(**last_inbound)}};
+        w->record("last_inbound", fields);
+    }
+    w->end_section();
+
+    AccessExport summary;
+    auto messages = write_messages(*w, stores_, c);
+    if (!messages) return messages.error();
+    summary.messages = *messages;
+    auto optouts = write_optouts(*w, stores_, c);
+    if (!optouts) return optouts.error();
+    summary.optout_events = *optouts;
+    auto consents = write_consents(*w, stores_, c);
+    if (!consents) return consents.error();
+    summary.consent_records = *consents;
+    auto entries = write_audit(*w, engine_, c, options_.page_size);
+    if (!entries) return entries.error();
+    summary.audit_entries = *entries;
+    if (!w->ok() || !w->end()) return write_failed();
+    return done(std::move(opened->access), summary);
+}
+
+Result<Attempt<AccessExport>> Rights::export_contact(const rbac::Principal& by, const TenantId& tenant,
+                                                     const ContactId& contact, ExportFormat format, std::ostream& out,
+                                                     std::string_view request_id) {
+    return export_contact(by, tenant, contact, format, stream_sink(out), request_id);
+}
+
+Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, const TenantId& tenant, const Sink& out,
+                                                     LeadExportOptions options, std::string_view request_id) {
+    Resource resource{ResourceType::lead, tenant};
+    resource.team = options.team;
+    auto access = authorize(engine_, by, Action::export_, resource, "privacy.export.leads", request_id);
+    if (!access) return access.error();
+    if (!access->allowed()) return denied<LeadExport>(std::move(access).value());
+
+    detail::ChunkedSink sink(out);
+    sink.buffer() = "id,name,phone,email,source,assignee,team,created_at,updated_at,analytics_objection\r\n";
+    LeadExport summary;
+    storage::Page page{"", options_.page_size};
+    for (;;) {
+        auto batch = stores_.contacts().list(tenant, page);
+        if (!batch) return batch.error();
+        for (const storage::Contact& c : *batch) {
+            if (c.deleted_at || (!options.team.empty() && c.team != options.team)) continue;
+            if (c.restricted && !options.include_restricted) {
+                ++summary.restricted_skipped;
+                continue;
+            }
+            std::string& b = sink.buffer();
+            const std::string cells[] = {c.id.value(),
+                                         c.name,
+                                         c.phone.e164(),
+                                         c.email,
+                                         c.source,
+                                         c.assignee ? c.assignee->value() : std::string(),
+                                         c.team,
+                                         to_iso8601(c.created_at),
+                                         to_iso8601(c.updated_at),
+                                         c.analytics_objection ? "true" : "false"};
+            for (std::size_t i = 0; i < std::size(cells); ++i) {
+                if (i != 0) b += ',';
+                detail::append_cell(b, cells[i]);
+            }
+            b += "\r\n";
+            ++summary.leads;
+        }
+        if (!sink.maybe_flush()) return write_failed();
+        if (batch->size() < page.limit) break;
+        page.after = batch->back().id.value();
+    }
+    if (!sink.flush()) return write_failed();
+    return done(std::move(access).value(), summary);
+}
+
+Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, const TenantId& tenant,
+                                                     std::ostream& out, LeadExportOptions options,
+                                                     std::string_view request_id) {
+    return export_leads_csv(by, tenant, stream_sink(out), std::move(options), request_id);
+}
+
+// ---- rectification ----
+
+Result<Attempt<storage::Contact>> Rights::rectify(const rbac::Principal& by, const TenantId& tenant,
+                                                  const ContactId& contact, const Rectification& change,
+                                                  std::string_view request_id) {
+    // The change is checked before anything is recorded: a refused value is not an operation.
+    std::optional<Rectified> rectified;
+    if (by.tenant == tenant && !tenant.empty() && !contact.empty()) {
+        auto found = stores_.contacts().get(tenant, contact);
+        if (!found) return found.error();
+        if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
+        auto checked = check_rectification(options_.schema, **found, change);
+        if (!checked) return checked.error();
+        rectified = std::move(checked).value();
+    }
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update, "privacy.rectify", request_id);
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<storage::Contact>(std::move(opened->access));
+    storage::Contact c = std::move(*opened->contact);
+    const bool phone_changed = rectified->phone && *rectified->phone != c.phone;
+    c.name = std::move(rectified->name);
+    c.email = std::move(rectified->email);
+    if (rectified->phone) c.phone = *rectified->phone;
+    c.updated_at = clock_.now();
+    if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
+    // The restriction follows the contact to its corrected number (the old number stays blocked in
+    // memory until the next reload, which errs on the side of not sending).
+    if (phone_changed && c.restricted)
+        if (auto r = engine_.warm(tenant); !r) return r.error();  // reloads restrictions by number
+    (void)stores_.scrub();  // the old values' residue; a busy log is emptied by a later scrub
+    return done(std::move(opened->access), std::move(c));
+}
+
+// ---- erasure and deletion ----
+
+Result<Attempt<Erasure>> Rights::erase(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
+                                       std::string_view request_id) {
+    if (tenant.empty() || contact.empty())
+        return Error(PrivacyErrc::invalid_request, "an erasure needs a tenant and a contact id");
+    if (by.tenant != tenant) {
+        auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::delete_, "privacy.erase", request_id);
+        if (!opened) return opened.error();
+        return denied<Erasure>(std::move(opened->access));
+    }
+    auto found = stores_.contacts().get(tenant, contact);
+    if (!found) return found.error();
+    if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
+    const storage::Contact c = **found;
+    const Resource resource = contact_resource(c);
+    rbac::AccessDecision access = engine_.authorizer().check(by, Action::delete_, resource);
+    if (access.allowed() && c.legal_hold) {
+        // Allowed, but the hold wins: recorded as such, and the caller is told why.
+        if (auto a = audit_attempt(engine_, by, resource, "privacy.erase", Reason::legal_hold, "privacy.legal_hold",
+                                   access.revision(), request_id);
+            !a)
+            return a.error();
+        return Error(PrivacyErrc::legal_hold, "contact '" + contact.value() +
+                                                  "' is under a legal hold: it cannot be erased until the hold is lifted");
+    }
+    if (auto a = audit_attempt(engine_, by, resource, "privacy.erase", access.reason(), access.rule(),
+                               access.revision(), request_id);
+        !a)
+        return a.error();
+    if (!access.allowed()) return denied<Erasure>(std::move(access));
+
+    Erasure out;
+    if (auto counted = stores_.messages().scan_for_contact(tenant, c.id, [&](const storage::MessageRecord&) { ++out.messages; });
+        !counted)
+        return counted.error();
+    // Hidden first, so that the number's lookup below sees only the other contacts; a failed
+    // erasure leaves the contact soft-deleted, and repeating it finishes the work.
+    if (auto hidden = stores_.contacts().soft_delete(tenant, c.id, clock_.now()); !hidden) return hidden.error();
+    auto other = stores_.contacts().find_by_phone(tenant, c.phone);
+    if (!other) return other.error();
+    out.number_shared = other->has_value();
+    if (!out.number_shared) {
+        auto number = engine_.erase_number(tenant, c.phone, by.user);
+        if (!number) return number.error();
+        out.number = *number;
+    }
+    if (auto gone = stores_.contacts().hard_delete(tenant, c.id); !gone) return gone.error();
+    out.scrubbed = stores_.scrub().has_value();
+    return done(std::move(access), out);
+}
+
+Result<Attempt<BulkDelete>> Rights::bulk_delete(const rbac::Principal& by, const TenantId& tenant,
+                                                std::span<const ContactId> leads, std::string_view request_id) {
+    const Resource bulk{ResourceType::lead, tenant};
+    auto access = authorize(engine_, by, Action::bulk_delete, bulk, "privacy.bulk_delete", request_id);
+    if (!access) return access.error();
+    if (!access->allowed()) return denied<BulkDelete>(std::move(access).value());
+
+    BulkDelete out;
+    const Timestamp now = clock_.now();
+    for (std::size_t start = 0; start < leads.size(); start += options_.page_size) {
+        const auto chunk = leads.subspan(start, std::min(options_.page_size, leads.size() - start));
+        std::vector<audit::Entry> entries;
+        std::vector<ContactId> to_delete;
+        for (const ContactId& id : chunk) {
+            auto found = stores_.contacts().get(tenant, id);
+            if (!found) return found.error();
+            if (!*found) {
+                out.missing.push_back(id);
+                continue;
+            }
+            const storage::Contact& c = **found;
+            if (c.deleted_at) {
+                ++out.already_deleted;
+                continue;
+            }
+            audit::Entry e;
+            e.tenant = tenant;
+            e.actor = audit::Actor::member(by.user, by.role);
+            e.action = "privacy.bulk_delete.lead";
+            e.target_type = "lead";
+            e.target_id = id.value();
+            e.request_id = request_id;
+            e.policy_revision = access->revision();
+            if (c.legal_hold) {
+                e.outcome = Reason::legal_hold;
+                e.rule = "privacy.legal_hold";
+                out.held.push_back(id);
+            } else {
+                e.outcome = Reason::allowed;
+                e.rule = access->rule();
+                to_delete.push_back(id);
+            }
+            entries.push_back(std::move(e));
+        }
+        if (!entries.empty())
+            if (auto a = engine_.audit().append(entries); !a) return a.error();
+        for (const ContactId& id : to_delete) {
+            auto deleted = stores_.contacts().soft_delete(tenant, id, now);
+            if (!deleted) return deleted.error();
+            if (*deleted) ++out.deleted;
+            else ++out.already_deleted;  // deleted meanwhile
+        }
+    }
+    return done(std::move(access).value(), std::move(out));
+}
+
+// ---- restriction and objection ----
+
+Result<Attempt<bool>> Rights::restrict_processing(const rbac::Principal& by, const TenantId& tenant,
+                                                  const ContactId& contact, bool restricted,
+                                                  std::string_view request_id) {
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update,
+                               restricted ? "privacy.restrict" : "privacy.restrict.lift", request_id);
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<bool>(std::move(opened->access));
+    if (opened->contact->restricted == restricted) return done(std::move(opened->access), false);
+    // Authorized and audited above; store the flag, then have the engine reload the tenant's facts
+    // so sends see it at once (a rare operation: a reload is cheap next to a wrong send).
+    storage::Contact c = std::move(*opened->contact);
+    c.restricted = restricted;
+    c.updated_at = clock_.now();
+    if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
+    if (auto r = engine_.warm(tenant); !r) return r.error();
+    return done(std::move(opened->access), true);
+}
+
+Result<Attempt<bool>> Rights::object(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
+                                     Objection purpose, std::string_view request_id) {
+    if (purpose == Objection::marketing) {
+        if (by.tenant != tenant) {
+            auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update,
+                                       "privacy.object.marketing", request_id);
+            if (!opened) return opened.error();
+            return denied<bool>(std::move(opened->access));
+        }
+        auto found = stores_.contacts().get(tenant, contact);
+        if (!found) return found.error();
+        if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
+        OptOutRequest request{optout::Scope::marketing, "objection to marketing", std::string(request_id)};
+        auto recorded = engine_.opt_out_manually(tenant, by, (*found)->phone, std::move(request));
+        if (!recorded) return recorded.error();
+        if (!recorded->allowed()) return denied<bool>(std::move(recorded->access));
+        return done(std::move(recorded->access), true);
+    }
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update, "privacy.object.analytics",
+                               request_id);
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<bool>(std::move(opened->access));
+    storage::Contact c = std::move(*opened->contact);
+    if (c.analytics_objection) return done(std::move(opened->access), false);
+    c.analytics_objection = true;
+    c.updated_at = clock_.now();
+    if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
+    return done(std::move(opened->access), true);
+}
+
+Result<Attempt<bool>> Rights::withdraw_objection(const rbac::Principal& by, const TenantId& tenant,
+                                                 const ContactId& contact, Objection purpose,
+                                                 std::string_view request_id) {
+    if (purpose == Objection::marketing)
+        return Error(PrivacyErrc::not_objectable,
+                     "a marketing objection is an opt-out: the contact lifts it by opting in (START)");
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update,
+                               "privacy.object.analytics.withdraw", request_id);
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<bool>(std::move(opened->access));
+    storage::Contact c = std::move(*opened->contact);
+    if (!c.analytics_objection) return done(std::move(opened->access), false);
+    c.analytics_objection = false;
+    c.updated_at = clock_.now();
+    if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
+    return done(std::move(opened->access), true);
+}
+
+}  // namespace heroshhi::privacy

@@ -25,6 +25,9 @@
 #include <heroshhi/crypto/webhook_signature.hpp>
 #include <heroshhi/engine.hpp>
 #include <heroshhi/messaging/messenger.hpp>
+#include <heroshhi/privacy/errors.hpp>
+#include <heroshhi/privacy/request_register.hpp>
+#include <heroshhi/privacy/rights.hpp>
 #include <heroshhi/ratelimit/limiter.hpp>
 #include <heroshhi/retention/policy.hpp>
 #include <heroshhi/retention/stores.hpp>
@@ -197,6 +200,8 @@ struct App::Impl {
     std::unique_ptr<Engine> engine;
     std::unique_ptr<whatsapp::Webhook> webhook;
     std::unique_ptr<retention::Sweeper> sweeper;
+    std::unique_ptr<privacy::Rights> rights;
+    std::unique_ptr<privacy::RequestRegister> requests;
     std::unique_ptr<ratelimit::Limiter> limiter;
     sanitize::LeadSchema lead_schema;
     sanitize::NoSqlGuard guard;
@@ -278,6 +283,13 @@ struct App::Impl {
     Response export_leads(const Context&);
     Response audit_query(const Context&);
     Response retention_sweep(const Context&);
+    Response subject_export(const Context&);
+    Response subject_erase(const Context&);
+    Response subject_restrict(const Context&);
+    Response subject_object(const Context&);
+    Response subject_rectify(const Context&);
+    Response open_request(const Context&);
+    Response list_requests(const Context&);
     Response terminate_account(const Context&);
     Response audit_verify(const Context&);
 };
@@ -301,6 +313,13 @@ void App::Impl::add_routes() {
         {"GET", "/v1/exports/leads.csv", Class::api, &Impl::export_leads},
         {"GET", "/v1/audit", Class::api, &Impl::audit_query},
         {"POST", "/v1/retention/sweep", Class::api, &Impl::retention_sweep},
+        {"GET", "/v1/leads/{id}/export", Class::api, &Impl::subject_export},
+        {"POST", "/v1/leads/{id}/erase", Class::api, &Impl::subject_erase},
+        {"POST", "/v1/leads/{id}/restrict", Class::api, &Impl::subject_restrict},
+        {"POST", "/v1/leads/{id}/object", Class::api, &Impl::subject_object},
+        {"POST", "/v1/leads/{id}/rectify", Class::api, &Impl::subject_rectify},
+        {"POST", "/v1/privacy/requests", Class::api, &Impl::open_request},
+        {"GET", "/v1/privacy/requests", Class::api, &Impl::list_requests},
         {"POST", "/v1/account/terminate", Class::api, &Impl::terminate_account},
         {"GET", "/v1/audit/verify", Class::api, &Impl::audit_verify},
     };
@@ -941,6 +960,141 @@ Response App::Impl::audit_query(const Context& c) {
     return r;
 }
 
+// The answer for a data-subject operation's failure: legal holds and missing contacts are the
+// client's to know; anything else is the store's.
+Response privacy_error(const Error& e) {
+    if (e == privacy::PrivacyErrc::legal_hold) return Response::error(409, "legal_hold", e.message());
+    if (e == privacy::PrivacyErrc::not_found) return Response::error(404, "not_found", e.message());
+    if (e.code().category() == privacy::privacy_category()) return Response::error(400, "invalid_request", e.message());
+    if (e == storage::StorageErrc::key_unavailable)
+        return Response::error(503, "erasure_unavailable",
+                               "erasure keeps a keyed hash of the number: configure index_key_file (" + e.message() + ")");
+    if (e.code().category() == storage::storage_category()) return store_error(e);
+    return Response::error(422, "invalid_value", e.message());
+}
+
+Response App::Impl::subject_export(const Context& c) {
+    const std::string format = c.request.query("format").empty() ? "json" : c.request.query("format");
+    if (format != "json" && format != "csv") return Response::error(400, "invalid_query", "format: json or csv");
+    std::string body;
+    auto done = rights->export_contact(*c.principal, c.principal->tenant, ContactId(c.params[0]),
+                                       format == "csv" ? privacy::ExportFormat::csv : privacy::ExportFormat::json,
+                                       [&](std::string_view chunk) {
+                                           body.append(chunk);
+                                           return body.size() <= 64u * 1024 * 1024;  // a bound on one answer
+                                       },
+                                       c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    Response r;
+    r.content_type = format == "csv" ? "text/csv; charset=utf-8" : "application/json";
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"subject-access." + format + "\"");
+    r.body = std::move(body);
+    return r;
+}
+
+Response App::Impl::subject_erase(const Context& c) {
+    auto done = rights->erase(*c.principal, c.principal->tenant, ContactId(c.params[0]), c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    const privacy::Erasure& e = *done->value;
+    return json_response(200, {{"erased", true}, {"messages_deleted", e.messages}, {"number_shared", e.number_shared},
+                               {"scrubbed", e.scrubbed}});
+}
+
+Response App::Impl::subject_restrict(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const auto flag = body->find("restricted");
+    if (flag == body->end() || !flag->is_boolean() || body->size() != 1)
+        return Response::error(400, "invalid_body", "give {\"restricted\": true} or false");
+    auto done = rights->restrict_processing(*c.principal, c.principal->tenant, ContactId(c.params[0]),
+                                            flag->get<bool>(), c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    return json_response(200, {{"restricted", flag->get<bool>()}, {"changed", *done->value}});
+}
+
+Response App::Impl::subject_object(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const std::string purpose = body->value("purpose", std::string());
+    if ((purpose != "marketing" && purpose != "analytics") || body->size() != 1)
+        return Response::error(400, "invalid_body", "purpose: marketing or analytics");
+    auto done = rights->object(*c.principal, c.principal->tenant, ContactId(c.params[0]),
+                               purpose == "marketing" ? privacy::Objection::marketing : privacy::Objection::analytics,
+                               c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    return json_response(200, {{"purpose", purpose}, {"changed", *done->value}});
+}
+
+Response App::Impl::subject_rectify(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    privacy::Rectification change;
+    for (const auto& [key, value] : body->items()) {
+        if (!value.is_string()) return Response::error(400, "invalid_body", key + ": a string");
+        if (key == "name") change.name = value.get<std::string>();
+        else if (key == "email") change.email = value.get<std::string>();
+        else if (key == "phone") change.phone = value.get<std::string>();
+        else if (key == "phone_region") change.phone_region = value.get<std::string>();
+        else return Response::error(400, "invalid_body", key + ": unknown field");
+    }
+    auto done = rights->rectify(*c.principal, c.principal->tenant, ContactId(c.params[0]), change, c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    return json_response(200, {{"id", done->value->id.value()}, {"rectified", true}});
+}
+
+json request_json(const privacy::SubjectRequest& r) {
+    json j{{"id", r.id},
+           {"type", privacy::to_string(r.type)},
+           {"subject", r.subject},
+           {"status", privacy::to_string(r.status)},
+           {"received_at", iso8601(r.received_at)},
+           {"acknowledge_by", iso8601(r.acknowledge_by)},
+           {"due_by", iso8601(r.due_by)},
+           {"extended", r.extended}};
+    if (r.handled_by) j["handled_by"] = r.handled_by->value();
+    return j;
+}
+
+// {"type": "erasure", "contact_id": "c_..."}: logs a request with its deadlines.
+Response App::Impl::open_request(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const auto type = privacy::request_type_from_string(body->value("type", std::string()));
+    const std::string contact = body->value("contact_id", std::string());
+    if (!type) return Response::error(400, "invalid_body", "type: access, portability, rectification, erasure, restriction or objection");
+    if (contact.empty() || contact.size() > 128) return Response::error(400, "invalid_body", "contact_id: the lead's id");
+    auto done = requests->open(*c.principal, c.principal->tenant, *type, privacy::subject_of(ContactId(contact)),
+                               std::nullopt, {}, c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    return json_response(201, request_json(*done->value));
+}
+
+Response App::Impl::list_requests(const Context& c) {
+    const bool overdue_only = c.request.query("overdue") == "true";
+    json list = json::array();
+    if (overdue_only) {
+        auto done = requests->overdue(*c.principal, c.principal->tenant, c.request_id);
+        if (!done) return privacy_error(done.error());
+        if (!done->allowed()) return denied(done->access);
+        for (const auto& o : *done->value) list.push_back(request_json(o.request));
+    } else {
+        storage::Page page;
+        page.after = c.request.query("after");
+        page.limit = 500;
+        auto done = requests->list(*c.principal, c.principal->tenant, page, c.request_id);
+        if (!done) return privacy_error(done.error());
+        if (!done->allowed()) return denied(done->access);
+        for (const auto& r : *done->value) list.push_back(request_json(r));
+    }
+    return json_response(200, {{"requests", list}});
+}
+
 json counts_json(const retention::TenantReport& report) {
     json counts = json::object();
     for (std::size_t i = 0; i < retention::category_count; ++i) {
@@ -1107,6 +1261,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
 
     EngineOptions engine_options;
     engine_options.audit_key = impl->audit_key;
+    engine_options.blind_index = impl->blind_index.get();  // erasure keeps numbers as keyed hashes
     impl->engine = std::make_unique<Engine>(*impl->store, *impl->clock, std::move(engine_options));
 
     auto limiter = ratelimit::Limiter::create(
@@ -1144,6 +1299,8 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
                                               impl->engine->audit(), *impl->clock);
     if (!sweeper) return sweeper.error();
     impl->sweeper = std::make_unique<retention::Sweeper>(std::move(*sweeper));
+    impl->rights = std::make_unique<privacy::Rights>(*impl->engine, *impl->store, *impl->clock);
+    impl->requests = std::make_unique<privacy::RequestRegister>(*impl->engine, impl->store->requests(), *impl->clock);
 
     impl->options = std::move(options);
     impl->add_routes();

@@ -106,6 +106,7 @@ int run_demo(const DemoOptions& options, std::ostream& out, std::ostream& err) {
     app_options.config.verify_token = demo_verify_token;
     app_options.config.graph_token = demo_graph_token;
     app_options.config.graph_base_url = (*fake)->base_url();
+    app_options.config.auth_per_minute = 120;  // a newcomer trying keys by hand on loopback
     app_options.config.key_file = options.sqlite + ".keys";
     app_options.config.index_key_file = options.sqlite + ".index-key";
     if (!ensure_key_file(app_options.config.key_file) || !ensure_key_file(app_options.config.index_key_file)) {

@@ -575,3 +575,60 @@ TEST_CASE("manual and API opt-ins re-subscribe, keep the history, and are refuse
     CHECK(get(c, "/v1/audit?action=opt_in.api", bearer(admin)).body.find("\"opt_in.api\"") != std::string::npos);
     CHECK(get(c, "/v1/audit?action=opt_in.manual", bearer(admin)).body.find("\"denied\"") != std::string::npos);
 }
+
+TEST_CASE("data-subject rights over the API: access export, restriction, objection, erasure that keeps the number suppressed, the request register") {
+    TempDb keys;
+    const std::string data_keys = keys.str() + ".keys", index_key = keys.str() + ".index";
+    for (const auto& [path, line] : {std::pair{data_keys, "1 1WpBh+xEc1VZxGcfIUblwJggwt3bR9RflYUlZo0Kbv4=\n"},
+                                      std::pair{index_key, "1 +vGh0rdmWHdjTtGm2ZpgNPHFrU44eYBTaD5P0NpPZbI=\n"}}) {
+        std::ofstream(path) << line;
+        std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace);
+    }
+    {
+        RunningGateway gw([&](gateway::Config& c) {
+            c.key_file = data_keys;
+            c.index_key_file = index_key;
+        });
+        gateway::LoopbackClient c(gw.port());
+        const std::string admin = gw.key("acme", rbac::Role::admin, "u-admin");
+        const std::string sales = gw.key("acme", rbac::Role::sales, "u-sales");
+        const std::string globex = gw.key("globex", rbac::Role::owner, "u-globex");
+        const std::string id = body_of(post(c, "/v1/leads", bearer(admin), R"({"name": "Erin Subject", "phone": "+14155550199"})"))["id"];
+        const std::string hi = inbound_text("14155550199", "wamid.in.199", "hi");
+        REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(hi), hi).status == 200);
+
+        auto access = get(c, "/v1/leads/" + id + "/export", bearer(admin));
+        REQUIRE(access.status == 200);
+        CHECK(access.body.find("Erin Subject") != std::string::npos);
+        CHECK(access.body.find("processing_activities") != std::string::npos);
+        CHECK(get(c, "/v1/leads/" + id + "/export?format=csv", bearer(admin)).header("content-type") == "text/csv; charset=utf-8");
+        check_error_shape(get(c, "/v1/leads/" + id + "/export", bearer(sales)), "not_authorized");
+        CHECK(get(c, "/v1/leads/" + id + "/export", bearer(globex)).status != 200);  // another tenant: never
+
+        REQUIRE(post(c, "/v1/leads/" + id + "/restrict", bearer(admin), R"({"restricted": true})").status == 200);
+        check_error_shape(post(c, "/v1/messages", bearer(admin), R"({"to": "+14155550199", "text": "x"})"), "restricted");
+        REQUIRE(post(c, "/v1/leads/" + id + "/restrict", bearer(admin), R"({"restricted": false})").status == 200);
+        CHECK(post(c, "/v1/messages", bearer(admin), R"({"to": "+14155550199", "text": "x"})").status == 202);
+        REQUIRE(post(c, "/v1/leads/" + id + "/object", bearer(admin), R"({"purpose": "marketing"})").status == 200);
+        check_error_shape(post(c, "/v1/messages", bearer(admin),
+                               R"({"to": "+14155550199", "template": {"name": "promo", "category": "marketing"}})"),
+                          "marketing_opted_out");
+
+        auto logged = post(c, "/v1/privacy/requests", bearer(admin), R"({"type": "erasure", "contact_id": ")" + id + "\"}");
+        REQUIRE(logged.status == 201);
+        CHECK(body_of(logged)["subject"] == "contact:" + id);
+        CHECK(body_of(logged)["acknowledge_by"].get<std::string>() > body_of(logged)["received_at"].get<std::string>());
+        CHECK(body_of(get(c, "/v1/privacy/requests", bearer(admin)))["requests"].size() == 1);
+
+        check_error_shape(post(c, "/v1/leads/" + id + "/erase", bearer(sales), "{}"), "not_authorized");
+        auto erased = post(c, "/v1/leads/" + id + "/erase", bearer(admin), "{}");
+        REQUIRE(erased.status == 200);
+        CHECK(get(c, "/v1/leads/" + id, bearer(admin)).status == 404);
+        // Erased, and still never messaged: the keyed hash keeps the number suppressed.
+        check_error_shape(post(c, "/v1/messages", bearer(admin),
+                               R"({"to": "+14155550199", "template": {"name": "receipt", "category": "utility"}})"),
+                          "opted_out");
+    }
+    for (const auto& p : {data_keys, index_key}) std::filesystem::remove(p);
+}

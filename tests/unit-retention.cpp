@@ -741,6 +741,13 @@ TEST_CASE("deleted rows are folded into daily aggregates by event type and sourc
         w.message(acme, "m3", "l1", created + Days{1}, storage::Direction::outbound);
         w.lead(acme, "l2", 2, created, "", now - Days{40});
         w.lead(acme, "l3", 3, created, "integration");  // live: not folded
+        w.lead(acme, "l4", 4, created, "integration", now - Days{40});  // objected to analytics: left out
+        {
+            auto l4 = w.stores().contacts().get(acme, ContactId{"l4"}).value().value();
+            l4.analytics_objection = true;
+            REQUIRE(w.stores().contacts().put(l4).has_value());
+        }
+        w.message(acme, "m5", "l4", created);
         w.message(acme, "m4", "l3", now - Days{200});   // due by the message setting
         w.sweep_ok(policy_with(std::nullopt, Days{150}));
         const auto d = std::chrono::floor<Days>(created);

@@ -504,13 +504,13 @@ private:
     }
     /// Removes the messages matching `gone`, folding each into the aggregates first.
     template <class Pred>
-    static std::int64_t remove_messages(State& s, const std::string& source, Pred gone) {
+    static std::int64_t remove_messages(State& s, const std::string& source, bool counted, Pred gone) {
         std::int64_t n = 0;
         auto& msgs = s.messages;
         msgs.erase(std::remove_if(msgs.begin(), msgs.end(),
                                   [&](const MessageRecord& m) {
                                       if (!gone(m)) return false;
-                                      fold(s, m.tenant.value(), m.created_at, message_event(m), source);
+                                      if (counted) fold(s, m.tenant.value(), m.created_at, message_event(m), source);
                                       s.message_ids.erase({m.tenant.value(), m.id.value()});
                                       ++n;
                                       return true;
@@ -575,10 +575,11 @@ private:
                 const Contact& c = it->second;
                 if (c.legal_hold) continue;
                 const std::string source = source_of(c);
-                dependents += remove_messages(s_, source, [&](const MessageRecord& m) {
+                // A contact who objected to analytics is left out of the aggregates.
+                dependents += remove_messages(s_, source, !c.analytics_objection, [&](const MessageRecord& m) {
                     return m.tenant == c.tenant && m.contact == c.id;
                 });
-                fold(s_, c.tenant.value(), c.created_at, "lead", source);
+                if (!c.analytics_objection) fold(s_, c.tenant.value(), c.created_at, "lead", source);
                 s_.contacts.erase(it);
                 ++rows;
             }
@@ -658,7 +659,8 @@ private:
                     ++it;
                     continue;
                 }
-                fold(s_, m.tenant.value(), m.created_at, message_event(m), source_of(c->second));
+                if (!c->second.analytics_objection)
+                    fold(s_, m.tenant.value(), m.created_at, message_event(m), source_of(c->second));
                 s_.message_ids.erase({m.tenant.value(), m.id.value()});
                 it = s_.messages.erase(it);
                 ++rows;

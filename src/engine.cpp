@@ -307,7 +307,12 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
     }
 
     auto loaded = d.ensure_loaded(m.tenant);
-    std::lock_guard lock(d.write_lock(m.tenant));
+    // Only a change of status takes the tenant's write lock (its events reach the store and the
+    // index in one order); the 24-hour window below needs none, as the store and the index both
+    // keep the latest time, so ordinary messages of a tenant are stored concurrently.
+    std::unique_lock<std::mutex> lock;
+    if (out.classification.intent == optout::Intent::opt_out || out.classification.intent == optout::Intent::opt_in)
+        lock = std::unique_lock(d.write_lock(m.tenant));
     const messaging::ContactFacts facts = d.index.find(m.tenant, m.from).facts;
 
     optout::OptOutEvent event{m.tenant, m.from};
@@ -336,6 +341,7 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
         out.duplicate = !*stored;
         if (*stored) out.event = event;
     }
+    if (lock.owns_lock()) lock.unlock();
 
     if (auto r = d.stores.activity().record_inbound(m.tenant, m.from, at); !r) return r.error();
     d.index.touch_inbound(m.tenant, m.from, at);

@@ -9,7 +9,9 @@
 // the others inbound texts (the 24-hour window). The gateway runs with full durability (SQLite WAL,
 // synchronous FULL: a 200 means the events are on disk) and `connections` server threads.
 //
-// Figures: requests/s (items_per_second), p50_us and p99_us latency, errors (non-200 answers).
+// Figures: requests/s (items_per_second), p50_us and p99_us latency, errors (non-200 answers), and
+// cpu_us_per_req: the process's CPU time (server and load generator, user and system) per request,
+// steadier than requests/s on a shared machine.
 // The store's file goes to HEROSHHI_BENCH_DIR if set (e.g. /dev/shm, to see the CPU cost without
 // disk waits), else the temp directory.
 #include <utility>  // before asio (Boost 1.74 with g++ 12)
@@ -32,6 +34,8 @@
 #include <random>
 #include <thread>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include <heroshhi/crypto/webhook_signature.hpp>
 #include <heroshhi/http/server.hpp>
@@ -75,7 +79,15 @@ struct LoadResult {
     std::vector<double> latencies_us;
     int errors = 0;
     double seconds = 0;
+    double cpu_seconds = 0;  // the whole process (server, client, kernel work on their behalf)
 };
+
+double process_cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 // One keep-alive connection of the load generator: write a request, read the answer, repeat.
 class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
@@ -134,9 +146,11 @@ LoadResult load(std::uint16_t port, const std::vector<std::string>& requests, in
         if (!clients.back()->connect(port)) ++result.errors;
     }
     const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = process_cpu_seconds();
     for (auto& c : clients) c->send_next();
     io.run();
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.cpu_seconds = process_cpu_seconds() - cpu_start;
     return result;
 }
 
@@ -148,6 +162,8 @@ void report(benchmark::State& state, LoadResult& r) {
         state.counters["p50_us"] = r.latencies_us[r.latencies_us.size() / 2];
     }
     state.counters["errors"] = state.counters["errors"].value + r.errors;
+    if (!r.latencies_us.empty())  // the last iteration's CPU time a request, client included
+        state.counters["cpu_us_per_req"] = r.cpu_seconds * 1e6 / double(r.latencies_us.size());
     state.SetItemsProcessed(state.items_processed() + static_cast<std::int64_t>(r.latencies_us.size()));
 }
 
@@ -193,6 +209,34 @@ void BM_gateway_signed_ingest(benchmark::State& state) {
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db.string() + suffix);
 }
 BENCHMARK(BM_gateway_signed_ingest)->Arg(32)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+
+// Between the two: heroshhi's http::Server (security headers, limits, timeouts) with a handler
+// that answers 200 at once, to tell the server's share from the gateway's.
+void BM_http_server_200(benchmark::State& state) {
+    const int connections = static_cast<int>(state.range(0));
+    http::ServerOptions server_options;
+    server_options.threads = static_cast<std::size_t>(connections);
+    if (const char* t = std::getenv("HEROSHHI_BENCH_THREADS")) server_options.threads = std::stoul(t);
+    auto server = http::Server::start(server_options, [](const http::Request&) {
+        http::Response ok;
+        ok.body = R"({"ok":true})";
+        return ok;
+    });
+    if (!server) {
+        state.SkipWithError("cannot start the server");
+        return;
+    }
+    int n = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        const auto requests = deliveries(connections * requests_per_connection, n);
+        state.ResumeTiming();
+        auto result = load((*server)->port(), requests, connections);
+        report(state, result);
+    }
+    (*server)->stop();
+}
+BENCHMARK(BM_http_server_200)->Arg(32)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 
 // The baseline: Beast reading each request and answering 200 with a small JSON body, one thread
 // per connection, no TLS, no checks; the same requests over the same connections.

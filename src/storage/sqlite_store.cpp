@@ -977,7 +977,11 @@ private:
         bool (*run)(void* body) = nullptr;
         void* body = nullptr;
         std::optional<Error> error;  ///< set when the write failed outside its body (group failure, exception)
+        // Under queue_mutex_: each waiter is woken alone, when its group is done or it is to lead
+        // the next one (waking every queued writer after each commit costs more than the commit).
+        std::condition_variable wake;
         bool finished = false;
+        bool lead = false;
     };
 
     /// Runs `body` (which uses the connection; mutex_ is held while it runs) as one atomic write and
@@ -1059,11 +1063,10 @@ private:
     bool encrypted_ = false;                       // the file's mode, settled at open
     mutable std::mutex mutex_;
     mutable std::array<sqlite3_stmt*, static_cast<std::size_t>(Sql::count_)> statements_{};
-    // Group commit (see write()): queue_mutex_ guards the three below; never held with mutex_.
+    // Group commit (see write()): queue_mutex_ guards the two below; never held with mutex_.
     std::mutex queue_mutex_;
-    std::condition_variable queue_done_;
     std::vector<PendingWrite*> queued_;
-    bool committing_ = false;  // a leader is running a group
+    bool committing_ = false;  // a leader is running a group, or has been chosen to run the next
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1422,7 +1425,7 @@ Result<T> SqliteStore::Impl::write(Body&& body) {
 void SqliteStore::Impl::commit_with_others(PendingWrite& me) {
     std::unique_lock lock(queue_mutex_);
     queued_.push_back(&me);
-    queue_done_.wait(lock, [&] { return me.finished || !committing_; });
+    if (committing_) me.wake.wait(lock, [&] { return me.finished || me.lead; });
     if (me.finished) return;
     // Lead: commit everything queued so far, our own write included.
     committing_ = true;
@@ -1431,9 +1434,17 @@ void SqliteStore::Impl::commit_with_others(PendingWrite& me) {
     lock.unlock();
     commit_group(group);
     lock.lock();
-    for (PendingWrite* p : group) p->finished = true;
-    committing_ = false;
-    queue_done_.notify_all();
+    // Notified under the lock: a waiter may return (and its PendingWrite go) as soon as it has it.
+    for (PendingWrite* p : group) {
+        p->finished = true;
+        if (p != &me) p->wake.notify_one();
+    }
+    if (queued_.empty()) {
+        committing_ = false;
+    } else {  // hand over: the first writer that queued meanwhile leads the next group
+        queued_.front()->lead = true;
+        queued_.front()->wake.notify_one();
+    }
 }
 
 void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) noexcept {

@@ -5,6 +5,7 @@
 #include <heroshhi/http/server.hpp>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -256,8 +257,11 @@ private:
             finish(handle(request), keep_alive);
             return;
         }
-        // A handler may block (a durable commit): it runs on the pool, the I/O threads go on.
-        server_.pool->submit([self = shared_from_this(), request = std::move(request), keep_alive]() mutable {
+        // A handler may block (a durable commit): it runs on the pool, the I/O threads go on. The
+        // work guard keeps them running (with nothing else to do they would return) until the
+        // answer is handed back.
+        server_.pool->submit([self = shared_from_this(), request = std::move(request), keep_alive,
+                              work = net::make_work_guard(server_.ioc)]() mutable {
             Response response = self->handle(request);
             net::post(self->lowest().get_executor(), [self, response = std::move(response), keep_alive]() mutable {
                 self->finish(std::move(response), keep_alive);

@@ -420,10 +420,17 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
     }
 
     auto loaded = d.ensure_loaded(m.tenant);
-    std::lock_guard lock(d.write_lock(m.tenant));
-    // An erased number that writes again is known by its history (so START re-subscribes it); if
-    // the tag cannot be computed, check_send still fails closed for it.
-    (void)d.rehydrate(m.tenant, m.from);
+    // Only a change of status takes the tenant's write lock (its events reach the store and the
+    // index in one order); the 24-hour window below needs none, as the store and the index both
+    // keep the latest time, so ordinary messages of a tenant are stored concurrently. A tenant
+    // with erased numbers also locks: an erased number that writes again is known by its history
+    // (so START re-subscribes it); if the tag cannot be computed, check_send still fails closed.
+    std::unique_lock<std::mutex> lock;
+    if (out.classification.intent == optout::Intent::opt_out || out.classification.intent == optout::Intent::opt_in ||
+        d.any_erased.load()) {
+        lock = std::unique_lock(d.write_lock(m.tenant));
+        (void)d.rehydrate(m.tenant, m.from);
+    }
     const messaging::ContactFacts facts = d.index.find(m.tenant, m.from).facts;
 
     optout::OptOutEvent event{m.tenant, m.from};
@@ -452,6 +459,7 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
         out.duplicate = !*stored;
         if (*stored) out.event = event;
     }
+    if (lock.owns_lock()) lock.unlock();
 
     if (auto r = d.stores.activity().record_inbound(m.tenant, m.from, at); !r) return r.error();
     d.index.touch_inbound(m.tenant, m.from, at);

@@ -7,6 +7,9 @@
 #include <heroshhi/core/ids.hpp>
 #include <heroshhi/core/phone_number.hpp>
 
+#include <cstring>
+#include <random>
+#include <string>
 #include <type_traits>
 #include <unordered_set>
 
@@ -118,6 +121,87 @@ TEST_CASE("garbage phone input is rejected with a reason") {
         CHECK(p.error() == r.code);
         CHECK_FALSE(p.error().message().empty());
         CHECK(p.error().message().find("heroshhi.phone") == 0);
+    }
+}
+
+namespace {
+
+/// Parses `raw` both ways and checks that the answers are the same; returns whether the fast path
+/// answered.
+bool same_answer_both_ways(const std::string& raw, std::string_view region) {
+    CAPTURE(raw);
+    CAPTURE(region);
+    const auto fast = PhoneNumber::parse(raw, region);
+    const auto slow = detail::parse_phone_by_libphonenumber(raw, region);
+    REQUIRE(fast.has_value() == slow.has_value());
+    if (fast) {
+        CHECK(fast->key() == slow->key());
+        CHECK(fast->e164() == slow->e164());
+    } else {
+        CHECK(fast.error() == slow.error().code());
+        CHECK(fast.error().message() == slow.error().message());
+    }
+    return detail::phone_fast_path_applies(raw, region);
+}
+
+}  // namespace
+
+TEST_CASE("canonical phone input read by the fast path gives exactly libphonenumber's answer") {
+    std::mt19937_64 random(20260101);  // fixed: a failure can be replayed
+    auto digits = [&](std::size_t n) {
+        std::string out;
+        for (std::size_t i = 0; i < n; ++i) out += char('0' + random() % 10);
+        return out;
+    };
+    int compared = 0, fast = 0;
+    auto compare = [&](const std::string& raw, std::string_view region) {
+        ++compared;
+        if (same_answer_both_ways(raw, region)) ++fast;
+    };
+
+    SUBCASE("every calling code, national numbers of every length and first digit") {
+        for (int code = 1; code < 1000; ++code) {
+            const std::string cc = std::to_string(code);
+            for (int k = 0; k < 8; ++k) {
+                const std::size_t total = 7 + random() % 9;  // 7 to 15 digits, as E.164 allows
+                if (total <= cc.size()) continue;
+                const std::string number = cc + digits(total - cc.size());
+                compare("+" + number, "");
+                compare(number, "");                           // a wa_id
+                compare("+" + number, k % 2 == 0 ? "US" : "de");  // a region changes nothing after '+'
+            }
+        }
+        CHECK(compared > 20000);
+        CHECK(fast > compared / 3);  // the fast path answered a good part, not only the easy cases
+    }
+
+    SUBCASE("where national prefixes are stripped or transformed") {
+        // Argentina's mobile 9 and 15, Mexico's old mobile 1, Brazil's 0 and 90, NANP's 1, Italy's
+        // leading zero, Russia's 8, the UK's 0, Australia's 183x, Nigeria, India, Indonesia.
+        for (const char* start : {"549", "5411", "54911", "54221", "54015", "521", "5215", "52044", "5201", "5590",
+                                  "5591", "5511", "55011", "11", "12", "1340", "390", "393", "3906", "78", "79",
+                                  "440", "447", "61183", "6108", "2340", "2348", "9109", "916", "620", "628", "80",
+                                  "800", "8820", "979", "3", "0", "999"})
+            for (int k = 0; k < 40; ++k) {
+                const std::size_t total = 7 + random() % 9;
+                const std::string number = std::string(start) + digits(total > std::strlen(start) ? total - std::strlen(start) : 0);
+                compare("+" + number, "");
+                compare(number, "");
+            }
+        CHECK(fast > 0);
+    }
+
+    SUBCASE("written and national input is not read by the fast path") {
+        CHECK_FALSE(detail::phone_fast_path_applies("+1 415 555 2671"));
+        CHECK_FALSE(detail::phone_fast_path_applies("4155552671", "US"));
+        CHECK_FALSE(detail::phone_fast_path_applies("+１４１５５５５２６７１"));
+        CHECK_FALSE(detail::phone_fast_path_applies("+14155552671 ext. 3"));
+        CHECK(detail::phone_fast_path_applies("+14155552671"));
+        CHECK(detail::phone_fast_path_applies(" 14155552671\n"));
+        CHECK(detail::phone_fast_path_applies("+447911123456", "US"));
+        CHECK_FALSE(detail::phone_fast_path_applies("+11415555267"));  // NANP: a leading 1 may be a national prefix
+        for (const char* raw : {"+1 415 555 2671", "(415) 555-2671", "+１４１５５５５２６７１", "+14155552671 ext. 3"})
+            (void)same_answer_both_ways(raw, "US");
     }
 }
 

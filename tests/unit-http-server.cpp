@@ -11,8 +11,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace heroshhi;
 using namespace std::chrono_literals;
@@ -199,6 +202,63 @@ TEST_CASE("stopping lets a request in flight finish") {
     while (!entered) std::this_thread::sleep_for(5ms);
     std::thread stopper([&] { server->stop(); });
     const std::string r = c.receive();
+    stopper.join();
+    CHECK(r.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(header_of(r, "Connection") == "close");
+}
+
+TEST_CASE("with more threads than cores, handlers that block run at once and stopping waits for them") {
+    // More handlers than cores must be able to wait at the same time (as they do for a durable
+    // commit shared with others): each one here waits until all have started.
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t waiting = cores + 2;
+    http::ServerOptions options;
+    options.threads = cores + 3;
+    std::mutex m;
+    std::condition_variable all_in;
+    std::size_t entered = 0;
+    auto server = serve(
+        [&](const http::Request& r) {
+            std::unique_lock lock(m);
+            ++entered;
+            all_in.notify_all();
+            const bool together = all_in.wait_for(lock, 10s, [&] { return entered >= waiting; });
+            http::Response out = echo(r);
+            out.body += together ? " together" : " alone";
+            return out;
+        },
+        options);
+    std::vector<std::unique_ptr<Client>> clients;
+    for (std::size_t i = 0; i < waiting; ++i) {
+        clients.push_back(std::make_unique<Client>(server->port()));
+        clients.back()->send("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    for (auto& c : clients) {
+        const std::string r = c->receive(15s);
+        CHECK(r.rfind("HTTP/1.1 200", 0) == 0);
+        CHECK(r.find(" together") != std::string::npos);
+        CHECK(header_of(r, "X-Frame-Options") == "DENY");
+    }
+
+    // A request in flight on a handler thread finishes when the server stops.
+    {
+        std::lock_guard lock(m);
+        entered = 0;
+    }
+    Client last(server->port());
+    last.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+    {
+        std::unique_lock lock(m);
+        all_in.wait_for(lock, 10s, [&] { return entered >= 1; });
+    }
+    std::thread stopper([&] { server->stop(); });
+    std::this_thread::sleep_for(200ms);  // stop() has begun: it waits for the handler
+    {
+        std::lock_guard lock(m);
+        entered = waiting;  // let it go
+    }
+    all_in.notify_all();
+    const std::string r = last.receive();
     stopper.join();
     CHECK(r.rfind("HTTP/1.1 200", 0) == 0);
     CHECK(header_of(r, "Connection") == "close");

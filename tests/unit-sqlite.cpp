@@ -603,6 +603,119 @@ TEST_CASE("a write blocked by another connection's lock fails with unavailable a
     CHECK(store->contacts().put(contact("c2", "+14155550102")).has_value());
 }
 
+/// Commits recorded in the WAL file beside `db` so far: frames of the current WAL generation that
+/// end a transaction (the frame header's "database size after commit" is not zero).
+int wal_commits(const std::string& db) {
+    const std::string wal = file_bytes(db + "-wal");
+    auto u32 = [&](std::size_t at) {
+        return std::uint32_t(std::uint8_t(wal[at])) << 24 | std::uint32_t(std::uint8_t(wal[at + 1])) << 16 |
+               std::uint32_t(std::uint8_t(wal[at + 2])) << 8 | std::uint32_t(std::uint8_t(wal[at + 3]));
+    };
+    REQUIRE(wal.size() >= 32);
+    const std::size_t page = u32(8);
+    const std::uint32_t salt1 = u32(16), salt2 = u32(20);
+    int commits = 0;
+    for (std::size_t frame = 32; frame + 24 + page <= wal.size(); frame += 24 + page) {
+        if (u32(frame + 8) != salt1 || u32(frame + 12) != salt2) break;  // left over from an older generation
+        if (u32(frame + 4) != 0) ++commits;
+    }
+    return commits;
+}
+
+TEST_CASE("concurrent writes share commits, each returns only once its commit is on disk, and a failing one fails alone") {
+    TempDb db;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    REQUIRE(store->contacts().put(contact("c1", "+14155550101")).has_value());
+    const int before = wal_commits(db.str());
+
+    // Another connection holds the write lock: the first writer leads a commit that waits for it,
+    // and every write arriving meanwhile queues behind that commit.
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");
+    std::atomic<int> returned{0};
+    std::vector<std::thread> writers;
+    Result<void> leader = Error(StorageErrc::unavailable);
+    writers.emplace_back([&] {
+        leader = store->activity().record_inbound(tenant, phone("+14155550100"), t0);
+        ++returned;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    constexpr int queued = 12;
+    std::vector<Result<bool>> results(queued, Result<bool>(Error(StorageErrc::unavailable)));
+    for (int i = 0; i < queued; ++i)
+        writers.emplace_back([&, i] {
+            if (i == queued / 2) {  // a message for a contact that does not exist
+                results[std::size_t(i)] = store->messages().append(message("m-bad", "no-such-contact", "hello"));
+            } else if (i % 3 == 0) {
+                results[std::size_t(i)] = store->messages().append(message("m" + std::to_string(i), "c1", "hello"));
+            } else {
+                results[std::size_t(i)] = store->dedup().remember(tenant, "wamid." + std::to_string(i), t0);
+            }
+            ++returned;
+        });
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    CHECK(returned == 0);  // nobody returns before the transaction holding its write is committed
+    raw.exec("COMMIT");
+    for (auto& w : writers) w.join();
+
+    CHECK(leader.has_value());
+    for (int i = 0; i < queued; ++i) {
+        CAPTURE(i);
+        if (i == queued / 2) {
+            REQUIRE_FALSE(results[std::size_t(i)]);
+            CHECK(results[std::size_t(i)].error() == StorageErrc::not_found);
+        } else {
+            REQUIRE(results[std::size_t(i)].has_value());
+            CHECK(*results[std::size_t(i)]);  // stored, and new
+        }
+    }
+    // Every successful write is stored; the failed one left nothing behind.
+    auto listed = store->messages().list_for_contact(tenant, ContactId{"c1"}, 100);
+    REQUIRE(listed.has_value());
+    CHECK(listed->size() == std::size_t(3));  // i = 0, 3 and 9 (6 is the bad one)
+    for (int i = 0; i < queued; ++i)
+        if (i != queued / 2 && i % 3 != 0) CHECK_FALSE(store->dedup().remember(tenant, "wamid." + std::to_string(i), t0).value());
+    RawDb check(db.str());
+    CHECK(check.query("SELECT count(*) FROM messages WHERE id = 'm-bad'") == "0");
+    CHECK(check.query("SELECT count(*) FROM inbound_activity") == "1");
+
+    // 12 writes stored: one commit each would be 12 (a transaction that stored nothing writes no
+    // frame); the queued ones shared commits.
+    const int commits = wal_commits(db.str()) - before;
+    CAPTURE(commits);
+    CHECK(commits >= 2);
+    CHECK(commits <= queued / 2);
+}
+
+TEST_CASE("when a shared commit cannot be made, every write in it fails and none is stored") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::milliseconds(300);
+    auto store = open_store(db.str(), options);
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");
+    constexpr int writers_count = 6;
+    std::vector<Result<bool>> results(writers_count, Result<bool>(true));
+    std::vector<std::thread> writers;
+    for (int i = 0; i < writers_count; ++i)
+        writers.emplace_back([&, i] {
+            results[std::size_t(i)] = store->dedup().remember(tenant, "wamid." + std::to_string(i), t0);
+        });
+    for (auto& w : writers) w.join();
+    raw.exec("ROLLBACK");
+    for (const auto& r : results) {
+        REQUIRE_FALSE(r);
+        CHECK(r.error() == StorageErrc::unavailable);
+    }
+    RawDb check(db.str());
+    CHECK(check.query("SELECT count(*) FROM dedup_keys") == "0");
+    // The store is usable again once the lock is gone.
+    CHECK(store->dedup().remember(tenant, "wamid.0", t0).value());
+}
+
 TEST_CASE("scans visit more rows than one batch and may call back into the store") {
     TempDb db;
     auto store = open_store(db.str());

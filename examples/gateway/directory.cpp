@@ -143,6 +143,11 @@ struct Directory::Impl {
     const Clock* clock = nullptr;
     mutable std::mutex mutex;
     mutable std::unordered_map<std::string, CachedKey> key_cache;
+    struct CachedTenant {
+        std::optional<std::string> tenant;
+        Timestamp loaded;
+    };
+    mutable std::unordered_map<std::string, CachedTenant> number_cache;  // every webhook asks
 
     ~Impl() { sqlite3_close_v2(db); }
 
@@ -188,6 +193,7 @@ Result<void> Directory::put_tenant(const Tenant& tenant) {
     if (rc == SQLITE_CONSTRAINT)
         return Error(ConfigErrc::invalid_value, "phone number id " + tenant.phone_number_id + " belongs to another tenant");
     if (rc != SQLITE_DONE) return db_error(impl_->db, "storing tenant " + tenant.id);
+    impl_->number_cache.clear();
     return {};
 }
 
@@ -203,14 +209,21 @@ Result<std::optional<Tenant>> Directory::tenant(std::string_view id) const {
 }
 
 Result<std::optional<std::string>> Directory::tenant_for_number(std::string_view phone_number_id) const {
+    const Timestamp now = impl_->clock->now();
     std::lock_guard lock(impl_->mutex);
+    const std::string number(phone_number_id);
+    if (auto it = impl_->number_cache.find(number); it != impl_->number_cache.end() && now - it->second.loaded < key_cache_ttl)
+        return it->second.tenant;
     Statement st(impl_->db, "SELECT id FROM gateway_tenants WHERE phone_number_id = ?1");
     if (!st.ok()) return db_error(impl_->db, "preparing number lookup");
     st.text(1, phone_number_id);
     const int rc = st.step();
-    if (rc == SQLITE_DONE) return std::optional<std::string>();
-    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading tenant of a number");
-    return std::optional<std::string>(st.column_text(0));
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_error(impl_->db, "reading tenant of a number");
+    std::optional<std::string> tenant;
+    if (rc == SQLITE_ROW) tenant = st.column_text(0);
+    if (impl_->number_cache.size() >= 10'000) impl_->number_cache.clear();  // numbers are few; junk ids are not kept
+    impl_->number_cache.insert_or_assign(number, Impl::CachedTenant{tenant, now});
+    return tenant;
 }
 
 Result<IssuedKey> Directory::create_key(const rbac::Principal& principal) {

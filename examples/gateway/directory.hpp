@@ -46,8 +46,9 @@ struct Integration {
     std::string source;
 };
 
-/// Thread-safe: one connection behind a mutex; verified keys are cached for `key_cache_ttl`, so a
-/// revocation made by another process takes effect within that time.
+/// Thread-safe: one connection behind a mutex; verified keys and the tenants of business numbers
+/// are cached for `key_cache_ttl`, so a revocation or a number moved by another process takes
+/// effect within that time (at once when made through this object).
 class Directory {
 public:
     static constexpr std::chrono::seconds key_cache_ttl{30};

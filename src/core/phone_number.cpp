@@ -2,8 +2,21 @@
 #include <heroshhi/core/phone_number.hpp>
 
 #include <phonenumbers/phonenumberutil.h>
+#if HEROSHHI_HAVE_PHONENUMBER_METADATA
+#include <phonenumbers/phonemetadata.pb.h>
 
+namespace i18n::phonenumbers {
+// libphonenumber's compiled-in metadata (a serialised PhoneMetadataCollection), exported by the
+// library but declared in a header it does not install (metadata.h).
+int metadata_size();
+const void* metadata_get();
+}  // namespace i18n::phonenumbers
+#endif
+
+#include <array>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 
 namespace heroshhi {
 namespace {
@@ -103,6 +116,274 @@ Result<void> check_characters(std::string_view s, bool& leading_plus, std::size_
     return {};
 }
 
+// --- The fast path for canonical input ----------------------------------------------------------
+//
+// For "+" followed by ASCII digits (or ASCII digits alone, read as international), libphonenumber's
+// Parse does this, in order: the country calling code is the first 1 to 3 digits that name one
+// (none if the first digit is 0); the rest is the national number, from which the national
+// prefix for parsing of the code's main region (a regular expression, anchored at the start) is
+// stripped or transformed when it matches a non-empty prefix and the result has a possible length;
+// leading zeros are kept as the "Italian leading zero". When the rest starts with a digit other
+// than 0 that no non-empty match of that expression can start with, nothing is stripped, and the
+// result is exactly {code, rest}. Everything else Parse runs (viability, extensions, '+' and digit
+// normalisation) changes nothing for such input. So: a table of the digits that may start a
+// national number of each code untouched, computed once from libphonenumber's own metadata.
+
+constexpr std::uint16_t all_digits = 0x3FF;  // bit d: the digit d
+constexpr std::uint16_t digit_bit(char c) { return std::uint16_t(1u << (c - '0')); }
+constexpr bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
+
+/// What a regular expression can match first, over the ASCII digits.
+struct FirstDigits {
+    std::uint16_t digits = 0;  ///< bit d: a non-empty match may start with d
+    bool nullable = false;     ///< it may match the empty string
+};
+
+/// Reads the ICU regular expressions of libphonenumber's national prefixes for parsing ("0",
+/// "1|([2-9]\d{6})$", "0?(?:(11|2(?:2(?:02?|...))15)?", ...) for the digits a match may start
+/// with. It over-approximates (a class like \w counts as every digit) and gives up (nullopt) on
+/// a construct it does not know (lookaround, backreferences, nested sets), so an answer is never
+/// too small.
+class FirstDigitReader {
+public:
+    explicit FirstDigitReader(std::string_view pattern) : p_(pattern) {}
+
+    std::optional<FirstDigits> read() {
+        auto r = alternation();
+        if (!r || i_ != p_.size()) return std::nullopt;
+        return r;
+    }
+
+private:
+    bool more() const { return i_ < p_.size(); }
+
+    std::optional<FirstDigits> alternation() {
+        auto r = sequence();
+        while (r && more() && p_[i_] == '|') {
+            ++i_;
+            const auto next = sequence();
+            if (!next) return std::nullopt;
+            r->digits |= next->digits;
+            r->nullable = r->nullable || next->nullable;
+        }
+        return r;
+    }
+
+    std::optional<FirstDigits> sequence() {
+        FirstDigits r{0, true};
+        while (more() && p_[i_] != '|' && p_[i_] != ')') {
+            auto a = atom();
+            if (!a || !quantifier(*a)) return std::nullopt;
+            if (r.nullable) r.digits |= a->digits;  // reachable first only while all before may be empty
+            r.nullable = r.nullable && a->nullable;
+        }
+        return r;
+    }
+
+    std::optional<FirstDigits> atom() {
+        const char c = p_[i_++];
+        switch (c) {
+            case '(': {
+                if (more() && p_[i_] == '?') {
+                    if (i_ + 1 >= p_.size() || p_[i_ + 1] != ':') return std::nullopt;  // lookaround, flags, names
+                    i_ += 2;
+                }
+                auto r = alternation();
+                if (!r || !more() || p_[i_] != ')') return std::nullopt;
+                ++i_;
+                return r;
+            }
+            case '[': return char_class();
+            case '\\': {
+                if (!more()) return std::nullopt;
+                const char e = p_[i_++];
+                if (is_ascii_digit(e)) return std::nullopt;  // a backreference
+                if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z')) return FirstDigits{all_digits, false};
+                return FirstDigits{0, false};  // an escaped punctuation character
+            }
+            case '.': return FirstDigits{all_digits, false};
+            case '^':
+            case '$': return FirstDigits{0, true};
+            case '*':
+            case '+':
+            case '?':
+            case '{': return std::nullopt;  // a quantifier with nothing to repeat
+            default: return FirstDigits{is_ascii_digit(c) ? digit_bit(c) : std::uint16_t{0}, false};
+        }
+    }
+
+    std::optional<FirstDigits> char_class() {
+        bool negated = false;
+        if (more() && p_[i_] == '^') {
+            negated = true;
+            ++i_;
+        }
+        std::uint16_t set = 0;
+        while (more() && p_[i_] != ']') {
+            char lo = p_[i_++];
+            if (lo == '[') return std::nullopt;  // nested sets, POSIX classes
+            if (lo == '\\') {
+                if (!more()) return std::nullopt;
+                lo = p_[i_++];
+                if ((lo >= 'a' && lo <= 'z') || (lo >= 'A' && lo <= 'Z') || is_ascii_digit(lo)) {
+                    set = all_digits;  // \d, \w, ...: may be any digit
+                    continue;
+                }
+            }
+            if (i_ + 1 < p_.size() && p_[i_] == '-' && p_[i_ + 1] != ']') {
+                const char hi = p_[i_ + 1];
+                if (hi == '\\' || hi == '[') return std::nullopt;
+                i_ += 2;
+                for (int ch = lo; ch <= hi; ++ch)
+                    if (is_ascii_digit(char(ch))) set |= digit_bit(char(ch));
+            } else if (is_ascii_digit(lo)) {
+                set |= digit_bit(lo);
+            }
+        }
+        if (!more()) return std::nullopt;
+        ++i_;  // ']'
+        return FirstDigits{negated ? all_digits : set, false};
+    }
+
+    bool quantifier(FirstDigits& a) {
+        if (!more()) return true;
+        const char c = p_[i_];
+        if (c == '?' || c == '*') {
+            a.nullable = true;
+            ++i_;
+        } else if (c == '+') {
+            ++i_;
+        } else if (c == '{') {
+            const std::size_t close = p_.find('}', i_);
+            if (close == std::string_view::npos || close == i_ + 1 || !is_ascii_digit(p_[i_ + 1])) return false;
+            if (p_[i_ + 1] == '0' && (p_[i_ + 2] == ',' || p_[i_ + 2] == '}')) a.nullable = true;
+            i_ = close + 1;
+        } else {
+            return true;
+        }
+        if (more() && (p_[i_] == '?' || p_[i_] == '+')) ++i_;  // lazy or possessive
+        return true;
+    }
+
+    std::string_view p_;
+    std::size_t i_ = 0;
+};
+
+/// Per calling code (1 to 999): whether libphonenumber knows it, and the first digits of a
+/// national number it reads untouched (bit d). All zero when the metadata cannot be read: then
+/// every input takes the regular path.
+struct CanonicalTable {
+    std::array<bool, 1000> known{};
+    std::array<std::uint16_t, 1000> untouched_first{};
+};
+
+CanonicalTable build_canonical_table() {
+    CanonicalTable t;
+    const pn::PhoneNumberUtil& util = *pn::PhoneNumberUtil::GetInstance();
+    for (int code = 1; code < 1000; ++code) {
+        std::string region;
+        util.GetRegionCodeForCountryCode(code, &region);
+        t.known[std::size_t(code)] = region != "ZZ";
+    }
+#if HEROSHHI_HAVE_PHONENUMBER_METADATA
+    pn::PhoneMetadataCollection collection;
+    if (!collection.ParseFromArray(pn::metadata_get(), pn::metadata_size())) return t;
+    for (const pn::PhoneMetadata& m : collection.metadata()) {
+        const int code = m.country_code();
+        if (code <= 0 || code >= 1000 || !t.known[std::size_t(code)]) continue;
+        // Parse reads a number with the metadata of its code's main region ("001" for the
+        // non-geographic codes), whatever region the caller gave.
+        std::string main_region;
+        util.GetRegionCodeForCountryCode(code, &main_region);
+        if (m.id() != main_region) continue;
+        std::uint16_t may_be_stripped = 0;
+        if (!m.national_prefix_for_parsing().empty()) {
+            const auto first = FirstDigitReader(m.national_prefix_for_parsing()).read();
+            may_be_stripped = first ? first->digits : all_digits;
+        }
+        t.untouched_first[std::size_t(code)] = all_digits & ~may_be_stripped & ~digit_bit('0');
+    }
+#endif
+    return t;
+}
+
+const CanonicalTable& canonical_table() {
+    static const CanonicalTable table = build_canonical_table();
+    return table;
+}
+
+/// libphonenumber's Parse of canonical input when it is certain without running it (see above):
+/// `text` is '+' and ASCII digits, or ASCII digits alone when there is no region.
+std::optional<pn::PhoneNumber> read_canonical(std::string_view text, bool has_region) {
+    const bool plus = !text.empty() && text.front() == '+';
+    if (!plus && has_region) return std::nullopt;  // national or wa_id: the regular path decides
+    const std::string_view digits = plus ? text.substr(1) : text;
+    if (digits.size() < min_e164_digits || digits.size() > max_e164_digits || digits.front() == '0') return std::nullopt;
+    for (const char c : digits)
+        if (!is_ascii_digit(c)) return std::nullopt;
+    const CanonicalTable& table = canonical_table();
+    int code = 0;
+    std::size_t code_length = 0;
+    for (std::size_t n = 1; n <= 3 && code_length == 0; ++n) {
+        code = code * 10 + (digits[n - 1] - '0');
+        if (table.known[std::size_t(code)]) code_length = n;
+    }
+    if (code_length == 0) return std::nullopt;
+    const std::string_view national = digits.substr(code_length);
+    if ((table.untouched_first[std::size_t(code)] & digit_bit(national.front())) == 0) return std::nullopt;
+    std::uint64_t number = 0;
+    for (const char c : national) number = number * 10 + std::uint64_t(c - '0');
+    pn::PhoneNumber parsed;
+    parsed.set_country_code(code);
+    parsed.set_national_number(number);
+    return parsed;
+}
+
+/// libphonenumber's reading of written input (and of canonical input the fast path declines).
+Result<void> parse_written(const pn::PhoneNumberUtil& util, std::string_view text, const std::string& region,
+                           std::string_view default_region, bool leading_plus, std::size_t digit_count,
+                           pn::PhoneNumber& parsed) {
+    // A WhatsApp wa_id is the international number as bare ASCII digits, no '+': with no region
+    // to read a national number against, such input is taken as international. Anything with
+    // separators ("415 555 2671") is a written number and needs a '+' or a region.
+    const bool bare_digits = text.find_first_not_of("0123456789") == std::string_view::npos;
+    std::string input;
+    input.reserve(text.size() + 1);
+    if (!leading_plus && default_region.empty() && bare_digits) input += '+';
+    input += text;
+    if ((leading_plus || input.front() == '+') && digit_count < min_e164_digits)
+        return {PhoneErrc::too_short, std::to_string(digit_count) + " digits, at least 7 are needed"};
+
+    switch (util.Parse(input, region, &parsed)) {
+        case pn::PhoneNumberUtil::NO_PARSING_ERROR: break;
+        case pn::PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
+            return {PhoneErrc::invalid_country_code,
+                    default_region.empty() && !leading_plus && !bare_digits
+                        ? "a national number needs a default region (or write it with '+' and the country code)"
+                        : "no known country calling code"};
+        case pn::PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
+        case pn::PhoneNumberUtil::TOO_SHORT_NSN:
+            return {PhoneErrc::too_short, "too few digits after the country code"};
+        case pn::PhoneNumberUtil::TOO_LONG_NSN:
+            return {PhoneErrc::too_long, "too many digits"};
+        default:
+            return {PhoneErrc::not_a_number, "libphonenumber found no number"};
+    }
+
+    // Bare digits with a region may be a wa_id (international without '+') rather than a national
+    // number: "447911123456" with region US. When only the international reading has a possible
+    // length, take it; when both do, the region the caller gave wins.
+    if (bare_digits && !default_region.empty() && !util.IsPossibleNumber(parsed)) {
+        pn::PhoneNumber international;
+        std::string with_plus(1, '+');  // not "+" + ...: a false -Wrestrict in g++ 12 at -O2
+        with_plus += text;
+        if (util.Parse(with_plus, "ZZ", &international) == pn::PhoneNumberUtil::NO_PARSING_ERROR &&
+            util.IsPossibleNumber(international))
+            parsed = international;
+    }
+    return {};
+}
+
 bool is_blank(std::string_view s) {
     for (char c : s)
         if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
@@ -112,6 +393,12 @@ bool is_blank(std::string_view s) {
 }  // namespace
 
 Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view default_region) {
+    return parse(raw, default_region, true, nullptr);
+}
+
+Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view default_region, bool allow_fast,
+                                       bool* fast) {
+    if (fast != nullptr) *fast = false;
     if (raw.size() > max_input_length)
         return {PhoneErrc::too_long_input, "input is " + std::to_string(raw.size()) + " bytes, at most " +
                                                std::to_string(max_input_length) + " are accepted"};
@@ -139,42 +426,12 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
             return {PhoneErrc::unknown_region, "'" + region + "' is not a region libphonenumber knows"};
     }
 
-    // A WhatsApp wa_id is the international number as bare ASCII digits, no '+': with no region
-    // to read a national number against, such input is taken as international. Anything with
-    // separators ("415 555 2671") is a written number and needs a '+' or a region.
-    const bool bare_digits = text.find_first_not_of("0123456789") == std::string_view::npos;
-    std::string input;
-    input.reserve(text.size() + 1);
-    if (!leading_plus && default_region.empty() && bare_digits) input += '+';
-    input += text;
-    if ((leading_plus || input.front() == '+') && digit_count < min_e164_digits)
-        return {PhoneErrc::too_short, std::to_string(digit_count) + " digits, at least 7 are needed"};
-
     pn::PhoneNumber parsed;
-    switch (util.Parse(input, region, &parsed)) {
-        case pn::PhoneNumberUtil::NO_PARSING_ERROR: break;
-        case pn::PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
-            return {PhoneErrc::invalid_country_code,
-                    default_region.empty() && !leading_plus && !bare_digits
-                        ? "a national number needs a default region (or write it with '+' and the country code)"
-                        : "no known country calling code"};
-        case pn::PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
-        case pn::PhoneNumberUtil::TOO_SHORT_NSN:
-            return {PhoneErrc::too_short, "too few digits after the country code"};
-        case pn::PhoneNumberUtil::TOO_LONG_NSN:
-            return {PhoneErrc::too_long, "too many digits"};
-        default:
-            return {PhoneErrc::not_a_number, "libphonenumber found no number"};
-    }
-
-    // Bare digits with a region may be a wa_id (international without '+') rather than a national
-    // number: "447911123456" with region US. When only the international reading has a possible
-    // length, take it; when both do, the region the caller gave wins.
-    if (bare_digits && !default_region.empty() && !util.IsPossibleNumber(parsed)) {
-        pn::PhoneNumber international;
-        if (util.Parse("+" + std::string(text), "ZZ", &international) == pn::PhoneNumberUtil::NO_PARSING_ERROR &&
-            util.IsPossibleNumber(international))
-            parsed = international;
+    if (auto canonical = allow_fast ? read_canonical(text, !default_region.empty()) : std::nullopt) {
+        parsed = std::move(*canonical);
+        if (fast != nullptr) *fast = true;
+    } else if (auto read = parse_written(util, text, region, default_region, leading_plus, digit_count, parsed); !read) {
+        return read.error();
     }
 
     // Possible length (how many digits numbers of that country have) is checked; validity
@@ -242,3 +499,17 @@ std::string PhoneNumber::e164() const {
 std::string PhoneNumber::digits() const { return std::to_string(key_); }
 
 }  // namespace heroshhi
+
+namespace heroshhi::detail {
+
+Result<PhoneNumber> parse_phone_by_libphonenumber(std::string_view raw, std::string_view default_region) {
+    return PhoneNumber::parse(raw, default_region, false, nullptr);
+}
+
+bool phone_fast_path_applies(std::string_view raw, std::string_view default_region) {
+    bool fast = false;
+    (void)PhoneNumber::parse(raw, default_region, true, &fast);
+    return fast;
+}
+
+}  // namespace heroshhi::detail

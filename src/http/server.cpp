@@ -5,7 +5,9 @@
 #include <heroshhi/http/server.hpp>
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/ssl.hpp>
@@ -20,6 +22,8 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -100,7 +104,60 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 
 namespace detail {
 class Connection;
-}
+
+/// Threads that run handlers taken off the I/O threads, first come first served.
+class HandlerPool {
+public:
+    explicit HandlerPool(std::size_t threads) {
+        for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    }
+    ~HandlerPool() { stop(); }
+    HandlerPool(const HandlerPool&) = delete;
+    HandlerPool& operator=(const HandlerPool&) = delete;
+
+    void submit(std::function<void()> job) {
+        {
+            std::lock_guard lock(mutex_);
+            jobs_.push_back(std::move(job));
+        }
+        ready_.notify_one();
+    }
+
+    /// Lets the jobs running finish, drops the ones not started, joins the threads.
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) return;
+            stopping_ = true;
+            jobs_.clear();
+        }
+        ready_.notify_all();
+        for (auto& w : workers_) w.join();
+    }
+
+private:
+    void work() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock lock(mutex_);
+                ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+                if (stopping_) return;
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::function<void()>> jobs_;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace detail
 
 struct Server::Impl {
     ServerOptions options;
@@ -109,6 +166,7 @@ struct Server::Impl {
     net::io_context ioc;
     tcp::acceptor acceptor{ioc};
     std::vector<std::thread> threads;
+    std::optional<detail::HandlerPool> pool;  // when handlers outnumber the I/O threads
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
 
@@ -193,14 +251,34 @@ private:
         request.body = req.body();
         request.client_address = peer_;
         request.client_port = peer_port_;
+        const bool keep_alive = req.keep_alive();
 
-        Response response;
-        try {
-            response = server_.handler(request);
-        } catch (...) {
-            response = Response::error(500, "internal_error", "The request could not be completed.");
+        if (!server_.pool) {
+            finish(handle(request), keep_alive);
+            return;
         }
-        keep_alive_ = req.keep_alive() && !server_.stopping.load();
+        // A handler may block (a durable commit): it runs on the pool, the I/O threads go on. The
+        // work guard keeps them running (with nothing else to do they would return) until the
+        // answer is handed back.
+        server_.pool->submit([self = shared_from_this(), request = std::move(request), keep_alive,
+                              work = net::make_work_guard(server_.ioc)]() mutable {
+            Response response = self->handle(request);
+            net::post(self->lowest().get_executor(), [self, response = std::move(response), keep_alive]() mutable {
+                self->finish(std::move(response), keep_alive);
+            });
+        });
+    }
+
+    Response handle(const Request& request) {
+        try {
+            return server_.handler(request);
+        } catch (...) {
+            return Response::error(500, "internal_error", "The request could not be completed.");
+        }
+    }
+
+    void finish(Response response, bool keep_alive) {
+        keep_alive_ = keep_alive && !server_.stopping.load();
         send(std::move(response));
     }
 
@@ -341,8 +419,12 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler han
     if (ec) return Error(ec, "cannot listen on " + where);
     impl->port = impl->acceptor.local_endpoint().port();
     impl->accept();
+    // The network I/O needs no more threads than there are cores; handlers that may block get
+    // threads of their own when more are asked for.
     const std::size_t n = std::max<std::size_t>(1, impl->options.threads);
-    for (std::size_t i = 0; i < n; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+    const std::size_t io_threads = std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+    if (n > io_threads) impl->pool.emplace(n);
+    for (std::size_t i = 0; i < io_threads; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
@@ -358,6 +440,7 @@ void Server::stop(std::chrono::milliseconds grace) {
             if (auto s = w.lock()) s->close_if_idle();
         impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight == 0; });
     }
+    if (impl_->pool) impl_->pool->stop();  // handlers still running finish; their answers are not sent
     impl_->ioc.stop();
     for (auto& t : impl_->threads)
         if (t.joinable()) t.join();

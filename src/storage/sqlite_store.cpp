@@ -5,6 +5,9 @@
 // - nothing is written to a file before it is known to be a heroshhi database of a schema this
 //   build understands (so a wrong path never damages someone else's file);
 // - every write of more than one row runs in one transaction;
+// - writes that arrive while a commit is in flight are committed together (group commit): each in
+//   its own savepoint, so one failing write rolls back alone, and each caller returns only once
+//   the transaction holding its write is durable (or has failed);
 // - no exception leaves a port method;
 // - in an encrypted store no sensitive value (phone number, name, email, message body) reaches
 //   SQLite except as a FieldCipher ciphertext or a blind-index tag.
@@ -16,6 +19,7 @@
 #include <array>
 #include <charconv>
 #include <climits>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -272,6 +276,12 @@ enum class Sql : std::size_t {
     begin_immediate,
     commit,
     rollback,
+    savepoint_write,
+    release_write,
+    rollback_to_write,
+    savepoint_tx,
+    release_tx,
+    rollback_to_tx,
     contact_upsert,
     contact_get,
     contact_find_live_by_phone,
@@ -341,6 +351,12 @@ const char* sql_text(Sql q) noexcept {
         case Sql::begin_immediate: return "BEGIN IMMEDIATE";
         case Sql::commit: return "COMMIT";
         case Sql::rollback: return "ROLLBACK";
+        case Sql::savepoint_write: return "SAVEPOINT heroshhi_write";
+        case Sql::release_write: return "RELEASE heroshhi_write";
+        case Sql::rollback_to_write: return "ROLLBACK TO heroshhi_write";
+        case Sql::savepoint_tx: return "SAVEPOINT heroshhi_tx";
+        case Sql::release_tx: return "RELEASE heroshhi_tx";
+        case Sql::rollback_to_tx: return "ROLLBACK TO heroshhi_tx";
         case Sql::contact_upsert:
             return "INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team,"
                    " created_at_ms, updated_at_ms, deleted_at_ms, legal_hold, restricted, analytics_objection)"
@@ -1060,23 +1076,31 @@ public:
 
 private:
     /// Commits on commit(); rolls back in the destructor otherwise. Caller holds mutex_.
+    /// Inside a group commit (see write()) it is a savepoint of the group's transaction, so the
+    /// same code is all-or-nothing either way.
     class Transaction {
     public:
         explicit Transaction(const Impl& impl) noexcept : impl_(impl) {}
         Transaction(const Transaction&) = delete;
         Transaction& operator=(const Transaction&) = delete;
         ~Transaction() {
-            if (active_ && sqlite3_get_autocommit(impl_.db_) == 0) {
-                if (auto st = impl_.statement(Sql::rollback)) sqlite3_step(st->get());
+            if (!active_ || sqlite3_get_autocommit(impl_.db_) != 0) return;
+            if (nested_) {
+                if (auto st = impl_.statement(Sql::rollback_to_tx)) sqlite3_step(st->get());
+                if (auto st = impl_.statement(Sql::release_tx)) sqlite3_step(st->get());
+            } else if (auto st = impl_.statement(Sql::rollback)) {
+                sqlite3_step(st->get());
             }
         }
         Result<void> begin() {
-            if (auto rc = impl_.run(Sql::begin_immediate, "starting a transaction"); !rc) return rc;
+            nested_ = sqlite3_get_autocommit(impl_.db_) == 0;
+            if (auto rc = impl_.run(nested_ ? Sql::savepoint_tx : Sql::begin_immediate, "starting a transaction"); !rc)
+                return rc;
             active_ = true;
             return {};
         }
         Result<void> commit() {
-            if (auto rc = impl_.run(Sql::commit, "committing a transaction"); !rc) return rc;
+            if (auto rc = impl_.run(nested_ ? Sql::release_tx : Sql::commit, "committing a transaction"); !rc) return rc;
             active_ = false;
             return {};
         }
@@ -1084,7 +1108,35 @@ private:
     private:
         const Impl& impl_;
         bool active_ = false;
+        bool nested_ = false;
     };
+
+    /// One caller's write waiting for a group commit: `run` calls the caller's body with mutex_
+    /// held inside the group's transaction and says whether it succeeded.
+    struct PendingWrite {
+        bool (*run)(void* body) = nullptr;
+        void* body = nullptr;
+        std::optional<Error> error;  ///< set when the write failed outside its body (group failure, exception)
+        // Under queue_mutex_: each waiter is woken alone, when its group is done or it is to lead
+        // the next one (waking every queued writer after each commit costs more than the commit).
+        std::condition_variable wake;
+        bool finished = false;
+        bool lead = false;
+    };
+
+    /// Runs `body` (which uses the connection; mutex_ is held while it runs) as one atomic write and
+    /// returns its result once durable. Writes arriving while a commit is in flight are queued and
+    /// committed together by one of their callers (the leader) in one transaction, with one sync
+    /// to disk: each in its own savepoint, so a body that fails is rolled back alone, and each
+    /// caller gets its own result. If the transaction as a whole fails (commit error, disk full),
+    /// every write of the group fails with that error and none of them is stored.
+    /// The body must not call the store's own methods (it runs under mutex_, maybe on another thread).
+    template <class T, class Body>
+    Result<T> write(Body&& body);
+    /// Queues `me`, then waits until a leader has committed it, or leads a group itself.
+    void commit_with_others(PendingWrite& me);
+    /// The leader's part: one transaction for `group` (takes mutex_).
+    void commit_group(const std::vector<PendingWrite*>& group) noexcept;
 
     // All of these expect mutex_ to be held.
     Result<Stmt> statement(Sql q) const;
@@ -1155,6 +1207,10 @@ private:
     bool encrypted_ = false;                       // the file's mode, settled at open
     mutable std::mutex mutex_;
     mutable std::array<sqlite3_stmt*, static_cast<std::size_t>(Sql::count_)> statements_{};
+    // Group commit (see write()): queue_mutex_ guards the two below; never held with mutex_.
+    std::mutex queue_mutex_;
+    std::vector<PendingWrite*> queued_;
+    bool committing_ = false;  // a leader is running a group, or has been chosen to run the next
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1493,6 +1549,96 @@ Result<void> SqliteStore::Impl::run(Sql q, std::string_view action) const {
     return {};
 }
 
+// ---------------------------------------------------------------------------------------------
+// Group commit
+
+template <class T, class Body>
+Result<T> SqliteStore::Impl::write(Body&& body) {
+    if (auto ok = writable(); !ok) return ok.error();
+    std::optional<Result<T>> result;
+    auto run_body = [&]() -> bool {
+        result.emplace(body());
+        return result->has_value();
+    };
+    PendingWrite me;
+    me.body = &run_body;
+    me.run = [](void* f) { return (*static_cast<decltype(run_body)*>(f))(); };
+    commit_with_others(me);
+    if (result && !*result) return std::move(*result);  // the body's own failure, rolled back
+    if (me.error) return std::move(*me.error);
+    if (!result) return Error(StorageErrc::unavailable, "a write was not run");
+    return std::move(*result);
+}
+
+void SqliteStore::Impl::commit_with_others(PendingWrite& me) {
+    std::unique_lock lock(queue_mutex_);
+    queued_.push_back(&me);
+    if (committing_) me.wake.wait(lock, [&] { return me.finished || me.lead; });
+    if (me.finished) return;
+    // Lead: commit everything queued so far, our own write included.
+    committing_ = true;
+    std::vector<PendingWrite*> group;
+    group.swap(queued_);
+    lock.unlock();
+    commit_group(group);
+    lock.lock();
+    // Notified under the lock: a waiter may return (and its PendingWrite go) as soon as it has it.
+    for (PendingWrite* p : group) {
+        p->finished = true;
+        if (p != &me) p->wake.notify_one();
+    }
+    if (queued_.empty()) {
+        committing_ = false;
+    } else {  // hand over: the first writer that queued meanwhile leads the next group
+        queued_.front()->lead = true;
+        queued_.front()->wake.notify_one();
+    }
+}
+
+void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) noexcept {
+    std::lock_guard lock(mutex_);
+    auto fail_all = [&](const Error& error) noexcept {
+        if (sqlite3_get_autocommit(db_) == 0) {
+            if (auto st = statement(Sql::rollback)) sqlite3_step(st->get());
+        }
+        for (PendingWrite* p : group) {
+            try {
+                p->error = error;
+            } catch (...) {  // copying the sentence failed: hand over the code alone
+                p->error.emplace(error.code());
+            }
+        }
+    };
+    try {
+        if (auto ok = run(Sql::begin_immediate, "starting a transaction"); !ok) return fail_all(ok.error());
+        for (PendingWrite* p : group) {
+            if (auto ok = run(Sql::savepoint_write, "starting a write"); !ok) return fail_all(ok.error());
+            bool stored = false;
+            try {
+                stored = p->run(p->body);
+            } catch (const std::bad_alloc&) {
+                p->error.emplace(make_error_code(StorageErrc::unavailable));
+            } catch (const std::exception& e) {
+                p->error = exception_error(e.what());
+            } catch (...) {
+                p->error = exception_error("unknown exception");
+            }
+            // Some errors (disk full, I/O error) make SQLite roll the whole transaction back: the
+            // writes before this one are gone too.
+            if (sqlite3_get_autocommit(db_) != 0)
+                return fail_all(Error(StorageErrc::unavailable,
+                                      "a write in '" + path_ + "' failed and SQLite rolled its transaction back"));
+            if (!stored) {
+                if (auto ok = run(Sql::rollback_to_write, "rolling back a write"); !ok) return fail_all(ok.error());
+            }
+            if (auto ok = run(Sql::release_write, "ending a write"); !ok) return fail_all(ok.error());
+        }
+        if (auto ok = run(Sql::commit, "committing a transaction"); !ok) return fail_all(ok.error());
+    } catch (...) {  // only allocation can throw here
+        fail_all(Error(make_error_code(StorageErrc::unavailable)));
+    }
+}
+
 Result<PhoneNumber> SqliteStore::Impl::column_phone(sqlite3_stmt* s, int i) const {
     const std::int64_t key = column_int(s, i);
     if (key <= 0) return corrupt_row("phone number");
@@ -1598,16 +1744,16 @@ Result<void> SqliteStore::Impl::put(const Contact& c) {
         if (!phone) return phone.error();
         if (!name) return name.error();
         if (!email) return email.error();
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok;
-        auto st = statement(Sql::contact_upsert);
-        if (!st) return st.error();
-        int rc = bind_all(st->get(), c.tenant.value(), c.id.value(), *ref, *phone, *name, *email, c.source, optional_id(c.assignee), c.team, ms(c.created_at), ms(c.updated_at),
-                          optional_ms(c.deleted_at), std::int64_t{c.legal_hold ? 1 : 0},
-                          std::int64_t{c.restricted ? 1 : 0}, std::int64_t{c.analytics_objection ? 1 : 0});
-        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-        if (rc != SQLITE_DONE) return failure(rc, "storing a contact");
-        return {};
+        return write<void>([&]() -> Result<void> {
+            auto st = statement(Sql::contact_upsert);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), c.tenant.value(), c.id.value(), *ref, *phone, *name, *email, c.source, optional_id(c.assignee), c.team, ms(c.created_at), ms(c.updated_at),
+                              optional_ms(c.deleted_at), std::int64_t{c.legal_hold ? 1 : 0},
+                              std::int64_t{c.restricted ? 1 : 0}, std::int64_t{c.analytics_objection ? 1 : 0});
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "storing a contact");
+            return {};
+        });
     });
 }
 
@@ -1711,20 +1857,15 @@ Result<bool> SqliteStore::Impl::append(const MessageRecord& m) {
             return invalid("a message needs a tenant, an id and a contact");
         auto body = seal(m.tenant, fields::message_body, m.id.value(), m.body);
         if (!body) return body.error();
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok.error();
-        Transaction tx(*this);
-        if (auto ok = tx.begin(); !ok) return ok.error();
-        {
-            auto st = statement(Sql::contact_exists);
-            if (!st) return st.error();
-            int rc = bind_all(st->get(), m.tenant.value(), m.contact.value());
-            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-            if (rc == SQLITE_DONE) return Error(StorageErrc::not_found, "the message's contact does not exist");
-            if (rc != SQLITE_ROW) return failure(rc, "looking up the message's contact");
-        }
-        bool inserted = false;
-        {
+        return write<bool>([&]() -> Result<bool> {
+            {
+                auto st = statement(Sql::contact_exists);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), m.tenant.value(), m.contact.value());
+                if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+                if (rc == SQLITE_DONE) return Error(StorageErrc::not_found, "the message's contact does not exist");
+                if (rc != SQLITE_ROW) return failure(rc, "looking up the message's contact");
+            }
             auto st = statement(Sql::message_insert);
             if (!st) return st.error();
             int rc = bind_all(st->get(), m.tenant.value(), m.id.value(), m.contact.value(), to_string(m.direction),
@@ -1734,10 +1875,8 @@ Result<bool> SqliteStore::Impl::append(const MessageRecord& m) {
             if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
                 return Error(StorageErrc::not_found, "the message's contact does not exist");
             if (rc != SQLITE_DONE) return failure(rc, "appending a message");
-            inserted = sqlite3_changes(db_) > 0;
-        }
-        if (auto ok = tx.commit(); !ok) return ok.error();
-        return inserted;
+            return sqlite3_changes(db_) > 0;
+        });
     });
 }
 
@@ -1745,14 +1884,14 @@ Result<bool> SqliteStore::Impl::update_status(const TenantId& tenant, const Mess
                                               Timestamp at) {
     return guarded<bool>([&]() -> Result<bool> {
         if (tenant.empty() || id.empty()) return invalid("updating a message needs a tenant and an id");
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok.error();
-        auto st = statement(Sql::message_update_status);
-        if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), id.value(), to_string(status), ms(at));
-        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-        if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
-        return sqlite3_changes(db_) > 0;
+        return write<bool>([&]() -> Result<bool> {
+            auto st = statement(Sql::message_update_status);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), id.value(), to_string(status), ms(at));
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
+            return sqlite3_changes(db_) > 0;
+        });
     });
 }
 
@@ -1777,37 +1916,32 @@ Result<std::optional<MessageId>> SqliteStore::Impl::update_status_by_provider_id
     return guarded<std::optional<MessageId>>([&]() -> Result<std::optional<MessageId>> {
         if (tenant.empty() || provider_message_id.empty())
             return invalid("a status update needs a tenant and a provider message id");
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok.error();
         // Read and compare-and-set in one write transaction, so another connection's update of
         // the same message cannot slip in between and be moved backwards.
-        Transaction tx(*this);
-        if (auto ok = tx.begin(); !ok) return ok.error();
-        std::string id;
-        MessageStatus current{};
-        {
-            auto st = statement(Sql::message_find_by_provider_id);
-            if (!st) return st.error();
-            int rc = bind_all(st->get(), tenant.value(), provider_message_id);
-            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-            if (rc == SQLITE_DONE) return std::optional<MessageId>{};
-            if (rc != SQLITE_ROW) return failure(rc, "finding a message by its provider id");
-            const auto stored = message_status_from_string(column_text(st->get(), 1));
-            if (!stored) return corrupt_row("message status");
-            id = column_text(st->get(), 0);
-            current = *stored;
-        }
-        if (!status_advances(current, status)) return std::optional<MessageId>{};
-        {
+        return write<std::optional<MessageId>>([&]() -> Result<std::optional<MessageId>> {
+            std::string id;
+            MessageStatus current{};
+            {
+                auto st = statement(Sql::message_find_by_provider_id);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), provider_message_id);
+                if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+                if (rc == SQLITE_DONE) return std::optional<MessageId>{};
+                if (rc != SQLITE_ROW) return failure(rc, "finding a message by its provider id");
+                const auto stored = message_status_from_string(column_text(st->get(), 1));
+                if (!stored) return corrupt_row("message status");
+                id = column_text(st->get(), 0);
+                current = *stored;
+            }
+            if (!status_advances(current, status)) return std::optional<MessageId>{};
             auto st = statement(Sql::message_advance_status);
             if (!st) return st.error();
             int rc = bind_all(st->get(), tenant.value(), id, to_string(current), to_string(status), ms(at));
             if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
             if (rc != SQLITE_DONE) return failure(rc, "updating a message's status");
             if (sqlite3_changes(db_) == 0) return std::optional<MessageId>{};
-        }
-        if (auto ok = tx.commit(); !ok) return ok.error();
-        return std::optional<MessageId>{MessageId{std::move(id)}};
+            return std::optional<MessageId>{MessageId{std::move(id)}};
+        });
     });
 }
 
@@ -1841,15 +1975,15 @@ Result<bool> SqliteStore::Impl::append(optout::OptOutEvent& e) {
         if (e.tenant.empty()) return invalid("an opt-out event needs a tenant");
         auto ref = phone_ref(e.tenant, e.phone);
         if (!ref) return ref.error();
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok.error();
-        auto sequence = insert_with_sealed_phone(
-            Sql::optout_insert, Sql::optout_seal_phone, fields::optout_phone, e.tenant, e.phone,
-            "appending an opt-out event", [&](sqlite3_stmt* st, const Sealed& phone) {
-                return bind_all(st, e.tenant.value(), *ref, phone, to_string(e.kind), to_string(e.scope),
-                                to_string(e.method), ms(e.at), e.trigger, e.channel, optional_id(e.actor),
-                                e.provider_message_id);
-            });
+        auto sequence = write<std::int64_t>([&] {
+            return insert_with_sealed_phone(
+                Sql::optout_insert, Sql::optout_seal_phone, fields::optout_phone, e.tenant, e.phone,
+                "appending an opt-out event", [&](sqlite3_stmt* st, const Sealed& phone) {
+                    return bind_all(st, e.tenant.value(), *ref, phone, to_string(e.kind), to_string(e.scope),
+                                    to_string(e.method), ms(e.at), e.trigger, e.channel, optional_id(e.actor),
+                                    e.provider_message_id);
+                });
+        });
         if (!sequence) return sequence.error();
         if (*sequence == 0) return false;  // a redelivery of a known provider message id
         e.sequence = *sequence;
@@ -1916,14 +2050,14 @@ Result<void> SqliteStore::Impl::append(const ConsentRecord& r) {
         if (r.tenant.empty()) return invalid("a consent record needs a tenant");
         auto ref = phone_ref(r.tenant, r.phone);
         if (!ref) return ref.error();
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok;
-        auto sequence = insert_with_sealed_phone(
-            Sql::consent_insert, Sql::consent_seal_phone, fields::consent_phone, r.tenant, r.phone,
-            "appending a consent record", [&](sqlite3_stmt* st, const Sealed& phone) {
-                return bind_all(st, r.tenant.value(), *ref, phone, to_string(r.purpose),
-                                std::int64_t{r.granted ? 1 : 0}, ms(r.at), r.source, optional_id(r.actor));
-            });
+        auto sequence = write<std::int64_t>([&] {
+            return insert_with_sealed_phone(
+                Sql::consent_insert, Sql::consent_seal_phone, fields::consent_phone, r.tenant, r.phone,
+                "appending a consent record", [&](sqlite3_stmt* st, const Sealed& phone) {
+                    return bind_all(st, r.tenant.value(), *ref, phone, to_string(r.purpose),
+                                    std::int64_t{r.granted ? 1 : 0}, ms(r.at), r.source, optional_id(r.actor));
+                });
+        });
         if (!sequence) return sequence.error();
         return {};
     });
@@ -1989,14 +2123,14 @@ Result<void> SqliteStore::Impl::record_inbound(const TenantId& tenant, const Pho
         const std::string e164 = phone.e164();
         auto sealed = seal(tenant, fields::activity_phone, row_id, e164);
         if (!sealed) return sealed.error();
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok;
-        auto st = statement(Sql::activity_upsert);
-        if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), *ref, *sealed, ms(at));
-        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-        if (rc != SQLITE_DONE) return failure(rc, "recording inbound activity");
-        return {};
+        return write<void>([&]() -> Result<void> {
+            auto st = statement(Sql::activity_upsert);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), *ref, *sealed, ms(at));
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "recording inbound activity");
+            return {};
+        });
     });
 }
 
@@ -2059,14 +2193,14 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
 Result<bool> SqliteStore::Impl::remember(const TenantId& tenant, std::string_view key, Timestamp at) {
     return guarded<bool>([&]() -> Result<bool> {
         if (tenant.empty() || key.empty()) return invalid("a dedup key needs a tenant and a key");
-        std::lock_guard lock(mutex_);
-        if (auto ok = writable(); !ok) return ok.error();
-        auto st = statement(Sql::dedup_insert);
-        if (!st) return st.error();
-        int rc = bind_all(st->get(), tenant.value(), key, ms(at));
-        if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-        if (rc != SQLITE_DONE) return failure(rc, "remembering a webhook key");
-        return sqlite3_changes(db_) > 0;
+        return write<bool>([&]() -> Result<bool> {
+            auto st = statement(Sql::dedup_insert);
+            if (!st) return st.error();
+            int rc = bind_all(st->get(), tenant.value(), key, ms(at));
+            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+            if (rc != SQLITE_DONE) return failure(rc, "remembering a webhook key");
+            return sqlite3_changes(db_) > 0;
+        });
     });
 }
 

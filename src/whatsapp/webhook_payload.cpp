@@ -226,6 +226,28 @@ private:
     std::size_t events_ = 0;
 };
 
+/// Whether no array or object in `body` opens at nesting depth `max_depth` or deeper (brackets
+/// inside strings do not count). Exact for valid JSON; for invalid JSON the parser fails either way.
+bool within_depth(std::string_view body, std::size_t max_depth) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        const char c = body[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (depth >= max_depth) return false;
+            ++depth;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            --depth;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 const std::error_category& webhook_category() noexcept {
@@ -238,7 +260,21 @@ Result<WebhookPayload> parse_webhook(std::string_view body, const WebhookLimits&
         return {WebhookErrc::too_large, std::to_string(body.size()) + " bytes, at most " +
                                             std::to_string(limits.max_body_bytes) + " are accepted"};
     // Values nested deeper than the limit are discarded while parsing (so no deep structure is
-    // ever built), and the body is then refused.
+    // ever built), and the body is then refused. Most bodies are shallow: a scan of the brackets
+    // shows it, and they are parsed without the per-value callback; the answer is the same.
+    json root;
+    if (within_depth(body, limits.max_depth)) {
+        try {
+            root = json::parse(body.begin(), body.end());
+        } catch (const json::parse_error& e) {
+            return {WebhookErrc::malformed, "not valid JSON at byte " + std::to_string(e.byte)};
+        } catch (const json::exception&) {  // a number beyond double's range, e.g. 1e666 (found by fuzzing)
+            return {WebhookErrc::malformed, "not valid JSON (a number is out of range)"};
+        }
+        WebhookPayload out;
+        if (auto ok = Reader(out, limits).read(root); !ok) return ok.error();
+        return out;
+    }
     bool too_deep = false;
     const json::parser_callback_t limit_depth = [&](int depth, json::parse_event_t event, json&) {
         if ((event == json::parse_event_t::object_start || event == json::parse_event_t::array_start) &&
@@ -248,7 +284,6 @@ Result<WebhookPayload> parse_webhook(std::string_view body, const WebhookLimits&
         }
         return true;
     };
-    json root;
     try {
         root = json::parse(body.begin(), body.end(), limit_depth);
     } catch (const json::parse_error& e) {

@@ -11,6 +11,15 @@
 
 namespace heroshhi {
 
+class PhoneNumber;
+
+namespace detail {
+/// For tests: PhoneNumber::parse with libphonenumber reading every input (no fast path), and
+/// whether PhoneNumber::parse reads `raw` by its fast path for canonical input.
+Result<PhoneNumber> parse_phone_by_libphonenumber(std::string_view raw, std::string_view default_region = {});
+bool phone_fast_path_applies(std::string_view raw, std::string_view default_region = {});
+}  // namespace detail
+
 /// A phone number normalised to E.164 ("+14155550123"), with the raw text it was parsed from.
 ///
 /// Only `parse` makes one, so an invalid PhoneNumber cannot exist. Equality and hashing look at
@@ -35,6 +44,11 @@ public:
     /// (IsValidNumber) is deliberately not required: that metadata ages and would reject real
     /// numbers.
     ///
+    /// Canonical input ('+' and ASCII digits, or a wa_id without a region) is read without
+    /// libphonenumber's regular expressions when its answer is certain from the calling code and
+    /// the first national digit (which its metadata says no national prefix can start); the
+    /// result is the same either way.
+    ///
     /// Fails with a PhoneErrc and a sentence saying what was wrong. Never throws; thread-safe.
     static Result<PhoneNumber> parse(std::string_view raw, std::string_view default_region = {});
 
@@ -55,6 +69,11 @@ public:
 
 private:
     PhoneNumber(std::uint64_t key, std::string raw) : key_(key), raw_(std::move(raw)) {}
+    /// parse(), with or without the fast path; `fast` (if given) tells whether it was taken.
+    static Result<PhoneNumber> parse(std::string_view raw, std::string_view default_region, bool allow_fast,
+                                     bool* fast);
+    friend Result<PhoneNumber> detail::parse_phone_by_libphonenumber(std::string_view, std::string_view);
+    friend bool detail::phone_fast_path_applies(std::string_view, std::string_view);
 
     std::uint64_t key_;
     std::string raw_;

@@ -44,6 +44,15 @@ struct SqliteOptions {
 /// (no SQL is ever assembled from values); multi-row writes run in one transaction. The schema is
 /// versioned (PRAGMA user_version) and migrated forward at open.
 ///
+/// Durability: a write returns only once its transaction is on disk (WAL, synchronous FULL: one
+/// fsync per commit). Writes that arrive while a commit is in flight share the next one (group
+/// commit): concurrent writers each wait about one sync instead of queueing one sync each. Each
+/// write runs in its own savepoint, so one that fails is rolled back alone and its caller gets its
+/// own result; if the shared transaction fails as a whole, every write in it fails and none is
+/// stored. Contacts, messages, opt-out events, consent, inbound activity and de-duplication keys
+/// share commits; deletes, audit appends (audit::Log groups those itself) and re-encryption
+/// replacements commit on their own.
+///
 /// Thread-safe: one connection behind a mutex. Every method blocks on disk I/O.
 class SqliteStore final : public StoreSet {
 public:

@@ -1210,6 +1210,13 @@ Result<void> App::register_tenant(const Tenant& tenant) {
     return accounts.put(account);
 }
 
+Result<std::size_t> App::export_leads(const rbac::Principal& by, std::ostream& out) {
+    auto done = impl_->rights->export_leads_csv(by, by.tenant, out);
+    if (!done) return done.error();
+    if (!done->allowed()) return Error(ConfigErrc::invalid_value, "not allowed: " + done->access.notice());
+    return done->value->leads;
+}
+
 Result<retention::SweepReport> App::sweep(bool dry_run) {
     retention::SweepOptions options;
     options.dry_run = dry_run;

@@ -57,6 +57,9 @@ public:
     Result<void> register_tenant(const Tenant& tenant);
     /// Runs the retention sweep over every tenant (the `sweep` subcommand; hosts schedule it).
     Result<retention::SweepReport> sweep(bool dry_run);
+    /// Writes the tenant's live leads as CSV (privacy::Rights::export_leads_csv: authorized for
+    /// `by` and audited); returns the number of rows.
+    Result<std::size_t> export_leads(const rbac::Principal& by, std::ostream& out);
     Engine& engine();
     /// Every (method, path pattern) the API serves, e.g. ("GET", "/v1/leads/{id}"): the contract
     /// examples/gateway/openapi.yaml is checked against.

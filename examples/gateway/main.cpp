@@ -4,6 +4,8 @@
 //   heroshhi create-tenant --id ID [--name N] [--phone-number-id ID]
 //   heroshhi create-key --tenant ID --user ID --role ROLE [--team T]   prints the key once
 //   heroshhi create-integration --tenant ID --source TAG               a signed form webhook
+//   heroshhi sweep [--dry-run]                 the retention sweep over every tenant
+//   heroshhi export --tenant ID --out FILE     the tenant's leads as CSV
 //   heroshhi audit-verify --tenant ID          recomputes the tenant's audit chain
 //   heroshhi classify [--tenant-config FILE]   inbound messages on stdin -> kind, keyword, language
 //   heroshhi normalize-phone [--region XX]     phone numbers on stdin -> E.164 or an error
@@ -17,6 +19,9 @@
 //
 // Exit codes: 0 success; 2 bad configuration (unreadable or invalid file, unknown region);
 // CLI11's own codes for command-line usage errors.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -287,6 +292,7 @@ struct OperatorOptions {
     std::string id, name, phone_number_id;        // create-tenant
     std::string tenant, user, role, team, source;  // create-key, create-integration, audit-verify
     bool dry_run = false;                          // sweep
+    std::string out;                               // export
 };
 
 int report_failure(const char* command, const heroshhi::Error& error, std::ostream& err) {
@@ -365,6 +371,37 @@ void add_operator_commands(CLI::App& app, Runner& runner) {
                       << (report->complete ? "" : ", stopped early: run again to continue") << '\n';
             for (const auto& t : report->tenants)
                 std::cout << "  " << t.to_audit_text(report->as_of) << " tenant=" << t.tenant.value() << '\n';
+            return exit_ok;
+        };
+    });
+
+    CLI::App* exporter = app.add_subcommand("export", "Write a tenant's leads as CSV (audited as the operator).");
+    exporter->add_option("--config", options->config, "JSON configuration file");
+    exporter->add_option("--tenant", options->tenant, "Tenant id")->required();
+    exporter->add_option("--out", options->out, "Output file (created with mode 0600); '-' for stdout")->required();
+    exporter->callback([options, &runner] {
+        runner = [options] {
+            auto app = open_for_operator(options->config);
+            if (!app) return report_failure("export", app.error(), std::cerr);
+            std::ofstream file;
+            std::ostream* out = &std::cout;
+            if (options->out != "-") {
+                // The file holds personal data: readable by its owner only, and never over another file.
+                const int fd = ::open(options->out.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+                if (fd < 0) {
+                    std::cerr << "heroshhi export: cannot create '" << options->out << "': " << std::strerror(errno) << '\n';
+                    return exit_bad_config;
+                }
+                ::close(fd);
+                file.open(options->out, std::ios::binary | std::ios::trunc);
+                out = &file;
+            }
+            const heroshhi::rbac::Principal operator_(heroshhi::UserId("operator"), heroshhi::TenantId(options->tenant),
+                                                      heroshhi::rbac::Role::owner);
+            auto done = (*app)->export_leads(operator_, *out);
+            if (!done) return report_failure("export", done.error(), std::cerr);
+            out->flush();
+            std::cerr << "exported " << *done << " leads\n";
             return exit_ok;
         };
     });

@@ -104,6 +104,18 @@ check(proc.returncode == 0 and "stopping" in out, "SIGTERM stops the server clea
 check("/v1/contacts/{phone}/opt-out 201" in err and "+14155550123" not in err,
       "the access log names the route, never the number")
 
+out_csv = os.path.join(work, "acme-leads.csv")
+r = subprocess.run([BIN, "export", "--config", config, "--tenant", "acme", "--out", out_csv], env=env,
+                   capture_output=True, text=True)
+check(r.returncode == 0 and os.path.exists(out_csv) and (os.stat(out_csv).st_mode & 0o777) == 0o600,
+      "export writes an owner-only CSV: " + r.stderr.strip())
+check(open(out_csv, encoding="utf-8-sig").readline().startswith("id,name,phone"), "the CSV starts with its header")
+r = subprocess.run([BIN, "export", "--config", config, "--tenant", "acme", "--out", out_csv], env=env,
+                   capture_output=True, text=True)
+check(r.returncode == 2 and "cannot create" in r.stderr, "export never overwrites a file")
+r = subprocess.run([BIN, "sweep", "--config", config, "--dry-run"], env=env, capture_output=True, text=True)
+check(r.returncode == 0 and r.stdout.startswith("dry run") and "tenant=acme" in r.stdout, "sweep --dry-run: " + r.stdout.strip())
+
 r = subprocess.run([BIN, "audit-verify", "--config", config, "--tenant", "acme"], env=env, capture_output=True, text=True)
 check(r.returncode == 0 and r.stdout.startswith("intact: "), "audit-verify: " + r.stdout.strip())
 

@@ -208,7 +208,7 @@ void BM_gateway_signed_ingest(benchmark::State& state) {
     app->reset();
     for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db.string() + suffix);
 }
-BENCHMARK(BM_gateway_signed_ingest)->Arg(32)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_gateway_signed_ingest)->Arg(16)->Arg(32)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 
 // Between the two: heroshhi's http::Server (security headers, limits, timeouts) with a handler
 // that answers 200 at once, to tell the server's share from the gateway's.
@@ -236,7 +236,7 @@ void BM_http_server_200(benchmark::State& state) {
     }
     (*server)->stop();
 }
-BENCHMARK(BM_http_server_200)->Arg(32)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_http_server_200)->Arg(16)->Arg(32)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 
 // The baseline: Beast reading each request and answering 200 with a small JSON body, one thread
 // per connection, no TLS, no checks; the same requests over the same connections.
@@ -284,7 +284,7 @@ void BM_bare_beast_200(benchmark::State& state) {
     accepting.join();
     for (auto& s : sessions) s.join();
 }
-BENCHMARK(BM_bare_beast_200)->Arg(32)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_bare_beast_200)->Arg(16)->Arg(32)->Arg(64)->UseManualTime()->Unit(benchmark::kMillisecond)->Iterations(5);
 
 }  // namespace
 

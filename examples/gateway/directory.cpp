@@ -70,7 +70,7 @@ Error db_error(sqlite3* db, std::string_view what) {
 // A prepared statement that finalizes itself; values are always bound, never spliced in.
 class Statement {
 public:
-    Statement(sqlite3* db, const char* sql) : db_(db) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+    Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
     ~Statement() { sqlite3_finalize(stmt_); }
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
@@ -101,7 +101,6 @@ public:
     bool column_null(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
 
 private:
-    sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
 };
 

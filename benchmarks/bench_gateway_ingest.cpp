@@ -13,7 +13,7 @@
 // cpu_us_per_req: the process's CPU time (server and load generator, user and system) per request,
 // steadier than requests/s on a shared machine.
 // The store's file goes to HEROSHHI_BENCH_DIR if set (e.g. /dev/shm, to see the CPU cost without
-// disk waits), else the temp directory.
+// disk waits), else the temp directory; HEROSHHI_BENCH_THREADS overrides the server threads.
 #include <utility>  // before asio (Boost 1.74 with g++ 12)
 
 #include <benchmark/benchmark.h>

@@ -2,9 +2,9 @@
 // disk (WAL, synchronous FULL), beside the same writes from one thread (one commit, one fsync
 // each: what every writer paid before writes shared commits), in the same run.
 //
-// Each write is an inbound-activity upsert (what every webhook message stores). Figures:
-// writes/s over all threads (items_per_second) and the mean latency of a write (real time per
-// iteration, per thread). The file goes to HEROSHHI_BENCH_DIR if set, else the temp directory.
+// Each write is an inbound-activity upsert (what every webhook message stores). Figure: writes/s
+// over all threads (items_per_second). The file goes to HEROSHHI_BENCH_DIR if set, else the temp
+// directory.
 #include <benchmark/benchmark.h>
 
 #include <heroshhi/storage/sqlite_store.hpp>

@@ -147,7 +147,9 @@ TEST_CASE("Stop promotions, user_preferences stop and error 131050 block marketi
         {"14155550143", envelope("111000111", R"("statuses":[{"id":"wamid.out.1","status":"failed","timestamp":")" + ts +
                                                   R"(","recipient_id":"14155550143","errors":[{"code":131050,"title":"stopped marketing"}]}])")},
     };
-    for (const auto& [wa_id, body] : cases) {
+    for (const auto& item : cases) {
+        const std::string& wa_id = item.first;  // not a structured binding: clang 14 cannot capture those
+        const std::string& body = item.second;
         CAPTURE(wa_id);
         REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(body), body).status == 200);
         const std::string marketing = R"({"to": "+)" + wa_id +

@@ -447,11 +447,11 @@ TEST_CASE("status webhooks move a sent message forward through its history, neve
     };
     CHECK(history_status() == "sent");
     const long long t = unix_now();
-    for (const auto& [status, expected] : std::vector<std::pair<std::string, std::string>>{
+    for (const auto& step : std::vector<std::pair<std::string, std::string>>{
              {"delivered", "delivered"}, {"read", "read"}, {"sent", "read"}, {"delivered", "read"}, {"failed", "read"}}) {
-        const std::string body = status_webhook(wamid, status, "14155550150", t);
+        const std::string body = status_webhook(wamid, step.first, "14155550150", t);
         REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(body), body).status == 200);
-        CHECK_MESSAGE(history_status() == expected, status);
+        CHECK_MESSAGE(history_status() == step.second, step.first);
     }
     // A status for a message of ours that skipped steps, and one that failed.
     auto second = post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550150", "text": "Still there?"})");

@@ -275,3 +275,14 @@ TEST_CASE("errors name their category and say what was wrong") {
     CHECK(c.message() == "heroshhi.config: malformed configuration");
     CHECK(std::error_code(PhoneErrc::empty) != std::error_code(ConfigErrc::invalid_value));
 }
+
+TEST_CASE("a Mexican number with legacy mobile 1s normalises to a form that reads back as itself") {
+    // Found by the phone_number fuzz target: "52114149734036" read with region IN gave
+    // "+5214149734036", which libphonenumber reads back as "+524149734036".
+    auto n = PhoneNumber::parse("52114149734036", "IN");
+    REQUIRE(n.has_value());
+    auto again = PhoneNumber::parse(n->e164());
+    REQUIRE(again.has_value());
+    CHECK(*again == *n);
+    CHECK(again->e164() == n->e164());
+}

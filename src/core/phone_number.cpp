@@ -459,7 +459,10 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
     // with its trunk prefix stripped. Take the text that reads back as itself (found by the
     // phone_number fuzz target); refuse a number that never settles. Only numbers with leading
     // zeros are read back: libphonenumber's Parse is slow, and without them the text is stable.
-    for (int round = 0; parsed.italian_leading_zero(); ++round) {
+    // Mexico (+52) is the other case: a legacy mobile "1" after the country code is stripped once
+    // per parse ("+52 1 1 ..." settles over two rounds; found by the fuzz target too).
+    const bool may_drift = parsed.italian_leading_zero() || parsed.country_code() == 52;
+    for (int round = 0; may_drift; ++round) {
         pn::PhoneNumber again;
         std::string settled;
         if (util.Parse(e164, "ZZ", &again) == pn::PhoneNumberUtil::NO_PARSING_ERROR && util.IsPossibleNumber(again))

@@ -190,6 +190,14 @@ Response store_error(const Error& e) {
 
 // --- the app ---------------------------------------------------------------------------------------
 
+// Loads the lead `c.params[0]` of the caller's tenant and authorizes `action` on it as `type`
+// (its assignee and team decide); the refusal to answer with, if any. A missing lead is
+// authorized like one without assignee or team, and then answered 404.
+struct LeadAccess {
+    std::optional<storage::Contact> lead;
+    std::optional<Response> refusal;
+};
+
 struct App::Impl {
     AppOptions options;
     const Clock* clock = nullptr;
@@ -264,6 +272,8 @@ struct App::Impl {
     // Sends a reply the engine asked for (opt-out confirmation, help) through the gate.
     void send_reply(const whatsapp::PendingReply& reply);
     void count_send(const messaging::SendResult& r);
+
+    LeadAccess open_lead(const Context& c, rbac::ResourceType type, rbac::Action action);
 
     // Handlers.
     Response healthz(const Context&);
@@ -810,20 +820,26 @@ Response App::Impl::create_lead(const Context& c) {
     return json_response(201, {{"id", id}});
 }
 
-Response App::Impl::get_lead(const Context& c) {
+LeadAccess App::Impl::open_lead(const Context& c, rbac::ResourceType type, rbac::Action action) {
     const TenantId& tenant = c.principal->tenant;
     auto contact = store->contacts().get(tenant, ContactId(c.params[0]));
-    if (!contact) return store_error(contact.error());
-    rbac::Resource resource(rbac::ResourceType::lead, tenant, c.params[0]);
+    if (!contact) return {std::nullopt, store_error(contact.error())};
+    rbac::Resource resource(type, tenant, c.params[0]);
     if (*contact) {
         resource.assignee = (*contact)->assignee;
         resource.team = (*contact)->team;
     }
-    auto access = engine->authorize(*c.principal, rbac::Action::read, resource, c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
-    if (!*contact || (*contact)->deleted_at) return Response::error(404, "not_found", "no such lead");
-    const auto& k = **contact;
+    auto access = engine->authorize(*c.principal, action, resource, c.request_id);
+    if (!access) return {std::nullopt, store_error(access.error())};
+    if (!access->allowed()) return {std::nullopt, denied(*access)};
+    if (!*contact || (*contact)->deleted_at) return {std::nullopt, Response::error(404, "not_found", "no such lead")};
+    return {std::move(*contact), std::nullopt};
+}
+
+Response App::Impl::get_lead(const Context& c) {
+    auto opened = open_lead(c, rbac::ResourceType::lead, rbac::Action::read);
+    if (opened.refusal) return std::move(*opened.refusal);
+    const auto& k = *opened.lead;
     return json_response(200, {{"id", k.id.value()},
                                {"name", k.name},
                                {"phone", k.phone.e164()},
@@ -838,17 +854,8 @@ Response App::Impl::get_lead(const Context& c) {
 Response App::Impl::lead_messages(const Context& c) {
     constexpr std::size_t max_messages = 500;
     const TenantId& tenant = c.principal->tenant;
-    auto contact = store->contacts().get(tenant, ContactId(c.params[0]));
-    if (!contact) return store_error(contact.error());
-    rbac::Resource resource(rbac::ResourceType::message, tenant, c.params[0]);
-    if (*contact) {
-        resource.assignee = (*contact)->assignee;
-        resource.team = (*contact)->team;
-    }
-    auto access = engine->authorize(*c.principal, rbac::Action::read, resource, c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
-    if (!*contact || (*contact)->deleted_at) return Response::error(404, "not_found", "no such lead");
+    auto opened = open_lead(c, rbac::ResourceType::message, rbac::Action::read);
+    if (opened.refusal) return std::move(*opened.refusal);
     auto messages = store->messages().list_for_contact(tenant, ContactId(c.params[0]), max_messages);
     if (!messages) return store_error(messages.error());
     json list = json::array();
@@ -946,13 +953,9 @@ Response App::Impl::audit_query(const Context& c) {
             return Response::error(400, "invalid_query", "limit: 1 to 10000");
         query.limit = n;
     }
-    auto entries = engine->audit().query(query);
-    if (!entries) return store_error(entries.error());
-    json lines = json::array();
+    // Every matching entry as JSON lines; `limit` is how many are read from the store at a time.
     std::ostringstream out;
-    // One page as JSON lines, the format export_jsonl writes.
-    audit::Query page = query;
-    auto written = engine->audit().export_jsonl(page, out);
+    auto written = engine->audit().export_jsonl(query, out);
     if (!written) return store_error(written.error());
     Response r;
     r.content_type = "application/x-ndjson";

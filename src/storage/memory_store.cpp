@@ -1,6 +1,8 @@
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
 
+#include "detail/retention_cursor.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -409,14 +411,7 @@ namespace {
 
 std::int64_t day_of(Timestamp t) { return std::chrono::floor<std::chrono::days>(t).time_since_epoch().count(); }
 
-/// A cursor of a numeric key: "" is before every key.
-std::optional<std::int64_t> numeric_cursor(std::string_view after) {
-    if (after.empty()) return std::numeric_limits<std::int64_t>::min();
-    std::int64_t n = 0;
-    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), n);
-    if (ec != std::errc{} || end != after.data() + after.size()) return std::nullopt;
-    return n;
-}
+using detail::numeric_cursor;
 
 Result<std::int64_t> count_pages(const retention::Target& target, const TenantId& tenant, retention::Selection selection,
                                  Timestamp cutoff) {

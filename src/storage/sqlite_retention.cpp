@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/retention_cursor.hpp"
 #include <heroshhi/storage/errors.hpp>
 
 namespace heroshhi::storage::detail {
@@ -290,14 +291,7 @@ std::optional<BlobKey> blob_cursor(std::string_view id) {
     return key;
 }
 
-/// A cursor over a numeric key: "" is before every key.
-std::optional<std::int64_t> numeric_cursor(std::string_view after) {
-    if (after.empty()) return std::numeric_limits<std::int64_t>::min();
-    std::int64_t n = 0;
-    auto [end, ec] = std::from_chars(after.data(), after.data() + after.size(), n);
-    if (ec != std::errc{} || end != after.data() + after.size()) return std::nullopt;
-    return n;
-}
+using detail::numeric_cursor;
 
 std::int64_t clamp_limit(std::size_t n) noexcept {
     return static_cast<std::int64_t>(std::min<std::size_t>(n, std::numeric_limits<std::int64_t>::max()));

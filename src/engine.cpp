@@ -342,7 +342,7 @@ struct Engine::Impl {
     }
 
     /// Authorize → audit → act for an opt-out recorded by a team member or an API client.
-    Result<Attempt<optout::OptOutEvent>> principal_opt_out(const TenantId& tenant, const rbac::Principal& by,
+    Result<Attempt<optout::OptOutEvent>> principal_preference(const TenantId& tenant, const rbac::Principal& by,
                                                            const PhoneNumber& phone, OptOutRequest request,
                                                            optout::Method method,
                                                            optout::EventKind kind = optout::EventKind::opt_out) {
@@ -587,23 +587,23 @@ void Engine::note_window_closed(const TenantId& tenant, const PhoneNumber& phone
 
 Result<Attempt<optout::OptOutEvent>> Engine::opt_out_manually(const TenantId& tenant, const rbac::Principal& by,
                                                               const PhoneNumber& phone, OptOutRequest request) {
-    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::manual);
+    return impl_->principal_preference(tenant, by, phone, std::move(request), optout::Method::manual);
 }
 
 Result<Attempt<optout::OptOutEvent>> Engine::opt_out_via_api(const TenantId& tenant, const rbac::Principal& by,
                                                              const PhoneNumber& phone, OptOutRequest request) {
-    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::api);
+    return impl_->principal_preference(tenant, by, phone, std::move(request), optout::Method::api);
 }
 
 Result<Attempt<optout::OptOutEvent>> Engine::opt_in_manually(const TenantId& tenant, const rbac::Principal& by,
                                                              const PhoneNumber& phone, OptOutRequest request) {
-    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::manual,
+    return impl_->principal_preference(tenant, by, phone, std::move(request), optout::Method::manual,
                                     optout::EventKind::opt_in);
 }
 
 Result<Attempt<optout::OptOutEvent>> Engine::opt_in_via_api(const TenantId& tenant, const rbac::Principal& by,
                                                             const PhoneNumber& phone, OptOutRequest request) {
-    return impl_->principal_opt_out(tenant, by, phone, std::move(request), optout::Method::api,
+    return impl_->principal_preference(tenant, by, phone, std::move(request), optout::Method::api,
                                     optout::EventKind::opt_in);
 }
 

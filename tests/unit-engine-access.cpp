@@ -103,7 +103,7 @@ TEST_CASE("a sales user opts out an assigned lead by hand: authorized, audited, 
     CHECK(e.allowed());
     CHECK(e.rule == "sales.assigned_leads");
     CHECK(e.request_id == "req-7");
-    CHECK(e.policy_revision == "builtin-1");
+    CHECK(e.policy_revision == "builtin-2");
     CHECK(e.at == start_time);
 }
 

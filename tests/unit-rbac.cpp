@@ -167,7 +167,7 @@ TEST_CASE("the default matrix allows exactly what the README table says, cell by
                     CHECK(d.allowed() == expected);
                     CHECK(d.reason() == (expected ? Reason::allowed : Reason::not_authorized));
                     CHECK_FALSE(d.rule().empty());
-                    CHECK(d.revision() == "builtin-1");
+                    CHECK(d.revision() == "builtin-2");
                     ++checked;
                     allowed_cells += expected;
                 }
@@ -339,7 +339,7 @@ TEST_CASE("explain names the deciding rule, or says that no rule allows") {
     lead.assignee = UserId{"u-1"};
     CHECK(authz.explain(member(Role::sales), Action::read, lead) ==
           "allowed by rule 'sales.assigned_leads': Sales users read, update and message the leads assigned to them. "
-          "(policy revision 'builtin-1')");
+          "(policy revision 'builtin-2')");
     CHECK(authz.explain(member(Role::admin), Action::manage, Resource{ResourceType::billing, acme}) ==
           "denied by rule 'admin.no_billing': Billing is the owner's alone. A deny rule beats every allow. "
           "(policy revision 'builtin-1')");

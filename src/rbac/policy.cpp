@@ -217,7 +217,7 @@ void Policy::compile() {
 }
 
 const Policy& Policy::defaults() {
-    static const Policy policy = create("builtin-1", default_rules()).value();
+    static const Policy policy = create("builtin-2", default_rules()).value();
     return policy;
 }
 

@@ -95,7 +95,7 @@ public:
     /// with the JSON path in the detail: `rules[2].actions[1]: unknown action "delet"`.
     static Result<Policy> from_json(std::string_view json);
 
-    /// The default matrix (revision "builtin-1"), as tabled in the README.
+    /// The default matrix (revision "builtin-2": "builtin-1" plus manager.team_requests), as tabled in the README.
     static const Policy& defaults();
 
     /// The policy as a document from_json reads back to an equal policy.

@@ -303,16 +303,17 @@ TEST_CASE("the default policy keeps leads and messages and sweeps soft-deleted l
     const Plan plan = p.plan(storage::Account{acme}, now);
     CHECK_FALSE(plan.held);
     CHECK_FALSE(plan.terminated);
-    REQUIRE(plan.steps.size() == 2);
+    REQUIRE(plan.steps.size() == 3);
     CHECK(plan.steps[0] == Step{Category::lead, Selection::soft_deleted, Action::hard_delete, now - Days{30}});
     CHECK(plan.steps[1] == Step{Category::activity_log, Selection::expired, Action::hard_delete, now - Days{365}});
+    CHECK(plan.steps[2] == Step{Category::webhook_key, Selection::expired, Action::hard_delete, now - Days{30}});
     CHECK(plan.audit_cutoff == now - Days{365} + 1ms);
 }
 
 TEST_CASE("a tenant's settings add message and lead steps, messages first") {
     const Policy p = policy_with(Days{365}, Days{90});
     const Plan plan = p.plan(storage::Account{acme}, now);
-    REQUIRE(plan.steps.size() == 4);
+    REQUIRE(plan.steps.size() == 5);
     CHECK(plan.steps[0] == Step{Category::message, Selection::expired, Action::hard_delete, now - Days{90}});
     CHECK(plan.steps[1] == Step{Category::lead, Selection::expired, Action::soft_delete, now - Days{365}});
     CHECK(plan.steps[2].selection == Selection::soft_deleted);
@@ -383,10 +384,11 @@ TEST_CASE("an account is terminated once its closure is 30 days old, and a hold 
     CHECK(p.plan(a, now).terminated);
     CHECK(Policy::deletion_due(a) == now);
     const Plan plan = p.plan(a, now);
-    REQUIRE(plan.steps.size() == 3);
+    REQUIRE(plan.steps.size() == 4);
     CHECK(plan.steps[0].category == Category::lead);
     CHECK(plan.steps[0].selection == Selection::all);
     CHECK(plan.steps[1].category == Category::account);
+    CHECK(plan.steps[3] == Step{Category::webhook_key, Selection::all, Action::hard_delete, now});
     a.legal_hold = true;
     CHECK(p.plan(a, now).held);
 }
@@ -421,6 +423,7 @@ TEST_CASE("the sweep's audit text reads back and stays within an audit field for
     huge[Category::account] = {0, max, 0, max, 0};
     huge[Category::activity_log] = {0, max, 0, max, 0};
     huge[Category::audit_log] = {0, 0, 0, max, max};
+    huge[Category::webhook_key] = {0, max, 0, max, 0};
     const std::string text_of_huge = huge.to_audit_text(now);
     CHECK(text_of_huge.size() <= 512);
     CHECK(TenantReport::from_audit_text(acme, text_of_huge) == huge);
@@ -582,12 +585,37 @@ TEST_CASE("a closed account's data goes 30 days after closure, except opt-outs a
             CHECK(t[Category::lead].hard_deleted == 2);
             CHECK(t[Category::lead].cascaded == 1);
             CHECK(t[Category::lead].held == 1);
-            CHECK(t[Category::account].hard_deleted == 3);  // a consent, an inbound time, a webhook key
+            CHECK(t[Category::account].hard_deleted == 2);  // a consent, an inbound time
             CHECK(t[Category::account].held == 2);          // the held lead's consent and inbound time
+            CHECK(t[Category::webhook_key].hard_deleted == 1);  // seen a day ago: only termination takes it
         }
         // The webhook keys of terminated tenants are gone: remembering one again says "new".
         CHECK(w.stores().dedup().remember(on, "wamid.6", now).value());
         CHECK_FALSE(w.stores().dedup().remember(before, "wamid.3", now).value());
+    }
+}
+
+TEST_CASE("webhook keys go 30 days after they were seen, so the de-duplication table does not grow forever") {
+    for (Kind kind : {Kind::memory, Kind::sqlite, Kind::sqlite_encrypted}) {
+        CAPTURE(name(kind));
+        World w(kind);
+        auto& dedup = w.stores().dedup();
+        REQUIRE(dedup.remember(acme, "wamid.before", now - Days{29}).value());
+        REQUIRE(dedup.remember(acme, "wamid.on", now - Days{30}).value());
+        REQUIRE(dedup.remember(acme, "wamid.after", now - Days{31}).value());
+        REQUIRE(dedup.remember(acme, "wamid.recent", now - Days{1}).value());
+        REQUIRE(dedup.remember(globex, "wamid.elsewhere", now - Days{400}).value());
+        // The default policy: no customer setting is needed for this rule.
+        const SweepReport report = w.sweep_ok(Policy::defaults(), {.batch_size = 2});
+        CHECK(report.total(Category::webhook_key).hard_deleted == 3);
+        // remember() says "new" for a key that is gone and "seen" for one that is kept.
+        CHECK_FALSE(dedup.remember(acme, "wamid.before", now).value());
+        CHECK_FALSE(dedup.remember(acme, "wamid.recent", now).value());
+        CHECK(dedup.remember(acme, "wamid.on", now).value());
+        CHECK(dedup.remember(acme, "wamid.after", now).value());
+        CHECK(dedup.remember(globex, "wamid.elsewhere", now).value());
+        // A second sweep at the same time finds nothing more.
+        CHECK(w.sweep_ok(Policy::defaults()).total(Category::webhook_key).hard_deleted == 0);
     }
 }
 

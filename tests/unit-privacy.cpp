@@ -817,6 +817,157 @@ TEST_CASE("a legal hold blocks erasure with a clear reason, and the refusal is a
     CHECK(w.engine->check_send(acme, w.ada, MessageKind::utility_template).allowed());
 }
 
+namespace {
+
+/// A store set that keeps no accounts (a host's own database without them): everything else forwarded.
+class NoAccounts final : public storage::StoreSet {
+public:
+    explicit NoAccounts(storage::StoreSet& inner) : inner_(inner) {}
+    storage::ContactStore& contacts() override { return inner_.contacts(); }
+    storage::MessageStore& messages() override { return inner_.messages(); }
+    storage::OptOutStore& optouts() override { return inner_.optouts(); }
+    storage::ConsentStore& consents() override { return inner_.consents(); }
+    storage::ActivityStore& activity() override { return inner_.activity(); }
+    storage::DedupStore& dedup() override { return inner_.dedup(); }
+    storage::AuditStore& audit() override { return inner_.audit(); }
+    storage::RequestStore& requests() override { return inner_.requests(); }
+
+private:
+    storage::StoreSet& inner_;
+};
+
+void hold_tenant(World& w, bool hold) {
+    storage::AccountStore* accounts = w.store().accounts();
+    REQUIRE(accounts != nullptr);
+    storage::Account a{acme};
+    a.opened_at = start_time - 1000h;
+    a.legal_hold = hold;
+    REQUIRE(accounts->put(a).has_value());
+}
+
+}  // namespace
+
+TEST_CASE("a legal hold on the whole tenant blocks erasure, bulk delete and rectification with a clear reason") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            hold_tenant(w, true);
+            auto opened = w.register_->open(w.admin, acme, privacy::RequestType::erasure, "contact:c-ada", std::nullopt,
+                                            "T-9");
+            REQUIRE(opened.has_value());
+            REQUIRE(opened->allowed());
+
+            auto erased = w.rights->erase(w.admin, acme, ContactId{"c-ada"}, "T-9");
+            REQUIRE_FALSE(erased.has_value());
+            CHECK(erased.error() == privacy::PrivacyErrc::legal_hold);
+            CHECK(erased.error().detail().find("tenant 'acme' is under a legal hold") != std::string::npos);
+            auto erase_entries = w.entries("privacy.erase");
+            REQUIRE(erase_entries.size() == 1);
+            CHECK(erase_entries[0].outcome == Reason::legal_hold);
+            CHECK(erase_entries[0].rule == "privacy.legal_hold.tenant");
+            CHECK(erase_entries[0].request_id == "T-9");
+            CHECK(erase_entries[0].target_id == "c-ada");
+            // The register records the refusal: the host closes the request with the reason given.
+            auto closed = w.register_->close(w.admin, acme, "T-9", privacy::RequestStatus::refused);
+            REQUIRE(closed.has_value());
+            REQUIRE(closed->allowed());
+            CHECK(closed->value->status == privacy::RequestStatus::refused);
+
+            const ContactId both[] = {ContactId{"c-ada"}, ContactId{"c-grace"}};
+            auto bulk = w.rights->bulk_delete(w.owner, acme, both, "T-10");
+            REQUIRE_FALSE(bulk.has_value());
+            CHECK(bulk.error() == privacy::PrivacyErrc::legal_hold);
+            CHECK(bulk.error().detail().find("legal hold") != std::string::npos);
+            auto bulk_entries = w.entries("privacy.bulk_delete");
+            REQUIRE(bulk_entries.size() == 1);
+            CHECK(bulk_entries[0].outcome == Reason::legal_hold);
+            CHECK(bulk_entries[0].rule == "privacy.legal_hold.tenant");
+            CHECK(w.entries("privacy.bulk_delete.lead").empty());
+
+            privacy::Rectification change;
+            change.name = "Ada King";
+            auto rectified = w.rights->rectify(w.admin, acme, ContactId{"c-ada"}, change);
+            REQUIRE_FALSE(rectified.has_value());
+            CHECK(rectified.error() == privacy::PrivacyErrc::legal_hold);
+            auto rectify_entries = w.entries("privacy.rectify");
+            REQUIRE(rectify_entries.size() == 1);
+            CHECK(rectify_entries[0].rule == "privacy.legal_hold.tenant");
+
+            // Nothing changed.
+            for (const char* id : {"c-ada", "c-grace"}) {
+                auto c = w.store().contacts().get(acme, ContactId{id}).value();
+                REQUIRE(c.has_value());
+                CHECK_FALSE(c->deleted_at.has_value());
+            }
+            CHECK(w.store().contacts().get(acme, ContactId{"c-ada"}).value()->name == "Ada Lovelace");
+            CHECK(w.store().messages().list_for_contact(acme, ContactId{"c-ada"}, 10).value().size() == 2);
+            CHECK(w.store().consents().records(acme, w.ada).value().size() == 1);
+
+            // Someone not allowed anyway is told so, not about the hold.
+            auto by_sales = w.rights->erase(w.sales, acme, ContactId{"c-ada"});
+            REQUIRE(by_sales.has_value());
+            CHECK_FALSE(by_sales->allowed());
+
+            // Lifted, the same erasure goes through.
+            hold_tenant(w, false);
+            auto after = w.rights->erase(w.admin, acme, ContactId{"c-ada"});
+            REQUIRE(after.has_value());
+            CHECK(after->allowed());
+            CHECK_FALSE(w.store().contacts().get(acme, ContactId{"c-ada"}).value().has_value());
+        }
+    }
+}
+
+TEST_CASE("a legal hold on the contact blocks erasure and rectification; bulk delete keeps that lead") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            auto c = w.store().contacts().get(acme, ContactId{"c-ada"}).value().value();
+            c.legal_hold = true;
+            REQUIRE(w.store().contacts().put(c).has_value());
+            auto erased = w.rights->erase(w.owner, acme, ContactId{"c-ada"}, "T-2");
+            REQUIRE_FALSE(erased.has_value());
+            CHECK(erased.error() == privacy::PrivacyErrc::legal_hold);
+            CHECK(erased.error().detail().find("contact 'c-ada' is under a legal hold") != std::string::npos);
+            privacy::Rectification change;
+            change.email = "ada@elsewhere.example";
+            auto rectified = w.rights->rectify(w.owner, acme, ContactId{"c-ada"}, change, "T-3");
+            REQUIRE_FALSE(rectified.has_value());
+            CHECK(rectified.error() == privacy::PrivacyErrc::legal_hold);
+            for (const char* action : {"privacy.erase", "privacy.rectify"}) {
+                CAPTURE(action);
+                const auto entries = w.entries(action);
+                REQUIRE(entries.size() == 1);
+                CHECK(entries[0].outcome == Reason::legal_hold);
+                CHECK(entries[0].rule == "privacy.legal_hold");
+            }
+            CHECK(w.store().contacts().get(acme, ContactId{"c-ada"}).value()->email == "ada@example.com");
+            // Grace is not held: rectifying her goes through.
+            auto grace = w.rights->rectify(w.owner, acme, ContactId{"c-grace"}, change);
+            REQUIRE(grace.has_value());
+            CHECK(grace->allowed());
+        }
+    }
+}
+
+TEST_CASE("without an account store a tenant hold cannot be ruled out, so erasure and bulk delete fail closed") {
+    World w(Kind::memory);
+    NoAccounts plain(w.store());
+    w.start(nullptr, &plain);
+    auto erased = w.rights->erase(w.admin, acme, ContactId{"c-ada"});
+    REQUIRE_FALSE(erased.has_value());
+    CHECK(erased.error() == storage::StorageErrc::unavailable);
+    CHECK(erased.error().detail().find("cannot be ruled out") != std::string::npos);
+    const ContactId one[] = {ContactId{"c-ada"}};
+    auto bulk = w.rights->bulk_delete(w.admin, acme, one);
+    REQUIRE_FALSE(bulk.has_value());
+    CHECK(bulk.error() == storage::StorageErrc::unavailable);
+    auto c = w.store().contacts().get(acme, ContactId{"c-ada"}).value();
+    REQUIRE(c.has_value());
+    CHECK_FALSE(c->deleted_at.has_value());
+    CHECK(w.entries("privacy.erase").empty());
+}
+
 TEST_CASE("erasure is refused to sales users, other teams' managers and other tenants, and audited") {
     World w(Kind::memory);
     for (const Principal* p : {&w.sales, &w.manager_south, &w.globex_admin}) {

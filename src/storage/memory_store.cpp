@@ -928,6 +928,7 @@ MemoryStore::MemoryStore() : state_(std::make_unique<State>()), retention_(std::
 MemoryStore::~MemoryStore() = default;
 
 retention::RetentionStores& MemoryStore::retention() noexcept { return *retention_; }
+AccountStore* MemoryStore::accounts() noexcept { return &retention_->accounts(); }
 // RequestStore
 
 Result<void> MemoryStore::put(const privacy::SubjectRequest& r) {

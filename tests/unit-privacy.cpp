@@ -13,6 +13,7 @@
 #include <heroshhi/privacy/lawful_basis.hpp>
 #include <heroshhi/privacy/request_register.hpp>
 #include <heroshhi/privacy/rights.hpp>
+#include <heroshhi/retention/sweeper.hpp>
 #include <heroshhi/sanitize/errors.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
@@ -26,6 +27,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -1185,4 +1187,127 @@ TEST_CASE("every access export is authorized per role and audited, denials inclu
     CHECK(audited[5].outcome == Reason::not_authorized);
     CHECK(audited[5].rule == "sales.no_bulk_delete_or_export");
     CHECK(w.trail(globex).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each processing path names its activity; objection and withdrawal checked against its basis
+
+TEST_CASE("every processing path names an activity of the lawful basis register") {
+    using privacy::Activity;
+    using privacy::ProcessingPath;
+    std::set<std::string_view> names;
+    std::set<Activity> registered;
+    for (const auto& row : privacy::lawful_basis_register()) registered.insert(row.activity);
+    const auto paths = privacy::processing_paths();
+    REQUIRE(paths.size() == 10);
+    for (const auto& p : paths) {
+        CAPTURE(p.name);
+        CHECK(names.insert(p.name).second);
+        CHECK(registered.count(p.activity) == 1);
+        CHECK(privacy::activity_of(p.path) == p.activity);
+        for (std::string_view prefix : p.audit_actions) CHECK(privacy::path_of_audit_action(prefix) == p.path);
+        CHECK(p.audit_actions.empty() == (p.path == ProcessingPath::analytics_aggregation));
+    }
+    CHECK(privacy::activity_of(ProcessingPath::marketing_send) == Activity::marketing);
+    CHECK(privacy::activity_of(ProcessingPath::service_send) == Activity::whatsapp_messaging);
+    CHECK(privacy::activity_of(ProcessingPath::analytics_aggregation) == Activity::analytics);
+    CHECK(privacy::activity_of(ProcessingPath::audit_logging) == Activity::audit_logging);
+    CHECK(privacy::path_of(MessageKind::marketing_template) == ProcessingPath::marketing_send);
+    for (MessageKind k : {MessageKind::free_form, MessageKind::utility_template, MessageKind::authentication_template,
+                          MessageKind::optout_confirmation})
+        CHECK(privacy::path_of(k) == ProcessingPath::service_send);
+    CHECK(privacy::path_of_audit_action("send.marketing_template") == ProcessingPath::marketing_send);
+    CHECK(privacy::path_of_audit_action("send.utility_template") == ProcessingPath::service_send);
+    CHECK(privacy::path_of_audit_action("privacy.access.json") == ProcessingPath::data_export);
+    CHECK(privacy::path_of_audit_action("privacy.erase") == ProcessingPath::lead_management);
+    CHECK_FALSE(privacy::path_of_audit_action("host.something").has_value());
+    CHECK(privacy::activity_of(privacy::Objection::marketing) == Activity::marketing);
+    CHECK(privacy::activity_of(privacy::Objection::analytics) == Activity::analytics);
+}
+
+TEST_CASE("every audit entry the library writes names its processing path, and so its activity") {
+    World w(Kind::memory);
+    auto& memory = dynamic_cast<storage::MemoryStore&>(w.store());
+    // Each path, once: sends (by a member and by the system), consent, inbound STOP and START, a
+    // manual opt-out, the rights, the register, exports, a sweep with an audit purge.
+    w.clock.advance(1s);
+    (void)w.engine->check_send(acme, w.admin, w.grace, MessageKind::utility_template);
+    (void)w.engine->check_send(acme, w.admin, w.grace, MessageKind::marketing_template);
+    (void)w.engine->check_system_send(acme, w.grace, MessageKind::free_form);
+    REQUIRE(w.engine->record_consent(w.admin, {acme, w.grace, storage::Purpose::marketing, false, w.clock.now(), "phone", std::nullopt})
+                .has_value());
+    REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.ada, "STOP"}).has_value());
+    REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.ada, "START"}).has_value());
+    REQUIRE(w.engine->opt_out_manually(acme, w.admin, w.grace).has_value());
+    privacy::Rectification change;
+    change.name = "Grace B. Hopper";
+    REQUIRE(w.rights->rectify(w.admin, acme, ContactId{"c-grace"}, change).has_value());
+    REQUIRE(w.rights->restrict_processing(w.admin, acme, ContactId{"c-grace"}, true).has_value());
+    REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    REQUIRE(w.rights->withdraw_objection(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    std::ostringstream out;
+    REQUIRE(w.rights->export_contact(w.admin, acme, ContactId{"c-ada"}, ExportFormat::json, out).has_value());
+    REQUIRE(w.rights->export_leads_csv(w.admin, acme, out).has_value());
+    REQUIRE(w.register_->open(w.admin, acme, privacy::RequestType::erasure, "contact:c-ada", std::nullopt, "T-1").has_value());
+    REQUIRE(w.rights->erase(w.admin, acme, ContactId{"c-ada"}, "T-1").has_value());
+    REQUIRE(w.register_->close(w.admin, acme, "T-1", privacy::RequestStatus::completed).has_value());
+    const ContactId grace[] = {ContactId{"c-grace"}};
+    REQUIRE(w.rights->bulk_delete(w.admin, acme, grace).has_value());
+    std::set<std::string> actions;
+    const auto collect = [&] {
+        for (const audit::Entry& e : w.trail()) actions.insert(e.action);
+    };
+    collect();
+    // A sweep 400 days on: the lead goes (folded into aggregates), the old audit entries are purged.
+    w.clock.advance(std::chrono::days{400});
+    auto sweeper = retention::Sweeper::create(retention::Policy::defaults(), memory.retention(), w.engine->audit(), w.clock);
+    REQUIRE(sweeper.has_value());
+    auto swept = sweeper->run(w.clock.now());
+    REQUIRE(swept.has_value());
+    CHECK(swept->total(retention::Category::lead).hard_deleted == 1);
+    CHECK_FALSE(memory.retention().aggregates().list(acme, std::chrono::sys_days{}, std::chrono::sys_days{std::chrono::days{100'000}})
+                    .value()
+                    .empty());
+
+    collect();
+    std::set<privacy::ProcessingPath> seen{privacy::ProcessingPath::analytics_aggregation};  // checked just above
+    for (const std::string& action : actions) {
+        const auto path = privacy::path_of_audit_action(action);
+        CHECK_MESSAGE(path.has_value(), "no processing path for audit action " << action);
+        if (path) seen.insert(*path);
+    }
+    CHECK(actions.count("audit.purge") == 1);
+    CHECK(actions.count("retention.sweep") == 1);
+    // Every path of the library was exercised, and each named a registered activity.
+    CHECK(seen.size() == privacy::processing_paths().size());
+}
+
+TEST_CASE("objection and consent withdrawal stop exactly the activities the register opens to them") {
+    using privacy::Activity;
+    using privacy::Stop;
+    for (const auto& row : privacy::lawful_basis_register()) {
+        CAPTURE(privacy::to_string(row.activity));
+        const privacy::SubjectChoices objected_to_all{true, true, true};
+        const privacy::SubjectChoices no_consent{false, false, false};
+        const Stop on_objection = privacy::stopped_by(row.activity, objected_to_all);
+        const bool objection_reachable = row.activity == Activity::marketing || row.activity == Activity::analytics;
+        CHECK((on_objection == Stop::objection) == (row.objectable && objection_reachable));
+        CHECK((privacy::stopped_by(row.activity, no_consent) == Stop::no_consent) == row.stops_on_withdrawal);
+        if (row.basis == privacy::LegalBasis::contract) {
+            CHECK(on_objection == Stop::none);  // contractual processing goes on whatever is objected
+            CHECK(privacy::stopped_by(row.activity, no_consent) == Stop::none);
+        }
+    }
+    // Through the gate: an objection to marketing stops marketing sends, not service ones; a
+    // withdrawal of consent stops marketing; an objection to analytics stops no send.
+    World w(Kind::memory);
+    REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    CHECK(w.engine->check_send(acme, w.grace, MessageKind::marketing_template).allowed());
+    REQUIRE(w.engine->record_consent(w.admin, {acme, w.grace, storage::Purpose::marketing, false, w.clock.now(), "phone", std::nullopt})
+                .has_value());
+    CHECK(w.engine->check_send(acme, w.grace, MessageKind::marketing_template).reason() == Reason::no_consent);
+    CHECK(w.engine->check_send(acme, w.grace, MessageKind::utility_template).allowed());
+    REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-ada"}, privacy::Objection::marketing).has_value());
+    CHECK(w.engine->check_send(acme, w.ada, MessageKind::marketing_template).reason() == Reason::marketing_opted_out);
+    CHECK(w.engine->check_send(acme, w.ada, MessageKind::utility_template).allowed());
 }

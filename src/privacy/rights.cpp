@@ -659,6 +659,12 @@ Result<Attempt<bool>> Rights::restrict_processing(const rbac::Principal& by, con
 
 Result<Attempt<bool>> Rights::object(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
                                      Objection purpose, std::string_view request_id) {
+    // Checked against the register: an objection stops only an activity open to objection.
+    const Activity activity = activity_of(purpose);
+    if (!objection_applies(activity))
+        return Error(PrivacyErrc::not_objectable, std::string(processing_activity(activity).name) +
+                                                      " rests on " + std::string(to_string(processing_activity(activity).basis)) +
+                                                      ", which an objection does not stop");
     if (purpose == Objection::marketing) {
         if (by.tenant != tenant) {
             auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update,

@@ -16,6 +16,7 @@
 #include <heroshhi/core/ids.hpp>
 #include <heroshhi/core/result.hpp>
 #include <heroshhi/engine.hpp>
+#include <heroshhi/privacy/lawful_basis.hpp>
 #include <heroshhi/rbac/principal.hpp>
 #include <heroshhi/sanitize/lead_schema.hpp>
 #include <heroshhi/storage/records.hpp>
@@ -100,6 +101,12 @@ enum class Objection {
     marketing,  ///< recorded as a marketing opt-out: no marketing template is sent any more
     analytics,  ///< the contact is left out of aggregates (Contact::analytics_objection)
 };
+
+/// The activity of the lawful basis register an objection is to (Rights::object checks that the
+/// register opens it to objection).
+constexpr Activity activity_of(Objection o) noexcept {
+    return o == Objection::marketing ? Activity::marketing : Activity::analytics;
+}
 
 /// The data-subject rights. Every operation takes the team member who acts, authorizes them with
 /// the engine's authorizer (owner and admin; managers for their team's contacts; sales users only

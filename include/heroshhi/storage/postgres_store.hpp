@@ -65,7 +65,7 @@ struct PostgresOptions {
 class PostgresStore final : public StoreSet {
 public:
     /// The newest schema version this build writes and reads.
-    static constexpr int schema_version = 1;
+    static constexpr int schema_version = 2;
 
     /// Connects to `conninfo` (a libpq URI "postgresql://user@host:port/db" or "key=value"
     /// string), creates or migrates the schema to `schema_version` and settles field encryption.

@@ -20,7 +20,7 @@
 namespace heroshhi::storage::pg {
 namespace {
 
-constexpr std::array<Migration, 1> steps{{
+constexpr std::array<Migration, 2> steps{{
     // 1: every table the StoreSet ports need.
     {1, R"sql(
 CREATE TABLE store_settings (
@@ -174,7 +174,36 @@ CREATE TABLE subject_requests (
     PRIMARY KEY (tenant, id)
 );
 )sql"},
-    // (h-ret) 2: retention tables go here.
+    // 2: retention (pg_retention.cpp): registered accounts with their legal hold and closure, the
+    // analytics aggregates deleted rows are folded into, the sweep journal, and the indexes the
+    // sweep's listings and hold checks use.
+    {2, R"sql(
+CREATE TABLE accounts (
+    tenant        TEXT    NOT NULL PRIMARY KEY,
+    opened_at_ms  BIGINT  NOT NULL,
+    closed_at_ms  BIGINT,
+    legal_hold    BOOLEAN NOT NULL
+);
+
+-- day: days since 1970-01-01 UTC. No personal data: counts by event type and source.
+CREATE TABLE analytics_daily (
+    tenant      TEXT   NOT NULL,
+    day         BIGINT NOT NULL,
+    event_type  TEXT   NOT NULL,
+    source      TEXT   NOT NULL,
+    count       BIGINT NOT NULL,
+    PRIMARY KEY (tenant, day, event_type, source)
+);
+
+-- One unfinished sweep's state per sweeper name (the Sweeper owns the format).
+CREATE TABLE retention_sweeps (
+    sweeper  TEXT NOT NULL PRIMARY KEY,
+    state    TEXT NOT NULL
+);
+
+CREATE INDEX contacts_soft_deleted ON contacts (tenant, id) WHERE deleted_at_ms IS NOT NULL;
+CREATE INDEX contacts_held_by_phone ON contacts (tenant, phone_key) WHERE legal_hold;
+)sql"},
 }};
 static_assert(steps.back().version == PostgresStore::schema_version,
               "the last migration must leave the schema at PostgresStore::schema_version");

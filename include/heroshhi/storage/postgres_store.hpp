@@ -103,6 +103,8 @@ public:
     /// The retention ports over the same database: accounts, sweep journal, analytics aggregates
     /// and the targets over contacts, messages, consent records, inbound activity and webhook keys.
     retention::RetentionStores& retention() noexcept;
+    /// retention().accounts(): where privacy:: reads a tenant's legal hold.
+    AccountStore* accounts() noexcept override { return retention_ ? &retention_->accounts() : nullptr; }
 
     class Impl;
 

@@ -9,7 +9,8 @@
 // Several instances share one database, and each may run a sweep (a nightly job on every gateway).
 // Two guards keep their work apart:
 // - An advisory lock per (tenant, category): each batch's transaction first takes
-//   pg_advisory_xact_lock on a key hashed from "heroshhi.retention", the category and the tenant.
+//   pg_advisory_xact_lock on a key hashed from "heroshhi.retention", the category and the tenant
+//   (lead and message share the key "lead": a lead's cascade deletes messages too).
 //   A second instance on the same tenant and category WAITS for the first one's batch to commit
 //   (rather than skipping it): then it re-checks every row of its own batch and finds those the
 //   first one deleted gone, so each instance's report counts exactly what it deleted and neither

@@ -5,14 +5,12 @@
 // Runs inside ctest's "postgres" fixture (HEROSHHI_PG_URL).
 #include <doctest/doctest.h>
 
-#include "storage/postgres/pg_connection.hpp"
-#include "storage/postgres/pg_retention.hpp"
-#include "storage/postgres/pg_schema.hpp"
 #include "support/pg_test_db.hpp"
 
 #include <heroshhi/audit/log.hpp>
 #include <heroshhi/retention/policy.hpp>
 #include <heroshhi/retention/sweeper.hpp>
+#include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
 #include <heroshhi/storage/postgres_store.hpp>
 
@@ -25,7 +23,6 @@
 using namespace heroshhi;
 using namespace heroshhi::retention;
 using namespace std::chrono_literals;
-namespace pg = heroshhi::storage::pg;
 
 namespace {
 
@@ -34,21 +31,19 @@ const TenantId acme{"acme"};
 
 std::string ms(Timestamp t) { return std::to_string(to_unix_ms(t)); }
 
-/// One database at the current schema, a pool and the retention ports over it (one "instance").
+/// One instance of the host: its own PostgresStore (pool) on the shared database, and its
+/// retention ports.
 struct Instance {
     explicit Instance(const std::string& url) {
-        pg::PoolOptions o;
-        o.conninfo = url;
-        o.size = 2;
-        pool = pg::Pool::create(o).value();
-        auto lease = pool->acquire();
-        REQUIRE(lease.has_value());
-        auto migrated = pg::transaction<int>(*lease, "migrating", [&] { return pg::migrate(*lease); });
-        REQUIRE_MESSAGE(migrated.has_value(), (migrated ? "" : migrated.error().message()));
-        ports = storage::detail::make_pg_retention({*pool, false});
+        storage::PostgresOptions o;
+        o.pool_size = 2;
+        auto opened = storage::PostgresStore::open(url, o);
+        REQUIRE_MESSAGE(opened.has_value(), (opened ? "" : opened.error().message()));
+        store = std::move(opened).value();
+        ports = &store->retention();
     }
-    std::unique_ptr<pg::Pool> pool;
-    std::unique_ptr<RetentionStores> ports;
+    std::unique_ptr<storage::PostgresStore> store;
+    RetentionStores* ports = nullptr;
 };
 
 /// Rows written straight into the schema (plaintext mode: the phone key is any unique bytes).

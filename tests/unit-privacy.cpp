@@ -13,6 +13,7 @@
 #include <heroshhi/privacy/lawful_basis.hpp>
 #include <heroshhi/privacy/request_register.hpp>
 #include <heroshhi/privacy/rights.hpp>
+#include <heroshhi/retention/sweeper.hpp>
 #include <heroshhi/sanitize/errors.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
@@ -26,6 +27,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -817,6 +819,157 @@ TEST_CASE("a legal hold blocks erasure with a clear reason, and the refusal is a
     CHECK(w.engine->check_send(acme, w.ada, MessageKind::utility_template).allowed());
 }
 
+namespace {
+
+/// A store set that keeps no accounts (a host's own database without them): everything else forwarded.
+class NoAccounts final : public storage::StoreSet {
+public:
+    explicit NoAccounts(storage::StoreSet& inner) : inner_(inner) {}
+    storage::ContactStore& contacts() override { return inner_.contacts(); }
+    storage::MessageStore& messages() override { return inner_.messages(); }
+    storage::OptOutStore& optouts() override { return inner_.optouts(); }
+    storage::ConsentStore& consents() override { return inner_.consents(); }
+    storage::ActivityStore& activity() override { return inner_.activity(); }
+    storage::DedupStore& dedup() override { return inner_.dedup(); }
+    storage::AuditStore& audit() override { return inner_.audit(); }
+    storage::RequestStore& requests() override { return inner_.requests(); }
+
+private:
+    storage::StoreSet& inner_;
+};
+
+void hold_tenant(World& w, bool hold) {
+    storage::AccountStore* accounts = w.store().accounts();
+    REQUIRE(accounts != nullptr);
+    storage::Account a{acme};
+    a.opened_at = start_time - 1000h;
+    a.legal_hold = hold;
+    REQUIRE(accounts->put(a).has_value());
+}
+
+}  // namespace
+
+TEST_CASE("a legal hold on the whole tenant blocks erasure, bulk delete and rectification with a clear reason") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            hold_tenant(w, true);
+            auto opened = w.register_->open(w.admin, acme, privacy::RequestType::erasure, "contact:c-ada", std::nullopt,
+                                            "T-9");
+            REQUIRE(opened.has_value());
+            REQUIRE(opened->allowed());
+
+            auto erased = w.rights->erase(w.admin, acme, ContactId{"c-ada"}, "T-9");
+            REQUIRE_FALSE(erased.has_value());
+            CHECK(erased.error() == privacy::PrivacyErrc::legal_hold);
+            CHECK(erased.error().detail().find("tenant 'acme' is under a legal hold") != std::string::npos);
+            auto erase_entries = w.entries("privacy.erase");
+            REQUIRE(erase_entries.size() == 1);
+            CHECK(erase_entries[0].outcome == Reason::legal_hold);
+            CHECK(erase_entries[0].rule == "privacy.legal_hold.tenant");
+            CHECK(erase_entries[0].request_id == "T-9");
+            CHECK(erase_entries[0].target_id == "c-ada");
+            // The register records the refusal: the host closes the request with the reason given.
+            auto closed = w.register_->close(w.admin, acme, "T-9", privacy::RequestStatus::refused);
+            REQUIRE(closed.has_value());
+            REQUIRE(closed->allowed());
+            CHECK(closed->value->status == privacy::RequestStatus::refused);
+
+            const ContactId both[] = {ContactId{"c-ada"}, ContactId{"c-grace"}};
+            auto bulk = w.rights->bulk_delete(w.owner, acme, both, "T-10");
+            REQUIRE_FALSE(bulk.has_value());
+            CHECK(bulk.error() == privacy::PrivacyErrc::legal_hold);
+            CHECK(bulk.error().detail().find("legal hold") != std::string::npos);
+            auto bulk_entries = w.entries("privacy.bulk_delete");
+            REQUIRE(bulk_entries.size() == 1);
+            CHECK(bulk_entries[0].outcome == Reason::legal_hold);
+            CHECK(bulk_entries[0].rule == "privacy.legal_hold.tenant");
+            CHECK(w.entries("privacy.bulk_delete.lead").empty());
+
+            privacy::Rectification change;
+            change.name = "Ada King";
+            auto rectified = w.rights->rectify(w.admin, acme, ContactId{"c-ada"}, change);
+            REQUIRE_FALSE(rectified.has_value());
+            CHECK(rectified.error() == privacy::PrivacyErrc::legal_hold);
+            auto rectify_entries = w.entries("privacy.rectify");
+            REQUIRE(rectify_entries.size() == 1);
+            CHECK(rectify_entries[0].rule == "privacy.legal_hold.tenant");
+
+            // Nothing changed.
+            for (const char* id : {"c-ada", "c-grace"}) {
+                auto c = w.store().contacts().get(acme, ContactId{id}).value();
+                REQUIRE(c.has_value());
+                CHECK_FALSE(c->deleted_at.has_value());
+            }
+            CHECK(w.store().contacts().get(acme, ContactId{"c-ada"}).value()->name == "Ada Lovelace");
+            CHECK(w.store().messages().list_for_contact(acme, ContactId{"c-ada"}, 10).value().size() == 2);
+            CHECK(w.store().consents().records(acme, w.ada).value().size() == 1);
+
+            // Someone not allowed anyway is told so, not about the hold.
+            auto by_sales = w.rights->erase(w.sales, acme, ContactId{"c-ada"});
+            REQUIRE(by_sales.has_value());
+            CHECK_FALSE(by_sales->allowed());
+
+            // Lifted, the same erasure goes through.
+            hold_tenant(w, false);
+            auto after = w.rights->erase(w.admin, acme, ContactId{"c-ada"});
+            REQUIRE(after.has_value());
+            CHECK(after->allowed());
+            CHECK_FALSE(w.store().contacts().get(acme, ContactId{"c-ada"}).value().has_value());
+        }
+    }
+}
+
+TEST_CASE("a legal hold on the contact blocks erasure and rectification; bulk delete keeps that lead") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            auto c = w.store().contacts().get(acme, ContactId{"c-ada"}).value().value();
+            c.legal_hold = true;
+            REQUIRE(w.store().contacts().put(c).has_value());
+            auto erased = w.rights->erase(w.owner, acme, ContactId{"c-ada"}, "T-2");
+            REQUIRE_FALSE(erased.has_value());
+            CHECK(erased.error() == privacy::PrivacyErrc::legal_hold);
+            CHECK(erased.error().detail().find("contact 'c-ada' is under a legal hold") != std::string::npos);
+            privacy::Rectification change;
+            change.email = "ada@elsewhere.example";
+            auto rectified = w.rights->rectify(w.owner, acme, ContactId{"c-ada"}, change, "T-3");
+            REQUIRE_FALSE(rectified.has_value());
+            CHECK(rectified.error() == privacy::PrivacyErrc::legal_hold);
+            for (const char* action : {"privacy.erase", "privacy.rectify"}) {
+                CAPTURE(action);
+                const auto entries = w.entries(action);
+                REQUIRE(entries.size() == 1);
+                CHECK(entries[0].outcome == Reason::legal_hold);
+                CHECK(entries[0].rule == "privacy.legal_hold");
+            }
+            CHECK(w.store().contacts().get(acme, ContactId{"c-ada"}).value()->email == "ada@example.com");
+            // Grace is not held: rectifying her goes through.
+            auto grace = w.rights->rectify(w.owner, acme, ContactId{"c-grace"}, change);
+            REQUIRE(grace.has_value());
+            CHECK(grace->allowed());
+        }
+    }
+}
+
+TEST_CASE("without an account store a tenant hold cannot be ruled out, so erasure and bulk delete fail closed") {
+    World w(Kind::memory);
+    NoAccounts plain(w.store());
+    w.start(nullptr, &plain);
+    auto erased = w.rights->erase(w.admin, acme, ContactId{"c-ada"});
+    REQUIRE_FALSE(erased.has_value());
+    CHECK(erased.error() == storage::StorageErrc::unavailable);
+    CHECK(erased.error().detail().find("cannot be ruled out") != std::string::npos);
+    const ContactId one[] = {ContactId{"c-ada"}};
+    auto bulk = w.rights->bulk_delete(w.admin, acme, one);
+    REQUIRE_FALSE(bulk.has_value());
+    CHECK(bulk.error() == storage::StorageErrc::unavailable);
+    auto c = w.store().contacts().get(acme, ContactId{"c-ada"}).value();
+    REQUIRE(c.has_value());
+    CHECK_FALSE(c->deleted_at.has_value());
+    CHECK(w.entries("privacy.erase").empty());
+}
+
 TEST_CASE("erasure is refused to sales users, other teams' managers and other tenants, and audited") {
     World w(Kind::memory);
     for (const Principal* p : {&w.sales, &w.manager_south, &w.globex_admin}) {
@@ -1034,4 +1187,127 @@ TEST_CASE("every access export is authorized per role and audited, denials inclu
     CHECK(audited[5].outcome == Reason::not_authorized);
     CHECK(audited[5].rule == "sales.no_bulk_delete_or_export");
     CHECK(w.trail(globex).empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Each processing path names its activity; objection and withdrawal checked against its basis
+
+TEST_CASE("every processing path names an activity of the lawful basis register") {
+    using privacy::Activity;
+    using privacy::ProcessingPath;
+    std::set<std::string_view> names;
+    std::set<Activity> registered;
+    for (const auto& row : privacy::lawful_basis_register()) registered.insert(row.activity);
+    const auto paths = privacy::processing_paths();
+    REQUIRE(paths.size() == 10);
+    for (const auto& p : paths) {
+        CAPTURE(p.name);
+        CHECK(names.insert(p.name).second);
+        CHECK(registered.count(p.activity) == 1);
+        CHECK(privacy::activity_of(p.path) == p.activity);
+        for (std::string_view prefix : p.audit_actions) CHECK(privacy::path_of_audit_action(prefix) == p.path);
+        CHECK(p.audit_actions.empty() == (p.path == ProcessingPath::analytics_aggregation));
+    }
+    CHECK(privacy::activity_of(ProcessingPath::marketing_send) == Activity::marketing);
+    CHECK(privacy::activity_of(ProcessingPath::service_send) == Activity::whatsapp_messaging);
+    CHECK(privacy::activity_of(ProcessingPath::analytics_aggregation) == Activity::analytics);
+    CHECK(privacy::activity_of(ProcessingPath::audit_logging) == Activity::audit_logging);
+    CHECK(privacy::path_of(MessageKind::marketing_template) == ProcessingPath::marketing_send);
+    for (MessageKind k : {MessageKind::free_form, MessageKind::utility_template, MessageKind::authentication_template,
+                          MessageKind::optout_confirmation})
+        CHECK(privacy::path_of(k) == ProcessingPath::service_send);
+    CHECK(privacy::path_of_audit_action("send.marketing_template") == ProcessingPath::marketing_send);
+    CHECK(privacy::path_of_audit_action("send.utility_template") == ProcessingPath::service_send);
+    CHECK(privacy::path_of_audit_action("privacy.access.json") == ProcessingPath::data_export);
+    CHECK(privacy::path_of_audit_action("privacy.erase") == ProcessingPath::lead_management);
+    CHECK_FALSE(privacy::path_of_audit_action("host.something").has_value());
+    CHECK(privacy::activity_of(privacy::Objection::marketing) == Activity::marketing);
+    CHECK(privacy::activity_of(privacy::Objection::analytics) == Activity::analytics);
+}
+
+TEST_CASE("every audit entry the library writes names its processing path, and so its activity") {
+    World w(Kind::memory);
+    auto& memory = dynamic_cast<storage::MemoryStore&>(w.store());
+    // Each path, once: sends (by a member and by the system), consent, inbound STOP and START, a
+    // manual opt-out, the rights, the register, exports, a sweep with an audit purge.
+    w.clock.advance(1s);
+    (void)w.engine->check_send(acme, w.admin, w.grace, MessageKind::utility_template);
+    (void)w.engine->check_send(acme, w.admin, w.grace, MessageKind::marketing_template);
+    (void)w.engine->check_system_send(acme, w.grace, MessageKind::free_form);
+    REQUIRE(w.engine->record_consent(w.admin, {acme, w.grace, storage::Purpose::marketing, false, w.clock.now(), "phone", std::nullopt})
+                .has_value());
+    REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.ada, "STOP"}).has_value());
+    REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.ada, "START"}).has_value());
+    REQUIRE(w.engine->opt_out_manually(acme, w.admin, w.grace).has_value());
+    privacy::Rectification change;
+    change.name = "Grace B. Hopper";
+    REQUIRE(w.rights->rectify(w.admin, acme, ContactId{"c-grace"}, change).has_value());
+    REQUIRE(w.rights->restrict_processing(w.admin, acme, ContactId{"c-grace"}, true).has_value());
+    REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    REQUIRE(w.rights->withdraw_objection(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    std::ostringstream out;
+    REQUIRE(w.rights->export_contact(w.admin, acme, ContactId{"c-ada"}, ExportFormat::json, out).has_value());
+    REQUIRE(w.rights->export_leads_csv(w.admin, acme, out).has_value());
+    REQUIRE(w.register_->open(w.admin, acme, privacy::RequestType::erasure, "contact:c-ada", std::nullopt, "T-1").has_value());
+    REQUIRE(w.rights->erase(w.admin, acme, ContactId{"c-ada"}, "T-1").has_value());
+    REQUIRE(w.register_->close(w.admin, acme, "T-1", privacy::RequestStatus::completed).has_value());
+    const ContactId grace[] = {ContactId{"c-grace"}};
+    REQUIRE(w.rights->bulk_delete(w.admin, acme, grace).has_value());
+    std::set<std::string> actions;
+    const auto collect = [&] {
+        for (const audit::Entry& e : w.trail()) actions.insert(e.action);
+    };
+    collect();
+    // A sweep 400 days on: the lead goes (folded into aggregates), the old audit entries are purged.
+    w.clock.advance(std::chrono::days{400});
+    auto sweeper = retention::Sweeper::create(retention::Policy::defaults(), memory.retention(), w.engine->audit(), w.clock);
+    REQUIRE(sweeper.has_value());
+    auto swept = sweeper->run(w.clock.now());
+    REQUIRE(swept.has_value());
+    CHECK(swept->total(retention::Category::lead).hard_deleted == 1);
+    CHECK_FALSE(memory.retention().aggregates().list(acme, std::chrono::sys_days{}, std::chrono::sys_days{std::chrono::days{100'000}})
+                    .value()
+                    .empty());
+
+    collect();
+    std::set<privacy::ProcessingPath> seen{privacy::ProcessingPath::analytics_aggregation};  // checked just above
+    for (const std::string& action : actions) {
+        const auto path = privacy::path_of_audit_action(action);
+        CHECK_MESSAGE(path.has_value(), "no processing path for audit action " << action);
+        if (path) seen.insert(*path);
+    }
+    CHECK(actions.count("audit.purge") == 1);
+    CHECK(actions.count("retention.sweep") == 1);
+    // Every path of the library was exercised, and each named a registered activity.
+    CHECK(seen.size() == privacy::processing_paths().size());
+}
+
+TEST_CASE("objection and consent withdrawal stop exactly the activities the register opens to them") {
+    using privacy::Activity;
+    using privacy::Stop;
+    for (const auto& row : privacy::lawful_basis_register()) {
+        CAPTURE(privacy::to_string(row.activity));
+        const privacy::SubjectChoices objected_to_all{true, true, true};
+        const privacy::SubjectChoices no_consent{false, false, false};
+        const Stop on_objection = privacy::stopped_by(row.activity, objected_to_all);
+        const bool objection_reachable = row.activity == Activity::marketing || row.activity == Activity::analytics;
+        CHECK((on_objection == Stop::objection) == (row.objectable && objection_reachable));
+        CHECK((privacy::stopped_by(row.activity, no_consent) == Stop::no_consent) == row.stops_on_withdrawal);
+        if (row.basis == privacy::LegalBasis::contract) {
+            CHECK(on_objection == Stop::none);  // contractual processing goes on whatever is objected
+            CHECK(privacy::stopped_by(row.activity, no_consent) == Stop::none);
+        }
+    }
+    // Through the gate: an objection to marketing stops marketing sends, not service ones; a
+    // withdrawal of consent stops marketing; an objection to analytics stops no send.
+    World w(Kind::memory);
+    REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    CHECK(w.engine->check_send(acme, w.grace, MessageKind::marketing_template).allowed());
+    REQUIRE(w.engine->record_consent(w.admin, {acme, w.grace, storage::Purpose::marketing, false, w.clock.now(), "phone", std::nullopt})
+                .has_value());
+    CHECK(w.engine->check_send(acme, w.grace, MessageKind::marketing_template).reason() == Reason::no_consent);
+    CHECK(w.engine->check_send(acme, w.grace, MessageKind::utility_template).allowed());
+    REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-ada"}, privacy::Objection::marketing).has_value());
+    CHECK(w.engine->check_send(acme, w.ada, MessageKind::marketing_template).reason() == Reason::marketing_opted_out);
+    CHECK(w.engine->check_send(acme, w.ada, MessageKind::utility_template).allowed());
 }

@@ -1,5 +1,7 @@
 #include <heroshhi/messaging/send_gate.hpp>
 
+#include <heroshhi/privacy/lawful_basis.hpp>
+
 namespace heroshhi::messaging {
 
 std::string_view to_string(MessageKind k) noexcept {
@@ -58,11 +60,16 @@ Reason SendGate::reason(const SuppressionIndex::Lookup& lookup, MessageKind kind
         return pending ? Reason::allowed : Reason::confirmation_used;
     }
     if (f.opted_out()) return Reason::opted_out;
-    if (kind == MessageKind::marketing_template && f.marketing_opted_out()) return Reason::marketing_opted_out;
+    // The send's activity against the subject's objection and consent, as the register says: a
+    // marketing opt-out (objection) or missing consent stops marketing, never a service message.
+    const privacy::Activity activity = privacy::activity_of(privacy::path_of(kind));
+    const privacy::Stop stop =
+        privacy::stopped_by(activity, {f.marketing_opted_out(), false, f.marketing_consent()});
+    if (stop == privacy::Stop::objection) return Reason::marketing_opted_out;
     if (kind == MessageKind::free_form &&
         (f.window_closed() || !f.last_inbound() || now - *f.last_inbound() >= options_.service_window))
         return Reason::outside_window;
-    if (kind == MessageKind::marketing_template && !f.marketing_consent()) return Reason::no_consent;
+    if (stop == privacy::Stop::no_consent) return Reason::no_consent;
     return Reason::allowed;
 }
 

@@ -21,7 +21,64 @@ constexpr std::array<ProcessingActivity, 5> activities{{
      true, true},
 }};
 
+constexpr std::string_view service_actions[] = {"send."};
+constexpr std::string_view marketing_actions[] = {"send.marketing_template"};
+constexpr std::string_view consent_actions[] = {"consent."};
+constexpr std::string_view inbound_actions[] = {"opt_out.", "opt_in."};
+constexpr std::string_view lead_actions[] = {"privacy."};
+constexpr std::string_view export_actions[] = {"privacy.access.", "privacy.export."};
+constexpr std::string_view request_actions[] = {"privacy.request."};
+constexpr std::string_view sweep_actions[] = {"retention."};
+constexpr std::string_view audit_actions[] = {"audit."};
+
+// Opt-out handling and inbound messages are part of messaging the contact (the customer's
+// communication, on contract); exports and the request register are how lead data is managed and
+// handed back; a sweep deletes lead data by the customer's setting.
+constexpr std::array<PathActivity, 10> paths{{
+    {ProcessingPath::service_send, "service_send", Activity::whatsapp_messaging, service_actions},
+    {ProcessingPath::marketing_send, "marketing_send", Activity::marketing, marketing_actions},
+    {ProcessingPath::consent_recording, "consent_recording", Activity::marketing, consent_actions},
+    {ProcessingPath::inbound_recording, "inbound_recording", Activity::whatsapp_messaging, inbound_actions},
+    {ProcessingPath::lead_management, "lead_management", Activity::lead_management, lead_actions},
+    {ProcessingPath::data_export, "data_export", Activity::lead_management, export_actions},
+    {ProcessingPath::rights_requests, "rights_requests", Activity::lead_management, request_actions},
+    {ProcessingPath::retention_sweep, "retention_sweep", Activity::lead_management, sweep_actions},
+    {ProcessingPath::analytics_aggregation, "analytics_aggregation", Activity::analytics, {}},
+    {ProcessingPath::audit_logging, "audit_logging", Activity::audit_logging, audit_actions},
+}};
+
 }  // namespace
+
+std::span<const PathActivity> processing_paths() noexcept { return paths; }
+
+Activity activity_of(ProcessingPath p) noexcept {
+    for (const PathActivity& row : paths)
+        if (row.path == p) return row.activity;
+    return Activity::lead_management;  // unreachable: every path has a row (tests check it)
+}
+
+std::optional<ProcessingPath> path_of_audit_action(std::string_view action) noexcept {
+    std::optional<ProcessingPath> best;
+    std::size_t longest = 0;
+    for (const PathActivity& row : paths)
+        for (std::string_view prefix : row.audit_actions)
+            if (action.substr(0, prefix.size()) == prefix && prefix.size() > longest) {
+                best = row.path;
+                longest = prefix.size();
+            }
+    return best;
+}
+
+Stop stopped_by(Activity a, const SubjectChoices& choices) noexcept {
+    const ProcessingActivity& row = processing_activity(a);
+    const bool objected = (a == Activity::marketing && choices.objected_to_marketing) ||
+                          (a == Activity::analytics && choices.objected_to_analytics);
+    if (objected && row.objectable) return Stop::objection;
+    // Marketing is the register's one activity on consent; its consent is the marketing consent.
+    const bool consented = a == Activity::marketing && choices.marketing_consent;
+    if ((row.basis == LegalBasis::consent || row.stops_on_withdrawal) && !consented) return Stop::no_consent;
+    return Stop::none;
+}
 
 std::string_view to_string(Activity a) noexcept {
     switch (a) {

@@ -61,6 +61,65 @@ Result<rbac::AccessDecision> authorize(Engine& engine, const rbac::Principal& by
     return access;
 }
 
+/// A legal hold that keeps data as it is: on the contact itself, or on its whole tenant.
+struct Hold {
+    std::string_view rule;  ///< the audit entry's rule: "privacy.legal_hold" or "privacy.legal_hold.tenant"
+    std::string reason;     ///< for the caller: what is held, and that lifting the hold is the way on
+};
+
+/// The hold on `tenant`, if any; `what` names the operation ("erased"). Fails closed: a store set
+/// that keeps no accounts cannot rule a tenant hold out.
+Result<std::optional<Hold>> tenant_hold(storage::StoreSet& stores, const TenantId& tenant, std::string_view what) {
+    storage::AccountStore* accounts = stores.accounts();
+    if (accounts == nullptr)
+        return Error(storage::StorageErrc::unavailable,
+                     "the store set keeps no accounts, so a legal hold on tenant '" + tenant.value() +
+                         "' cannot be ruled out: nothing of it is " + std::string(what));
+    auto account = accounts->get(tenant);
+    if (!account) return account.error();
+    if (!*account || !(*account)->legal_hold) return std::optional<Hold>{};
+    return std::optional<Hold>{Hold{"privacy.legal_hold.tenant",
+                                    "tenant '" + tenant.value() + "' is under a legal hold: its leads cannot be " +
+                                        std::string(what) + " until the hold is lifted"}};
+}
+
+/// The hold on `c`: its own, else its tenant's.
+Result<std::optional<Hold>> hold_on(storage::StoreSet& stores, const storage::Contact& c, std::string_view what) {
+    if (c.legal_hold)
+        return std::optional<Hold>{Hold{"privacy.legal_hold", "contact '" + c.id.value() +
+                                                                  "' is under a legal hold: it cannot be " +
+                                                                  std::string(what) + " until the hold is lifted"}};
+    return tenant_hold(stores, c.tenant, what);
+}
+
+/// Authorize → (hold) → audit. When the decision allows and `held_what` names an operation a legal
+/// hold blocks ("erased"), a hold on the resource wins: the attempt is audited with outcome
+/// legal_hold under the hold's rule, and the caller gets PrivacyErrc::legal_hold with the reason.
+/// `hold` finds the hold (hold_on or tenant_hold).
+template <class FindHold>
+Result<rbac::AccessDecision> authorize_unless_held(Engine& engine, const rbac::Principal& by, Action action,
+                                                   const Resource& resource, std::string audit_action,
+                                                   std::string_view request_id, bool hold_blocks,
+                                                   const FindHold& hold) {
+    rbac::AccessDecision access = engine.authorizer().check(by, action, resource);
+    if (access.allowed() && hold_blocks) {
+        auto held = hold();
+        if (!held) return held.error();
+        if (*held) {
+            if (auto a = audit_attempt(engine, by, resource, std::move(audit_action), Reason::legal_hold, (*held)->rule,
+                                       access.revision(), request_id);
+                !a)
+                return a.error();
+            return Error(PrivacyErrc::legal_hold, std::move((*held)->reason));
+        }
+    }
+    if (auto a = audit_attempt(engine, by, resource, std::move(audit_action), access.reason(), access.rule(),
+                               access.revision(), request_id);
+        !a)
+        return a.error();
+    return access;
+}
+
 /// A contact operation after its authorization: the decision, and the contact when it allows.
 struct ContactAccess {
     rbac::AccessDecision access;
@@ -69,9 +128,11 @@ struct ContactAccess {
 
 /// Finds the contact and authorizes `action` on it, auditing the decision. A principal of another
 /// tenant is refused before anything is read. Fails with not_found when there is no such contact.
+/// `held_what`: the operation a legal hold blocks ("rectified"), empty if none does.
 Result<ContactAccess> open_contact(Engine& engine, storage::StoreSet& stores, const rbac::Principal& by,
                                    const TenantId& tenant, const ContactId& id, Action action,
-                                   std::string audit_action, std::string_view request_id) {
+                                   std::string audit_action, std::string_view request_id,
+                                   std::string_view held_what = {}) {
     if (tenant.empty() || id.empty())
         return Error(PrivacyErrc::invalid_request, "a data-subject operation needs a tenant and a contact id");
     if (by.tenant != tenant) {
@@ -83,7 +144,9 @@ Result<ContactAccess> open_contact(Engine& engine, storage::StoreSet& stores, co
     auto found = stores.contacts().get(tenant, id);
     if (!found) return found.error();
     if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + id.value() + "' in tenant '" + tenant.value() + "'");
-    auto access = authorize(engine, by, action, contact_resource(**found), std::move(audit_action), request_id);
+    const storage::Contact& c = **found;
+    auto access = authorize_unless_held(engine, by, action, contact_resource(c), std::move(audit_action), request_id,
+                                        !held_what.empty(), [&] { return hold_on(stores, c, held_what); });
     if (!access) return access.error();
     ContactAccess out{std::move(access).value(), std::nullopt};
     if (out.access.allowed()) out.contact = std::move(*found);
@@ -453,7 +516,9 @@ Result<Attempt<storage::Contact>> Rights::rectify(const rbac::Principal& by, con
         if (!checked) return checked.error();
         rectified = std::move(checked).value();
     }
-    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update, "privacy.rectify", request_id);
+    // A hold keeps the data as it is: rectifying would overwrite (and scrub) the held values.
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update, "privacy.rectify", request_id,
+                               "rectified");
     if (!opened) return opened.error();
     if (!opened->contact) return denied<storage::Contact>(std::move(opened->access));
     storage::Contact c = std::move(*opened->contact);
@@ -486,21 +551,11 @@ Result<Attempt<Erasure>> Rights::erase(const rbac::Principal& by, const TenantId
     if (!found) return found.error();
     if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
     const storage::Contact c = **found;
-    const Resource resource = contact_resource(c);
-    rbac::AccessDecision access = engine_.authorizer().check(by, Action::delete_, resource);
-    if (access.allowed() && c.legal_hold) {
-        // Allowed, but the hold wins: recorded as such, and the caller is told why.
-        if (auto a = audit_attempt(engine_, by, resource, "privacy.erase", Reason::legal_hold, "privacy.legal_hold",
-                                   access.revision(), request_id);
-            !a)
-            return a.error();
-        return Error(PrivacyErrc::legal_hold, "contact '" + contact.value() +
-                                                  "' is under a legal hold: it cannot be erased until the hold is lifted");
-    }
-    if (auto a = audit_attempt(engine_, by, resource, "privacy.erase", access.reason(), access.rule(),
-                               access.revision(), request_id);
-        !a)
-        return a.error();
+    // Allowed, but a hold on the contact or its tenant wins: recorded as such, the caller told why.
+    auto decided = authorize_unless_held(engine_, by, Action::delete_, contact_resource(c), "privacy.erase", request_id,
+                                         true, [&] { return hold_on(stores_, c, "erased"); });
+    if (!decided) return decided.error();
+    rbac::AccessDecision access = std::move(decided).value();
     if (!access.allowed()) return denied<Erasure>(std::move(access));
 
     Erasure out;
@@ -526,7 +581,10 @@ Result<Attempt<Erasure>> Rights::erase(const rbac::Principal& by, const TenantId
 Result<Attempt<BulkDelete>> Rights::bulk_delete(const rbac::Principal& by, const TenantId& tenant,
                                                 std::span<const ContactId> leads, std::string_view request_id) {
     const Resource bulk{ResourceType::lead, tenant};
-    auto access = authorize(engine_, by, Action::bulk_delete, bulk, "privacy.bulk_delete", request_id);
+    // A tenant hold refuses the whole request; a lead's own hold keeps that lead (below).
+    auto access = authorize_unless_held(engine_, by, Action::bulk_delete, bulk, "privacy.bulk_delete", request_id,
+                                        by.tenant == tenant && !tenant.empty(),
+                                        [&] { return tenant_hold(stores_, tenant, "deleted"); });
     if (!access) return access.error();
     if (!access->allowed()) return denied<BulkDelete>(std::move(access).value());
 
@@ -601,6 +659,12 @@ Result<Attempt<bool>> Rights::restrict_processing(const rbac::Principal& by, con
 
 Result<Attempt<bool>> Rights::object(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
                                      Objection purpose, std::string_view request_id) {
+    // Checked against the register: an objection stops only an activity open to objection.
+    const Activity activity = activity_of(purpose);
+    if (!objection_applies(activity))
+        return Error(PrivacyErrc::not_objectable, std::string(processing_activity(activity).name) +
+                                                      " rests on " + std::string(to_string(processing_activity(activity).basis)) +
+                                                      ", which an objection does not stop");
     if (purpose == Objection::marketing) {
         if (by.tenant != tenant) {
             auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update,

@@ -24,7 +24,8 @@ public:
 };
 
 constexpr std::array<std::string_view, category_count> category_names{
-    "lead", "message", "account", "activity_log", "audit_log", "optout_record", "analytics"};
+    "lead", "message", "account", "activity_log", "audit_log", "optout_record", "analytics",
+    "webhook_key"};
 
 }  // namespace
 

@@ -81,11 +81,14 @@ Plan Policy::plan(const storage::Account& account, Timestamp now) const {
     plan.audit_cutoff = now - activity_log_retention + std::chrono::milliseconds{1};
     const Step activity_logs{Category::activity_log, Selection::expired, Action::hard_delete,
                              now - activity_log_retention};
+    const Step webhook_keys{Category::webhook_key, Selection::expired, Action::hard_delete,
+                            now - webhook_key_retention};
     if (plan.terminated) {
         plan.steps = {
             {Category::lead, Selection::all, Action::hard_delete, now},
             {Category::account, Selection::all, Action::hard_delete, now},
             activity_logs,
+            {Category::webhook_key, Selection::all, Action::hard_delete, now},
         };
         return plan;
     }
@@ -98,6 +101,7 @@ Plan Policy::plan(const storage::Account& account, Timestamp now) const {
         plan.steps.push_back({Category::lead, Selection::expired, Action::soft_delete, now - *s.lead_retention});
     plan.steps.push_back({Category::lead, Selection::soft_deleted, Action::hard_delete, now - soft_delete_grace});
     plan.steps.push_back(activity_logs);
+    plan.steps.push_back(webhook_keys);
     return plan;
 }
 

@@ -125,9 +125,10 @@ Result<State> decode(std::string_view text) {
         s.audit_head = j.at("audit_head").get<std::int64_t>();
         s.audit_chain_broken = j.at("audit_chain_broken").get<bool>();
         const auto& counts = j.at("counts");
-        if (!counts.is_array() || counts.size() != category_count)
+        // A journal written before webhook_key was added has one count fewer: the missing ones are 0.
+        if (!counts.is_array() || counts.size() < category_count - 1 || counts.size() > category_count)
             return Error(RetentionErrc::corrupt_journal, "counts are not one per category");
-        for (std::size_t i = 0; i < category_count; ++i) {
+        for (std::size_t i = 0; i < counts.size(); ++i) {
             const auto& c = counts.at(i);
             s.counts[i] = Counts{c.at(0).get<std::int64_t>(), c.at(1).get<std::int64_t>(), c.at(2).get<std::int64_t>(),
                                  c.at(3).get<std::int64_t>(), c.at(4).get<std::int64_t>()};
@@ -162,7 +163,8 @@ Result<void> validate(const std::vector<TargetBinding>& bindings) {
             case Category::lead:
             case Category::message:
             case Category::account:
-            case Category::activity_log: break;
+            case Category::activity_log:
+            case Category::webhook_key: break;
             case Category::optout_record:
                 return Error(RetentionErrc::optout_records_protected,
                              "target '" + std::string(name) +

@@ -28,7 +28,7 @@ struct MemoryStore::State {
     std::int64_t next_sequence = 1;
     std::vector<ConsentRecord> consents;
     std::map<PhoneKey, Timestamp> last_inbound;
-    std::set<std::pair<std::string, std::string>> dedup_keys;
+    std::map<std::pair<std::string, std::string>, Timestamp> dedup_keys;  // -> when first seen
     struct AuditTrail {
         std::vector<audit::Entry> entries;  // in sequence order
         audit::ChainState chain;
@@ -314,10 +314,10 @@ Result<bool> MemoryStore::forget(const TenantId& tenant, const PhoneNumber& phon
     return state_->last_inbound.erase({tenant.value(), phone.key()}) > 0;
 }
 
-Result<bool> MemoryStore::remember(const TenantId& tenant, std::string_view key, Timestamp) {
+Result<bool> MemoryStore::remember(const TenantId& tenant, std::string_view key, Timestamp at) {
     if (auto ok = require(!tenant.empty() && !key.empty(), "dedup key needs a tenant and a key"); !ok) return ok.error();
     std::lock_guard lock(state_->mutex);
-    return state_->dedup_keys.insert({tenant.value(), std::string(key)}).second;
+    return state_->dedup_keys.try_emplace({tenant.value(), std::string(key)}, at).second;
 }
 
 Result<void> MemoryStore::append(const TenantId& tenant, std::span<const audit::Entry> entries,
@@ -445,7 +445,7 @@ public:
                 {&messages_, Category::message},
                 {&consents_, Category::account},
                 {&activity_, Category::account},
-                {&webhook_keys_, Category::account}};
+                {&webhook_keys_, Category::webhook_key}};
     }
 
 private:
@@ -782,26 +782,28 @@ private:
         State& s_;
     };
 
-    /// Webhook de-duplication keys: deleted at account termination (they hold no personal data).
+    /// Webhook de-duplication keys: deleted 30 days after they were seen (Selection::expired) and at
+    /// account termination (all). They hold no personal data and are never under a hold.
     class WebhookKeys final : public retention::Target {
     public:
         explicit WebhookKeys(State& s) : s_(s) {}
         std::string_view name() const noexcept override { return "webhook_keys"; }
 
-        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp, std::string_view after,
-                                         std::size_t limit) const override {
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp cutoff,
+                                         std::string_view after, std::size_t limit) const override {
             std::lock_guard lock(s_.mutex);
             CandidatePage page;
             page.next = std::string(after);
-            if (sel != Selection::all) return page;
+            if (sel == Selection::soft_deleted) return page;
             for (auto it = s_.dedup_keys.upper_bound({tenant.value(), std::string(after)});
-                 it != s_.dedup_keys.end() && it->first == tenant.value(); ++it) {
+                 it != s_.dedup_keys.end() && it->first.first == tenant.value(); ++it) {
+                if (!qualifies(sel, cutoff, it->second)) continue;
                 if (page.rows.size() == limit) {
                     page.more = true;
                     break;
                 }
-                page.next = it->second;
-                page.rows.push_back(Candidate{it->second, Timestamp{}, false, 0});
+                page.next = it->first.second;
+                page.rows.push_back(Candidate{it->first.second, it->second, false, 0});
             }
             return page;
         }
@@ -818,12 +820,20 @@ private:
         Result<Change> hard_delete(const Batch& b) override {
             std::lock_guard lock(s_.mutex);
             std::int64_t rows = 0;
-            if (b.selection == Selection::all)
-                for (const std::string& id : b.ids) rows += static_cast<std::int64_t>(s_.dedup_keys.erase({b.tenant.value(), id}));
+            for (const std::string& id : b.ids) {
+                auto it = s_.dedup_keys.find({b.tenant.value(), id});
+                if (it == s_.dedup_keys.end() || !qualifies(b.selection, b.cutoff, it->second)) continue;
+                s_.dedup_keys.erase(it);
+                ++rows;
+            }
             return saved(s_, b, rows, 0);
         }
 
     private:
+        static bool qualifies(Selection sel, Timestamp cutoff, Timestamp seen) {
+            return sel == Selection::all || (sel == Selection::expired && seen <= cutoff);
+        }
+
         State& s_;
     };
 
@@ -852,7 +862,7 @@ private:
             if (after(r.tenant.value())) tenants.insert(r.tenant.value());
         for (const auto& [key, at] : s_.last_inbound)
             if (after(key.first)) tenants.insert(key.first);
-        for (const auto& key : s_.dedup_keys)
+        for (const auto& [key, seen] : s_.dedup_keys)
             if (after(key.first)) tenants.insert(key.first);
         for (const auto& [tenant, trail] : s_.audit)
             if (after(tenant) && trail.chain.head.sequence > 0) tenants.insert(tenant);
@@ -918,6 +928,7 @@ MemoryStore::MemoryStore() : state_(std::make_unique<State>()), retention_(std::
 MemoryStore::~MemoryStore() = default;
 
 retention::RetentionStores& MemoryStore::retention() noexcept { return *retention_; }
+AccountStore* MemoryStore::accounts() noexcept { return &retention_->accounts(); }
 // RequestStore
 
 Result<void> MemoryStore::put(const privacy::SubjectRequest& r) {

@@ -75,7 +75,9 @@ enum class Q : std::size_t {
     activity_all_page,
     activity_delete,
     webhook_key_all_page,
+    webhook_key_expired_page,
     webhook_key_delete,
+    webhook_key_delete_expired,
     count_
 };
 
@@ -188,7 +190,12 @@ const char* sql_text(Q q) noexcept {
         case Q::webhook_key_all_page:
             return "SELECT dedup_key, seen_at_ms, 0, 0 FROM dedup_keys WHERE tenant = ?1 AND dedup_key > ?2"
                    " ORDER BY dedup_key LIMIT ?4";
+        case Q::webhook_key_expired_page:
+            return "SELECT dedup_key, seen_at_ms, 0, 0 FROM dedup_keys WHERE tenant = ?1 AND dedup_key > ?2"
+                   " AND seen_at_ms <= ?3 ORDER BY dedup_key LIMIT ?4";
         case Q::webhook_key_delete: return "DELETE FROM dedup_keys WHERE tenant = ?1 AND dedup_key = ?2";
+        case Q::webhook_key_delete_expired:
+            return "DELETE FROM dedup_keys WHERE tenant = ?1 AND dedup_key = ?2 AND seen_at_ms <= ?3";
         case Q::count_: break;
     }
     return "";
@@ -585,7 +592,7 @@ private:
     }
 };
 
-/// Consent records, inbound activity and webhook keys: only at account termination (Selection::all).
+/// Consent records and inbound activity: only at account termination (Selection::all).
 class AccountData final : public TargetBase {
 public:
     AccountData(const Connection& c, std::string_view name, Q page, Q remove, bool numeric)
@@ -627,6 +634,35 @@ private:
     bool numeric_;
 };
 
+/// Webhook de-duplication keys: 30 days after they were seen (expired), and at termination (all).
+/// They hold no personal data and are never under a hold.
+class WebhookKeys final : public TargetBase {
+public:
+    using TargetBase::TargetBase;
+    std::string_view name() const noexcept override { return "webhook_keys"; }
+
+    Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp cutoff, std::string_view after,
+                                     std::size_t limit) const override {
+        if (sel == Selection::soft_deleted) return CandidatePage{{}, std::string(after), false};
+        return page(sel == Selection::expired ? Q::webhook_key_expired_page : Q::webhook_key_all_page, tenant, after,
+                    cutoff, limit, after);
+    }
+
+private:
+    Result<void> hard_delete_one(const Batch& b, const std::string& id, Change& change) override {
+        Result<std::int64_t> n = std::int64_t{0};
+        if (b.selection == Selection::expired)
+            n = c_.exec(Q::webhook_key_delete_expired, "deleting a webhook key", std::string_view(b.tenant.value()),
+                        std::string_view(id), to_unix_ms(b.cutoff));
+        else if (b.selection == Selection::all)
+            n = c_.exec(Q::webhook_key_delete, "deleting a webhook key", std::string_view(b.tenant.value()),
+                        std::string_view(id));
+        if (!n) return n.error();
+        change.rows += *n;
+        return {};
+    }
+};
+
 // ---------------------------------------------------------------------------------------------
 // The ports together
 
@@ -641,7 +677,7 @@ public:
           messages_(c_),
           consents_(c_, "consent_records", Q::consent_all_page, Q::consent_delete, true),
           activity_(c_, "inbound_activity", Q::activity_all_page, Q::activity_delete, true),
-          webhook_keys_(c_, "webhook_keys", Q::webhook_key_all_page, Q::webhook_key_delete, false) {}
+          webhook_keys_(c_) {}
 
     AccountStore& accounts() override { return *this; }
     retention::SweepJournal& journal() override { return *this; }
@@ -652,7 +688,7 @@ public:
                 {&messages_, Category::message},
                 {&consents_, Category::account},
                 {&activity_, Category::account},
-                {&webhook_keys_, Category::account}};
+                {&webhook_keys_, Category::webhook_key}};
     }
 
 private:
@@ -792,7 +828,7 @@ private:
     Messages messages_;
     AccountData consents_;
     AccountData activity_;
-    AccountData webhook_keys_;
+    WebhookKeys webhook_keys_;
 };
 
 }  // namespace

@@ -2837,5 +2837,6 @@ Result<void> SqliteStore::scrub() { return impl_->scrub(); }
 bool SqliteStore::encrypted() const noexcept { return impl_->encrypted(); }
 crypto::EncryptedFieldSource& SqliteStore::encrypted_fields() { return *impl_; }
 retention::RetentionStores& SqliteStore::retention() noexcept { return *retention_; }
+AccountStore* SqliteStore::accounts() noexcept { return &retention_->accounts(); }
 
 }  // namespace heroshhi::storage

@@ -324,6 +324,10 @@ storage::DedupStore& FailingStore::dedup() { return wrappers_->dedup; }
 storage::AuditStore& FailingStore::audit() { return wrappers_->audit; }
 storage::RequestStore& FailingStore::requests() { return wrappers_->requests; }
 
+storage::AccountStore* FailingStore::accounts() noexcept {
+    return retention_ ? &retention_->accounts() : inner_.accounts();
+}
+
 Result<void> FailingStore::scrub() {
     if (!admit()) return injected();
     return inner_.scrub();

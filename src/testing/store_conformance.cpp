@@ -1,6 +1,8 @@
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/testing/store_conformance.hpp>
 
+#include "detail/expect.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <optional>
@@ -14,29 +16,7 @@ namespace {
 using namespace storage;
 using optout::OptOutEvent;
 
-// Collects failed expectations as sentences, with the line of the suite that made them.
-class Expect {
-public:
-    void that(bool ok, int line, std::string_view what) {
-        if (!ok) failures_.push_back("line " + std::to_string(line) + ": " + std::string(what));
-    }
-    // Unwraps a Result; on an error records it and returns nullopt.
-    template <class T>
-    std::optional<T> ok(Result<T> r, int line, std::string_view what) {
-        if (r) return std::move(r).value();
-        failures_.push_back("line " + std::to_string(line) + ": " + std::string(what) + " failed: " + r.error().message());
-        return std::nullopt;
-    }
-    bool ok(const Result<void>& r, int line, std::string_view what) {
-        if (r) return true;
-        failures_.push_back("line " + std::to_string(line) + ": " + std::string(what) + " failed: " + r.error().message());
-        return false;
-    }
-    std::vector<std::string> take() { return std::move(failures_); }
-
-private:
-    std::vector<std::string> failures_;
-};
+using heroshhi::testing::detail::Expect;
 
 #define EXPECT(cond) ex.that((cond), __LINE__, #cond)
 

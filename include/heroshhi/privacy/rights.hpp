@@ -16,6 +16,7 @@
 #include <heroshhi/core/ids.hpp>
 #include <heroshhi/core/result.hpp>
 #include <heroshhi/engine.hpp>
+#include <heroshhi/privacy/lawful_basis.hpp>
 #include <heroshhi/rbac/principal.hpp>
 #include <heroshhi/sanitize/lead_schema.hpp>
 #include <heroshhi/storage/records.hpp>
@@ -101,6 +102,12 @@ enum class Objection {
     analytics,  ///< the contact is left out of aggregates (Contact::analytics_objection)
 };
 
+/// The activity of the lawful basis register an objection is to (Rights::object checks that the
+/// register opens it to objection).
+constexpr Activity activity_of(Objection o) noexcept {
+    return o == Objection::marketing ? Activity::marketing : Activity::analytics;
+}
+
 /// The data-subject rights. Every operation takes the team member who acts, authorizes them with
 /// the engine's authorizer (owner and admin; managers for their team's contacts; sales users only
 /// rectify, restrict and object for the leads assigned to them, and never export or erase), appends
@@ -140,22 +147,29 @@ public:
 
     /// Rectification (Art. 16): replaces the fields given after the lead schema checked them; the
     /// old values are overwritten (and scrubbed from the store's files), and the audit entry says
-    /// only that a change happened. Returns the contact as stored. Action: update on the contact.
+    /// only that a change happened. Returns the contact as stored. A legal hold on the contact or
+    /// its tenant refuses it like an erasure (the held values must stay as they are). Action:
+    /// update on the contact.
     Result<Attempt<storage::Contact>> rectify(const rbac::Principal& by, const TenantId& tenant,
                                               const ContactId& contact, const Rectification& change,
                                               std::string_view request_id = {});
 
     /// Erasure (Art. 17): deletes the contact and its messages, keeps its number's opt-out events
     /// only as a keyed hash (so it stays suppressed: Engine::erase_number), deletes its consent
-    /// records and inbound activity, then scrubs the store. A legal hold refuses it with
-    /// PrivacyErrc::legal_hold (audited with outcome legal_hold). Repeating a failed erasure
+    /// records and inbound activity, then scrubs the store. A legal hold on the contact or on its
+    /// whole tenant (storage::Account::legal_hold, read through StoreSet::accounts()) refuses it
+    /// with PrivacyErrc::legal_hold and a reason naming the hold, audited with outcome legal_hold
+    /// and rule "privacy.legal_hold" or "privacy.legal_hold.tenant" (the host closes the request
+    /// in its register as refused, with that reason). A store set without accounts cannot rule a
+    /// tenant hold out: the erasure fails (StorageErrc::unavailable). Repeating a failed erasure
     /// finishes it. Action: delete on the contact.
     Result<Attempt<Erasure>> erase(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
                                    std::string_view request_id = {});
 
     /// The customer deletes leads in bulk: each is soft-deleted (the retention sweep hard-deletes
     /// it 30 days later), except those under a legal hold. One audit entry for the request
-    /// (action bulk_delete on lead) and one per lead. Action: bulk_delete on lead.
+    /// (action bulk_delete on lead) and one per lead. A hold on the whole tenant refuses the
+    /// request (PrivacyErrc::legal_hold, audited as for erase). Action: bulk_delete on lead.
     Result<Attempt<BulkDelete>> bulk_delete(const rbac::Principal& by, const TenantId& tenant,
                                             std::span<const ContactId> leads, std::string_view request_id = {});
 

@@ -78,6 +78,8 @@ struct Plan {
 ///                 inbound activity and webhook key of the tenant, except rows under legal hold
 ///   activity logs activity_log_retention (1 year) → purged (audit::Log) or deleted (host tables);
 ///                 kept after termination for their year, as security and compliance evidence
+///   webhook keys  webhook_key_retention (30 days) after they were seen → deleted (no personal data;
+///                 only there to drop Meta's re-deliveries, which stop after 7 days)
 ///   analytics     only aggregates, kept indefinitely (folded in before rows go)
 ///   opt-outs      never; no setting can change that
 /// A legal hold on a lead (Contact::legal_hold) or on the tenant (Account::legal_hold) beats every
@@ -87,6 +89,11 @@ public:
     static constexpr Days soft_delete_grace{30};
     static constexpr Days account_grace{30};
     static constexpr Days activity_log_retention{365};
+    /// Webhook de-duplication keys are kept this long after they were seen. Meta re-delivers a
+    /// failed webhook for up to 7 days (with exponential backoff), so a key older than that can no
+    /// longer stop a duplicate; 30 days leaves a wide margin for clock skew, outages on our side and
+    /// a change of Meta's window, while keeping the table from growing with every message ever seen.
+    static constexpr Days webhook_key_retention{30};
     /// The longest period a setting may name (100 years); longer is "never", said plainly.
     static constexpr Days longest_period{36'525};
 
@@ -110,9 +117,10 @@ public:
 
     /// The steps a sweep at `now` runs for the account's tenant, in order:
     ///   open account:  message/expired (if message_retention), lead/expired → soft delete (if
-    ///                  lead_retention), lead/soft_deleted → hard delete, activity_log/expired;
-    ///   terminated:    lead/all, account/all, activity_log/expired (all hard delete; messages go
-    ///                  with their leads);
+    ///                  lead_retention), lead/soft_deleted → hard delete, activity_log/expired,
+    ///                  webhook_key/expired;
+    ///   terminated:    lead/all, account/all, activity_log/expired, webhook_key/all (all hard
+    ///                  delete; messages go with their leads);
     /// and the audit cutoff. With a tenant hold, the same steps with held = true.
     Plan plan(const storage::Account& account, Timestamp now) const;
 

@@ -15,8 +15,9 @@ namespace heroshhi::retention {
 /// (`store.retention()`); their targets are, in order:
 ///   "contacts" (Category::lead: soft delete by last activity, hard delete 30 days later with the
 ///   lead's messages, everything at termination), "messages" (Category::message: the tenant's
-///   shorter setting), "consent_records", "inbound_activity" and "webhook_keys" (Category::account:
-///   at termination). Opt-out events have no target: they are never auto-deleted.
+///   shorter setting), "consent_records" and "inbound_activity" (Category::account: at termination)
+///   and "webhook_keys" (Category::webhook_key: 30 days after they were seen, all at termination).
+///   Opt-out events have no target: they are never auto-deleted.
 /// References stay valid as long as the object that returned them.
 class RetentionStores {
 public:

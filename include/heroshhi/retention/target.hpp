@@ -77,7 +77,8 @@ struct Change {
 ///   rows, folds their contribution into the daily aggregates first (retention/aggregates.hpp);
 /// - a target of Category::lead supports Selection::expired with soft_delete, and soft_deleted
 ///   and all with hard_delete; message and activity_log: expired with hard_delete; account: all
-///   with hard_delete. Other pairs are never asked for.
+///   with hard_delete; webhook_key: expired and all with hard_delete. Other pairs are never asked
+///   for.
 class Target {
 public:
     virtual ~Target() = default;

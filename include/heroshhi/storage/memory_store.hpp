@@ -33,6 +33,8 @@ public:
     DedupStore& dedup() override { return *this; }
     AuditStore& audit() override { return *this; }
     RequestStore& requests() override { return *this; }
+    /// retention().accounts().
+    AccountStore* accounts() noexcept override;
 
     /// The retention ports over the same data: accounts, sweep journal, analytics aggregates and
     /// the targets over contacts, messages, consent records, inbound activity and webhook keys.

@@ -97,6 +97,8 @@ public:
     /// as it goes). Fails with `unavailable` if another connection's reader keeps the log busy
     /// beyond the busy timeout; a read-only store has nothing to scrub.
     Result<void> scrub() override;
+    /// retention().accounts().
+    AccountStore* accounts() noexcept override;
 
     /// The retention ports over the same file and connection: accounts, sweep journal, analytics
     /// aggregates and the targets over contacts, messages, consent records, inbound activity and

@@ -1,6 +1,7 @@
 // heroshhi — StoreSet: one place that hands out every storage port the engine needs.
 #pragma once
 
+#include <heroshhi/storage/account_store.hpp>
 #include <heroshhi/storage/activity_store.hpp>
 #include <heroshhi/storage/audit_store.hpp>
 #include <heroshhi/storage/consent_store.hpp>
@@ -28,6 +29,12 @@ public:
     virtual AuditStore& audit() = 0;
     /// The register of data-subject requests (privacy::RequestRegister).
     virtual RequestStore& requests() = 0;
+
+    /// The customer accounts, where a legal hold on a whole tenant is kept (retention reads it,
+    /// and privacy:: checks it before an erasure, a bulk delete or a rectification). nullptr: this
+    /// store set keeps no accounts, so a tenant hold cannot be checked, and those operations are
+    /// refused (fail closed). The memory and SQLite stores return their retention accounts.
+    virtual AccountStore* accounts() noexcept { return nullptr; }
 
     /// Makes values that were deleted or overwritten unrecoverable from the store's own files
     /// (privacy:: calls it after an erasure or a rectification). A store that keeps no residue

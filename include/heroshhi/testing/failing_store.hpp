@@ -37,6 +37,9 @@ public:
     /// one that was not is a programming error (std::terminate).
     retention::RetentionStores& retention();
     storage::RequestStore& requests() override;
+    /// The wrapped retention accounts if constructed with them (counted like every call), else
+    /// the inner store's accounts as they are (not counted).
+    storage::AccountStore* accounts() noexcept override;
     Result<void> scrub() override;
 
     /// True if the next call may go through (and counts it). For the wrappers' use.

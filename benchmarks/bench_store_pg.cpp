@@ -124,6 +124,35 @@ void BM_store_optout_record(benchmark::State& state) {
 }
 BENCHMARK(BM_store_optout_record)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+/// The same with four callers at once, each for its own tenant (PostgreSQL's pool holds four
+/// connections; SQLite commits concurrent writes together).
+void BM_store_optout_record_4_callers(benchmark::State& state) {
+    static std::unique_ptr<Fixture> shared;
+    if (state.thread_index() == 0) shared = std::make_unique<Fixture>(state.range(0) != 0);
+    // (The benchmark library waits for every thread here before the loop starts.)
+    const TenantId mine{"tenant-" + std::to_string(state.thread_index())};
+    std::uint64_t i = 0;
+    for (auto _ : state) {
+        if (!shared->store) {
+            state.SkipWithError(shared->error.c_str());
+            break;
+        }
+        optout::OptOutEvent e(mine, number(i));
+        e.at = t0;
+        e.trigger = "STOP";
+        if (!shared->store->optouts().append(e)) {
+            state.SkipWithError("append failed");
+            break;
+        }
+        ++i;
+    }
+    state.SetItemsProcessed(state.iterations());
+    if (state.thread_index() == 0) {
+        state.SetLabel(label(state));
+    }
+}
+BENCHMARK(BM_store_optout_record_4_callers)->Arg(0)->Arg(1)->Threads(4)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 void BM_store_status_read(benchmark::State& state) {
     Fixture f(state.range(0) != 0);
     if (!f.store) return state.SkipWithError(f.error.c_str());

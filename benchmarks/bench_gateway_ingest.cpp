@@ -53,6 +53,13 @@ using tcp = asio::ip::tcp;
 constexpr int requests_per_connection = 200;
 constexpr const char* secret = "bench-secret";
 
+// Tells this run's message ids from an earlier run's (read once: a random_device per delivery
+// cost more than the server's work and crowded the profiles).
+unsigned run_id() {
+    static const unsigned id = std::random_device{}();
+    return id;
+}
+
 // One signed delivery of an inbound text message (every 20th is a STOP), as bytes on the wire.
 std::string delivery(int n) {
     const std::string wa_id = "1415555" + std::to_string(1000 + n % 9000);
@@ -60,7 +67,7 @@ std::string delivery(int n) {
     const std::string body =
         R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"111000111"},"contacts":[{"profile":{"name":"B"},"wa_id":")" +
         wa_id + R"("}],"messages":[{"from":")" + wa_id + R"(","id":"wamid.bench.)" + std::to_string(n) +
-        "." + std::to_string(std::random_device{}()) + R"(","timestamp":"1767225600","type":"text","text":{"body":")" + text +
+        "." + std::to_string(run_id()) + R"(","timestamp":"1767225600","type":"text","text":{"body":")" + text +
         R"("}}]}}]}]})";
     static const auto signer = crypto::WebhookSignature::create(secret);
     return "POST /webhooks/whatsapp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"

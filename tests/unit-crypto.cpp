@@ -628,3 +628,31 @@ TEST_CASE("webhook signatures are HMAC-SHA256 over the raw body, compared in ful
     const WebhookSignature other = WebhookSignature::create("Jeff").value();
     CHECK(other.verify(body, expected).error() == CryptoErrc::signature_mismatch);
 }
+
+TEST_CASE("a webhook signer gives the same MACs when reused and shared between threads") {
+    // RFC 4231 test case 6: a key longer than SHA-256's block, which HMAC hashes first.
+    const WebhookSignature signer = WebhookSignature::create(std::string(131, '\xaa')).value();
+    const std::string body = "Test Using Larger Than Block-Size Key - Hash Key First";
+    const std::string expected = "sha256=60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54";
+    // Test case 2's body under this key must differ: each MAC starts again from the key alone.
+    const std::string other_body = "what do ya want for nothing?";
+    const std::string other_mac = signer.header_value(other_body).value();
+    CHECK(other_mac != expected);
+
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 500; ++i) {
+                auto mac = signer.header_value(body);
+                if (!mac || *mac != expected) ++wrong;
+                auto other = signer.header_value(other_body);
+                if (!other || *other != other_mac) ++wrong;
+                if (!signer.verify(body, expected)) ++wrong;
+                if (signer.verify(other_body, expected)) ++wrong;
+            }
+        });
+    for (auto& t : threads) t.join();
+    CHECK(wrong == 0);
+    CHECK(signer.header_value(body).value() == expected);
+}

@@ -136,6 +136,65 @@ TEST_CASE("a request reaches the handler and the answer carries the security hea
     CHECK(calls == 2);
 }
 
+TEST_CASE("a handler's headers replace fixed ones and cannot split the response or name the server") {
+    auto server = serve([](const http::Request&) {
+        http::Response r;
+        r.body = R"({"ok":true})";
+        r.headers = {{"Cache-Control", "private"},          // replaces the API's no-store
+                     {"X-Frame-Options", "SAMEORIGIN"},     // replaces a security header
+                     {"X-Request-Id", "first"},
+                     {"X-Request-Id", "req_1"},             // the last of a name counts
+                     {"Server", "nginx/1.2"},               // forbidden: reveals the software
+                     {"X-Evil", "a\r\nSet-Cookie: s=1"},     // would start a header of its own
+                     {"Bad Name", "x"},                     // not a token
+                     {"Content-Length", "999"},             // framing is the server's
+                     {"Connection", "upgrade"}};
+        return r;
+    });
+    Client c(server->port());
+    c.send("GET /x HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(header_of(r, "Cache-Control") == "private");
+    CHECK(header_of(r, "X-Frame-Options") == "SAMEORIGIN");
+    CHECK(header_of(r, "X-Request-Id") == "req_1");
+    CHECK(r.find("first") == std::string::npos);
+    CHECK(r.find("no-store") == std::string::npos);
+    CHECK(r.find("DENY") == std::string::npos);
+    CHECK(header_of(r, "Server").empty());
+    CHECK(r.find("Set-Cookie") == std::string::npos);
+    CHECK(r.find("X-Evil") == std::string::npos);
+    CHECK(r.find("Bad Name") == std::string::npos);
+    CHECK(header_of(r, "Content-Length") == "11");
+    CHECK(header_of(r, "Connection").empty());
+    CHECK(header_of(r, "Content-Security-Policy").find("frame-ancestors 'none'") != std::string::npos);
+    CHECK(r.substr(r.size() - 11) == R"({"ok":true})");
+
+    c.send("GET /again HTTP/1.1\r\nHost: x\r\n\r\n");  // the connection is still usable
+    CHECK(c.receive().rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+}
+
+TEST_CASE("a body that arrives after its header, or with the next request behind it, is read whole") {
+    auto server = serve(echo);
+    Client c(server->port());
+    c.send("POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234");
+    std::this_thread::sleep_for(100ms);
+    c.send("56789");
+    const std::string late = c.receive();
+    CHECK(late.find("POST /late") != std::string::npos);
+    CHECK(late.find("body=0123456789 ") != std::string::npos);
+
+    // Two requests in one packet (pipelined): the first body ends where the second request begins.
+    c.send("POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+           "POST /two HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\ndef");
+    const std::string one = c.receive();
+    CHECK(one.find("POST /one") != std::string::npos);
+    CHECK(one.find("body=abc ") != std::string::npos);
+    const std::string two = c.receive();
+    CHECK(two.find("POST /two") != std::string::npos);
+    CHECK(two.find("body=def ") != std::string::npos);
+}
+
 TEST_CASE("a body over the limit is refused with 413 before the handler runs") {
     std::atomic<int> calls{0};
     http::ServerOptions options;

@@ -216,6 +216,9 @@ struct App::Impl {
     std::string audit_key;
     Metrics metrics;
     std::atomic<std::uint64_t> request_counter{0};
+    // Made once: request ids are the counter and this, so that ids of two runs differ without a
+    // call to the random generator on every request.
+    const std::string request_id_suffix = random_hex(4);
     std::mutex sweep_mutex;  // one sweep at a time from this process
 
     // One route of the API. `pattern` segments starting with '{' capture a parameter.
@@ -1323,7 +1326,7 @@ http::Response App::handle(const http::Request& request) {
     std::string request_id = request.header("x-request-id");
     if (!valid_request_id(request_id))
         request_id = "req_" + std::to_string(impl.request_counter.fetch_add(1, std::memory_order_relaxed) + 1) + "_" +
-                     random_hex(4);
+                     impl.request_id_suffix;
     std::string route = "unknown";
     Response response;
     try {

@@ -26,7 +26,10 @@ struct Config {
     std::string verify_token;         ///< HEROSHHI_VERIFY_TOKEN: the webhook handshake token
     std::string key_file;             ///< HEROSHHI_KEY_FILE: data keys (crypto::FileKeyProvider format); empty: no encryption
     std::string index_key_file;       ///< HEROSHHI_INDEX_KEY_FILE: the blind-index key (same format, one key); with key_file
-    std::size_t threads = 2;          ///< HEROSHHI_THREADS
+    /// HEROSHHI_THREADS: requests handled at once. Handlers wait for the disk (a webhook is
+    /// answered once its commit is synced) and deliveries that wait together share one commit, so
+    /// this is well above the number of cores; the network I/O keeps one thread a core.
+    std::size_t threads = 32;
     std::uint32_t auth_per_minute = 20;      ///< failed authentications per client address
     std::uint32_t api_per_minute = 600;      ///< API requests per key
     std::uint32_t webhook_per_minute = 60'000;  ///< webhook deliveries per client address

@@ -1,24 +1,18 @@
 #include <heroshhi/crypto/webhook_signature.hpp>
 
 #include <heroshhi/crypto/errors.hpp>
-#include <heroshhi/crypto/secret_key.hpp>
 
 #include "detail/hmac.hpp"
 
 #include <openssl/crypto.h>
 
-#include <vector>
 
 namespace heroshhi::crypto {
 
 struct WebhookSignature::Impl {
-    explicit Impl(std::string_view s) : secret(s.begin(), s.end()) {}
-    ~Impl() { secure_wipe(secret.data(), secret.size()); }
-    Impl(const Impl&) = delete;
-    Impl& operator=(const Impl&) = delete;
+    explicit Impl(std::string_view s) : hmac(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()) {}
 
-    std::vector<std::uint8_t> secret;
-    detail::HmacSha256 hmac;
+    detail::KeyedHmacSha256 hmac;  // holds the only copy of the secret, wiped when freed
 };
 
 WebhookSignature::WebhookSignature(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -35,7 +29,7 @@ Result<WebhookSignature> WebhookSignature::create(std::string_view secret) {
 
 Result<WebhookSignature::Mac> WebhookSignature::mac(std::string_view raw_body) const {
     Mac out;
-    if (!impl_->hmac.compute(impl_->secret.data(), impl_->secret.size(), {raw_body}, out))
+    if (!impl_->hmac.compute({raw_body}, out))
         return Error(CryptoErrc::backend_failure, "HMAC-SHA256 failed");
     return out;
 }

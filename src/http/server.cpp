@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -20,6 +21,7 @@
 #include <heroshhi/crypto/tls_context.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -37,10 +39,129 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
+char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
+
 std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    std::string out(s.size(), '\0');
+    std::transform(s.begin(), s.end(), out.begin(), lower_ascii);
     return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower_ascii(a[i]) != lower_ascii(b[i])) return false;
+    return true;
+}
+
+// RFC 9110 token characters: what a header name may be made of.
+bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (const unsigned char c : s) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        std::string_view("!#$%&'*+-.^_`|~").find(char(c)) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// A header value may not end the header line early (response splitting).
+bool is_field_value(std::string_view s) {
+    return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+// The header lines every response starts with (security headers), and the ones JSON answers add,
+// serialised once: they are the same on every response.
+const std::string& security_block() {
+    static const std::string block = [] {
+        std::string out;
+        for (const auto& [name, value] : security_headers()) append_header(out, name, value);
+        return out;
+    }();
+    return block;
+}
+
+const std::string& api_block() {
+    static const std::string block = [] {
+        std::string out;
+        for (const auto& [name, value] : api_headers()) append_header(out, name, value);
+        return out;
+    }();
+    return block;
+}
+
+bool is_forbidden(std::string_view name) {
+    for (std::string_view banned : forbidden_headers())
+        if (iequals(name, banned)) return true;
+    return false;
+}
+
+bool bodiless(int status) { return (status >= 100 && status < 200) || status == 204 || status == 304; }
+
+// Headers that frame the message: the server writes them, a handler's are dropped.
+bool is_framing(std::string_view name) {
+    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Connection");
+}
+
+bool is_fixed(std::string_view name, bool json) {
+    for (const auto& h : security_headers())
+        if (iequals(name, h.first)) return true;
+    if (json)
+        for (const auto& h : api_headers())
+            if (iequals(name, h.first)) return true;
+    return iequals(name, "Content-Type");
+}
+
+// The status line and header lines of `r` (the body goes out as a second buffer), written
+// directly rather than through Beast's fields and serializer, which cost more than the rest of
+// the exchange; the fixed lines are copied from blocks made once. A handler's header replaces a
+// fixed one of the same name, and the last of several with one name counts (as fields::set
+// did); forbidden and framing names, names that are not tokens and values with CR, LF or NUL
+// are dropped, so a handler cannot split the response.
+void serialize_head(const Response& r, bool keep_alive, std::string& out) {
+    const auto& extra = r.headers;
+    auto kept = [&](std::size_t i) {
+        const std::string_view name = extra[i].first;
+        if (!is_token(name) || !is_field_value(extra[i].second) || is_forbidden(name) || is_framing(name)) return false;
+        for (std::size_t j = i + 1; j < extra.size(); ++j)
+            if (iequals(name, extra[j].first)) return false;
+        return true;
+    };
+    const bool json = r.content_type == "application/json";
+    bool any_replaced = false;
+    for (std::size_t i = 0; i < extra.size() && !any_replaced; ++i) any_replaced = is_fixed(extra[i].first, json) && kept(i);
+    auto replaced = [&](std::string_view fixed) {
+        if (!any_replaced) return false;
+        for (std::size_t i = 0; i < extra.size(); ++i)
+            if (iequals(fixed, extra[i].first) && kept(i)) return true;
+        return false;
+    };
+
+    const unsigned code = r.status >= 100 && r.status <= 999 ? unsigned(r.status) : 500u;
+    const auto reason = bhttp::obsolete_reason(bhttp::int_to_status(code));
+    out.clear();
+    out.append("HTTP/1.1 ").append(std::to_string(code)).append(" ").append(reason.data(), reason.size()).append("\r\n");
+    if (!any_replaced) {
+        out.append(security_block());
+        if (json) out.append(api_block());
+    } else {
+        for (const auto& [name, value] : security_headers())
+            if (!replaced(name)) append_header(out, name, value);
+        if (json)
+            for (const auto& [name, value] : api_headers())
+                if (!replaced(name)) append_header(out, name, value);
+    }
+    if (!r.content_type.empty() && is_field_value(r.content_type) && !replaced("Content-Type"))
+        append_header(out, "Content-Type", r.content_type);
+    for (std::size_t i = 0; i < extra.size(); ++i)
+        if (kept(i)) append_header(out, extra[i].first, extra[i].second);
+    if (!bodiless(int(code))) append_header(out, "Content-Length", std::to_string(r.body.size()));
+    if (!keep_alive) append_header(out, "Connection", "close");
+    out.append("\r\n");
 }
 
 int hex_value(char c) {
@@ -231,6 +352,20 @@ private:
         if (ec) return fail(ec);
         busy_ = true;
         begin_request();
+        // A body usually arrives with its header: parse what the buffer holds before waiting for
+        // more (an asynchronous read costs a trip through the scheduler even when it has nothing
+        // to wait for). The parser's limits apply here as in a read.
+        while (!parser_->is_done() && buffer_.size() > 0) {
+            const std::size_t used = parser_->put(buffer_.data(), ec);
+            buffer_.consume(used);
+            if (ec == bhttp::error::need_more) {
+                ec = {};
+                break;
+            }
+            if (ec) return fail(ec);
+            if (used == 0) break;
+        }
+        if (parser_->is_done()) return on_body({});
         lowest().expires_after(server_.options.read_timeout);
         with_stream([this](auto& stream) {
             bhttp::async_read(stream, buffer_, *parser_,
@@ -240,7 +375,7 @@ private:
 
     void on_body(beast::error_code ec) {
         if (ec) return fail(ec);
-        const auto& req = parser_->get();
+        auto& req = parser_->get();
         Request request;
         request.method = std::string(req.method_string());
         request.target = std::string(req.target());
@@ -248,7 +383,7 @@ private:
             const auto name = field.name_string();
             request.headers.emplace(lower(std::string_view(name.data(), name.size())), std::string(field.value()));
         }
-        request.body = req.body();
+        request.body = std::move(req.body());
         request.client_address = peer_;
         request.client_port = peer_port_;
         const bool keep_alive = req.keep_alive();
@@ -283,21 +418,12 @@ private:
     }
 
     void send(Response r) {
-        auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
-        res->version(11);
-        res->result(static_cast<unsigned>(r.status));
-        for (const auto& [name, value] : security_headers()) res->set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
-        if (r.content_type == "application/json")
-            for (const auto& [name, value] : api_headers()) res->set(beast::string_view(name.data(), name.size()), beast::string_view(value.data(), value.size()));
-        if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
-        for (const auto& [name, value] : r.headers) res->set(name, value);
-        for (std::string_view banned : forbidden_headers()) res->erase(beast::string_view(banned.data(), banned.size()));
-        res->body() = std::move(r.body);
-        res->keep_alive(keep_alive_);
-        res->prepare_payload();
+        serialize_head(r, keep_alive_, head_);
+        body_ = bodiless(r.status) ? std::string() : std::move(r.body);
         lowest().expires_after(server_.options.read_timeout);
-        with_stream([this, res](auto& stream) {
-            bhttp::async_write(stream, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+        with_stream([this](auto& stream) {
+            const std::array<net::const_buffer, 2> buffers{net::buffer(head_), net::buffer(body_)};
+            net::async_write(stream, buffers, [self = shared_from_this()](beast::error_code ec, std::size_t) {
                 self->on_write(ec);
             });
         });
@@ -359,6 +485,8 @@ private:
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls_;
     beast::flat_buffer buffer_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    std::string head_;  // the response being written: status line and headers, then the body
+    std::string body_;
     Server::Impl& server_;
     std::string peer_;
     std::uint16_t peer_port_ = 0;

@@ -1611,8 +1611,11 @@ void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) no
     };
     try {
         if (auto ok = run(Sql::begin_immediate, "starting a transaction"); !ok) return fail_all(ok.error());
+        // A write alone in its group needs no savepoint: if it fails, the transaction is its own.
+        const bool alone = group.size() == 1;
         for (PendingWrite* p : group) {
-            if (auto ok = run(Sql::savepoint_write, "starting a write"); !ok) return fail_all(ok.error());
+            if (!alone)
+                if (auto ok = run(Sql::savepoint_write, "starting a write"); !ok) return fail_all(ok.error());
             bool stored = false;
             try {
                 stored = p->run(p->body);
@@ -1628,10 +1631,16 @@ void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) no
             if (sqlite3_get_autocommit(db_) != 0)
                 return fail_all(Error(StorageErrc::unavailable,
                                       "a write in '" + path_ + "' failed and SQLite rolled its transaction back"));
+            if (!stored && alone) {
+                // Nothing to commit; the caller gets its body's own error (write() reads it first).
+                if (auto ok = run(Sql::rollback, "rolling back a write"); !ok) fail_all(ok.error());
+                return;
+            }
             if (!stored) {
                 if (auto ok = run(Sql::rollback_to_write, "rolling back a write"); !ok) return fail_all(ok.error());
             }
-            if (auto ok = run(Sql::release_write, "ending a write"); !ok) return fail_all(ok.error());
+            if (!alone)
+                if (auto ok = run(Sql::release_write, "ending a write"); !ok) return fail_all(ok.error());
         }
         if (auto ok = run(Sql::commit, "committing a transaction"); !ok) return fail_all(ok.error());
     } catch (...) {  // only allocation can throw here

@@ -78,6 +78,20 @@ std::vector<ProviderError> provider_errors(const json& o) {
     return out;
 }
 
+// Where an event sits in the body, e.g. "entry[0].changes[1].value.messages[2]"; spelled out only
+// for the report of a skipped event (most deliveries skip none).
+struct Where {
+    std::size_t entry = 0;
+    std::size_t change = 0;
+    const char* list = "";
+    std::size_t index = 0;
+
+    std::string text() const {
+        return "entry[" + std::to_string(entry) + "].changes[" + std::to_string(change) + "].value." + list + "[" +
+               std::to_string(index) + "]";
+    }
+};
+
 class Reader {
 public:
     Reader(WebhookPayload& out, const WebhookLimits& limits) : out_(out), limits_(limits) {}
@@ -90,16 +104,17 @@ public:
         if (entries == nullptr) return {WebhookErrc::malformed, "entry is missing or not an array"};
         for (std::size_t e = 0; e < entries->size(); ++e) {
             const json& entry = (*entries)[e];
-            const std::string where = "entry[" + std::to_string(e) + "]";
-            if (!entry.is_object()) return {WebhookErrc::malformed, where + " is not an object"};
+            auto where = [e] { return "entry[" + std::to_string(e) + "]"; };
+            if (!entry.is_object()) return {WebhookErrc::malformed, where() + " is not an object"};
             const json* changes = arr(entry, "changes");
-            if (changes == nullptr) return {WebhookErrc::malformed, where + ".changes is missing or not an array"};
+            if (changes == nullptr) return {WebhookErrc::malformed, where() + ".changes is missing or not an array"};
             for (std::size_t c = 0; c < changes->size(); ++c) {
                 const json& change = (*changes)[c];
-                const std::string at = where + ".changes[" + std::to_string(c) + "]";
                 const json* value = change.is_object() ? obj(change, "value") : nullptr;
-                if (value == nullptr) return {WebhookErrc::malformed, at + ".value is missing or not an object"};
-                read_value(*value, at + ".value");
+                if (value == nullptr)
+                    return {WebhookErrc::malformed,
+                            where() + ".changes[" + std::to_string(c) + "].value is missing or not an object"};
+                read_value(*value, e, c);
                 if (events_ > limits_.max_events)
                     return {WebhookErrc::too_many, "more than " + std::to_string(limits_.max_events) + " events"};
             }
@@ -108,9 +123,9 @@ public:
     }
 
 private:
-    void skip(const std::string& where, const char* why) { out_.skipped.push_back(where + ": " + why); }
+    void skip(const Where& where, const char* why) { out_.skipped.push_back(where.text() + ": " + why); }
 
-    void read_value(const json& value, const std::string& where) {
+    void read_value(const json& value, std::size_t entry, std::size_t change) {
         std::string number_id;
         if (const json* meta = obj(value, "metadata")) number_id = str(*meta, "phone_number_id");
 
@@ -122,18 +137,18 @@ private:
 
         if (const json* messages = arr(value, "messages"))
             for (std::size_t i = 0; i < messages->size(); ++i)
-                read_message((*messages)[i], number_id, names, where + ".messages[" + std::to_string(i) + "]");
+                read_message((*messages)[i], number_id, names, {entry, change, "messages", i});
         if (const json* statuses = arr(value, "statuses"))
             for (std::size_t i = 0; i < statuses->size(); ++i)
-                read_status((*statuses)[i], number_id, where + ".statuses[" + std::to_string(i) + "]");
+                read_status((*statuses)[i], number_id, {entry, change, "statuses", i});
         if (const json* prefs = arr(value, "user_preferences"))
             for (std::size_t i = 0; i < prefs->size(); ++i)
-                read_preference((*prefs)[i], number_id, where + ".user_preferences[" + std::to_string(i) + "]");
+                read_preference((*prefs)[i], number_id, {entry, change, "user_preferences", i});
         for (ProviderError& e : provider_errors(value)) out_.errors.push_back(std::move(e));
     }
 
     void read_message(const json& m, const std::string& number_id, const std::map<std::string, std::string>& names,
-                      const std::string& where) {
+                      const Where& where) {
         ++events_;
         if (!m.is_object()) return skip(where, "not an object");
         InboundEvent ev;
@@ -187,7 +202,7 @@ private:
         out_.messages.push_back(std::move(ev));
     }
 
-    void read_status(const json& s, const std::string& number_id, const std::string& where) {
+    void read_status(const json& s, const std::string& number_id, const Where& where) {
         ++events_;
         if (!s.is_object()) return skip(where, "not an object");
         StatusEvent ev;
@@ -205,7 +220,7 @@ private:
         out_.statuses.push_back(std::move(ev));
     }
 
-    void read_preference(const json& p, const std::string& number_id, const std::string& where) {
+    void read_preference(const json& p, const std::string& number_id, const Where& where) {
         ++events_;
         if (!p.is_object()) return skip(where, "not an object");
         PreferenceEvent ev;

@@ -151,6 +151,11 @@ http::Response Webhook::handle(const http::Request& request) {
             return http::Response::error(401, "signature_invalid", "X-Hub-Signature-256 does not match the body.");
         if (e.code().category() == webhook_category())
             return http::Response::error(e == WebhookErrc::too_large ? 413 : 400, "malformed_webhook", e.message());
+        // Not stored: 503, so WhatsApp delivers it again; the code says what an operator must fix.
+        if (e == storage::StorageErrc::full)
+            return http::Response::error(503, "store_full", "The disk holding the store is full; retry later.");
+        if (e == storage::StorageErrc::read_only)
+            return http::Response::error(503, "store_read_only", "The store is read-only; retry later.");
         return http::Response::error(503, "store_unavailable", "The delivery could not be stored; retry later.");
     }
     http::Response ok;

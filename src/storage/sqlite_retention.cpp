@@ -9,7 +9,6 @@
 #include <sqlite3.h>
 
 #include <array>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -202,11 +201,7 @@ const char* sql_text(Q q) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Errors, binding, columns (the same conventions as sqlite_store.cpp)
 
-StorageErrc storage_errc(int rc, int system_errno = 0) noexcept {
-    // SQLite reports a write the disk refused (no space, a quota, a file-size limit) as an I/O
-    // error; the operator's remedy is that of SQLITE_FULL.
-    if ((rc & 0xff) == SQLITE_IOERR && (system_errno == ENOSPC || system_errno == EDQUOT || system_errno == EFBIG))
-        return StorageErrc::full;
+StorageErrc storage_errc(int rc) noexcept {
     switch (rc & 0xff) {
         case SQLITE_NOTADB: return StorageErrc::not_a_database;
         case SQLITE_CORRUPT: return StorageErrc::corrupt;
@@ -377,7 +372,7 @@ public:
         std::string detail(action);
         detail.append(" in '").append(h_.path).append("' failed: ").append(sqlite3_errmsg(h_.db));
         detail.append(" (SQLite code ").append(std::to_string(rc)).append(")");
-        return Error(storage_errc(rc, sqlite3_system_errno(h_.db)), std::move(detail));
+        return Error(storage_errc(rc), std::move(detail));
     }
 
     Result<void> writable() const {

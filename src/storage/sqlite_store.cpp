@@ -16,7 +16,6 @@
 #include <sqlite3.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <array>
 #include <charconv>
 #include <climits>
@@ -560,11 +559,7 @@ const char* sql_text(Sql q) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-StorageErrc storage_errc(int rc, int system_errno = 0) noexcept {
-    // SQLite reports a write the disk refused (no space, a quota, a file-size limit) as an I/O
-    // error; the operator's remedy is that of SQLITE_FULL.
-    if ((rc & 0xff) == SQLITE_IOERR && (system_errno == ENOSPC || system_errno == EDQUOT || system_errno == EFBIG))
-        return StorageErrc::full;
+StorageErrc storage_errc(int rc) noexcept {
     switch (rc & 0xff) {
         case SQLITE_NOTADB: return StorageErrc::not_a_database;
         case SQLITE_CORRUPT: return StorageErrc::corrupt;
@@ -583,7 +578,7 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view action, const std::stri
     std::string detail(action);
     detail.append(" in '").append(path).append("' failed: ").append(message);
     detail.append(" (SQLite code ").append(std::to_string(rc)).append(")");
-    return Error(storage_errc(rc, db != nullptr ? sqlite3_system_errno(db) : 0), std::move(detail));
+    return Error(storage_errc(rc), std::move(detail));
 }
 
 Error exception_error(const char* what) noexcept {

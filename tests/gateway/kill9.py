@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import hmac
 import http.client
+import http.server
 import json
 import os
 import random
@@ -29,18 +30,46 @@ SECRET = "kill9-app-secret"
 NUMBER_ID = "111000111"
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--rounds", type=int, default=5)
+parser.add_argument("--rounds", type=int, default=6)
 parser.add_argument("--senders", type=int, default=4)
 parser.add_argument("--seed", type=int, default=int(time.time()))
 args = parser.parse_args()
 rng = random.Random(args.seed)
+
+class FakeGraph(http.server.BaseHTTPRequestHandler):
+    """Takes the opt-out confirmations the gateway sends (an unreachable Graph API would make
+    every STOP wait for the messenger's network retries)."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        to = body.get("to", "")
+        out = json.dumps({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                          "messages": [{"id": "wamid.fake.%d" % time.monotonic_ns()}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, *_):
+        pass
+
+
+class QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # the gateway was killed mid-request: nothing to report
+
+
+graph = QuietServer(("127.0.0.1", 0), FakeGraph)
+threading.Thread(target=graph.serve_forever, daemon=True).start()
 
 work = tempfile.mkdtemp(prefix="heroshhi-kill9-")
 config = os.path.join(work, "gateway.json")
 with open(config, "w") as f:
     # The API limit is raised only so the final check can read every number's status at once.
     json.dump({"bind": "127.0.0.1", "port": 0, "sqlite": os.path.join(work, "gw.db"), "threads": 2,
-               "api_per_minute": 1000000, "graph_base_url": "http://127.0.0.1:9"}, f)
+               "api_per_minute": 1000000, "graph_base_url": "http://127.0.0.1:%d" % graph.server_address[1]}, f)
 env = dict(os.environ, HEROSHHI_APP_SECRET=SECRET, HEROSHHI_VERIFY_TOKEN="vt", HEROSHHI_GRAPH_TOKEN="t")
 
 
@@ -139,7 +168,7 @@ for round_ in range(args.rounds):
     threads = [threading.Thread(target=sender, args=(port, stop_flag)) for _ in range(args.senders)]
     for t in threads:
         t.start()
-    time.sleep(rng.uniform(0.3, 1.2))
+    time.sleep(rng.uniform(0.5, 2.0))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     kills += 1

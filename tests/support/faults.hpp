@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -51,6 +52,7 @@ class FileSizeLimit {
 public:
     explicit FileSizeLimit(rlim_t bytes) {
         REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_) == 0);
+        std::cout.flush();
         old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
         rlimit limited = saved_;
         limited.rlim_cur = bytes;
@@ -59,6 +61,9 @@ public:
     ~FileSizeLimit() {
         setrlimit(RLIMIT_FSIZE, &saved_);
         std::signal(SIGXFSZ, old_handler_);
+        // Output to a file (ctest -O, a redirect) failed meanwhile: let the streams write again.
+        std::cout.clear();
+        std::cerr.clear();
     }
     FileSizeLimit(const FileSizeLimit&) = delete;
     FileSizeLimit& operator=(const FileSizeLimit&) = delete;

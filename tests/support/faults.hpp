@@ -1,13 +1,19 @@
-// Test support for fault injection: a whole SQLite file as text (to prove nothing stored changed)
-// and a file-size limit standing in for a full disk.
+// Test support for fault injection: a whole SQLite file as text (to prove nothing stored changed),
+// a file-size limit standing in for a full disk, and, where mounting is permitted (root with
+// CAP_SYS_ADMIN), a tiny tmpfs that runs out of space and a read-only bind mount.
 #pragma once
 
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -71,6 +77,58 @@ public:
 private:
     rlimit saved_{};
     void (*old_handler_)(int) = SIG_DFL;
+};
+
+/// A directory with a tmpfs of `size` (e.g. "4m") mounted on it, unmounted at the end; mounted()
+/// is false where mounting is not permitted (an unprivileged container), and the caller skips.
+/// fill() takes every free byte with a filler file (the disk is full), free() gives them back.
+class TinyFilesystem {
+public:
+    explicit TinyFilesystem(const char* size) {
+        char pattern[] = "/tmp/heroshhi-tinyfs-XXXXXX";
+        if (mkdtemp(pattern) == nullptr) return;
+        dir_ = pattern;
+        mounted_ = mount("tmpfs", dir_.c_str(), "tmpfs", 0, ("size=" + std::string(size)).c_str()) == 0;
+    }
+    ~TinyFilesystem() {
+        for (const std::string& m : binds_) umount2(m.c_str(), MNT_DETACH);
+        if (mounted_) umount2(dir_.c_str(), MNT_DETACH);
+        std::error_code ignored;
+        for (const std::string& m : binds_) std::filesystem::remove(m, ignored);
+        if (!dir_.empty()) std::filesystem::remove(dir_, ignored);
+    }
+    TinyFilesystem(const TinyFilesystem&) = delete;
+    TinyFilesystem& operator=(const TinyFilesystem&) = delete;
+
+    bool mounted() const { return mounted_; }
+    const std::string& dir() const { return dir_; }
+
+    void fill() {
+        std::FILE* f = std::fopen((dir_ + "/filler").c_str(), "ab");
+        REQUIRE(f != nullptr);
+        std::setvbuf(f, nullptr, _IONBF, 0);
+        static const char block[4096] = {};
+        while (std::fwrite(block, 1, sizeof block, f) == sizeof block) {}
+        while (std::fwrite(block, 1, 1, f) == 1) {}
+        std::fclose(f);
+    }
+    void free() { std::filesystem::remove(dir_ + "/filler"); }
+
+    /// The same files seen through a read-only bind mount; "" if it cannot be made.
+    std::string read_only_view() {
+        const std::string view = dir_ + "-ro";
+        std::error_code ignored;
+        std::filesystem::create_directory(view, ignored);
+        if (mount(dir_.c_str(), view.c_str(), nullptr, MS_BIND, nullptr) != 0) return {};
+        binds_.push_back(view);
+        if (mount(nullptr, view.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) != 0) return {};
+        return view;
+    }
+
+private:
+    std::string dir_;
+    bool mounted_ = false;
+    std::vector<std::string> binds_;
 };
 
 }  // namespace heroshhi::test_support

@@ -21,9 +21,9 @@ namespace {
 
 constexpr std::uint32_t api_quota = 40;
 constexpr int api_clients = 2;
-constexpr int api_requests_per_client = 1500;
+constexpr int api_requests_per_client = 1200;
 constexpr int webhook_clients = 2;
-constexpr int webhooks_per_client = 400;
+constexpr int webhooks_per_client = 250;
 constexpr int numbers = 50;  // webhooks come from a fixed set of contacts, so stored state stays bounded
 
 /// VmRSS of this process in kB.
@@ -83,7 +83,7 @@ TEST_CASE("an API flood past its limit gets 429 with RateLimit headers while web
     Tally tally;
     std::atomic<int> done_requests{0};
     const int total_requests = api_clients * api_requests_per_client + webhook_clients * webhooks_per_client;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);  // a bound, far above the ~15 s it takes
 
     auto api_client = [&](int id) {
         gateway::LoopbackClient c(gw.port());

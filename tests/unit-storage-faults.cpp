@@ -3,7 +3,8 @@
 // SIGXFSZ ignored). Every send decision fails closed — nothing reaches the transport that the
 // gate could not clear and the history could not record — and nothing already stored changes or
 // breaks: the file's rows are the same, SQLite's integrity check passes and the audit chain
-// verifies. The gateway's answers to the same faults: tests/gateway/unit-gateway-faults.cpp.
+// verifies. A webhook whose tenant lookup fails is not acknowledged (503, delivered again). The
+// gateway's answers to the same faults: tests/gateway/unit-gateway-faults.cpp.
 #include <doctest/doctest.h>
 
 #include "support/faults.hpp"
@@ -19,8 +20,11 @@
 #include <heroshhi/storage/sqlite_store.hpp>
 #include <heroshhi/testing/failing_store.hpp>
 #include <heroshhi/testing/recording_transport.hpp>
+#include <heroshhi/crypto/webhook_signature.hpp>
+#include <heroshhi/whatsapp/webhook.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <initializer_list>
 #include <memory>
 #include <sstream>
@@ -199,4 +203,40 @@ TEST_CASE("a full disk fails the sends closed, breaks nothing stored, and the st
     CHECK(engine.check_send(acme, blocked, MessageKind::utility_template).reason() == Reason::opted_out);
     CHECK(engine.check_send(acme, newcomer, MessageKind::utility_template).reason() == Reason::opted_out);
     CHECK(engine.history(acme, newcomer)->size() == 1);
+}
+
+TEST_CASE("a webhook whose tenant lookup fails answers 503 and stores nothing; the redelivery is recorded once") {
+    storage::MemoryStore store;
+    ManualClock clock{start_time};
+    Engine engine(store, clock, engine_options());
+    std::atomic<bool> directory_down{true};
+    whatsapp::WebhookOptions o;
+    o.verify_token = "verify-me";
+    o.app_secret = "app-secret";
+    o.tenant_for = [&](std::string_view) -> Result<std::optional<TenantId>> {
+        if (directory_down) return Error(storage::StorageErrc::unavailable, "the directory cannot be read");
+        return std::optional<TenantId>(acme);
+    };
+    auto webhook = whatsapp::Webhook::create(engine, o).value();
+    const std::string body =
+        R"({"object":"whatsapp_business_account","entry":[{"id":"9","changes":[{"field":"messages","value":{)"
+        R"("messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"111"},)"
+        R"("contacts":[{"profile":{"name":"X"},"wa_id":"14155550123"}],"messages":[{"from":"14155550123",)"
+        R"("id":"wamid.dir.1","timestamp":"1767225600","type":"text","text":{"body":"STOP"}}]}}]}]})";
+    http::Request r;
+    r.method = "POST";
+    r.target = "/webhooks/whatsapp";
+    r.body = body;
+    r.headers.emplace("x-hub-signature-256", crypto::WebhookSignature::create("app-secret")->header_value(body).value());
+
+    // Acknowledging it would lose the opt-out: Meta does not deliver a 200 again.
+    const http::Response refused = webhook->handle(r);
+    CHECK(refused.status == 503);
+    CHECK(refused.body.find("store_unavailable") != std::string::npos);
+    CHECK(engine.history(acme, lead)->empty());
+    directory_down = false;
+    CHECK(webhook->handle(r).status == 200);
+    CHECK(webhook->handle(r).status == 200);
+    CHECK(engine.history(acme, lead)->size() == 1);
+    CHECK(engine.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::opted_out);
 }

@@ -1301,10 +1301,11 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     whatsapp::WebhookOptions webhook_options;
     webhook_options.verify_token = config.verify_token;
     webhook_options.app_secret = config.app_secret;
-    webhook_options.tenant_for = [self](std::string_view number) -> std::optional<TenantId> {
+    webhook_options.tenant_for = [self](std::string_view number) -> Result<std::optional<TenantId>> {
         auto tenant = self->directory->tenant_for_number(number);
-        if (!tenant || !*tenant) return std::nullopt;
-        return TenantId(**tenant);
+        if (!tenant) return tenant.error();  // 503: the delivery comes again
+        if (!*tenant) return std::optional<TenantId>();
+        return std::optional<TenantId>(TenantId(**tenant));
     };
     webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { self->send_reply(reply); };
     webhook_options.messages = &impl->store->messages();

@@ -105,27 +105,30 @@ Result<WebhookReport> Webhook::ingest(std::string_view raw_body, std::string_vie
     auto tenant_of = [&](const std::string& number_id) { return d.options.tenant_for(number_id); };
     for (const InboundEvent& m : payload->messages) {
         auto tenant = tenant_of(m.phone_number_id);
-        if (!tenant) {
+        if (!tenant) return tenant.error();
+        if (!*tenant) {
             ++report.ignored;
             continue;
         }
-        if (auto r = d.record_message(m, *tenant, report); !r) return r.error();
+        if (auto r = d.record_message(m, **tenant, report); !r) return r.error();
     }
     for (const PreferenceEvent& p : payload->preferences) {
         auto tenant = tenant_of(p.phone_number_id);
-        if (!tenant) {
+        if (!tenant) return tenant.error();
+        if (!*tenant) {
             ++report.ignored;
             continue;
         }
-        if (auto r = d.record_preference(p, *tenant, report); !r) return r.error();
+        if (auto r = d.record_preference(p, **tenant, report); !r) return r.error();
     }
     for (const StatusEvent& s : payload->statuses) {
         auto tenant = tenant_of(s.phone_number_id);
-        if (!tenant) {
+        if (!tenant) return tenant.error();
+        if (!*tenant) {
             ++report.ignored;
             continue;
         }
-        if (auto r = d.record_status(s, *tenant, report); !r) return r.error();
+        if (auto r = d.record_status(s, **tenant, report); !r) return r.error();
     }
     return report;
 }

@@ -181,7 +181,14 @@ Response denied(const rbac::AccessDecision& access) {
     return Response::error(403, to_string(access.reason()), access.notice());
 }
 
+// A storage fault: 503, with a code an operator can act on (free disk space, make the database
+// writable, or look at the store's health).
 Response store_error(const Error& e) {
+    if (e == storage::StorageErrc::full)
+        return Response::error(503, "store_full", "the disk holding the store is full; nothing was changed (" +
+                                                      e.message() + ")");
+    if (e == storage::StorageErrc::read_only)
+        return Response::error(503, "store_read_only", "the store is read-only; nothing was changed (" + e.message() + ")");
     return Response::error(503, "store_unavailable", "the store could not be reached; nothing was changed (" +
                                                         e.message() + ")");
 }
@@ -626,9 +633,9 @@ Response App::Impl::send_message(const Context& c) {
     message.request_id = c.request_id;
     auto sent = (*messenger)->send(tenant, *c.principal, std::move(message));
     if (!sent) {
-        const bool config = sent.error() == ConfigErrc::invalid_value;
-        return Response::error(config ? 502 : 503, config ? "provider_configuration" : "store_unavailable",
-                               sent.error().message());
+        if (sent.error() == ConfigErrc::invalid_value)
+            return Response::error(502, "provider_configuration", sent.error().message());
+        return store_error(sent.error());
     }
     count_send(*sent);
     return send_response(*sent);
@@ -681,7 +688,7 @@ Response App::Impl::send_campaign(const Context& c) {
     auto messenger = messenger_for(tenant);
     if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
     auto attempt = (*messenger)->send_campaign(*c.principal, campaign);
-    if (!attempt) return Response::error(503, "store_unavailable", attempt.error().message());
+    if (!attempt) return store_error(attempt.error());
     if (!attempt->allowed()) return denied(attempt->access);
     const messaging::CampaignReport& report = *attempt->value;
     const auto& a = report.audience;
@@ -1297,10 +1304,11 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     whatsapp::WebhookOptions webhook_options;
     webhook_options.verify_token = config.verify_token;
     webhook_options.app_secret = config.app_secret;
-    webhook_options.tenant_for = [self](std::string_view number) -> std::optional<TenantId> {
+    webhook_options.tenant_for = [self](std::string_view number) -> Result<std::optional<TenantId>> {
         auto tenant = self->directory->tenant_for_number(number);
-        if (!tenant || !*tenant) return std::nullopt;
-        return TenantId(**tenant);
+        if (!tenant) return tenant.error();  // 503: the delivery comes again
+        if (!*tenant) return std::optional<TenantId>();
+        return std::optional<TenantId>(TenantId(**tenant));
     };
     webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { self->send_reply(reply); };
     webhook_options.messages = &impl->store->messages();

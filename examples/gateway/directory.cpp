@@ -63,8 +63,15 @@ Digest sha256(std::string_view data) {
     return d;
 }
 
+// Names the file and keeps the faults an operator fixes differently apart (a read-only database,
+// a full disk) from the rest.
 Error db_error(sqlite3* db, std::string_view what) {
-    return Error(storage::StorageErrc::unavailable, std::string(what) + ": " + sqlite3_errmsg(db));
+    const int rc = sqlite3_errcode(db) & 0xff;
+    const auto code = rc == SQLITE_READONLY ? storage::StorageErrc::read_only
+                      : rc == SQLITE_FULL   ? storage::StorageErrc::full
+                                            : storage::StorageErrc::unavailable;
+    const char* file = sqlite3_db_filename(db, "main");
+    return Error(code, std::string(what) + " in '" + (file != nullptr ? file : "") + "': " + sqlite3_errmsg(db));
 }
 
 // A prepared statement that finalizes itself; values are always bound, never spliced in.

@@ -105,27 +105,30 @@ Result<WebhookReport> Webhook::ingest(std::string_view raw_body, std::string_vie
     auto tenant_of = [&](const std::string& number_id) { return d.options.tenant_for(number_id); };
     for (const InboundEvent& m : payload->messages) {
         auto tenant = tenant_of(m.phone_number_id);
-        if (!tenant) {
+        if (!tenant) return tenant.error();
+        if (!*tenant) {
             ++report.ignored;
             continue;
         }
-        if (auto r = d.record_message(m, *tenant, report); !r) return r.error();
+        if (auto r = d.record_message(m, **tenant, report); !r) return r.error();
     }
     for (const PreferenceEvent& p : payload->preferences) {
         auto tenant = tenant_of(p.phone_number_id);
-        if (!tenant) {
+        if (!tenant) return tenant.error();
+        if (!*tenant) {
             ++report.ignored;
             continue;
         }
-        if (auto r = d.record_preference(p, *tenant, report); !r) return r.error();
+        if (auto r = d.record_preference(p, **tenant, report); !r) return r.error();
     }
     for (const StatusEvent& s : payload->statuses) {
         auto tenant = tenant_of(s.phone_number_id);
-        if (!tenant) {
+        if (!tenant) return tenant.error();
+        if (!*tenant) {
             ++report.ignored;
             continue;
         }
-        if (auto r = d.record_status(s, *tenant, report); !r) return r.error();
+        if (auto r = d.record_status(s, **tenant, report); !r) return r.error();
     }
     return report;
 }
@@ -151,6 +154,11 @@ http::Response Webhook::handle(const http::Request& request) {
             return http::Response::error(401, "signature_invalid", "X-Hub-Signature-256 does not match the body.");
         if (e.code().category() == webhook_category())
             return http::Response::error(e == WebhookErrc::too_large ? 413 : 400, "malformed_webhook", e.message());
+        // Not stored: 503, so WhatsApp delivers it again; the code says what an operator must fix.
+        if (e == storage::StorageErrc::full)
+            return http::Response::error(503, "store_full", "The disk holding the store is full; retry later.");
+        if (e == storage::StorageErrc::read_only)
+            return http::Response::error(503, "store_read_only", "The store is read-only; retry later.");
         return http::Response::error(503, "store_unavailable", "The delivery could not be stored; retry later.");
     }
     http::Response ok;

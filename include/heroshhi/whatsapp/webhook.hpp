@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include <heroshhi/core/ids.hpp>
+#include <heroshhi/core/result.hpp>
 #include <heroshhi/engine.hpp>
 #include <heroshhi/http/server.hpp>
 #include <heroshhi/storage/message_store.hpp>
@@ -29,8 +30,11 @@ struct WebhookOptions {
     std::string verify_token;  ///< the string entered in Meta's dashboard (GET handshake)
     std::string app_secret;    ///< the app secret: key of X-Hub-Signature-256
     /// The tenant a business number (metadata.phone_number_id) belongs to; events for numbers it
-    /// does not know are acknowledged and ignored. Called concurrently: must be thread-safe.
-    std::function<std::optional<TenantId>(std::string_view phone_number_id)> tenant_for;
+    /// does not know (nullopt) are acknowledged and ignored. An error (the host's directory could
+    /// not be read) fails the delivery with 503, so Meta delivers it again: an opt-out is never
+    /// acknowledged unread. A lookup that cannot fail may return std::optional<TenantId>. Called
+    /// concurrently: must be thread-safe.
+    std::function<Result<std::optional<TenantId>>(std::string_view phone_number_id)> tenant_for;
     /// Called for each reply, after the delivery that caused it was stored.
     std::function<void(const PendingReply&)> on_reply;
     WebhookLimits limits;

@@ -183,7 +183,7 @@ CREATE TABLE subject_requests (
     // sweep's listings and hold checks use.
     {2, R"sql(
 CREATE TABLE accounts (
-    tenant        TEXT    NOT NULL PRIMARY KEY,
+    tenant        TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     opened_at_ms  BIGINT  NOT NULL,
     closed_at_ms  BIGINT,
     legal_hold    BOOLEAN NOT NULL
@@ -191,17 +191,17 @@ CREATE TABLE accounts (
 
 -- day: days since 1970-01-01 UTC. No personal data: counts by event type and source.
 CREATE TABLE analytics_daily (
-    tenant      TEXT   NOT NULL,
+    tenant      TEXT COLLATE "C" NOT NULL,
     day         BIGINT NOT NULL,
-    event_type  TEXT   NOT NULL,
-    source      TEXT   NOT NULL,
+    event_type  TEXT COLLATE "C" NOT NULL,
+    source      TEXT COLLATE "C" NOT NULL,
     count       BIGINT NOT NULL,
     PRIMARY KEY (tenant, day, event_type, source)
 );
 
 -- One unfinished sweep's state per sweeper name (the Sweeper owns the format).
 CREATE TABLE retention_sweeps (
-    sweeper  TEXT NOT NULL PRIMARY KEY,
+    sweeper  TEXT COLLATE "C" NOT NULL PRIMARY KEY,
     state    TEXT NOT NULL
 );
 

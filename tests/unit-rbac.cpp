@@ -342,13 +342,13 @@ TEST_CASE("explain names the deciding rule, or says that no rule allows") {
           "(policy revision 'builtin-2')");
     CHECK(authz.explain(member(Role::admin), Action::manage, Resource{ResourceType::billing, acme}) ==
           "denied by rule 'admin.no_billing': Billing is the owner's alone. A deny rule beats every allow. "
-          "(policy revision 'builtin-1')");
+          "(policy revision 'builtin-2')");
     lead.assignee = UserId{"u-2"};
     CHECK(authz.explain(member(Role::sales), Action::update, lead) ==
           "no rule allows a sales user to update lead; rule 'sales.assigned_leads' would allow it when the resource "
-          "is assigned to the principal (policy revision 'builtin-1')");
+          "is assigned to the principal (policy revision 'builtin-2')");
     CHECK(authz.explain(member(Role::manager), Action::manage, Resource{ResourceType::settings, acme}) ==
-          "no rule allows a manager to manage settings (policy revision 'builtin-1')");
+          "no rule allows a manager to manage settings (policy revision 'builtin-2')");
     const Decision d = authz.check(member(Role::sales), Action::update, lead).to_decision();
     CHECK(d.reason() == Reason::not_authorized);
     CHECK(d.rule() == "default.deny");
@@ -359,7 +359,7 @@ TEST_CASE("a policy document round-trips through JSON and decides as before") {
     const std::string text = Policy::defaults().to_json();
     auto again = Policy::from_json(text);
     REQUIRE_MESSAGE(again.has_value(), (again ? "" : again.error().message()));
-    CHECK(again->revision() == "builtin-1");
+    CHECK(again->revision() == "builtin-2");
     REQUIRE(again->rules().size() == Policy::defaults().rules().size());
     CHECK(again->to_json() == text);
     for (Role role : all_roles)
@@ -472,7 +472,7 @@ TEST_CASE("a policy installed at run time decides later checks, and earlier deci
     CHECK_FALSE(after.allowed());
     CHECK(after.revision() == "locked-down");
     // The first decision still names the rule and revision it was decided under.
-    CHECK(before.revision() == "builtin-1");
+    CHECK(before.revision() == "builtin-2");
     CHECK(before.rule() == "admin.everything");
     CHECK(authz.policy()->revision() == "locked-down");
 }

@@ -591,7 +591,10 @@ Response send_response(const messaging::SendResult& r) {
             return Response::error(409, "duplicate_message", "a message with this id was already sent");
         case SendStatus::refused: {
             const Decision& d = *r.decision;
-            return Response::error(d.reason() == Reason::store_unavailable ? 503 : 403, to_string(d.reason()), d.notice());
+            // Could not decide (store down, or not yet current with the other instances): try again.
+            const bool undecided =
+                d.reason() == Reason::store_unavailable || d.reason() == Reason::suppression_not_current;
+            return Response::error(undecided ? 503 : 403, to_string(d.reason()), d.notice());
         }
         case SendStatus::paced: {
             const auto seconds = std::max<long long>(1, (r.retry_after.count() + 999) / 1000);

@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang   # toolchain (g++ 12 and clang 14)
   libclang-rt-14-dev                                          # clang's ASan/UBSan runtimes and libFuzzer
   libsqlite3-dev                                              # embedded default store
+  libpq-dev postgresql-15                                     # PostgreSQL store (libpq) and the tests' throwaway server
   libphonenumber-dev                                          # E.164 normalisation
   libutf8proc-dev                                             # NFKC + case folding for keywords
   nlohmann-json3-dev                                          # configuration and webhook JSON

@@ -7,7 +7,9 @@
 
 #include <heroshhi/engine.hpp>
 #include <heroshhi/storage/postgres_change_feed.hpp>
+#include <heroshhi/storage/postgres_store.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
+#include <heroshhi/testing/store_conformance.hpp>
 
 #include <chrono>
 #include <functional>
@@ -144,4 +146,40 @@ TEST_CASE("an unreadable connection string is refused; an unreachable server kee
     CHECK_FALSE(engine.current(acme));
     CHECK(engine.check_send(acme, phone("+14155550123"), MessageKind::utility_template).reason() ==
           Reason::suppression_not_current);
+}
+
+TEST_CASE("PostgresStore reads opt-out events since a sequence as the conformance suite says") {
+    test_support::PgTestDb db;
+    const auto failures = testing::run_conformance_case(
+        "opt-out events are read since a sequence, erased ones too, in one order",
+        [&]() -> std::unique_ptr<storage::StoreSet> { return storage::PostgresStore::open(db.url()).value(); });
+    for (const auto& f : failures) FAIL_CHECK(f);
+}
+
+TEST_CASE("two engines on one PostgreSQL database: an opt-out through one reaches the other through the feed alone") {
+    test_support::PgTestDb db;
+    ManualClock clock{start_time};
+    auto a_store = storage::PostgresStore::open(db.url()).value();
+    auto b_store = storage::PostgresStore::open(db.url()).value();
+    Engine a(*a_store, clock, shared(true));
+    Engine b(*b_store, clock, shared(true));
+    auto a_feed = storage::PostgresChangeFeed::start(a, db.url()).value();
+    auto b_feed = storage::PostgresChangeFeed::start(b, db.url()).value();
+    const PhoneNumber lead = phone("+14155550123");
+    REQUIRE(a.warm(acme).has_value());
+    REQUIRE(b.warm(acme).has_value());
+    REQUIRE(eventually([&] { return a.current(acme) && b.current(acme); }));
+    CHECK(b.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::allowed);
+
+    // The store's own NOTIFY, in the append's transaction: no catch_up call, no recheck.
+    REQUIRE(a.on_inbound(InboundMessage{acme, lead, "STOP"}).has_value());
+    CHECK(eventually([&] {
+        return b.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::opted_out;
+    }));
+    // And back, through B.
+    clock.advance(1h);
+    REQUIRE(b.on_inbound(InboundMessage{acme, lead, "START"}).has_value());
+    CHECK(eventually([&] {
+        return a.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::allowed;
+    }));
 }

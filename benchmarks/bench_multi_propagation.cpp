@@ -24,7 +24,7 @@
 #include <vector>
 
 using namespace heroshhi;
-using Clock = std::chrono::steady_clock;
+using Steady = std::chrono::steady_clock;
 
 namespace {
 
@@ -51,7 +51,7 @@ std::string with_db(const std::string& url, const std::string& db) {
     return (slash == std::string::npos ? url.substr(0, query) : url.substr(0, slash)) + "/" + db + tail;
 }
 
-double us(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+double us(Steady::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
 
 struct Figures {
     double median, p99, max;
@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
         const TenantId tenant{"bench"};
         (void)a.warm(tenant);
         (void)b.warm(tenant);
-        const auto ready_by = Clock::now() + std::chrono::seconds(20);
-        while (!(a.current(tenant) && b.current(tenant)) && Clock::now() < ready_by)
+        const auto ready_by = Steady::now() + std::chrono::seconds(20);
+        while (!(a.current(tenant) && b.current(tenant)) && Steady::now() < ready_by)
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
 
         std::vector<double> local, propagated, after_return;
@@ -107,23 +107,23 @@ int main(int argc, char** argv) {
         for (int i = 0; i < events + 20; ++i) {  // the first 20 warm connections and caches up
             const auto phone = PhoneNumber::parse("+1415" + std::to_string(5000000 + i)).value();
             InboundMessage stop{tenant, phone, "STOP"};
-            const auto start = Clock::now();
+            const auto start = Steady::now();
             if (!a.on_inbound(stop)) {
                 std::fprintf(stderr, "A could not record event %d\n", i);
                 rc = 1;
                 break;
             }
-            const auto returned = Clock::now();
+            const auto returned = Steady::now();
             const auto give_up = returned + std::chrono::seconds(5);
             bool seen = false;
-            while (Clock::now() < give_up) {
+            while (Steady::now() < give_up) {
                 if (b.check_send(tenant, phone, messaging::MessageKind::utility_template).reason() == Reason::opted_out) {
                     seen = true;
                     break;
                 }
                 std::this_thread::yield();
             }
-            const auto visible = Clock::now();
+            const auto visible = Steady::now();
             if (i < 20) continue;
             if (!seen) {
                 ++lost;

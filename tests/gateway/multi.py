@@ -132,6 +132,13 @@ def code_of(answer):
 
 
 try:
+    bad = os.path.join(work, "bad.json")
+    with open(bad, "w") as f:
+        json.dump({"database": "mysql://db/heroshhi"}, f)
+    r = subprocess.run([BIN, "serve", "--config", bad], env=env, capture_output=True, text=True)
+    check(r.returncode == 2 and "'database': must be a PostgreSQL connection string" in r.stderr,
+          "a database that is not PostgreSQL is refused: " + r.stderr.strip())
+
     r = subprocess.run([BIN, "create-tenant", "--config", config, "--id", "acme", "--phone-number-id", NUMBER_ID],
                        env=env, capture_output=True, text=True)
     if r.returncode != 0 and "retention ports are not built yet" in r.stderr:

@@ -143,6 +143,7 @@ struct Engine::Impl {
     // Loads the tenant's facts; the caller holds the tenant's write lock.
     Result<void> load(const TenantId& tenant) {
         const auto token = currency_token();
+        mark_not_current(tenant);  // until settled below: never ready and wrongly current, not even briefly
         index.clear(tenant);
         auto fail = [&](const Error& e) -> Result<void> {
             index.clear(tenant);

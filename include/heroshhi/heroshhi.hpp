@@ -68,6 +68,7 @@
 #include <heroshhi/storage/audit_store.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/memory_store.hpp>
+#include <heroshhi/storage/postgres_store.hpp>  // PostgresStore::open links only with HEROSHHI_WITH_POSTGRES
 #include <heroshhi/storage/records.hpp>
 #include <heroshhi/storage/request_store.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>

@@ -10,6 +10,12 @@
 #include <atomic>
 #include <filesystem>
 
+#ifdef HEROSHHI_WITH_POSTGRES
+#include <heroshhi/storage/postgres_store.hpp>
+
+#include "support/pg_test_db.hpp"
+#endif
+
 #include <unistd.h>
 
 namespace {
@@ -58,3 +64,34 @@ TEST_CASE("the SQLite store with field encryption conforms") {
     options.blind_index = &index;
     run_all_sqlite(options, true);
 }
+
+#ifdef HEROSHHI_WITH_POSTGRES
+// On PostgreSQL (HEROSHHI_PG_URL, set by ctest's postgres fixture): one database for the run, its
+// schema dropped before each case so that every case starts empty.
+void run_all_postgres(const heroshhi::storage::PostgresOptions& options, bool encrypted) {
+    heroshhi::test_support::PgTestDb db;
+    auto admin = db.admin();
+    run_all([&]() -> std::unique_ptr<heroshhi::storage::StoreSet> {
+        admin->run("DROP SCHEMA IF EXISTS heroshhi CASCADE");
+        auto store = heroshhi::storage::PostgresStore::open(db.url(), options);
+        REQUIRE_MESSAGE(store.has_value(), (store ? "" : store.error().message()));
+        REQUIRE((*store)->encrypted() == encrypted);
+        return std::move(store).value();
+    });
+}
+
+TEST_CASE("the PostgreSQL store conforms") { run_all_postgres({}, false); }
+
+TEST_CASE("the PostgreSQL store with field encryption conforms") {
+    using namespace heroshhi::crypto;
+    KeySet keys;
+    keys.keys.push_back({KeyId{1}, SecretKey::generate().value()});
+    keys.primary = KeyId{1};
+    const KeyRing ring = KeyRing::create(std::move(keys)).value();
+    const BlindIndex index = BlindIndex::create(SecretKey::generate().value()).value();
+    heroshhi::storage::PostgresOptions options;
+    options.keys = &ring;
+    options.blind_index = &index;
+    run_all_postgres(options, true);
+}
+#endif

@@ -50,6 +50,7 @@ public:
             PQfinish(conn_);
             throw std::runtime_error("cannot connect to " + url + ": " + message);
         }
+        PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "schema does not exist, skipping"
     }
     ~PgAdmin() { PQfinish(conn_); }
     PgAdmin(const PgAdmin&) = delete;

@@ -21,11 +21,15 @@ struct Connection {
     }
     /// Whether the server has closed the connection (or it failed), without blocking: reads what
     /// is waiting on the socket, so a termination notice or EOF is seen before the next use.
+    /// (libpq's sockets are non-blocking underneath: reading never waits.) A terminated backend
+    /// sends a FATAL notice, which the notice receiver turns into `broken`, then closes the
+    /// socket, which the second read sees.
     bool alive() {
         if (broken || PQstatus(conn) != CONNECTION_OK) return false;
-        if (PQconsumeInput(conn) == 0) return false;
+        for (int i = 0; i < 2 && !broken; ++i)
+            if (PQconsumeInput(conn) == 0) return false;
         while (PGnotify* n = PQnotifies(conn)) PQfreemem(n);  // nobody listens on a pooled connection
-        return PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+        return !broken && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
     }
 };
 
@@ -111,14 +115,23 @@ StorageErrc errc_of_sqlstate(std::string_view state) noexcept {
 
 // ---- Params
 
+// Text goes in binary format, i.e. as its bytes with their length: a NUL byte or invalid UTF-8 is
+// refused by the server (invalid_argument) instead of cutting the value short, as the text format
+// (a C string) would.
 Params& Params::text(std::string_view v) {
+    values_.emplace_back(v);
+    null_.push_back(0);
+    formats_.push_back(1);
+    return *this;
+}
+Params& Params::literal(std::string_view v) {
     values_.emplace_back(v);
     null_.push_back(0);
     formats_.push_back(0);
     return *this;
 }
-Params& Params::integer(std::int64_t v) { return text(std::to_string(v)); }
-Params& Params::boolean(bool v) { return text(v ? "true" : "false"); }
+Params& Params::integer(std::int64_t v) { return literal(std::to_string(v)); }
+Params& Params::boolean(bool v) { return literal(v ? "true" : "false"); }
 Params& Params::bytes(std::span<const std::uint8_t> v) {
     values_.emplace_back(reinterpret_cast<const char*>(v.data()), v.size());
     null_.push_back(0);
@@ -288,6 +301,17 @@ Result<std::unique_ptr<Connection>> Pool::connect() const {
     if (c->conn == nullptr) return Error(StorageErrc::unavailable, "connecting to " + target_ + " failed: out of memory");
     if (PQstatus(c->conn) != CONNECTION_OK)
         return Error(StorageErrc::unavailable, "connecting to " + target_ + " failed: " + trimmed(PQerrorMessage(c->conn)));
+    // A library does not write to stderr: the server's notices ("schema exists, skipping") are
+    // dropped, except that a FATAL one (the backend is going away: terminated, server shutting
+    // down) marks the connection broken.
+    PQsetNoticeReceiver(
+        c->conn,
+        [](void* arg, const PGresult* notice) {
+            const char* severity = PQresultErrorField(notice, PG_DIAG_SEVERITY_NONLOCALIZED);
+            if (severity != nullptr && (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0))
+                static_cast<Connection*>(arg)->broken = true;
+        },
+        c.get());
     // Session settings, as parameters: the statement timeout, hex bytea, and our own schema only
     // (so a host's tables of the same names in the same database are never touched).
     const std::string statement_timeout = std::to_string(options_.statement_timeout.count());

@@ -48,11 +48,14 @@ struct PoolOptions {
     std::string application_name = "heroshhi";
 };
 
-/// The parameters of one statement, in order ($1, $2, ...). Text values are sent in text format
-/// (PostgreSQL parses them into the column's type); bytes are sent in binary format (bytea).
+/// The parameters of one statement, in order ($1, $2, ...). text() and bytes() are sent in binary
+/// format, as their bytes (the parameter must be of type text / bytea: a NUL byte or invalid UTF-8
+/// in a text is refused by the server with invalid_argument, never cut short); integer(),
+/// boolean() and literal() in text format, parsed by the server into the parameter's type.
 class Params {
 public:
     Params& text(std::string_view v);
+    Params& literal(std::string_view v);
     Params& integer(std::int64_t v);
     Params& boolean(bool v);
     Params& bytes(std::span<const std::uint8_t> v);

@@ -131,19 +131,20 @@ CREATE TABLE dedup_keys (
     PRIMARY KEY (tenant, dedup_key)
 );
 
+-- The entries' free texts are BYTEA: kept byte for byte (a NUL included), as their hashes need.
 CREATE TABLE audit_entries (
     tenant          TEXT COLLATE "C" NOT NULL,
     sequence        BIGINT NOT NULL,
     at_ms           BIGINT NOT NULL,
-    actor_user      TEXT,
+    actor_user      BYTEA,
     actor_role      TEXT COLLATE "C" NOT NULL,
-    action          TEXT COLLATE "C" NOT NULL,
-    target_type     TEXT COLLATE "C" NOT NULL,
-    target_id       TEXT COLLATE "C" NOT NULL,
+    action          BYTEA NOT NULL,
+    target_type     BYTEA NOT NULL,
+    target_id       BYTEA NOT NULL,
     outcome         TEXT COLLATE "C" NOT NULL,
-    rule            TEXT COLLATE "C" NOT NULL,
-    request_id      TEXT COLLATE "C" NOT NULL,
-    policy_revision TEXT COLLATE "C" NOT NULL,
+    rule            BYTEA NOT NULL,
+    request_id      BYTEA NOT NULL,
+    policy_revision BYTEA NOT NULL,
     prev_hash       BYTEA  NOT NULL,
     hash            BYTEA  NOT NULL,
     PRIMARY KEY (tenant, sequence)

@@ -201,22 +201,22 @@ constexpr const char* audit_query =
     "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule, request_id,"
     " policy_revision, prev_hash, hash FROM audit_entries"
     " WHERE tenant = $1 AND sequence > $2 AND ($3::bigint IS NULL OR at_ms >= $3::bigint)"
-    " AND ($4::bigint IS NULL OR at_ms < $4::bigint) AND ($5::text IS NULL OR actor_user = $5::text)"
-    " AND ($6::text IS NULL OR action = $6::text) AND ($7::text IS NULL OR target_type = $7::text)"
-    " AND ($8::text IS NULL OR target_id = $8::text) ORDER BY sequence LIMIT $9";
+    " AND ($4::bigint IS NULL OR at_ms < $4::bigint) AND ($5::bytea IS NULL OR actor_user = $5::bytea)"
+    " AND ($6::bytea IS NULL OR action = $6::bytea) AND ($7::bytea IS NULL OR target_type = $7::bytea)"
+    " AND ($8::bytea IS NULL OR target_id = $8::bytea) ORDER BY sequence LIMIT $9";
 constexpr const char* audit_query_by_actor =
     "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule, request_id,"
     " policy_revision, prev_hash, hash FROM audit_entries"
-    " WHERE tenant = $1 AND actor_user = $5::text AND sequence > $2"
+    " WHERE tenant = $1 AND actor_user = $5::bytea AND sequence > $2"
     " AND ($3::bigint IS NULL OR at_ms >= $3::bigint) AND ($4::bigint IS NULL OR at_ms < $4::bigint)"
-    " AND ($6::text IS NULL OR action = $6::text) AND ($7::text IS NULL OR target_type = $7::text)"
-    " AND ($8::text IS NULL OR target_id = $8::text) ORDER BY sequence LIMIT $9";
+    " AND ($6::bytea IS NULL OR action = $6::bytea) AND ($7::bytea IS NULL OR target_type = $7::bytea)"
+    " AND ($8::bytea IS NULL OR target_id = $8::bytea) ORDER BY sequence LIMIT $9";
 constexpr const char* audit_query_by_target =
     "SELECT sequence, at_ms, actor_user, actor_role, action, target_type, target_id, outcome, rule, request_id,"
     " policy_revision, prev_hash, hash FROM audit_entries"
-    " WHERE tenant = $1 AND target_type = $7::text AND target_id = $8::text AND sequence > $2"
+    " WHERE tenant = $1 AND target_type = $7::bytea AND target_id = $8::bytea AND sequence > $2"
     " AND ($3::bigint IS NULL OR at_ms >= $3::bigint) AND ($4::bigint IS NULL OR at_ms < $4::bigint)"
-    " AND ($5::text IS NULL OR actor_user = $5::text) AND ($6::text IS NULL OR action = $6::text)"
+    " AND ($5::bytea IS NULL OR actor_user = $5::bytea) AND ($6::bytea IS NULL OR action = $6::bytea)"
     " ORDER BY sequence LIMIT $9";
 constexpr const char* audit_entry_get = "SELECT hash, at_ms FROM audit_entries WHERE tenant = $1 AND sequence = $2";
 constexpr const char* audit_delete_through = "DELETE FROM audit_entries WHERE tenant = $1 AND sequence <= $2";
@@ -1514,6 +1514,12 @@ Result<bool> PostgresStore::Impl::remember(const TenantId& tenant, std::string_v
 
 namespace {
 
+/// A BYTEA column's bytes as a string; "" for NULL.
+std::string bytes_text(const Rows& rows, int r, int c) {
+    const auto bytes = rows.bytes(r, c);
+    return bytes ? std::string(bytes->begin(), bytes->end()) : std::string();
+}
+
 std::optional<audit::Hash> hash_at(const Rows& rows, int r, int c) {
     const auto bytes = rows.bytes(r, c);
     if (!bytes || bytes->size() != audit::Hash{}.size()) return std::nullopt;
@@ -1533,17 +1539,17 @@ Result<audit::Entry> PostgresStore::Impl::read_audit_entry(const Rows& rows, int
     if (role != "system") {
         const auto parsed = rbac::role_from_string(role);
         if (!parsed || rows.is_null(r, 2)) return corrupt_row("audit entry's actor");
-        e.actor = audit::Actor::member(UserId{text_at(rows, r, 2)}, *parsed);
+        e.actor = audit::Actor::member(UserId{bytes_text(rows, r, 2)}, *parsed);
     }
-    e.action = text_at(rows, r, 4);
-    e.target_type = text_at(rows, r, 5);
-    e.target_id = text_at(rows, r, 6);
+    e.action = bytes_text(rows, r, 4);
+    e.target_type = bytes_text(rows, r, 5);
+    e.target_id = bytes_text(rows, r, 6);
     const auto outcome = reason_from_string(rows.text(r, 7));
     if (!outcome) return corrupt_row("audit entry's outcome");
     e.outcome = *outcome;
-    e.rule = text_at(rows, r, 8);
-    e.request_id = text_at(rows, r, 9);
-    e.policy_revision = text_at(rows, r, 10);
+    e.rule = bytes_text(rows, r, 8);
+    e.request_id = bytes_text(rows, r, 9);
+    e.policy_revision = bytes_text(rows, r, 10);
     const auto prev = hash_at(rows, r, 11);
     const auto hash = hash_at(rows, r, 12);
     if (!prev || !hash) return corrupt_row("audit entry's hash");
@@ -1591,9 +1597,12 @@ Result<void> PostgresStore::Impl::append(const TenantId& tenant, std::span<const
                     e.actor.is_system() ? std::nullopt : std::optional<std::string_view>(e.actor.user.value());
                 const std::string_view role = e.actor.role ? rbac::to_string(*e.actor.role) : "system";
                 Params p;
-                p.text(tenant.value()).integer(e.sequence).integer(ms(e.at)).optional_text(user).text(role);
-                p.text(e.action).text(e.target_type).text(e.target_id).text(to_string(e.outcome)).text(e.rule);
-                p.text(e.request_id).text(e.policy_revision).bytes(e.prev_hash).bytes(e.hash);
+                p.text(tenant.value()).integer(e.sequence).integer(ms(e.at));
+                if (user) p.bytes(pg::as_bytes(*user));
+                else p.null();
+                p.text(role).bytes(pg::as_bytes(e.action)).bytes(pg::as_bytes(e.target_type));
+                p.bytes(pg::as_bytes(e.target_id)).text(to_string(e.outcome)).bytes(pg::as_bytes(e.rule));
+                p.bytes(pg::as_bytes(e.request_id)).bytes(pg::as_bytes(e.policy_revision)).bytes(e.prev_hash).bytes(e.hash);
                 auto rows = lease->exec(sql::audit_insert, p, "appending an audit entry");
                 if (!rows) return rows.error();
             }
@@ -1630,14 +1639,19 @@ Result<std::vector<audit::Entry>> PostgresStore::Impl::query(const audit::Query&
             if (q.target_type && q.target_id) statement = sql::audit_query_by_target;
             else if (q.actor) statement = sql::audit_query_by_actor;
             else statement = sql::audit_query;
-            const std::optional<std::string_view> actor =
-                q.actor ? std::optional<std::string_view>(q.actor->value()) : std::nullopt;
-            auto optional_text = [](const std::optional<std::string>& s) {
-                return s ? std::optional<std::string_view>(*s) : std::nullopt;
+            auto optional_bytes = [&p](const std::optional<std::string_view>& v) {
+                if (v) p.bytes(pg::as_bytes(*v));
+                else p.null();
             };
-            p.optional_integer(optional_ms(q.from)).optional_integer(optional_ms(q.until)).optional_text(actor);
-            p.optional_text(optional_text(q.action)).optional_text(optional_text(q.target_type));
-            p.optional_text(optional_text(q.target_id)).integer(clamp_limit(q.limit));
+            auto view = [](const std::optional<std::string>& v) {
+                return v ? std::optional<std::string_view>(*v) : std::nullopt;
+            };
+            p.optional_integer(optional_ms(q.from)).optional_integer(optional_ms(q.until));
+            optional_bytes(q.actor ? std::optional<std::string_view>(q.actor->value()) : std::nullopt);
+            optional_bytes(view(q.action));
+            optional_bytes(view(q.target_type));
+            optional_bytes(view(q.target_id));
+            p.integer(clamp_limit(q.limit));
         }
         auto lease = this->lease();
         if (!lease) return lease.error();
@@ -1672,20 +1686,23 @@ Result<std::size_t> PostgresStore::Impl::scan(const TenantId& tenant, std::int64
         audit::EntryView v;
         v.tenant = tenant.value();
         std::size_t handed = 0;
+        std::array<std::string, 7> texts;  // the BYTEA columns, decoded: the views point into them
+        constexpr std::array<int, 7> text_columns{2, 4, 5, 6, 8, 9, 10};
         for (int r = 0; r < rows.size(); ++r) {
             const auto prev = rows.bytes(r, 11).value_or(std::vector<std::uint8_t>{});
             const auto hash = rows.bytes(r, 12).value_or(std::vector<std::uint8_t>{});
+            for (std::size_t i = 0; i < texts.size(); ++i) texts[i] = bytes_text(rows, r, text_columns[i]);
             v.sequence = int_at(rows, r, 0);
             v.at = time_at(rows, r, 1);
-            v.actor_user = rows.text(r, 2);
+            v.actor_user = texts[0];
             v.actor_role = rows.text(r, 3);
-            v.action = rows.text(r, 4);
-            v.target_type = rows.text(r, 5);
-            v.target_id = rows.text(r, 6);
+            v.action = texts[1];
+            v.target_type = texts[2];
+            v.target_id = texts[3];
             v.outcome = rows.text(r, 7);
-            v.rule = rows.text(r, 8);
-            v.request_id = rows.text(r, 9);
-            v.policy_revision = rows.text(r, 10);
+            v.rule = texts[4];
+            v.request_id = texts[5];
+            v.policy_revision = texts[6];
             v.prev_hash = prev;
             v.hash = hash;
             ++handed;

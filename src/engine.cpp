@@ -180,7 +180,15 @@ struct Engine::Impl {
         }
         index.mark_ready(tenant, true);
         settle_currency(tenant, token);
+        // The feed connected while this load was reading: its catch-up of the loaded tenants may
+        // have missed this one, so read what followed now, with the feed known to be listening.
+        if (options.shared.enabled && !token && feed_is_connected()) (void)catch_up_locked(tenant);
         return {};
+    }
+
+    bool feed_is_connected() {
+        std::lock_guard lock(currency_mutex);
+        return feed_connected;
     }
 
     // ---- currency (EngineOptions::shared) ----

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -77,7 +78,71 @@ struct TwoInstances {
     rbac::Principal admin{UserId{"u-admin"}, acme, rbac::Role::admin};
 };
 
+/// A memory store whose opt-out log runs `during_scan` inside every scan_since: to make something
+/// happen while an engine is reading the log.
+class HookedStore final : public storage::StoreSet {
+public:
+    storage::ContactStore& contacts() override { return inner.contacts(); }
+    storage::MessageStore& messages() override { return inner.messages(); }
+    storage::OptOutStore& optouts() override { return optouts_; }
+    storage::ConsentStore& consents() override { return inner.consents(); }
+    storage::ActivityStore& activity() override { return inner.activity(); }
+    storage::DedupStore& dedup() override { return inner.dedup(); }
+    storage::AuditStore& audit() override { return inner.audit(); }
+    storage::RequestStore& requests() override { return inner.requests(); }
+
+    storage::MemoryStore inner;
+    std::function<void()> during_scan;
+
+private:
+    class OptOuts final : public storage::OptOutStore {
+    public:
+        explicit OptOuts(HookedStore& owner) : owner_(owner) {}
+        Result<bool> append(optout::OptOutEvent& e) override { return log().append(e); }
+        Result<std::vector<optout::OptOutEvent>> history(const TenantId& t, const PhoneNumber& p) const override {
+            return log().history(t, p);
+        }
+        Result<void> scan(const TenantId& t, const std::function<void(const optout::OptOutEvent&)>& v) const override {
+            return log().scan(t, v);
+        }
+        Result<std::size_t> erase_number(const TenantId& t, const PhoneNumber& p, const optout::NumberTag& tag) override {
+            return log().erase_number(t, p, tag);
+        }
+        Result<void> scan_erased(const TenantId& t,
+                                 const std::function<void(const optout::ErasedOptOutEvent&)>& v) const override {
+            return log().scan_erased(t, v);
+        }
+        Result<void> scan_since(const TenantId& t, std::int64_t after,
+                                const std::function<void(const optout::OptOutEvent&)>& v,
+                                const std::function<void(const optout::ErasedOptOutEvent&)>& ve) const override {
+            if (owner_.during_scan) owner_.during_scan();
+            return log().scan_since(t, after, v, ve);
+        }
+
+    private:
+        storage::OptOutStore& log() const { return owner_.inner.optouts(); }
+        HookedStore& owner_;
+    };
+    OptOuts optouts_{*this};
+};
+
 }  // namespace
+
+TEST_CASE("a tenant whose load began before the feed connected is current once loaded") {
+    // The feed connects while the engine reads the tenant's log: the feed's catch-up of the loaded
+    // tenants cannot have seen this one, and nothing else will come (no recheck, no notification).
+    HookedStore store;
+    ManualClock clock{start_time};
+    Engine engine(store, clock, with_feed());
+    store.during_scan = [&] {
+        store.during_scan = nullptr;
+        engine.set_change_feed_connected(true);
+        CHECK(engine.catch_up_all().has_value());  // what the feed does: the tenant is not loaded yet
+    };
+    REQUIRE(engine.warm(acme).has_value());
+    CHECK(engine.current(acme));
+    CHECK(utility_to(engine, phone("+14155550123")) == Reason::allowed);
+}
 
 TEST_CASE("an opt-out recorded through one engine reaches another on the same SQLite file when it catches up") {
     TwoInstances f;

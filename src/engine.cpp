@@ -8,10 +8,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
 #include <exception>
 #include <mutex>
 #include <new>
+#include <stop_token>
+#include <thread>
+#include <variant>
 #include <type_traits>
 #include <unordered_map>
 
@@ -108,6 +112,20 @@ struct Engine::Impl {
     };
     std::unordered_map<TenantId, Backoff> load_backoff;
     static constexpr std::chrono::milliseconds first_backoff{250}, max_backoff{5000};
+    // The last sequence read from each loaded tenant's log (by a load or a catch-up): the next
+    // catch-up reads what follows. A tenant is in the map once loaded.
+    std::unordered_map<TenantId, std::int64_t> watermarks;
+
+    // Currency (EngineOptions::shared). Guards the feed's state and every marking of a tenant as
+    // current, so that a catch-up that began before the feed was lost never marks a tenant
+    // current after the loss.
+    std::mutex currency_mutex;
+    bool feed_connected = false;
+    std::uint64_t feed_epoch = 0;  // counts feed losses
+
+    // The background catch-up (SharedStoreOptions::recheck_interval). Declared last: it stops
+    // before the members it uses are destroyed.
+    std::jthread rechecker;
 
     std::mutex& write_lock(const TenantId& tenant) {
         std::lock_guard lock(tenants_mutex);
@@ -124,6 +142,8 @@ struct Engine::Impl {
 
     // Loads the tenant's facts; the caller holds the tenant's write lock.
     Result<void> load(const TenantId& tenant) {
+        const auto token = currency_token();
+        mark_not_current(tenant);  // until settled below: never ready and wrongly current, not even briefly
         index.clear(tenant);
         auto fail = [&](const Error& e) -> Result<void> {
             index.clear(tenant);
@@ -159,6 +179,138 @@ struct Engine::Impl {
             page.after = batch->back().id.value();
         }
         index.mark_ready(tenant, true);
+        settle_currency(tenant, token);
+        // The feed connected while this load was reading: its catch-up of the loaded tenants may
+        // have missed this one, so read what followed now, with the feed known to be listening.
+        if (options.shared.enabled && !token && feed_is_connected()) (void)catch_up_locked(tenant);
+        return {};
+    }
+
+    bool feed_is_connected() {
+        std::lock_guard lock(currency_mutex);
+        return feed_connected;
+    }
+
+    // ---- currency (EngineOptions::shared) ----
+
+    // Taken before reading the store: the feed's epoch if a catch-up that begins now may mark a
+    // tenant current when it ends (the feed is connected, or there is none), nullopt otherwise.
+    std::optional<std::uint64_t> currency_token() {
+        std::lock_guard lock(currency_mutex);
+        if (options.shared.change_feed && !feed_connected) return std::nullopt;
+        return feed_epoch;
+    }
+
+    // After a successful read of the tenant's log: current if the feed has not been lost since
+    // `token` was taken. Only a shared store's engine marks anything.
+    void settle_currency(const TenantId& tenant, std::optional<std::uint64_t> token) {
+        if (!options.shared.enabled) return;
+        std::lock_guard lock(currency_mutex);
+        const bool feed_ok = !options.shared.change_feed || (feed_connected && token && *token == feed_epoch);
+        index.mark_current(tenant, token.has_value() && feed_ok);
+    }
+
+    void mark_not_current(const TenantId& tenant) {
+        if (!options.shared.enabled) return;
+        std::lock_guard lock(currency_mutex);
+        index.mark_current(tenant, false);
+    }
+
+    std::int64_t watermark(const TenantId& tenant) {
+        std::lock_guard lock(tenants_mutex);
+        auto it = watermarks.find(tenant);
+        return it == watermarks.end() ? -1 : it->second;
+    }
+
+    std::vector<TenantId> loaded_tenants() {
+        std::lock_guard lock(tenants_mutex);
+        std::vector<TenantId> out;
+        out.reserve(watermarks.size());
+        for (const auto& [tenant, sequence] : watermarks) out.push_back(tenant);
+        return out;
+    }
+
+    // Reads the tenant's log after its watermark and applies it; the caller holds the tenant's
+    // write lock. Rows are collected first and applied after the store returns, so that no engine
+    // lock is taken inside a store's visitor.
+    Result<std::size_t> catch_up_locked(const TenantId& tenant) {
+        std::int64_t after = 0;
+        {
+            std::lock_guard lock(tenants_mutex);
+            auto it = watermarks.find(tenant);
+            if (it == watermarks.end()) return std::size_t{0};
+            after = it->second;
+        }
+        if (!index.ready(tenant)) return std::size_t{0};  // invalidated: the next use reloads it whole
+        const auto token = currency_token();
+        std::vector<std::variant<optout::OptOutEvent, optout::ErasedOptOutEvent>> rows;
+        auto scanned = stores.optouts().scan_since(
+            tenant, after, [&](const optout::OptOutEvent& e) { rows.emplace_back(e); },
+            [&](const optout::ErasedOptOutEvent& e) { rows.emplace_back(e); });
+        auto applied = apply_rows(tenant, rows);
+        if (!scanned || !applied) {
+            mark_not_current(tenant);
+            return scanned ? applied.error() : scanned.error();
+        }
+        settle_currency(tenant, token);
+        return rows.size();
+    }
+
+    // Applies rows of the tenant's log in order and moves its watermark past the last one applied.
+    // An event of a number erased in this batch or before is applied after the number's erased
+    // history, as at load.
+    Result<void> apply_rows(const TenantId& tenant,
+                            const std::vector<std::variant<optout::OptOutEvent, optout::ErasedOptOutEvent>>& rows) {
+        ErasedNumbers fresh;
+        std::int64_t last = -1;
+        std::optional<Error> failed;
+        for (const auto& row : rows) {
+            if (const auto* erased_event = std::get_if<optout::ErasedOptOutEvent>(&row)) {
+                fresh[erased_event->tag].push_back(*erased_event);
+                last = erased_event->sequence;
+                continue;
+            }
+            const auto& e = std::get<optout::OptOutEvent>(row);
+            if (auto r = rehydrate_before(tenant, e.phone, fresh); !r) {
+                failed = r.error();
+                break;
+            }
+            index.apply(e);
+            last = e.sequence;
+        }
+        std::lock_guard lock(tenants_mutex);
+        if (!fresh.empty()) {
+            auto& known = erased[tenant];
+            for (auto& [tag, history] : fresh) {
+                auto& kept = known[tag];
+                kept.insert(kept.end(), history.begin(), history.end());
+                std::stable_sort(kept.begin(), kept.end(),
+                                 [](const auto& a, const auto& b) { return a.sequence < b.sequence; });
+            }
+            any_erased.store(true);
+        }
+        if (last >= 0) {
+            auto& mark = watermarks[tenant];
+            mark = std::max(mark, last);
+        }
+        if (failed) return *failed;
+        return {};
+    }
+
+    // Before an event of `phone` is applied: replays the number's erased history, from this
+    // batch (`fresh`) or from earlier, if it has one.
+    Result<void> rehydrate_before(const TenantId& tenant, const PhoneNumber& phone, ErasedNumbers& fresh) {
+        if (!fresh.empty()) {
+            auto tag = tag_of(tenant, phone);
+            if (!tag) return tag.error();
+            if (auto it = fresh.find(*tag); it != fresh.end()) {
+                if (auto r = rehydrate(tenant, phone); !r) return r.error();  // older history first
+                replay(it->second, phone);
+                fresh.erase(it);
+                return {};
+            }
+        }
+        if (auto r = rehydrate(tenant, phone); !r) return r.error();
         return {};
     }
 
@@ -189,35 +341,39 @@ struct Engine::Impl {
     // Caller holds the tenant's write lock.
     Result<void> load_optouts(const TenantId& tenant) {
         ErasedNumbers fresh;
-        if (auto r = stores.optouts().scan_erased(tenant, [&](const optout::ErasedOptOutEvent& e) {
-                fresh[e.tag].push_back(e);
-            });
-            !r)
-            return r;
-        if (fresh.empty()) {
-            if (auto r = registry.load(tenant); !r) return r;
-        } else {
-            if (options.blind_index == nullptr) return no_blind_index(tenant);
-            std::optional<Error> failed;
-            auto r = stores.optouts().scan(tenant, [&](const optout::OptOutEvent& e) {
+        std::optional<Error> failed;
+        std::int64_t last = 0;
+        // One pass in sequence order: a number's erased events all precede any later event under
+        // the number (erasure takes every event it has), so its history is known when one comes.
+        auto r = stores.optouts().scan_since(
+            tenant, 0,
+            [&](const optout::OptOutEvent& e) {
                 if (failed) return;
-                auto tag = tag_of(tenant, e.phone);
-                if (!tag) {
-                    failed = tag.error();
-                    return;
-                }
-                if (auto it = fresh.find(*tag); it != fresh.end()) {
-                    replay(it->second, e.phone);
-                    fresh.erase(it);
+                last = std::max(last, e.sequence);
+                if (!fresh.empty()) {
+                    auto tag = tag_of(tenant, e.phone);
+                    if (!tag) {
+                        failed = tag.error();
+                        return;
+                    }
+                    if (auto it = fresh.find(*tag); it != fresh.end()) {
+                        replay(it->second, e.phone);
+                        fresh.erase(it);
+                    }
                 }
                 index.apply(e);
+            },
+            [&](const optout::ErasedOptOutEvent& e) {
+                last = std::max(last, e.sequence);
+                fresh[e.tag].push_back(e);
             });
-            if (!r) return r;
-            if (failed) return *failed;
-        }
+        if (!r) return r;
+        if (failed) return *failed;
+        if (!fresh.empty() && options.blind_index == nullptr) return no_blind_index(tenant);
         std::lock_guard lock(tenants_mutex);
         if (!fresh.empty()) any_erased.store(true);
         erased.insert_or_assign(tenant, std::move(fresh));
+        watermarks.insert_or_assign(tenant, last);
         return {};
     }
 
@@ -272,12 +428,28 @@ struct Engine::Impl {
     // Records through the registry; an opt-out the store refused is kept to be re-applied and
     // written again later. Caller holds the tenant's write lock.
     Result<bool> record_event(optout::OptOutEvent& event) {
-        auto stored = registry.record(event);
+        auto stored = options.shared.enabled ? record_shared(event) : registry.record(event);
         if (!stored && event.kind == optout::EventKind::opt_out) {
             std::lock_guard lock(tenants_mutex);
             unpersisted[event.tenant].push_back(event);
         }
         return stored;
+    }
+
+    // With other writers, events of theirs may sit between this engine's watermark and its own
+    // new event: applying ours alone could leave an older event of theirs to be applied after it
+    // (a START after our STOP). So the append is followed by a catch-up that applies everything
+    // since the watermark, ours included, in the log's order. Caller holds the tenant's lock.
+    Result<bool> record_shared(optout::OptOutEvent& event) {
+        auto stored = stores.optouts().append(event);
+        if (!stored) {
+            if (event.kind == optout::EventKind::opt_out) index.apply(event);  // fail closed at once
+            return stored.error();
+        }
+        // Not stored: another instance recorded the same provider message; the catch-up brings it.
+        (void)catch_up_locked(event.tenant);  // a failure marks the tenant not current
+        if (*stored && watermark(event.tenant) < event.sequence) index.apply(event);  // not read back
+        return *stored;
     }
 
     Result<optout::OptOutEvent> record(optout::OptOutEvent event) {
@@ -375,9 +547,25 @@ struct Engine::Impl {
 };
 
 Engine::Engine(storage::StoreSet& stores, const Clock& clock, EngineOptions options)
-    : impl_(std::make_unique<Impl>(stores, clock, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(stores, clock, std::move(options))) {
+    const SharedStoreOptions& shared = impl_->options.shared;
+    if (!shared.enabled || shared.recheck_interval <= std::chrono::milliseconds::zero()) return;
+    // Wall time, not the injected Clock: this paces I/O, it decides nothing.
+    impl_->rechecker = std::jthread([this, every = shared.recheck_interval](std::stop_token stop) {
+        std::mutex m;
+        std::condition_variable_any wake;
+        std::unique_lock lock(m);
+        while (!wake.wait_for(lock, stop, every, [&] { return stop.stop_requested(); })) (void)catch_up_all();
+    });
+}
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+    // The background catch-up uses the engine: stop it before anything is torn down.
+    if (impl_->rechecker.joinable()) {
+        impl_->rechecker.request_stop();
+        impl_->rechecker.join();
+    }
+}
 
 Result<void> Engine::warm(const TenantId& tenant) {
     std::lock_guard lock(impl_->write_lock(tenant));
@@ -759,6 +947,38 @@ Result<NumberErasure> Engine::erase_number(const TenantId& tenant, const PhoneNu
 }
 
 std::string Engine::pseudonym(const PhoneNumber& phone) const { return audit::phone_pseudonym(impl_->audit_key, phone); }
+
+Result<std::size_t> Engine::catch_up(const TenantId& tenant) {
+    std::lock_guard lock(impl_->write_lock(tenant));
+    return impl_->catch_up_locked(tenant);
+}
+
+Result<std::size_t> Engine::catch_up_all() {
+    std::size_t read = 0;
+    std::optional<Error> first;
+    for (const TenantId& tenant : impl_->loaded_tenants()) {
+        auto r = catch_up(tenant);
+        if (r) read += *r;
+        else if (!first) first = r.error();
+    }
+    if (first) return *first;
+    return read;
+}
+
+void Engine::set_change_feed_connected(bool connected) {
+    Impl& d = *impl_;
+    std::lock_guard lock(d.currency_mutex);  // then tenants_mutex, never the other way round
+    if (connected) {
+        d.feed_connected = true;
+        return;
+    }
+    d.feed_connected = false;
+    ++d.feed_epoch;
+    if (!d.options.shared.enabled) return;
+    for (const TenantId& tenant : d.loaded_tenants()) d.index.mark_current(tenant, false);
+}
+
+bool Engine::current(const TenantId& tenant) const noexcept { return impl_->index.current(tenant); }
 
 const messaging::SuppressionIndex& Engine::index() const noexcept { return impl_->index; }
 const messaging::SendGate& Engine::gate() const noexcept { return impl_->gate; }

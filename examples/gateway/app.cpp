@@ -38,6 +38,10 @@
 #include <heroshhi/sanitize/nosql_guard.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
+#if HEROSHHI_WITH_POSTGRES
+#include <heroshhi/storage/postgres_change_feed.hpp>
+#include <heroshhi/storage/postgres_store.hpp>
+#endif
 #include <heroshhi/whatsapp/cloud_api_transport.hpp>
 #include <heroshhi/whatsapp/webhook.hpp>
 
@@ -210,9 +214,49 @@ struct App::Impl {
     const Clock* clock = nullptr;
     std::unique_ptr<crypto::KeyRing> keys;           // field encryption, when configured
     std::unique_ptr<crypto::BlindIndex> blind_index;
-    std::unique_ptr<storage::SqliteStore> store;
+    std::unique_ptr<storage::StoreSet> store;  // SQLite, or PostgreSQL shared with other instances
+    retention::RetentionStores* retention_stores = nullptr;  // the store's
     std::unique_ptr<Directory> directory;
     std::unique_ptr<Engine> engine;
+#if HEROSHHI_WITH_POSTGRES
+    std::unique_ptr<storage::PostgresChangeFeed> feed;  // after the engine: stops before it
+#endif
+
+    // The store and the directory: one SQLite file, or the PostgreSQL database instances share.
+    Result<void> open_sqlite(const Config& config, const crypto::KeyRing* keys) {
+        storage::SqliteOptions options;
+        options.keys = keys;
+        options.blind_index = keys != nullptr ? blind_index.get() : nullptr;
+        auto opened = storage::SqliteStore::open(config.sqlite, options);
+        if (!opened) return opened.error();
+        retention_stores = &(*opened)->retention();
+        store = std::move(*opened);
+        auto dir = Directory::open(config.sqlite, *clock);
+        if (!dir) return dir.error();
+        directory = std::move(*dir);
+        return {};
+    }
+    Result<void> open_postgres(const Config& config, const crypto::KeyRing* keys) {
+#if HEROSHHI_WITH_POSTGRES
+        storage::PostgresOptions options;
+        options.keys = keys;
+        options.blind_index = keys != nullptr ? blind_index.get() : nullptr;
+        options.pool_size = std::max<std::size_t>(4, config.threads * 2);
+        auto opened = storage::PostgresStore::open(config.database, options);
+        if (!opened) return opened.error();
+        retention_stores = &(*opened)->retention();
+        store = std::move(*opened);
+        auto dir = Directory::open_postgres(config.database, *clock);
+        if (!dir) return dir.error();
+        directory = std::move(*dir);
+        return {};
+#else
+        (void)keys;
+        (void)config;
+        return Error(ConfigErrc::invalid_value,
+                     "config 'database': this build has no PostgreSQL support (HEROSHHI_WITH_POSTGRES=OFF)");
+#endif
+    }
     std::unique_ptr<whatsapp::Webhook> webhook;
     std::unique_ptr<retention::Sweeper> sweeper;
     std::unique_ptr<privacy::Rights> rights;
@@ -601,7 +645,10 @@ Response send_response(const messaging::SendResult& r) {
             return Response::error(409, "duplicate_message", "a message with this id was already sent");
         case SendStatus::refused: {
             const Decision& d = *r.decision;
-            return Response::error(d.reason() == Reason::store_unavailable ? 503 : 403, to_string(d.reason()), d.notice());
+            // Could not decide (store down, or not yet current with the other instances): try again.
+            const bool undecided =
+                d.reason() == Reason::store_unavailable || d.reason() == Reason::suppression_not_current;
+            return Response::error(undecided ? 503 : 403, to_string(d.reason()), d.notice());
         }
         case SendStatus::paced: {
             const auto seconds = std::max<long long>(1, (r.retry_after.count() + 999) / 1000);
@@ -1178,7 +1225,7 @@ Response App::Impl::terminate_account(const Context& c) {
                                     rbac::Resource(rbac::ResourceType::account, tenant, tenant.value()), c.request_id);
     if (!access) return store_error(access.error());
     if (!access->allowed()) return denied(*access);
-    auto& accounts = store->retention().accounts();
+    auto& accounts = retention_stores->accounts();
     auto current = accounts.get(tenant);
     if (!current) return store_error(current.error());
     storage::Account account = current->value_or(storage::Account(tenant));
@@ -1214,7 +1261,7 @@ Directory& App::directory() { return *impl_->directory; }
 
 Result<void> App::register_tenant(const Tenant& tenant) {
     if (auto put = impl_->directory->put_tenant(tenant); !put) return put;
-    auto& accounts = impl_->store->retention().accounts();
+    auto& accounts = impl_->retention_stores->accounts();
     auto current = accounts.get(TenantId(tenant.id));
     if (!current) return current.error();
     if (*current) return {};
@@ -1254,7 +1301,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     impl->clock = options.clock ? options.clock : &system_clock;
     const Config& config = options.config;
 
-    storage::SqliteOptions store_options;
+    const crypto::KeyRing* keys = nullptr;
     if (!config.key_file.empty()) {
         auto ring = crypto::KeyRing::load(crypto::FileKeyProvider(config.key_file));
         if (!ring) return ring.error();
@@ -1266,15 +1313,11 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
         if (!index) return index.error();
         impl->keys = std::make_unique<crypto::KeyRing>(std::move(*ring));
         impl->blind_index = std::make_unique<crypto::BlindIndex>(std::move(*index));
-        store_options.keys = impl->keys.get();
-        store_options.blind_index = impl->blind_index.get();
+        keys = impl->keys.get();
     }
-    auto store = storage::SqliteStore::open(config.sqlite, store_options);
-    if (!store) return store.error();
-    impl->store = std::move(*store);
-    auto directory = Directory::open(config.sqlite, *impl->clock);
-    if (!directory) return directory.error();
-    impl->directory = std::move(*directory);
+    const bool shared = !config.database.empty();
+    if (auto opened = shared ? impl->open_postgres(config, keys) : impl->open_sqlite(config, keys); !opened)
+        return opened.error();
     auto audit_key = impl->directory->secret("audit_pseudonym_key");
     if (!audit_key) return audit_key.error();
     impl->audit_key = *audit_key;
@@ -1282,7 +1325,19 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     EngineOptions engine_options;
     engine_options.audit_key = impl->audit_key;
     engine_options.blind_index = impl->blind_index.get();  // erasure keeps numbers as keyed hashes
+    // Instances sharing a database learn of each other's opt-outs through the change feed, and
+    // refuse sends whenever they cannot confirm they have them all.
+    engine_options.shared.enabled = shared;
+    engine_options.shared.change_feed = shared;
+    engine_options.shared.recheck_interval = std::chrono::milliseconds(config.recheck_ms);
     impl->engine = std::make_unique<Engine>(*impl->store, *impl->clock, std::move(engine_options));
+#if HEROSHHI_WITH_POSTGRES
+    if (shared) {
+        auto feed = storage::PostgresChangeFeed::start(*impl->engine, config.database);
+        if (!feed) return feed.error();
+        impl->feed = std::move(*feed);
+    }
+#endif
 
     auto limiter = ratelimit::Limiter::create(
         {{"auth", config.auth_per_minute, std::chrono::minutes(1)},
@@ -1316,7 +1371,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     if (!webhook) return webhook.error();
     impl->webhook = std::move(*webhook);
 
-    auto sweeper = retention::Sweeper::create(retention::Policy::defaults(), impl->store->retention(),
+    auto sweeper = retention::Sweeper::create(retention::Policy::defaults(), *impl->retention_stores,
                                               impl->engine->audit(), *impl->clock);
     if (!sweeper) return sweeper.error();
     impl->sweeper = std::make_unique<retention::Sweeper>(std::move(*sweeper));

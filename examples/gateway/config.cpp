@@ -45,6 +45,8 @@ const Field fields[] = {
     {"tls_cert", "HEROSHHI_TLS_CERT", &Config::tls_cert},
     {"tls_key", "HEROSHHI_TLS_KEY", &Config::tls_key},
     {"sqlite", "HEROSHHI_SQLITE", &Config::sqlite},
+    {"database", "HEROSHHI_DATABASE", &Config::database},
+    {"recheck_ms", "HEROSHHI_RECHECK_MS", nullptr, nullptr, nullptr, &Config::recheck_ms},
     {"graph_base_url", "HEROSHHI_GRAPH_URL", &Config::graph_base_url},
     {"graph_api_version", "HEROSHHI_GRAPH_VERSION", &Config::graph_api_version},
     {"graph_token", "HEROSHHI_GRAPH_TOKEN", &Config::graph_token},
@@ -126,7 +128,10 @@ Result<void> Config::validate() const {
     if (tls_cert.empty() != tls_key.empty()) return bad("tls_cert", "tls_cert and tls_key go together");
     if (tls_cert.empty() && !is_loopback(bind))
         return bad("bind", "plain HTTP is only served on loopback; give tls_cert and tls_key to bind " + bind);
-    if (sqlite.empty()) return bad("sqlite", "must name the database file");
+    if (database.empty() && sqlite.empty()) return bad("sqlite", "must name the database file");
+    if (!database.empty() && !database.starts_with("postgresql://") && !database.starts_with("postgres://") &&
+        database.find('=') == std::string::npos)
+        return bad("database", "must be a PostgreSQL connection string (postgresql://user@host:port/db or key=value)");
     if (key_file.empty() != index_key_file.empty())
         return bad("key_file", "key_file and index_key_file go together (field encryption needs both)");
     if (app_secret.empty()) return bad("app_secret", "required (HEROSHHI_APP_SECRET): webhook signatures are checked with it");

@@ -18,7 +18,15 @@ struct Config {
     std::uint16_t port = 8080;        ///< HEROSHHI_PORT (0: any free port)
     std::string tls_cert;             ///< HEROSHHI_TLS_CERT: PEM chain
     std::string tls_key;              ///< HEROSHHI_TLS_KEY: PEM private key
-    std::string sqlite = "heroshhi.db";  ///< HEROSHHI_SQLITE: the store's file
+    std::string sqlite = "heroshhi.db";  ///< HEROSHHI_SQLITE: the store's file (when `database` is empty)
+    /// HEROSHHI_DATABASE: a PostgreSQL connection string ("postgresql://user@host:5432/db" or
+    /// libpq's "host=... dbname=..."), in place of `sqlite`: the store several gateway instances
+    /// share. Each instance then listens for the others' opt-outs (LISTEN heroshhi_optout) and
+    /// refuses sends (503 suppression_not_current) while it cannot confirm it has them all.
+    std::string database;
+    /// HEROSHHI_RECHECK_MS: with `database`, how often each instance re-reads every loaded tenant's
+    /// opt-out log anyway (the safety net behind LISTEN/NOTIFY).
+    std::uint32_t recheck_ms = 5000;
     std::string graph_base_url = "https://graph.facebook.com";  ///< HEROSHHI_GRAPH_URL
     std::string graph_api_version = "v25.0";                    ///< HEROSHHI_GRAPH_VERSION
     std::string graph_token;          ///< HEROSHHI_GRAPH_TOKEN: the Cloud API access token

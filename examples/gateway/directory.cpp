@@ -1,5 +1,7 @@
-// heroshhi gateway — Directory over SQLite.
+// heroshhi gateway — Directory: validation, key hashing and caches over a backend (SQLite here;
+// PostgreSQL in directory_postgres.cpp).
 #include "directory.hpp"
+#include "directory_backend.hpp"
 
 #include <algorithm>
 #include <array>
@@ -138,6 +140,136 @@ std::string random_hex(std::size_t bytes) {
     return hex;
 }
 
+
+namespace {
+
+class SqliteBackend final : public detail::DirectoryBackend {
+public:
+    explicit SqliteBackend(sqlite3* db) : db_(db) {}
+    ~SqliteBackend() override { sqlite3_close_v2(db_); }
+
+    Result<void> exec(const char* sql) {
+        char* message = nullptr;
+        if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+            std::string why = message ? message : "unknown error";
+            sqlite3_free(message);
+            return Error(storage::StorageErrc::unavailable, "gateway tables: " + why);
+        }
+        return {};
+    }
+
+    Result<bool> put_tenant(const Tenant& tenant, std::int64_t now_ms) override {
+        Statement st(db_,
+                     "INSERT INTO gateway_tenants (id, name, phone_number_id, created_at_ms) VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone_number_id = excluded.phone_number_id");
+        if (!st.ok()) return db_error(db_, "preparing tenant insert");
+        st.text(1, tenant.id).text(2, tenant.name).integer(4, now_ms);
+        if (!tenant.phone_number_id.empty()) st.text(3, tenant.phone_number_id);
+        const int rc = st.step();
+        if (rc == SQLITE_CONSTRAINT) return false;
+        if (rc != SQLITE_DONE) return db_error(db_, "storing tenant " + tenant.id);
+        return true;
+    }
+
+    Result<std::optional<Tenant>> tenant(std::string_view id) override {
+        Statement st(db_, "SELECT id, name, phone_number_id FROM gateway_tenants WHERE id = ?1");
+        if (!st.ok()) return db_error(db_, "preparing tenant lookup");
+        st.text(1, id);
+        const int rc = st.step();
+        if (rc == SQLITE_DONE) return std::optional<Tenant>();
+        if (rc != SQLITE_ROW) return db_error(db_, "reading tenant");
+        return std::optional<Tenant>(Tenant{st.column_text(0), st.column_text(1), st.column_text(2)});
+    }
+
+    Result<std::optional<std::string>> tenant_for_number(std::string_view phone_number_id) override {
+        Statement st(db_, "SELECT id FROM gateway_tenants WHERE phone_number_id = ?1");
+        if (!st.ok()) return db_error(db_, "preparing number lookup");
+        st.text(1, phone_number_id);
+        const int rc = st.step();
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_error(db_, "reading tenant of a number");
+        std::optional<std::string> tenant;
+        if (rc == SQLITE_ROW) tenant = st.column_text(0);
+        return tenant;
+    }
+
+    Result<void> insert_key(std::string_view key_id, const rbac::Principal& principal, std::string_view hash,
+                            std::int64_t now_ms) override {
+        Statement st(db_,
+                     "INSERT INTO gateway_api_keys (key_id, tenant, user_id, role, team, secret_sha256, created_at_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        if (!st.ok()) return db_error(db_, "preparing key insert");
+        st.text(1, key_id).text(2, principal.tenant.value()).text(3, principal.user.value())
+            .text(4, rbac::to_string(principal.role)).text(5, principal.team).blob(6, hash.data(), hash.size())
+            .integer(7, now_ms);
+        if (st.step() != SQLITE_DONE) return db_error(db_, "storing key");
+        return {};
+    }
+
+    Result<bool> revoke_key(std::string_view key_id, std::int64_t now_ms) override {
+        Statement st(db_, "UPDATE gateway_api_keys SET revoked_at_ms = ?2 WHERE key_id = ?1 AND revoked_at_ms IS NULL");
+        if (!st.ok()) return db_error(db_, "preparing key revocation");
+        st.text(1, key_id).integer(2, now_ms);
+        if (st.step() != SQLITE_DONE) return db_error(db_, "revoking key");
+        return sqlite3_changes(db_) > 0;
+    }
+
+    Result<std::optional<detail::KeyRow>> key(std::string_view key_id) override {
+        Statement st(db_,
+                     "SELECT tenant, user_id, role, team, secret_sha256 FROM gateway_api_keys "
+                     "WHERE key_id = ?1 AND revoked_at_ms IS NULL");
+        if (!st.ok()) return db_error(db_, "preparing key lookup");
+        st.text(1, key_id);
+        const int rc = st.step();
+        if (rc == SQLITE_DONE) return std::optional<detail::KeyRow>();
+        if (rc != SQLITE_ROW) return db_error(db_, "reading key");
+        const auto role = rbac::role_from_string(st.column_text(2));
+        if (!role) return std::optional<detail::KeyRow>();
+        return std::optional<detail::KeyRow>(detail::KeyRow{
+            rbac::Principal(UserId(st.column_text(1)), TenantId(st.column_text(0)), *role, st.column_text(3)),
+            std::string(st.column_blob(4))});
+    }
+
+    Result<void> insert_integration(const Integration& integration, std::int64_t now_ms) override {
+        Statement st(db_,
+                     "INSERT INTO gateway_integrations (id, tenant, secret, source, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
+        if (!st.ok()) return db_error(db_, "preparing integration insert");
+        st.text(1, integration.id).text(2, integration.tenant).text(3, integration.secret).text(4, integration.source)
+            .integer(5, now_ms);
+        if (st.step() != SQLITE_DONE) return db_error(db_, "storing integration");
+        return {};
+    }
+
+    Result<std::optional<Integration>> integration(std::string_view id) override {
+        Statement st(db_, "SELECT id, tenant, secret, source FROM gateway_integrations WHERE id = ?1");
+        if (!st.ok()) return db_error(db_, "preparing integration lookup");
+        st.text(1, id);
+        const int rc = st.step();
+        if (rc == SQLITE_DONE) return std::optional<Integration>();
+        if (rc != SQLITE_ROW) return db_error(db_, "reading integration");
+        return std::optional<Integration>(
+            Integration{st.column_text(0), st.column_text(1), st.column_text(2), st.column_text(3)});
+    }
+
+    Result<std::string> secret(std::string_view name, std::string_view candidate) override {
+        {
+            Statement insert(db_, "INSERT INTO gateway_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING");
+            if (!insert.ok()) return db_error(db_, "preparing secret insert");
+            insert.text(1, name).text(2, candidate);
+            if (insert.step() != SQLITE_DONE) return db_error(db_, "storing secret");
+        }
+        Statement st(db_, "SELECT value FROM gateway_secrets WHERE name = ?1");
+        if (!st.ok()) return db_error(db_, "preparing secret lookup");
+        st.text(1, name);
+        if (st.step() != SQLITE_ROW) return db_error(db_, "reading secret");
+        return st.column_text(0);
+    }
+
+private:
+    sqlite3* db_;
+};
+
+}  // namespace
+
 struct Directory::Impl {
     struct CachedKey {
         Digest secret_hash;
@@ -145,41 +277,47 @@ struct Directory::Impl {
         Timestamp loaded;
     };
 
-    sqlite3* db = nullptr;
+    std::unique_ptr<detail::DirectoryBackend> backend;
     const Clock* clock = nullptr;
-    mutable std::mutex mutex;
+    mutable std::mutex mutex;  // guards the backend (one connection) and the caches
     mutable std::unordered_map<std::string, CachedKey> key_cache;
     struct CachedTenant {
         std::optional<std::string> tenant;
         Timestamp loaded;
     };
     mutable std::unordered_map<std::string, CachedTenant> number_cache;  // every webhook asks
-
-    ~Impl() { sqlite3_close_v2(db); }
-
-    Result<void> exec(const char* sql) {
-        char* message = nullptr;
-        if (sqlite3_exec(db, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-            std::string why = message ? message : "unknown error";
-            sqlite3_free(message);
-            return Error(storage::StorageErrc::unavailable, "gateway tables: " + why);
-        }
-        return {};
-    }
 };
 
 Directory::Directory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Directory::~Directory() = default;
 
 Result<std::unique_ptr<Directory>> Directory::open(const std::string& path, const Clock& clock) {
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+    auto backend = std::make_unique<SqliteBackend>(db);  // closes the handle on every path
+    if (rc != SQLITE_OK) return db_error(db, "opening '" + path + "'");
+    sqlite3_busy_timeout(db, 5000);
+    if (auto r = backend->exec("PRAGMA foreign_keys = ON;"); !r) return r.error();
+    if (auto r = backend->exec(schema); !r) return r.error();
     auto impl = std::make_unique<Impl>();
+    impl->backend = std::move(backend);
     impl->clock = &clock;
-    if (sqlite3_open_v2(path.c_str(), &impl->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK)
-        return db_error(impl->db, "opening '" + path + "'");
-    sqlite3_busy_timeout(impl->db, 5000);
-    if (auto r = impl->exec("PRAGMA foreign_keys = ON;"); !r) return r.error();
-    if (auto r = impl->exec(schema); !r) return r.error();
     return std::unique_ptr<Directory>(new Directory(std::move(impl)));
+}
+
+Result<std::unique_ptr<Directory>> Directory::open_postgres(const std::string& conninfo, const Clock& clock) {
+#if !HEROSHHI_WITH_POSTGRES
+    (void)conninfo;
+    (void)clock;
+    return Error(ConfigErrc::invalid_value, "this build has no PostgreSQL support (HEROSHHI_WITH_POSTGRES=OFF)");
+#else
+    auto backend = detail::open_postgres_backend(conninfo);
+    if (!backend) return backend.error();
+    auto impl = std::make_unique<Impl>();
+    impl->backend = std::move(*backend);
+    impl->clock = &clock;
+    return std::unique_ptr<Directory>(new Directory(std::move(impl)));
+#endif
 }
 
 Result<void> Directory::put_tenant(const Tenant& tenant) {
@@ -189,29 +327,17 @@ Result<void> Directory::put_tenant(const Tenant& tenant) {
     if (!tenant.phone_number_id.empty() && !valid_id(tenant.phone_number_id))
         return Error(ConfigErrc::invalid_value, "a phone number id is 1-128 letters and digits");
     std::lock_guard lock(impl_->mutex);
-    Statement st(impl_->db,
-                 "INSERT INTO gateway_tenants (id, name, phone_number_id, created_at_ms) VALUES (?1, ?2, ?3, ?4) "
-                 "ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone_number_id = excluded.phone_number_id");
-    if (!st.ok()) return db_error(impl_->db, "preparing tenant insert");
-    st.text(1, tenant.id).text(2, tenant.name).integer(4, millis(impl_->clock->now()));
-    if (!tenant.phone_number_id.empty()) st.text(3, tenant.phone_number_id);
-    const int rc = st.step();
-    if (rc == SQLITE_CONSTRAINT)
+    auto stored = impl_->backend->put_tenant(tenant, millis(impl_->clock->now()));
+    if (!stored) return stored.error();
+    if (!*stored)
         return Error(ConfigErrc::invalid_value, "phone number id " + tenant.phone_number_id + " belongs to another tenant");
-    if (rc != SQLITE_DONE) return db_error(impl_->db, "storing tenant " + tenant.id);
     impl_->number_cache.clear();
     return {};
 }
 
 Result<std::optional<Tenant>> Directory::tenant(std::string_view id) const {
     std::lock_guard lock(impl_->mutex);
-    Statement st(impl_->db, "SELECT id, name, phone_number_id FROM gateway_tenants WHERE id = ?1");
-    if (!st.ok()) return db_error(impl_->db, "preparing tenant lookup");
-    st.text(1, id);
-    const int rc = st.step();
-    if (rc == SQLITE_DONE) return std::optional<Tenant>();
-    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading tenant");
-    return std::optional<Tenant>(Tenant{st.column_text(0), st.column_text(1), st.column_text(2)});
+    return impl_->backend->tenant(id);
 }
 
 Result<std::optional<std::string>> Directory::tenant_for_number(std::string_view phone_number_id) const {
@@ -220,16 +346,11 @@ Result<std::optional<std::string>> Directory::tenant_for_number(std::string_view
     const std::string number(phone_number_id);
     if (auto it = impl_->number_cache.find(number); it != impl_->number_cache.end() && now - it->second.loaded < key_cache_ttl)
         return it->second.tenant;
-    Statement st(impl_->db, "SELECT id FROM gateway_tenants WHERE phone_number_id = ?1");
-    if (!st.ok()) return db_error(impl_->db, "preparing number lookup");
-    st.text(1, phone_number_id);
-    const int rc = st.step();
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return db_error(impl_->db, "reading tenant of a number");
-    std::optional<std::string> tenant;
-    if (rc == SQLITE_ROW) tenant = st.column_text(0);
+    auto tenant = impl_->backend->tenant_for_number(phone_number_id);
+    if (!tenant) return tenant.error();
     if (impl_->number_cache.size() >= 10'000) impl_->number_cache.clear();  // numbers are few; junk ids are not kept
-    impl_->number_cache.insert_or_assign(number, Impl::CachedTenant{tenant, now});
-    return tenant;
+    impl_->number_cache.insert_or_assign(number, Impl::CachedTenant{*tenant, now});
+    return *tenant;
 }
 
 Result<IssuedKey> Directory::create_key(const rbac::Principal& principal) {
@@ -245,25 +366,20 @@ Result<IssuedKey> Directory::create_key(const rbac::Principal& principal) {
     const Digest hash = sha256(secret);
 
     std::lock_guard lock(impl_->mutex);
-    Statement st(impl_->db,
-                 "INSERT INTO gateway_api_keys (key_id, tenant, user_id, role, team, secret_sha256, created_at_ms) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st.ok()) return db_error(impl_->db, "preparing key insert");
-    st.text(1, key.key_id).text(2, principal.tenant.value()).text(3, principal.user.value())
-        .text(4, rbac::to_string(principal.role)).text(5, principal.team).blob(6, hash.data(), hash.size())
-        .integer(7, millis(impl_->clock->now()));
-    if (st.step() != SQLITE_DONE) return db_error(impl_->db, "storing key");
+    if (auto r = impl_->backend->insert_key(key.key_id, principal,
+                                            std::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()),
+                                            millis(impl_->clock->now()));
+        !r)
+        return r.error();
     return key;
 }
 
 Result<bool> Directory::revoke_key(std::string_view key_id) {
     std::lock_guard lock(impl_->mutex);
-    Statement st(impl_->db, "UPDATE gateway_api_keys SET revoked_at_ms = ?2 WHERE key_id = ?1 AND revoked_at_ms IS NULL");
-    if (!st.ok()) return db_error(impl_->db, "preparing key revocation");
-    st.text(1, key_id).integer(2, millis(impl_->clock->now()));
-    if (st.step() != SQLITE_DONE) return db_error(impl_->db, "revoking key");
+    auto revoked = impl_->backend->revoke_key(key_id, millis(impl_->clock->now()));
+    if (!revoked) return revoked.error();
     impl_->key_cache.erase(std::string(key_id));
-    return sqlite3_changes(impl_->db) > 0;
+    return *revoked;
 }
 
 Result<std::optional<KeyHolder>> Directory::authenticate(std::string_view token) const {
@@ -284,21 +400,15 @@ Result<std::optional<KeyHolder>> Directory::authenticate(std::string_view token)
         if (!matches(it->second)) return std::optional<KeyHolder>();
         return std::optional<KeyHolder>(KeyHolder{key_id, it->second.principal});
     }
-    Statement st(impl_->db,
-                 "SELECT tenant, user_id, role, team, secret_sha256 FROM gateway_api_keys "
-                 "WHERE key_id = ?1 AND revoked_at_ms IS NULL");
-    if (!st.ok()) return db_error(impl_->db, "preparing key lookup");
-    st.text(1, key_id);
-    const int rc = st.step();
-    if (rc == SQLITE_DONE) {
+    auto row = impl_->backend->key(key_id);
+    if (!row) return row.error();
+    if (!*row) {
         impl_->key_cache.erase(key_id);
         return std::optional<KeyHolder>();
     }
-    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading key");
-    const auto role = rbac::role_from_string(st.column_text(2));
-    const std::string_view stored = st.column_blob(4);
-    if (!role || stored.size() != presented.size()) return std::optional<KeyHolder>();
-    Impl::CachedKey cached{{}, rbac::Principal(UserId(st.column_text(1)), TenantId(st.column_text(0)), *role, st.column_text(3)), now};
+    const std::string& stored = (*row)->secret_sha256;
+    if (stored.size() != presented.size()) return std::optional<KeyHolder>();
+    Impl::CachedKey cached{{}, (*row)->principal, now};
     std::copy(stored.begin(), stored.end(), cached.secret_hash.begin());
     const bool ok = matches(cached);
     KeyHolder holder{key_id, cached.principal};
@@ -313,39 +423,18 @@ Result<Integration> Directory::create_integration(std::string_view tenant_id, st
     if (!*owner) return Error(ConfigErrc::invalid_value, "no tenant " + std::string(tenant_id));
     Integration integration{"int_" + random_hex(8), std::string(tenant_id), random_hex(32), std::string(source)};
     std::lock_guard lock(impl_->mutex);
-    Statement st(impl_->db,
-                 "INSERT INTO gateway_integrations (id, tenant, secret, source, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
-    if (!st.ok()) return db_error(impl_->db, "preparing integration insert");
-    st.text(1, integration.id).text(2, integration.tenant).text(3, integration.secret).text(4, integration.source)
-        .integer(5, millis(impl_->clock->now()));
-    if (st.step() != SQLITE_DONE) return db_error(impl_->db, "storing integration");
+    if (auto r = impl_->backend->insert_integration(integration, millis(impl_->clock->now())); !r) return r.error();
     return integration;
 }
 
 Result<std::optional<Integration>> Directory::integration(std::string_view id) const {
     std::lock_guard lock(impl_->mutex);
-    Statement st(impl_->db, "SELECT id, tenant, secret, source FROM gateway_integrations WHERE id = ?1");
-    if (!st.ok()) return db_error(impl_->db, "preparing integration lookup");
-    st.text(1, id);
-    const int rc = st.step();
-    if (rc == SQLITE_DONE) return std::optional<Integration>();
-    if (rc != SQLITE_ROW) return db_error(impl_->db, "reading integration");
-    return std::optional<Integration>(Integration{st.column_text(0), st.column_text(1), st.column_text(2), st.column_text(3)});
+    return impl_->backend->integration(id);
 }
 
 Result<std::string> Directory::secret(std::string_view name) {
     std::lock_guard lock(impl_->mutex);
-    {
-        Statement insert(impl_->db, "INSERT INTO gateway_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING");
-        if (!insert.ok()) return db_error(impl_->db, "preparing secret insert");
-        insert.text(1, name).text(2, random_hex(32));
-        if (insert.step() != SQLITE_DONE) return db_error(impl_->db, "storing secret");
-    }
-    Statement st(impl_->db, "SELECT value FROM gateway_secrets WHERE name = ?1");
-    if (!st.ok()) return db_error(impl_->db, "preparing secret lookup");
-    st.text(1, name);
-    if (st.step() != SQLITE_ROW) return db_error(impl_->db, "reading secret");
-    return st.column_text(0);
+    return impl_->backend->secret(name, random_hex(32));
 }
 
 }  // namespace heroshhi::gateway

@@ -1,5 +1,6 @@
 // heroshhi gateway — Directory: the gateway's own records (tenants, API keys, form integrations),
-// kept in the same SQLite file as the library's store, in tables of their own.
+// kept in the same database as the library's store (the SQLite file, or the PostgreSQL database
+// several instances share), in tables of their own.
 //
 // API keys are shown once, at creation, as "hsk_<key id>_<secret>"; only the SHA-256 of the secret
 // is stored. The secret has 256 bits of entropy, so a plain hash (no password stretching) is
@@ -56,6 +57,11 @@ public:
     /// Opens `path` (which SqliteStore has already created and migrated) and creates the gateway
     /// tables if absent.
     static Result<std::unique_ptr<Directory>> open(const std::string& path, const Clock& clock);
+    /// The same over PostgreSQL (`conninfo`: a libpq URI or key=value string, the database that
+    /// storage::PostgresStore has already created and migrated): tables gateway_* in its schema
+    /// `heroshhi`, created if absent. One connection, re-opened after a failure; several gateway
+    /// instances share the tables (a secret is made once, by whichever instance asks first).
+    static Result<std::unique_ptr<Directory>> open_postgres(const std::string& conninfo, const Clock& clock);
     ~Directory();
 
     /// Fails with ConfigErrc::invalid_value for an empty/oversized id or a phone number id that

@@ -2,8 +2,9 @@
 // and is the one place inbound messages go in and send checks come out.
 #pragma once
 
-#include <map>
+#include <chrono>
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -81,6 +82,29 @@ struct ReplyTexts {
     static ReplyTexts defaults();
 };
 
+/// Several processes on one store: gateway instances behind a load balancer over one PostgreSQL
+/// database (or one SQLite file). Each process keeps its own in-memory suppression index, so each
+/// must learn of the opt-outs the others record, and must not trust its index until it has.
+struct SharedStoreOptions {
+    /// Other processes append opt-out events to the same store. The engine then reads their events
+    /// back (Engine::catch_up, from the last sequence it read), also around each of its own
+    /// writes, and refuses a tenant's sends (Reason::suppression_not_current) whenever it cannot
+    /// confirm that it has them all. Off: this engine is the store's only writer, and every loaded
+    /// tenant is current.
+    bool enabled = false;
+    /// A change feed announces the others' appends (storage::PostgresChangeFeed calls
+    /// set_change_feed_connected and catch_up). A tenant is then current only while the feed is
+    /// connected, and only after a catch-up that began after it connected; until the feed first
+    /// connects, and from the moment it is lost, every send is refused. Without a feed, a tenant
+    /// is current after every successful catch-up, and the others' opt-outs reach this engine at
+    /// the next recheck (so recheck_interval bounds how stale it may be).
+    bool change_feed = false;
+    /// How often a background thread catches every loaded tenant up: the safety net behind the
+    /// feed, or the only way news arrives without one. Zero: no thread; call catch_up_all from
+    /// the host's own timer.
+    std::chrono::milliseconds recheck_interval = std::chrono::seconds(5);
+};
+
 struct EngineOptions {
     messaging::GateOptions gate;
     ReplyTexts replies = ReplyTexts::defaults();
@@ -99,6 +123,8 @@ struct EngineOptions {
     /// closed (every send refused, store_unavailable). Give the same index across restarts (and,
     /// with an encrypted SqliteStore, it may be the store's own). Must outlive the engine.
     const crypto::BlindIndex* blind_index = nullptr;
+    /// Other processes writing the same store (off by default).
+    SharedStoreOptions shared;
 };
 
 /// What Engine::erase_number removed.
@@ -266,6 +292,28 @@ public:
     /// How the audit trail names a number that has no contact: audit::phone_pseudonym under
     /// EngineOptions::audit_key ("phone:" and 32 hex digits).
     std::string pseudonym(const PhoneNumber& phone) const;
+
+    // ---- several processes on one store (EngineOptions::shared) ----
+
+    /// Applies to the index the opt-out and opt-in events appended to the tenant's log since this
+    /// engine last read it (by other processes; the engine's own are already applied), in their
+    /// order, and, with EngineOptions::shared enabled, marks the tenant current if it may be (see
+    /// SharedStoreOptions::change_feed). Returns how many events it read; 0 for a tenant that is
+    /// not loaded (its first use reads everything). On a store fault the tenant is marked not
+    /// current (its sends are refused until a later catch-up succeeds) and the error returned.
+    /// Blocks on the store; serialised with the tenant's writes. Thread-safe.
+    Result<std::size_t> catch_up(const TenantId& tenant);
+    /// catch_up for every loaded tenant. Returns the number of events read, or the first error
+    /// after trying every tenant.
+    Result<std::size_t> catch_up_all();
+    /// The change feed's state, from the feed: connected means it is listening, so every append
+    /// from now on will be announced (call catch_up_all next: that is what makes tenants current);
+    /// lost means announcements may be missed, and every loaded tenant is marked not current at
+    /// once. Thread-safe, does not block on the store.
+    void set_change_feed_connected(bool connected);
+    /// Whether the tenant's facts are loaded and confirmed current: what the gate requires before
+    /// it allows anything. Lock-free.
+    bool current(const TenantId& tenant) const noexcept;
 
     const messaging::SuppressionIndex& index() const noexcept;
     const messaging::SendGate& gate() const noexcept;

@@ -16,6 +16,7 @@ std::string_view to_string(Reason r) noexcept {
         case Reason::not_authorized: return "not_authorized";
         case Reason::cross_tenant: return "cross_tenant";
         case Reason::legal_hold: return "legal_hold";
+        case Reason::suppression_not_current: return "suppression_not_current";
     }
     return "unknown";
 }
@@ -23,7 +24,8 @@ std::string_view to_string(Reason r) noexcept {
 std::optional<Reason> reason_from_string(std::string_view s) noexcept {
     for (Reason r : {Reason::allowed, Reason::opted_out, Reason::marketing_opted_out, Reason::outside_window,
                      Reason::no_consent, Reason::restricted, Reason::confirmation_used, Reason::invalid_recipient,
-                     Reason::store_unavailable, Reason::not_authorized, Reason::cross_tenant, Reason::legal_hold})
+                     Reason::store_unavailable, Reason::not_authorized, Reason::cross_tenant, Reason::legal_hold,
+                     Reason::suppression_not_current})
         if (to_string(r) == s) return r;
     return std::nullopt;
 }

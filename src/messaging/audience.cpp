@@ -16,7 +16,8 @@ bool tally(AudienceResult& out, Reason r) {
         case Reason::no_consent: ++out.no_consent; break;
         case Reason::restricted: ++out.restricted; break;
         case Reason::outside_window: ++out.outside_window; break;
-        case Reason::store_unavailable: ++out.store_unavailable; break;
+        case Reason::store_unavailable:
+        case Reason::suppression_not_current: ++out.store_unavailable; break;
         default: ++out.not_a_campaign; break;  // a confirmation reason: the kind is not for campaigns
     }
     return false;

@@ -52,6 +52,7 @@ Decision SendGate::check(const TenantId& tenant, const PhoneNumber& phone, Messa
 
 Reason SendGate::reason(const SuppressionIndex::Lookup& lookup, MessageKind kind, Timestamp now) const noexcept {
     if (!lookup.tenant_ready) return Reason::store_unavailable;
+    if (!lookup.tenant_current) return Reason::suppression_not_current;
     const ContactFacts& f = lookup.facts;
     if (f.restricted()) return Reason::restricted;
     if (kind == MessageKind::optout_confirmation) {
@@ -83,6 +84,11 @@ Decision SendGate::decide(const SuppressionIndex::Lookup& lookup, const PhoneNum
             return Decision::deny(Reason::store_unavailable,
                                   "Blocked: opt-out status could not be confirmed (store unavailable). Try again later.",
                                   "gate.tenant_not_loaded");
+        case Reason::suppression_not_current:
+            return Decision::deny(Reason::suppression_not_current,
+                                  "Blocked: this server has not yet confirmed that it knows every opt-out recorded by "
+                                  "the other servers sharing its database. Try again in a moment.",
+                                  "gate.suppression_not_current");
         case Reason::restricted:
             return Decision::deny(Reason::restricted,
                                   "Blocked: processing of " + phone.e164() + "'s data is restricted at their request.",

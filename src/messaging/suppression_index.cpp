@@ -194,6 +194,8 @@ struct SuppressionIndex::TenantFacts {
     const TenantId tenant;
     const TriggerTable& triggers;
     std::atomic<Generation*> current{nullptr};
+    // Per tenant, not per generation: a reload does not make facts current, a catch-up does.
+    std::atomic<bool> current_flag{true};
     // Writers hold it shared, clear() exclusively, so no write lands in a retired generation.
     mutable std::shared_mutex generation_mutex;
     // Every generation that was ever published ready stays alive with the index: lock-free readers
@@ -212,6 +214,7 @@ struct SuppressionIndex::TenantFacts {
         const Generation* g = current.load(std::memory_order_acquire);
         if (!g->ready.load(std::memory_order_acquire)) return out;
         out.tenant_ready = true;
+        out.tenant_current = current_flag.load(std::memory_order_acquire);
         const std::uint64_t h = detail::mix64(key);
         const SlotArray* t = g->shards[shard_of(h)].table.load(std::memory_order_acquire);
         if (t == nullptr) return out;
@@ -329,6 +332,10 @@ SuppressionIndex::~SuppressionIndex() = default;
 
 bool SuppressionIndex::TenantView::ready() const noexcept { return t_ != nullptr && t_->ready(); }
 
+bool SuppressionIndex::TenantView::current() const noexcept {
+    return ready() && t_->current_flag.load(std::memory_order_acquire);
+}
+
 SuppressionIndex::Lookup SuppressionIndex::TenantView::find(const PhoneNumber& phone) const noexcept {
     return t_ == nullptr ? Lookup{} : t_->find(phone);
 }
@@ -413,6 +420,12 @@ bool SuppressionIndex::ready(const TenantId& tenant) const noexcept { return vie
 void SuppressionIndex::mark_ready(const TenantId& tenant, bool ready) { impl_->get_or_create(tenant).set_ready(ready); }
 
 void SuppressionIndex::clear(const TenantId& tenant) { impl_->get_or_create(tenant).clear(); }
+
+bool SuppressionIndex::current(const TenantId& tenant) const noexcept { return view(tenant).current(); }
+
+void SuppressionIndex::mark_current(const TenantId& tenant, bool current) {
+    impl_->get_or_create(tenant).current_flag.store(current, std::memory_order_release);
+}
 
 std::size_t SuppressionIndex::size(const TenantId& tenant) const {
     TenantFacts* t = impl_->find(tenant);

@@ -247,6 +247,29 @@ Result<void> MemoryStore::scan_erased(const TenantId& tenant,
     return {};
 }
 
+Result<void> MemoryStore::scan_since(const TenantId& tenant, std::int64_t after_sequence,
+                                     const std::function<void(const optout::OptOutEvent&)>& visit,
+                                     const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const {
+    if (auto ok = require(!tenant.empty() && visit && visit_erased, "scanning opt-out events needs a tenant and two visitors");
+        !ok)
+        return ok.error();
+    std::vector<optout::OptOutEvent> events;
+    std::vector<optout::ErasedOptOutEvent> erased;
+    {
+        std::lock_guard lock(state_->mutex);  // both lists at one moment; visited outside the lock
+        for (const auto& e : state_->optout_events)
+            if (e.tenant == tenant && e.sequence > after_sequence) events.push_back(e);
+        for (const auto& e : state_->erased_events)
+            if (e.tenant == tenant && e.sequence > after_sequence) erased.push_back(e);
+    }
+    std::size_t i = 0, j = 0;
+    while (i < events.size() || j < erased.size()) {
+        if (j == erased.size() || (i < events.size() && events[i].sequence < erased[j].sequence)) visit(events[i++]);
+        else visit_erased(erased[j++]);
+    }
+    return {};
+}
+
 Result<void> MemoryStore::append(const ConsentRecord& r) {
     if (auto ok = require(!r.tenant.empty(), "consent record needs a tenant"); !ok) return ok;
     std::lock_guard lock(state_->mutex);

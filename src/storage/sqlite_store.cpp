@@ -343,6 +343,8 @@ enum class Sql : std::size_t {
     request_upsert,
     request_get,
     request_list,
+    // ---- several processes on one file ----
+    optout_scan_since,
     count_
 };
 
@@ -551,6 +553,12 @@ const char* sql_text(Sql q) noexcept {
             return "SELECT id, type, subject, received_at_ms, acknowledge_by_ms, due_by_ms, extended, status, handled_by,"
                    " acknowledged_at_ms, closed_at_ms FROM subject_requests WHERE tenant = ?1 AND id > ?2"
                    " AND (?4 = 0 OR status IN ('received', 'acknowledged')) ORDER BY id LIMIT ?3";
+        case Sql::optout_scan_since:
+            // Erased rows too (erased_tag set), so that a reader that shares the file sees every
+            // sequence once, in one order.
+            return "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor,"
+                   " provider_message_id, phone_e164, erased_tag FROM optout_events WHERE tenant = ?1"
+                   " AND sequence > ?2 ORDER BY sequence LIMIT ?3";
         case Sql::count_: break;
     }
     return "";
@@ -1034,6 +1042,9 @@ public:
                                      const optout::NumberTag& tag) override;
     Result<void> scan_erased(const TenantId& tenant,
                              const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const override;
+    Result<void> scan_since(const TenantId& tenant, std::int64_t after_sequence,
+                            const std::function<void(const optout::OptOutEvent&)>& visit,
+                            const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const override;
     // ConsentStore
     Result<void> append(const ConsentRecord& record) override;
     Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,
@@ -2047,6 +2058,51 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
             for (const auto& event : batch) visit(event);
             if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
             after = batch.back().sequence;
+        }
+    });
+}
+
+Result<void> SqliteStore::Impl::scan_since(
+    const TenantId& tenant, std::int64_t after_sequence, const std::function<void(const optout::OptOutEvent&)>& visit,
+    const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || !visit || !visit_erased)
+            return invalid("scanning opt-out events needs a tenant and two visitors");
+        std::int64_t after = after_sequence;
+        for (;;) {
+            // One variant per row: an event under its number, or an erased one.
+            std::vector<std::variant<optout::OptOutEvent, optout::ErasedOptOutEvent>> batch;
+            {
+                std::lock_guard lock(mutex_);
+                auto st = statement(Sql::optout_scan_since);
+                if (!st) return st.error();
+                int rc = bind_all(st->get(), tenant.value(), after, scan_batch);
+                while (rc == SQLITE_OK || rc == SQLITE_ROW) {
+                    rc = sqlite3_step(st->get());
+                    if (rc != SQLITE_ROW) break;
+                    sqlite3_stmt* s = st->get();
+                    after = column_int(s, 0);
+                    if (sqlite3_column_type(s, 11) == SQLITE_NULL) {
+                        auto event = read_event(s, tenant);
+                        if (!event) return event.error();
+                        batch.emplace_back(std::move(event).value());
+                        continue;
+                    }
+                    const auto tag = column_tag(s, 11);
+                    const auto kind = optout::event_kind_from_string(column_text(s, 2));
+                    const auto scope = optout::scope_from_string(column_text(s, 3));
+                    const auto method = optout::method_from_string(column_text(s, 4));
+                    if (!tag || !kind || !scope || !method) return corrupt_row("erased opt-out event");
+                    batch.emplace_back(optout::ErasedOptOutEvent{tenant, *tag, *kind, *scope, *method, column_time(s, 5),
+                                                                 column_text(s, 6), column_text(s, 7), after});
+                }
+                if (rc != SQLITE_DONE) return failure(rc, "scanning opt-out events since a sequence");
+            }
+            for (const auto& row : batch) {
+                if (const auto* e = std::get_if<optout::OptOutEvent>(&row)) visit(*e);
+                else visit_erased(std::get<optout::ErasedOptOutEvent>(row));
+            }
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
         }
     });
 }

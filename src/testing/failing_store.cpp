@@ -87,6 +87,11 @@ public:
                              const std::function<void(const optout::ErasedOptOutEvent&)>& v) const override {
         HEROSHHI_GUARD_CALL(inner_.scan_erased(t, v));
     }
+    Result<void> scan_since(const TenantId& t, std::int64_t after,
+                            const std::function<void(const optout::OptOutEvent&)>& v,
+                            const std::function<void(const optout::ErasedOptOutEvent&)>& ve) const override {
+        HEROSHHI_GUARD_CALL(inner_.scan_since(t, after, v, ve));
+    }
 
 private:
     FailingStore& owner_;

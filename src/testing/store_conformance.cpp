@@ -743,6 +743,70 @@ void erasing_a_number_keeps_its_optouts_as_a_tag(StoreSet& s, Expect& ex) {
     EXPECT(after && after->size() == 1);
 }
 
+void optout_events_are_read_since_a_sequence(StoreSet& s, Expect& ex) {
+    auto ada_stop = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0);
+    auto bob_stop = event(tenant_a, "+14155550102", optout::EventKind::opt_out, t0 + std::chrono::minutes(1));
+    auto other = event(tenant_b, "+14155550103", optout::EventKind::opt_out, t0);
+    auto ada_start = event(tenant_a, "+14155550101", optout::EventKind::opt_in, t0 + std::chrono::minutes(2));
+    auto cy_stop = event(tenant_a, "+14155550104", optout::EventKind::opt_out, t0 + std::chrono::minutes(3), "wamid.cy");
+    for (OptOutEvent* e : {&ada_stop, &bob_stop, &other, &ada_start, &cy_stop}) EXPECT(yes(s.optouts().append(*e)));
+    EXPECT(ada_stop.sequence < bob_stop.sequence && bob_stop.sequence < ada_start.sequence &&
+           ada_start.sequence < cy_stop.sequence);
+    // Ada is erased: her two events are now erased ones, still in the log's order.
+    EXPECT(ex.ok(s.optouts().erase_number(tenant_a, phone("+14155550101"), tag_of(0xA1)), __LINE__, "erase_number") ==
+           std::optional<std::size_t>{2});
+
+    // (sequence, erased) pairs in the order the visitors were called.
+    using Seen = std::vector<std::pair<std::int64_t, bool>>;
+    const auto since = [&](const TenantId& t, std::int64_t after) {
+        Seen seen;
+        const auto r = s.optouts().scan_since(
+            t, after,
+            [&](const OptOutEvent& e) {
+                EXPECT(e.tenant == t);
+                seen.emplace_back(e.sequence, false);
+            },
+            [&](const optout::ErasedOptOutEvent& e) {
+                EXPECT(e.tenant == t && e.tag == tag_of(0xA1));
+                seen.emplace_back(e.sequence, true);
+            });
+        EXPECT(r.has_value());
+        return seen;
+    };
+    EXPECT((since(tenant_a, 0) == Seen{{ada_stop.sequence, true},
+                                      {bob_stop.sequence, false},
+                                      {ada_start.sequence, true},
+                                      {cy_stop.sequence, false}}));
+    EXPECT((since(tenant_a, bob_stop.sequence) == Seen{{ada_start.sequence, true}, {cy_stop.sequence, false}}));
+    EXPECT(since(tenant_a, cy_stop.sequence).empty());
+    EXPECT((since(tenant_b, 0) == Seen{{other.sequence, false}}));
+
+    // Every field of an ordinary event comes back, as from scan().
+    std::vector<OptOutEvent> got;
+    EXPECT(s.optouts()
+               .scan_since(tenant_a, ada_start.sequence, [&](const OptOutEvent& e) { got.push_back(e); },
+                           [](const optout::ErasedOptOutEvent&) {})
+               .has_value());
+    EXPECT(got.size() == 1);
+    if (got.size() == 1)
+        EXPECT(got[0].phone == phone("+14155550104") && got[0].kind == optout::EventKind::opt_out &&
+               got[0].trigger == "STOP" && got[0].at == t0 + std::chrono::minutes(3) &&
+               got[0].provider_message_id == "wamid.cy" && got[0].sequence == cy_stop.sequence);
+
+    // Many events: every one once, in order, across the store's read batches.
+    const std::int64_t before = cy_stop.sequence;
+    for (int i = 0; i < 600; ++i) {
+        auto e = event(tenant_a, "+14155550105", i % 2 == 0 ? optout::EventKind::opt_out : optout::EventKind::opt_in,
+                       t0 + std::chrono::seconds(i));
+        EXPECT(yes(s.optouts().append(e)));
+    }
+    const Seen many = since(tenant_a, before);
+    EXPECT(many.size() == 600);
+    bool ordered = true;
+    for (std::size_t i = 1; i < many.size(); ++i) ordered = ordered && many[i - 1].first < many[i].first;
+    EXPECT(ordered);
+}
+
 void consent_records_of_a_number_are_listed_and_erased(StoreSet& s, Expect& ex) {
     const auto ada = phone("+14155550101");
     const auto bob = phone("+14155550102");
@@ -922,6 +986,7 @@ const Case cases[] = {
     {"an audit scan hands out every stored field, from a sequence, up to a limit, until told to stop",
      audit_scan_hands_out_stored_fields},
     {"erasing a number keeps its opt-out events only as a keyed hash, in order", erasing_a_number_keeps_its_optouts_as_a_tag},
+    {"opt-out events are read since a sequence, erased ones too, in one order", optout_events_are_read_since_a_sequence},
     {"a number's consent records are listed and erased", consent_records_of_a_number_are_listed_and_erased},
     {"a number's inbound activity is forgotten", inbound_activity_of_a_number_is_forgotten},
     {"a contact's messages are scanned in order, however many", contact_messages_are_scanned_in_order},

@@ -22,6 +22,9 @@ enum class Reason {
     not_authorized,       ///< the principal's role does not allow the action
     cross_tenant,         ///< the resource belongs to another tenant
     legal_hold,           ///< a legal hold keeps the data: erasure and deletion are refused
+    /// The store is shared with other processes and this one has not confirmed that it knows
+    /// every opt-out they recorded (at start, or after its change feed was lost); fail closed.
+    suppression_not_current,
 };
 
 /// "opted_out", "store_unavailable", ...

@@ -25,7 +25,7 @@ struct AudienceResult {
     std::size_t outside_window = 0;
     std::size_t invalid_number = 0;     ///< raw input that is not a phone number
     std::size_t duplicates = 0;         ///< numbers that normalise the same as an earlier one
-    std::size_t store_unavailable = 0;  ///< the tenant's facts could not be loaded (fail closed)
+    std::size_t store_unavailable = 0;  ///< the tenant's facts could not be loaded or are not current (fail closed)
     std::size_t not_a_campaign = 0;     ///< the kind was optout_confirmation, which no campaign may use
 
     std::size_t excluded() const noexcept {

@@ -29,6 +29,9 @@ struct GateOptions {
 ///
 /// Rules, in the order they apply (the Decision names the rule):
 ///   - "gate.tenant_not_loaded"    tenant facts not loaded or stale → store_unavailable (fail closed)
+///   - "gate.suppression_not_current"  the store is shared with other processes and the tenant's
+///                                 facts are not confirmed current → suppression_not_current
+///                                 (fail closed; see SuppressionIndex::mark_current)
 ///   - "gate.restricted"           processing restricted → restricted
 ///   - "optout.confirmation_once"  an opt-out confirmation is allowed once, within
 ///                                 confirmation_window of the opt-out, and only then

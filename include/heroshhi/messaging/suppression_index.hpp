@@ -77,7 +77,8 @@ private:
 /// are rare: at start and after a store outage). memory_bytes() counts all of it.
 ///
 /// A tenant is usable only after `mark_ready`: until then lookups answer "not ready" and the gate
-/// fails closed. `clear` starts a fresh, not-ready set of facts for the tenant; a reader never sees
+/// fails closed. It must also be current (`mark_current`; the default), or the gate fails closed
+/// as well. `clear` starts a fresh, not-ready set of facts for the tenant; a reader never sees
 /// a half-cleared one.
 class SuppressionIndex {
 public:
@@ -89,6 +90,8 @@ public:
     /// The answer of a lookup.
     struct Lookup {
         bool tenant_ready = false;  ///< false: the tenant was never loaded or was invalidated
+        /// false: the tenant's facts may miss events other processes recorded (see mark_current)
+        bool tenant_current = false;
         ContactFacts facts;         ///< defaults (nothing known) when the contact has no entry
     };
 
@@ -99,6 +102,8 @@ public:
     class TenantView {
     public:
         bool ready() const noexcept;
+        /// ready() and confirmed current (see SuppressionIndex::mark_current).
+        bool current() const noexcept;
         Lookup find(const PhoneNumber& phone) const noexcept;
         /// The same lookup by PhoneNumber::key(), for callers that hold packed keys.
         Lookup find_key(std::uint64_t phone_key) const noexcept;
@@ -142,6 +147,16 @@ public:
     void mark_ready(const TenantId& tenant, bool ready);
     /// Drops every fact of the tenant and marks it not ready.
     void clear(const TenantId& tenant);
+
+    /// Whether the tenant's facts are ready and current: nothing another process recorded in a
+    /// shared store is known to be missing (see mark_current). Lock-free: one more atomic load.
+    bool current(const TenantId& tenant) const noexcept;
+    /// Declares whether the tenant's facts are current. A tenant is current unless marked
+    /// otherwise: only an engine that shares its store with other processes marks a tenant not
+    /// current (at start, or when its change feed was lost), and while it is not, lookups answer
+    /// `tenant_current = false` and the gate refuses every send (suppression_not_current). Kept
+    /// across clear(): the flag belongs to the tenant, not to one set of facts.
+    void mark_current(const TenantId& tenant, bool current);
 
     /// Contacts with an entry, and bytes used by the tenant's tables (current and retired slot
     /// arrays, shard headers). For capacity planning and the memory figure in benchmarks/RESULTS.md.

@@ -68,6 +68,9 @@ private:
                                      const optout::NumberTag& tag) override;
     Result<void> scan_erased(const TenantId& tenant,
                              const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const override;
+    Result<void> scan_since(const TenantId& tenant, std::int64_t after_sequence,
+                            const std::function<void(const optout::OptOutEvent&)>& visit,
+                            const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const override;
     // ConsentStore
     Result<void> append(const ConsentRecord& record) override;
     Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,

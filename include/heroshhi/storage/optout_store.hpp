@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -19,6 +20,11 @@ public:
     /// Appends the event and assigns its sequence (increasing within the tenant). Idempotent on
     /// (tenant, provider_message_id) when that id is not empty: a redelivered webhook stores
     /// nothing and returns false, leaving `event.sequence` as given.
+    ///
+    /// Sequences of one tenant become visible in increasing order: once a reader has seen an event,
+    /// no event of the same tenant with a lower sequence appears later (a store that several
+    /// processes write serialises each tenant's appends up to their commit). scan_since relies
+    /// on it: a process that shares the store reads only what follows its last sequence.
     virtual Result<bool> append(optout::OptOutEvent& event) = 0;
 
     /// Every event for this number, oldest first.
@@ -27,6 +33,18 @@ public:
     /// Calls `visit` for every event of the tenant in sequence order (to warm an index). A store
     /// fault stops the scan and is returned; the visitor may already have seen some events.
     virtual Result<void> scan(const TenantId& tenant, const std::function<void(const optout::OptOutEvent&)>& visit) const = 0;
+
+    /// Calls `visit` for every event of the tenant with a sequence above `after_sequence`, and
+    /// `visit_erased` for every such event that was erased (erase_number) before the scan reached
+    /// it, both in one sequence order. For a process that shares the store with others
+    /// (Engine::catch_up): it reads what they appended since its last sequence. A store fault
+    /// stops the scan and is returned; the visitors may already have seen some events.
+    ///
+    /// The default merges scan() and scan_erased(), reading the tenant's whole log: stores
+    /// override it with one indexed read from `after_sequence`.
+    virtual Result<void> scan_since(const TenantId& tenant, std::int64_t after_sequence,
+                                    const std::function<void(const optout::OptOutEvent&)>& visit,
+                                    const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const;
 
     // ---- data-subject erasure (privacy::) ----
 

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <heroshhi/crypto/blind_index.hpp>
@@ -129,6 +130,10 @@ constexpr const char* optout_erase_number =
     " provider_message_id = '',"
     " trigger_text = CASE WHEN method IN ('manual', 'api') THEN '' ELSE trigger_text END"
     " WHERE tenant = $1 AND phone_key = $2 AND erased_tag IS NULL";
+// Both kinds of row, for a reader that shares the database (Engine::catch_up; h-multi).
+constexpr const char* optout_scan_since =
+    "SELECT sequence, phone_key, kind, scope, method, at_ms, trigger_text, channel, actor, provider_message_id,"
+    " phone_e164, erased_tag FROM optout_events WHERE tenant = $1 AND sequence > $2 ORDER BY sequence LIMIT $3";
 constexpr const char* optout_scan_erased =
     "SELECT sequence, erased_tag, kind, scope, method, at_ms, trigger_text, channel FROM optout_events"
     " WHERE tenant = $1 AND erased_tag IS NOT NULL AND sequence > $2 ORDER BY sequence LIMIT $3";
@@ -538,6 +543,9 @@ public:
                                      const optout::NumberTag& tag) override;
     Result<void> scan_erased(const TenantId& tenant,
                              const std::function<void(const optout::ErasedOptOutEvent&)>& visit) const override;
+    Result<void> scan_since(const TenantId& tenant, std::int64_t after_sequence,
+                            const std::function<void(const optout::OptOutEvent&)>& visit,
+                            const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const override;
     // ConsentStore
     Result<void> append(const ConsentRecord& record) override;
     Result<std::optional<ConsentRecord>> latest(const TenantId& tenant, const PhoneNumber& phone,
@@ -1246,6 +1254,51 @@ Result<void> PostgresStore::Impl::scan_erased(const TenantId& tenant,
                 }
             }
             for (const auto& e : batch) visit(e);
+            if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
+        }
+    });
+}
+
+Result<void> PostgresStore::Impl::scan_since(
+    const TenantId& tenant, std::int64_t after_sequence, const std::function<void(const optout::OptOutEvent&)>& visit,
+    const std::function<void(const optout::ErasedOptOutEvent&)>& visit_erased) const {
+    return guarded<void>([&]() -> Result<void> {
+        if (tenant.empty() || !visit || !visit_erased)
+            return invalid("scanning opt-out events needs a tenant and two visitors");
+        std::int64_t after = after_sequence;
+        for (;;) {
+            std::vector<std::variant<optout::OptOutEvent, optout::ErasedOptOutEvent>> batch;
+            {
+                auto lease = this->lease();
+                if (!lease) return lease.error();
+                auto rows = lease->exec(sql::optout_scan_since,
+                                        Params().text(tenant.value()).integer(after).integer(scan_batch),
+                                        "scanning opt-out events since a sequence");
+                if (!rows) return rows.error();
+                for (int r = 0; r < rows->size(); ++r) {
+                    after = int_at(*rows, r, 0);
+                    if (rows->is_null(r, 11)) {
+                        auto event = read_event(*rows, r, tenant);
+                        if (!event) return event.error();
+                        batch.emplace_back(std::move(event).value());
+                        continue;
+                    }
+                    const auto tag_bytes = rows->bytes(r, 11);
+                    const auto kind = optout::event_kind_from_string(rows->text(r, 2));
+                    const auto scope = optout::scope_from_string(rows->text(r, 3));
+                    const auto method = optout::method_from_string(rows->text(r, 4));
+                    if (!tag_bytes || tag_bytes->size() != optout::NumberTag{}.size() || !kind || !scope || !method)
+                        return corrupt_row("erased opt-out event");
+                    optout::NumberTag tag{};
+                    std::copy(tag_bytes->begin(), tag_bytes->end(), tag.begin());
+                    batch.emplace_back(optout::ErasedOptOutEvent{tenant, tag, *kind, *scope, *method, time_at(*rows, r, 5),
+                                                                 text_at(*rows, r, 6), text_at(*rows, r, 7), after});
+                }
+            }
+            for (const auto& row : batch) {
+                if (const auto* e = std::get_if<optout::OptOutEvent>(&row)) visit(*e);
+                else visit_erased(std::get<optout::ErasedOptOutEvent>(row));
+            }
             if (static_cast<std::int64_t>(batch.size()) < scan_batch) return {};
         }
     });

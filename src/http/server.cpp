@@ -19,11 +19,14 @@
 
 #include <heroshhi/crypto/tls_context.hpp>
 
+#include "request_parsing.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -103,6 +106,67 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 }
 
 namespace detail {
+
+// The Request a handler sees for a parsed message: header names lower-cased, the body as received.
+Request to_request(const bhttp::request<bhttp::string_body>& req) {
+    Request request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    for (const auto& field : req) {
+        const auto name = field.name_string();
+        request.headers.emplace(lower(std::string_view(name.data(), name.size())), std::string(field.value()));
+    }
+    request.body = req.body();
+    return request;
+}
+
+// What a request that broke the parser or a limit is answered (so the client learns why) before
+// the connection is closed; nullopt when there is nothing to answer (end of stream, timeout, reset).
+std::optional<Response> refusal_for(beast::error_code ec, const ParseLimits& limits) {
+    if (ec == bhttp::error::header_limit)
+        return Response::error(431, "header_too_large", "Request headers exceed " + std::to_string(limits.max_header_bytes) + " bytes.");
+    if (ec == bhttp::error::body_limit)
+        return Response::error(413, "body_too_large", "Request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes.");
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+        return Response::error(400, "bad_request", "The request is not valid HTTP/1.1.");
+    return std::nullopt;
+}
+
+ParsedRequest parse_request(const std::vector<std::string_view>& pieces, const ParseLimits& limits) {
+    ParsedRequest out;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(limits.max_body_bytes);
+    std::string pending;  // bytes that arrived and the parser has not taken yet
+    std::size_t consumed = 0;
+    for (std::string_view piece : pieces) {
+        pending.append(piece);
+        while (!pending.empty() && !parser.is_done()) {
+            beast::error_code ec;
+            const std::size_t n = parser.put(net::buffer(pending.data(), pending.size()), ec);
+            consumed += n;
+            pending.erase(0, n);
+            if (ec == bhttp::error::need_more) break;
+            if (ec) {
+                auto refusal = refusal_for(ec, limits);
+                if (!refusal) return out;  // nothing the server would answer: it just closes
+                out.outcome = ParsedRequest::Outcome::refused;
+                out.refusal = std::move(*refusal);
+                return out;
+            }
+            if (n == 0) break;
+        }
+        if (parser.is_done()) break;
+    }
+    if (!parser.is_done()) return out;
+    out.outcome = ParsedRequest::Outcome::complete;
+    out.request = to_request(parser.get());
+    out.keep_alive = parser.get().keep_alive();
+    out.consumed = consumed;
+    return out;
+}
+
 class Connection;
 
 /// Threads that run handlers taken off the I/O threads, first come first served.
@@ -241,14 +305,7 @@ private:
     void on_body(beast::error_code ec) {
         if (ec) return fail(ec);
         const auto& req = parser_->get();
-        Request request;
-        request.method = std::string(req.method_string());
-        request.target = std::string(req.target());
-        for (const auto& field : req) {
-            const auto name = field.name_string();
-            request.headers.emplace(lower(std::string_view(name.data(), name.size())), std::string(field.value()));
-        }
-        request.body = req.body();
+        Request request = to_request(req);
         request.client_address = peer_;
         request.client_port = peer_port_;
         const bool keep_alive = req.keep_alive();
@@ -315,15 +372,8 @@ private:
         const bool had_request = busy_;
         if (!had_request) begin_request();
         keep_alive_ = false;
-        if (ec == bhttp::error::header_limit)
-            return send(Response::error(431, "header_too_large", "Request headers exceed " +
-                                                                      std::to_string(server_.options.max_header_bytes) + " bytes."));
-        if (ec == bhttp::error::body_limit)
-            return send(Response::error(413, "body_too_large", "Request body exceeds " +
-                                                                   std::to_string(server_.options.max_body_bytes) + " bytes."));
-        if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
-            ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
-            return send(Response::error(400, "bad_request", "The request is not valid HTTP/1.1."));
+        if (auto refusal = refusal_for(ec, {server_.options.max_header_bytes, server_.options.max_body_bytes}))
+            return send(std::move(*refusal));
         end_request();
         close();  // end of stream, timeout (slow client), reset: nothing to answer
     }

@@ -108,8 +108,14 @@ class Gateway:
                 conn.putheader(k, v)
             if body is not None:
                 conn.putheader("Content-Length", str(len(body)))
-            conn.endheaders(body)
-            resp = conn.getresponse()
+            try:
+                conn.endheaders(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered (413) and closed before the whole body was sent
+            try:
+                resp = conn.getresponse()
+            except (ConnectionResetError, http.client.RemoteDisconnected):
+                return 0, {}, b""
             data = resp.read()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
         finally:

@@ -52,8 +52,10 @@ class Gateway:
             out = self.operator("create-integration", "--tenant", tenant, "--source", "integration")
             m = re.search(r"/webhooks/forms/(\S+)\nsecret (\S+)", out)
             self.integrations[tenant] = (m.group(1), m.group(2))
+        # The access log goes to a file: a pipe nobody drains would fill and block the server.
+        self.access_log = os.path.join(self.work, "access.log")
         self.proc = subprocess.Popen([binary, "serve", "--config", self.config], env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=open(self.access_log, "w"), text=True)
         self.port = None
         deadline = time.time() + 30
         while time.time() < deadline and self.port is None:
@@ -64,7 +66,7 @@ class Gateway:
                 self.port = int(m.group(1))
         if self.port is None:
             self.proc.kill()
-            raise RuntimeError("the gateway did not start: " + self.proc.stderr.read())
+            raise RuntimeError("the gateway did not start: " + open(self.access_log).read())
 
     def operator(self, *args):
         r = subprocess.run([self.binary, args[0], "--config", self.config, *args[1:]], env=self.env,
@@ -116,6 +118,8 @@ class Gateway:
                 resp = conn.getresponse()
             except (ConnectionResetError, http.client.RemoteDisconnected):
                 return 0, {}, b""
+            except socket.timeout:
+                return 0, {}, b"(no answer in time)"
             data = resp.read()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
         finally:

@@ -381,11 +381,14 @@ def run_fields(gw, fx):
                         headers["X-Heroshhi-Signature"] = Gateway.sign(gw.integrations["acme"][1], raw)
                     elif target.get("sign") == "app":
                         headers["X-Hub-Signature-256"] = Gateway.sign(APP_SECRET, raw)
+                    kept = payload
                     if kind == "nosql":
                         expect = rule.get("nosql") or target.get("nosql") or {"status": 400, "code": "invalid_body"}
                         accepted = False
                     else:
-                        accepted = rule.get("text", False) and not has_control(payload)
+                        controls = rule.get("controls", "reject")
+                        kept = payload.strip() if controls == "trim" else payload
+                        accepted = rule.get("text", False) and (controls == "keep" or not has_control(kept))
                         expect = target.get("accepted", {}) if accepted else rule["reject"]
                     before = gw.snapshot()
                     status, rheaders, rbody = gw.call(method, path, raw, headers=headers, key=target.get("as"))
@@ -400,8 +403,8 @@ def run_fields(gw, fx):
                         fx["id"] = json.loads(rbody).get("id", "")
                         s, _, got = gw.call("GET", fx.expand_text(rb["path"]), key=rb["as"])
                         value = json.loads(got).get(rule["read_back"]) if s == 200 else None
-                        check(value == payload, f"{label}: reads back byte for byte ({value!r})")
-                        stored.append((endpoint, field, payload, fx["id"]))
+                        check(value == kept, f"{label}: reads back byte for byte ({value!r})")
+                        stored.append((endpoint, field, kept, fx["id"]))
     for p in doc["parameters"]:
         for kind, values in payloads.items():
             for payload in values:
@@ -447,6 +450,16 @@ def check_csv(label, text, payloads):
             check(p in cells, f"exports: {label}: {p!r} kept as text")
 
 
+def json_strings(doc):
+    if isinstance(doc, str):
+        return [doc]
+    if isinstance(doc, dict):
+        return [s for v in list(doc.values()) + list(doc.keys()) for s in json_strings(v)]
+    if isinstance(doc, list):
+        return [s for v in doc for s in json_strings(v)]
+    return []
+
+
 def run_exports(gw, fx, stored):
     # What the lead name field kept (the CSV's name column): every string payload without a control character.
     names = [p for (e, f, p, _) in stored if e == "POST /v1/leads" and f == "name"]
@@ -478,16 +491,13 @@ def run_exports(gw, fx, stored):
                 bad = [c for c in cells if c.startswith(FORMULA_START)]
                 check(not bad, f"exports: subject CSV of {payload[:30]!r} starts no formula ({bad[:3]})")
             else:
-                doc = json.loads(b)
-                check(payload in json.dumps(doc, ensure_ascii=False),
-                      f"exports: subject JSON keeps {payload[:30]!r} as a JSON string")
-    # Messages stored from hostile inbound texts come back as JSON strings, never markup.
+                check(payload in json_strings(json.loads(b)), f"exports: subject JSON keeps {payload[:30]!r} as a JSON string")
+    # A lead's message history (outbound sends; the webhook classifies inbound texts but does not
+    # keep their bodies) is served as JSON with nosniff, never as markup.
     s, h, b = gw.call("GET", f"/v1/leads/{fx['lead_a']}/messages", key="acme.owner")
     count("exports checked")
     check(s == 200 and h.get("content-type") == "application/json" and h.get("x-content-type-options") == "nosniff",
           f"exports: a lead's messages are JSON with nosniff ({s} {h.get('content-type')})")
-    texts = [m["text"] for m in json.loads(b).get("messages", [])] if s == 200 else []
-    check("<script>alert(1)</script>" in texts, "exports: an inbound <script> text is kept as a JSON string")
 
 
 # --- tenancy ----------------------------------------------------------------------------------------
@@ -572,8 +582,10 @@ def run_tenancy(gw, fx):
         check(not why, f"cross-tenant: {op}: {describe(status, rbody)}" + (f" — {why}" if why else ""))
         check(not changed, f"cross-tenant: {op}: acme's stored rows unchanged" + (f" (changed: {changed})" if changed else ""))
         leaked = [m.decode() for m in acme_markers if m in rbody]
-        if status < 300 and fx["lead_a"].encode() in rbody and op != "POST /v1/leads/bulk-delete" and \
-                op != "POST /v1/privacy/requests" and op != "GET /v1/audit":
+        # Answers that echo the id the caller itself sent (bulk-delete's not_found, its own
+        # requests and audit entries naming that id) are not a leak.
+        echoes = ("POST /v1/leads/bulk-delete", "POST /v1/privacy/requests", "GET /v1/privacy/requests", "GET /v1/audit")
+        if status < 300 and fx["lead_a"].encode() in rbody and op not in echoes:
             leaked.append("acme's lead id")
         check(not leaked, f"cross-tenant: {op}: nothing of acme in the answer" + (f" ({leaked})" if leaked else ""))
     # acme's lead is still there, unchanged, for acme.

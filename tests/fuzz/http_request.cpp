@@ -3,8 +3,8 @@
 // handler sees) and Request's own accessors (header, path, query with percent-decoding).
 // Input: byte 0 picks the limits, bytes 1-2 two split points (the bytes arrive in three pieces, as
 // from a socket), the rest is what the client sent.
-// Properties: how the bytes were split never changes a complete request or a refusal's status
-// (only "refused" against "still incomplete", both of which keep the handler out); a refusal is 400, 413 or 431
+// Properties: how the bytes were split never changes whether a request is complete, nor the
+// request (a refusal's status may differ: see same()); a refusal is 400, 413 or 431
 // with a JSON error body; a complete request has a method and a target, lower-case header names
 // without separators, header values without CR, LF or NUL, a body within the limit, never both
 // Content-Length and Transfer-Encoding (no CL.TE smuggling), and consumed no more than was sent;
@@ -32,15 +32,13 @@ using heroshhi::http::detail::ParsedRequest;
 using heroshhi::http::detail::ParseLimits;
 
 // Whether two parses of the same bytes agree. Beast checks a start line early when it arrives
-// whole but not when it arrived in pieces (found by this target: refused in one piece, still
-// waiting in three); either way nothing reaches the handler, so "refused" and "incomplete" may
-// differ. What must never differ: a complete request, and the status of two refusals.
+// whole but not when it arrived in pieces (found by this target: refused with 400 in one piece,
+// still waiting, or refused with 431 by the header limit, in three); nothing reaches the handler in
+// any of these. What must never differ: whether a request is complete, and then the request.
 bool same(const ParsedRequest& a, const ParsedRequest& b) {
     using O = ParsedRequest::Outcome;
-    if (a.outcome != b.outcome)
-        return (a.outcome == O::refused && b.outcome == O::incomplete) || (a.outcome == O::incomplete && b.outcome == O::refused);
-    if (a.outcome == ParsedRequest::Outcome::refused) return a.refusal.status == b.refusal.status && a.refusal.body == b.refusal.body;
-    if (a.outcome == ParsedRequest::Outcome::incomplete) return true;
+    if ((a.outcome == O::complete) != (b.outcome == O::complete)) return false;
+    if (a.outcome != O::complete) return true;
     return a.request.method == b.request.method && a.request.target == b.request.target &&
            a.request.headers == b.request.headers && a.request.body == b.request.body && a.keep_alive == b.keep_alive &&
            a.consumed == b.consumed;

@@ -5,13 +5,13 @@
 # property; the crashing input is kept in BUILD_DIR/fuzz-artifacts/.
 # Usage: scripts/fuzz.sh [BUILD_DIR]
 #   HEROSHHI_FUZZ_SECONDS  seconds per target (default 30)
-#   HEROSHHI_FUZZ_TARGETS  space-separated subset (default: all ten)
+#   HEROSHHI_FUZZ_TARGETS  space-separated subset (default: all twelve)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build_dir="${1:-$root/build/fuzz}"
 seconds="${HEROSHHI_FUZZ_SECONDS:-30}"
 targets="${HEROSHHI_FUZZ_TARGETS:-html_encoder nosql_guard validators csv_writer keyword_classifier
-  webhook_payload webhook_signature phone_number rbac_policy keyword_config}"
+  webhook_payload webhook_signature phone_number rbac_policy keyword_config http_request gateway_config}"
 jobs="${HEROSHHI_JOBS:-$(nproc)}"
 
 launcher=()

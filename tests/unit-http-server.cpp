@@ -228,6 +228,40 @@ TEST_CASE("a malformed request gets 400 with an error body") {
     CHECK(r.find("bad_request") != std::string::npos);
 }
 
+TEST_CASE("framing a proxy could read differently is refused before the handler runs (no smuggling)") {
+    // Found by the hostile-input catalogue (tests/hostile): Beast read a Transfer-Encoding that does
+    // not end with chunked as "no body", and answered the body as a second request.
+    std::atomic<int> handled{0};
+    auto server = serve([&](const http::Request& r) {
+        ++handled;
+        return echo(r);
+    });
+    const std::string smuggled = "GET /second HTTP/1.1\r\nHost: a\r\n\r\n";
+    const std::string heads[] = {
+        "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+        "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+        "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2, 2\r\n\r\n{}",
+        "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    };
+    for (const std::string& head : heads) {
+        CAPTURE(head);
+        Client c(server->port());
+        c.send(head + smuggled);
+        const std::string r = c.receive();
+        CHECK(r.rfind("HTTP/1.1 400", 0) == 0);
+        CHECK(r.find("bad_request") != std::string::npos);
+        CHECK(c.closed_by_server(2s));
+    }
+    CHECK(handled.load() == 0);
+    // Chunked as the last coding is fine.
+    Client ok(server->port());
+    ok.send("POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n");
+    const std::string r = ok.receive();
+    CHECK(r.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(r.find("body=hi") != std::string::npos);
+}
+
 TEST_CASE("a slow client cannot hold a connection past the read timeout") {
     std::atomic<int> calls{0};
     http::ServerOptions options;

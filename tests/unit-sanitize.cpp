@@ -459,6 +459,20 @@ TEST_CASE("the NoSQL guard's parser enforces the limits before building a tree")
     auto trailing = guard.parse(R"({} x)");
     REQUIRE_FALSE(trailing);
     CHECK(trailing.error() == SanitizeErrc::malformed_json);
+    // Found by the hostile-input catalogue: nlohmann's reader stops at a raw NUL, so text after one
+    // went unread; and a repeated key let two readers see two documents (the last value won).
+    auto after_nul = guard.parse(std::string_view("{\"ids\":[\"a\"]}\0{\"ids\":[\"b\"]}", 27));
+    REQUIRE_FALSE(after_nul);
+    CHECK(after_nul.error() == SanitizeErrc::malformed_json);
+    CHECK(after_nul.error().message().find("NUL") != std::string::npos);
+    auto repeated = guard.parse(R"({"ids":["nope"],"ids":["c_1"]})");
+    REQUIRE_FALSE(repeated);
+    CHECK(repeated.error() == SanitizeErrc::malformed_json);
+    auto nested_repeat = guard.parse(R"({"a":{"b":1,"b":{"$ne":null}}})");
+    REQUIRE_FALSE(nested_repeat);
+    CHECK(nested_repeat.error() == SanitizeErrc::malformed_json);
+    // The same key in sibling objects, or in an object and its parent, is fine.
+    CHECK(guard.parse(R"({"a":{"id":1},"b":{"id":2},"id":3,"l":[{"id":1},{"id":2}]})").has_value());
 
     NoSqlGuardConfig small;
     small.limits.max_bytes = 20;

@@ -147,6 +147,8 @@ TEST_CASE("bodies that are not a Cloud API webhook are refused with a clear erro
         {R"({"object":"whatsapp_business_account","entry":[{"changes":[{"value":3}]}]})", WebhookErrc::malformed,
          "entry[0].changes[0].value"},
         {"{\"object\":\"whatsapp_business_account\",\"entry\":[]}\xff", WebhookErrc::malformed, "byte"},
+        // nlohmann's reader takes a raw NUL as the end: the bytes after it must not go unread.
+        {std::string("{\"object\":\"whatsapp_business_account\",\"entry\":[]}\0garbage", 57), WebhookErrc::malformed, "NUL"},
         // A number beyond double's range once escaped as an exception (found by the fuzz target).
         {R"({"object":"whatsapp_business_account","entry":[],"x":66.6666666646e666})", WebhookErrc::malformed,
          "out of range"},

@@ -1,7 +1,9 @@
 // heroshhi gateway — the REST API: routing, authentication, rate limits, metrics, handlers.
 #include "app.hpp"
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -36,6 +38,7 @@
 #include <heroshhi/sanitize/csv.hpp>
 #include <heroshhi/sanitize/lead_schema.hpp>
 #include <heroshhi/sanitize/nosql_guard.hpp>
+#include <heroshhi/sanitize/text_rules.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
 #if HEROSHHI_WITH_POSTGRES
@@ -179,6 +182,13 @@ json event_json(const optout::OptOutEvent& e) {
            {"keyword", e.trigger}};
     if (e.actor) j["actor"] = e.actor->value();
     return j;
+}
+
+// A short identifier-like text the API takes as given (assignee, team, campaign id): well-formed
+// UTF-8 (JSON guarantees it) without control characters, within its length. Found by the
+// hostile-input catalogue: tabs, CRs and NULs were kept and came back in exports and logs.
+Result<void> check_label(std::string_view text, std::string_view field, std::size_t max) {
+    return sanitize::validate_text(text, sanitize::TextRules{1, max, false, false}, field);
 }
 
 Response denied(const rbac::AccessDecision& access) {
@@ -611,14 +621,21 @@ static Result<transport::OutboundMessage> parse_message(const json& body) {
         {"utility", messaging::MessageKind::utility_template},
         {"authentication", messaging::MessageKind::authentication_template}};
     const auto name = tmpl->find("name"), language = tmpl->find("language"), category = tmpl->find("category");
-    if (name == tmpl->end() || !name->is_string() || name->get<std::string>().empty() || name->get<std::string>().size() > 512)
-        return invalid("template.name: 1 to 512 bytes");
+    // WhatsApp names templates with lower-case letters, digits and underscores, and codes languages
+    // as "en" or "en_US": anything else is refused here rather than sent to Meta.
+    const auto only = [](const std::string& s, auto allowed) {
+        return std::all_of(s.begin(), s.end(), [&](char c) { return allowed(static_cast<unsigned char>(c)); });
+    };
+    if (name == tmpl->end() || !name->is_string() || name->get<std::string>().empty() || name->get<std::string>().size() > 512 ||
+        !only(name->get<std::string>(), [](unsigned char c) { return std::islower(c) || std::isdigit(c) || c == '_'; }))
+        return invalid("template.name: 1 to 512 lower-case letters, digits and underscores");
     if (category == tmpl->end() || !category->is_string() || !categories.contains(category->get<std::string>()))
         return invalid("template.category: marketing, utility or authentication");
     transport::OutboundMessage message(*phone, categories.find(category->get<std::string>())->second);
     message.template_message.name = name->get<std::string>();
     if (language != tmpl->end()) {
-        if (!language->is_string() || language->get<std::string>().empty() || language->get<std::string>().size() > 16)
+        if (!language->is_string() || language->get<std::string>().empty() || language->get<std::string>().size() > 16 ||
+            !only(language->get<std::string>(), [](unsigned char c) { return std::isalpha(c) || c == '_'; }))
             return invalid("template.language: a language code such as en_US");
         message.template_message.language = language->get<std::string>();
     }
@@ -626,6 +643,11 @@ static Result<transport::OutboundMessage> parse_message(const json& body) {
         if (!params->is_array() || params->size() > 20) return invalid("template.parameters: an array of at most 20 strings");
         for (const auto& p : *params) {
             if (!p.is_string() || p.get<std::string>().size() > 1024) return invalid("template.parameters: strings of at most 1024 bytes");
+            // WhatsApp refuses parameters with line breaks or tabs; no control character is sent.
+            if (auto ok = sanitize::validate_text(p.get<std::string>(), sanitize::TextRules{0, 1024, false, false},
+                                                  "template.parameters");
+                !ok)
+                return invalid(ok.error().message());
             message.template_message.body_parameters.push_back(p.get<std::string>());
         }
     }
@@ -697,6 +719,8 @@ Response App::Impl::send_campaign(const Context& c) {
     const auto id = body->find("id"), to = body->find("to");
     if (id == body->end() || !id->is_string() || id->get<std::string>().empty() || id->get<std::string>().size() > 64)
         return Response::error(400, "invalid_body", "id: the campaign's id, 1 to 64 bytes");
+    if (auto ok = check_label(id->get<std::string>(), "id", 64); !ok)
+        return Response::error(400, "invalid_body", ok.error().message());
     if (to == body->end() || !to->is_array() || to->empty() || to->size() > max_audience)
         return Response::error(400, "invalid_body", "to: an array of 1 to 1000 phone numbers");
     // The content is checked like a single message's, with a placeholder recipient.
@@ -715,6 +739,8 @@ Response App::Impl::send_campaign(const Context& c) {
     campaign.team = c.principal->team;
     if (auto team = body->find("team"); team != body->end()) {
         if (!team->is_string()) return Response::error(400, "invalid_body", "team: a string");
+        if (auto ok = check_label(team->get<std::string>(), "team", 128); !ok)
+            return Response::error(400, "invalid_body", ok.error().message());
         campaign.team = team->get<std::string>();
     }
     campaign.text = parsed->text;
@@ -814,6 +840,9 @@ Response App::Impl::record_preference(const Context& c, optout::EventKind kind) 
         }
         if (method != "api" && method != "manual") return Response::error(400, "invalid_body", "method: api or manual");
         if (request.note.size() > 500) return Response::error(400, "invalid_body", "note: at most 500 bytes");
+        // A note may span lines; no other control character (a NUL was stored as given).
+        if (auto ok = sanitize::validate_text(request.note, sanitize::TextRules{0, 500, true, false}, "note"); !ok)
+            return Response::error(400, "invalid_body", ok.error().message());
     }
     const bool out = kind == optout::EventKind::opt_out;
     const TenantId& tenant = c.principal->tenant;
@@ -844,6 +873,8 @@ Response App::Impl::create_lead(const Context& c) {
         if (it == body->end()) continue;
         if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>().size() > 128)
             return Response::error(400, "invalid_body", std::string(field) + ": a string of 1 to 128 bytes");
+        if (auto ok = check_label(it->get<std::string>(), field, 128); !ok)
+            return Response::error(400, "invalid_body", ok.error().message());
         (std::string_view(field) == "team" ? team : assignee.emplace()) = it->get<std::string>();
         body->erase(it);
     }
@@ -1101,6 +1132,10 @@ Response App::Impl::subject_rectify(const Context& c) {
         else if (key == "phone_region") change.phone_region = value.get<std::string>();
         else return Response::error(400, "invalid_body", key + ": unknown field");
     }
+    // The region only says how to read a national-format phone: alone it would be accepted and
+    // silently ignored (found by the hostile-input catalogue).
+    if (!change.phone_region.empty() && !change.phone)
+        return Response::error(400, "invalid_body", "phone_region: only with phone");
     auto done = rights->rectify(*c.principal, c.principal->tenant, ContactId(c.params[0]), change, c.request_id);
     if (!done) return privacy_error(done.error());
     if (!done->allowed()) return denied(done->access);
@@ -1127,7 +1162,8 @@ Response App::Impl::open_request(const Context& c) {
     const auto type = privacy::request_type_from_string(body->value("type", std::string()));
     const std::string contact = body->value("contact_id", std::string());
     if (!type) return Response::error(400, "invalid_body", "type: access, portability, rectification, erasure, restriction or objection");
-    if (contact.empty() || contact.size() > 128) return Response::error(400, "invalid_body", "contact_id: the lead's id");
+    if (contact.empty() || contact.size() > 128 || !check_label(contact, "contact_id", 128))
+        return Response::error(400, "invalid_body", "contact_id: the lead's id");
     auto done = requests->open(*c.principal, c.principal->tenant, *type, privacy::subject_of(ContactId(contact)),
                                std::nullopt, {}, c.request_id);
     if (!done) return privacy_error(done.error());

@@ -20,12 +20,15 @@
 
 #include <heroshhi/crypto/tls_context.hpp>
 
+#include "request_parsing.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -224,6 +227,103 @@ Response Response::error(int status, std::string_view code, std::string_view mes
 }
 
 namespace detail {
+
+// The Request a handler sees for a parsed message: header names lower-cased, the body as received.
+// Moves the body out of `req` (the parser's message; its headers stay readable).
+Request to_request(bhttp::request<bhttp::string_body>& req) {
+    Request request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    for (const auto& field : req) {
+        const auto name = field.name_string();
+        request.headers.emplace(lower(std::string_view(name.data(), name.size())), std::string(field.value()));
+    }
+    request.body = std::move(req.body());
+    return request;
+}
+
+// What a request that broke the parser or a limit is answered (so the client learns why) before
+// the connection is closed; nullopt when there is nothing to answer (end of stream, timeout, reset).
+std::optional<Response> refusal_for(beast::error_code ec, const ParseLimits& limits) {
+    if (ec == bhttp::error::header_limit)
+        return Response::error(431, "header_too_large", "Request headers exceed " + std::to_string(limits.max_header_bytes) + " bytes.");
+    if (ec == bhttp::error::body_limit)
+        return Response::error(413, "body_too_large", "Request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes.");
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
+        return Response::error(400, "bad_request", "The request is not valid HTTP/1.1.");
+    return std::nullopt;
+}
+
+// Framing Beast accepts but the server refuses, so that no proxy in front can read the request's
+// length differently (request smuggling; found by the hostile-input catalogue): a Transfer-Encoding
+// whose final coding is not chunked (RFC 9112 section 6.3 requires a 400; Beast read it as no
+// body and the body as the next request), and a Content-Length given twice or as a list.
+std::optional<Response> framing_refusal(const bhttp::request_parser<bhttp::string_body>& parser,
+                                        std::size_t header_bytes, const ParseLimits& limits) {
+    // Beast checks its header limit only while the end of the header is still missing: a header
+    // that arrives whole in one read passed at any size (found by fuzz-http_request).
+    if (header_bytes > limits.max_header_bytes) return refusal_for(bhttp::error::header_limit, limits);
+    const auto& fields = parser.get();
+    const auto refuse = [](std::string_view why) {
+        return Response::error(400, "bad_request", "The request is not valid HTTP/1.1: " + std::string(why) + ".");
+    };
+    if (fields.count(bhttp::field::transfer_encoding) > 0 && !parser.chunked())
+        return refuse("Transfer-Encoding must end with chunked");
+    if (fields.count(bhttp::field::content_length) > 1) return refuse("Content-Length is given more than once");
+    if (auto it = fields.find(bhttp::field::content_length); it != fields.end()) {
+        const auto value = it->value();
+        if (value.empty() || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            return refuse("Content-Length must be one number");
+    }
+    return std::nullopt;
+}
+
+ParsedRequest parse_request(const std::vector<std::string_view>& pieces, const ParseLimits& limits) {
+    ParsedRequest out;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(limits.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+    parser.body_limit(limits.max_body_bytes);
+    std::string pending;  // bytes that arrived and the parser has not taken yet
+    std::size_t consumed = 0;
+    bool framing_checked = false;
+    for (std::string_view piece : pieces) {
+        pending.append(piece);
+        while (!pending.empty() && !parser.is_done()) {
+            beast::error_code ec;
+            const std::size_t n = parser.put(net::buffer(pending.data(), pending.size()), ec);
+            consumed += n;
+            pending.erase(0, n);
+            if (!framing_checked && parser.is_header_done()) {
+                framing_checked = true;
+                // The header ends within this put: what it took up to there is header (Beast
+                // returns from put at the end of the header).
+                if (auto refusal = framing_refusal(parser, consumed, limits)) {
+                    out.outcome = ParsedRequest::Outcome::refused;
+                    out.refusal = std::move(*refusal);
+                    return out;
+                }
+            }
+            if (ec == bhttp::error::need_more) break;
+            if (ec) {
+                auto refusal = refusal_for(ec, limits);
+                if (!refusal) return out;  // nothing the server would answer: it just closes
+                out.outcome = ParsedRequest::Outcome::refused;
+                out.refusal = std::move(*refusal);
+                return out;
+            }
+            if (n == 0) break;
+        }
+        if (parser.is_done()) break;
+    }
+    if (!parser.is_done()) return out;
+    out.outcome = ParsedRequest::Outcome::complete;
+    out.request = to_request(parser.get());
+    out.keep_alive = parser.get().keep_alive();
+    out.consumed = consumed;
+    return out;
+}
+
 class Connection;
 
 /// Threads that run handlers taken off the I/O threads, first come first served.
@@ -342,16 +442,21 @@ private:
         // The first request must arrive within the read timeout; later ones may wait while idle.
         lowest().expires_after(requests_ == 0 ? server_.options.read_timeout : server_.options.idle_timeout);
         with_stream([this](auto& stream) {
-            bhttp::async_read_header(stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                self->on_header(ec);
+            bhttp::async_read_header(stream, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t header_bytes) {
+                self->on_header(ec, header_bytes);
             });
         });
     }
 
-    void on_header(beast::error_code ec) {
+    void on_header(beast::error_code ec, std::size_t header_bytes) {
         if (ec) return fail(ec);
         busy_ = true;
         begin_request();
+        if (auto refusal = framing_refusal(*parser_, header_bytes,
+                                           {server_.options.max_header_bytes, server_.options.max_body_bytes})) {
+            keep_alive_ = false;
+            return send(std::move(*refusal));
+        }
         // A body usually arrives with its header: parse what the buffer holds before waiting for
         // more (an asynchronous read costs a trip through the scheduler even when it has nothing
         // to wait for). The parser's limits apply here as in a read.
@@ -376,14 +481,7 @@ private:
     void on_body(beast::error_code ec) {
         if (ec) return fail(ec);
         auto& req = parser_->get();
-        Request request;
-        request.method = std::string(req.method_string());
-        request.target = std::string(req.target());
-        for (const auto& field : req) {
-            const auto name = field.name_string();
-            request.headers.emplace(lower(std::string_view(name.data(), name.size())), std::string(field.value()));
-        }
-        request.body = std::move(req.body());
+        Request request = to_request(req);
         request.client_address = peer_;
         request.client_port = peer_port_;
         const bool keep_alive = req.keep_alive();
@@ -441,15 +539,8 @@ private:
         const bool had_request = busy_;
         if (!had_request) begin_request();
         keep_alive_ = false;
-        if (ec == bhttp::error::header_limit)
-            return send(Response::error(431, "header_too_large", "Request headers exceed " +
-                                                                      std::to_string(server_.options.max_header_bytes) + " bytes."));
-        if (ec == bhttp::error::body_limit)
-            return send(Response::error(413, "body_too_large", "Request body exceeds " +
-                                                                   std::to_string(server_.options.max_body_bytes) + " bytes."));
-        if (ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
-            ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
-            return send(Response::error(400, "bad_request", "The request is not valid HTTP/1.1."));
+        if (auto refusal = refusal_for(ec, {server_.options.max_header_bytes, server_.options.max_body_bytes}))
+            return send(std::move(*refusal));
         end_request();
         close();  // end of stream, timeout (slow client), reset: nothing to answer
     }

@@ -4,7 +4,9 @@
 
 #include <cstdio>
 #include <string>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace heroshhi::sanitize {
 namespace {
@@ -199,13 +201,23 @@ public:
         return value() && bytes_ok();
     }
     bool binary(json::binary_t&) { return value(); }
-    bool start_object(std::size_t) { return open(); }
+    bool start_object(std::size_t) {
+        object_keys_.emplace_back();
+        return open();
+    }
     bool key(json::string_t& k) {
         bytes_ += k.size();
         if (++keys_ > limits_.max_keys) return fail(Error(SanitizeErrc::too_many_keys, "more than " + std::to_string(limits_.max_keys) + " keys"));
+        // A repeated key means two readers can see two documents (most keep the last value, some the
+        // first): refused, so what was checked is what is used.
+        if (!object_keys_.empty() && !object_keys_.back().insert(k).second)
+            return fail(Error(SanitizeErrc::malformed_json, "a key appears twice in one object"));
         return bytes_ok();
     }
-    bool end_object() { return close(); }
+    bool end_object() {
+        if (!object_keys_.empty()) object_keys_.pop_back();
+        return close();
+    }
     bool start_array(std::size_t) { return open(); }
     bool end_array() { return close(); }
     bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception&) {
@@ -243,6 +255,7 @@ private:
     std::size_t bytes_ = 0;
     std::size_t keys_ = 0;
     std::size_t values_ = 0;
+    std::vector<std::unordered_set<std::string>> object_keys_;  // the keys of each object open
 };
 
 }  // namespace
@@ -269,6 +282,10 @@ Result<nlohmann::json> NoSqlGuard::parse(std::string_view text) const {
     const NoSqlLimits& limits = config_.limits;
     if (text.size() > limits.max_bytes)
         return Error(SanitizeErrc::too_large, "text longer than " + std::to_string(limits.max_bytes) + " bytes");
+    // JSON text never holds a raw NUL (inside strings it must be escaped), but nlohmann's reader
+    // takes one as the end of the input: without this, "{...}\0anything" would pass as "{...}".
+    if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+        return Error(SanitizeErrc::malformed_json, "not JSON at byte " + std::to_string(nul) + " (a NUL byte)");
     LimitSax sax(limits);
     const bool ok = json::sax_parse(text.begin(), text.end(), &sax, nlohmann::detail::input_format_t::json, true, false);
     if (!ok) return sax.error ? *sax.error : Error(SanitizeErrc::malformed_json, "not JSON");

@@ -274,6 +274,9 @@ Result<WebhookPayload> parse_webhook(std::string_view body, const WebhookLimits&
     if (body.size() > limits.max_body_bytes)
         return {WebhookErrc::too_large, std::to_string(body.size()) + " bytes, at most " +
                                             std::to_string(limits.max_body_bytes) + " are accepted"};
+    // nlohmann's reader takes a raw NUL as the end of the input; JSON never holds one unescaped.
+    if (const auto nul = body.find('\0'); nul != std::string_view::npos)
+        return {WebhookErrc::malformed, "not valid JSON at byte " + std::to_string(nul + 1) + " (a NUL byte)"};
     // Values nested deeper than the limit are discarded while parsing (so no deep structure is
     // ever built), and the body is then refused. Most bodies are shallow: a scan of the brackets
     // shows it, and they are parsed without the per-value callback; the answer is the same.

@@ -6,7 +6,8 @@
 #      suite (so both compilers build it warning-free and the sanitizers stay quiet);
 #   3. clang 14 with ThreadSanitizer: only the tests that run threads against shared state (the
 #      suppression index, the rate limiter, audit appends and verification, the HTTP server, the
-#      SQLite and conformance concurrent writers, the opt-out engine and its access path) are
+#      SQLite, PostgreSQL and conformance concurrent writers, the opt-out engine and its access
+#      path, engines sharing a store and the PostgreSQL change feed) are
 #      built and run; any data race or lock-order report fails the run (halt_on_error=1);
 #   4. clang 14 + libFuzzer + ASan/UBSan: each fuzz target runs for HEROSHHI_FUZZ_SECONDS
 #      (default 30) on a copy of its seed corpus (scripts/fuzz.sh); any crash fails the run.
@@ -35,7 +36,7 @@ echo "== [2/4] clang + ASan/UBSan: build and test"
 
 echo "== [3/4] clang + ThreadSanitizer: build and run the concurrency tests"
 tsan_tests=(unit-suppression-index unit-ratelimit unit-audit unit-http-server unit-sqlite conformance-stores
-            unit-optout-engine unit-engine-access)
+            unit-optout-engine unit-engine-access unit-shared-store unit-postgres unit-postgres-change-feed)
 HEROSHHI_BUILD_TARGETS="${tsan_tests[*]}" "$root/scripts/build.sh" "$root/build/test-tsan" \
   -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ \
   -DHEROSHHI_WERROR=ON -DHEROSHHI_SANITIZE=thread \

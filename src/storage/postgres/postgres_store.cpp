@@ -55,13 +55,16 @@ constexpr int status_update_attempts = 16;
 namespace sql {
 // Announces on channel heroshhi_facts (PostgresChangeFeed) when the write changes whether the
 // contact's number is restricted, in the write's own statement: ordinary contact writes (inbound
-// traffic makes many) announce nothing. `old` reads the row as it was before this statement.
+// traffic makes many) announce nothing. `old` locks and reads the row as it was before this
+// statement (FOR UPDATE: the latest committed version, so a concurrent write is never compared
+// with a stale one and a restriction is never left unannounced). The inserted row's tenant is
+// read through `old` so that `old` is read, and locked, before the row is written.
 constexpr const char* contact_upsert =
-    "WITH old AS (SELECT restricted AND deleted_at_ms IS NULL AS blocked, phone_key FROM contacts"
-    " WHERE tenant = $1 AND id = $2),"
+    "WITH old AS MATERIALIZED (SELECT restricted AND deleted_at_ms IS NULL AS blocked, phone_key FROM contacts"
+    " WHERE tenant = $1 AND id = $2 FOR UPDATE),"
     " written AS (INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team, created_at_ms,"
     " updated_at_ms, deleted_at_ms, legal_hold, restricted, analytics_objection)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    " VALUES ((SELECT $1 FROM (SELECT count(*) FROM old) AS locked), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     " ON CONFLICT (tenant, id) DO UPDATE SET phone_key = excluded.phone_key, phone_e164 = excluded.phone_e164,"
     " name = excluded.name, email = excluded.email, source = excluded.source, assignee = excluded.assignee,"
     " team = excluded.team, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,"

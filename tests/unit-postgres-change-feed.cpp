@@ -286,3 +286,14 @@ TEST_CASE("PostgresStore announces consent records and restriction changes on he
                 .has_value());
     CHECK(heard() == 1);
 }
+
+TEST_CASE("a restriction written while B's feed was not listening reaches B when its feed connects") {
+    TwoInstances f;
+    f.b_feed.reset();  // B hears nothing from here on, and refuses every send
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, true).value().allowed());
+    CHECK(f.b_sends(MessageKind::utility_template) == Reason::suppression_not_current);
+
+    f.b_feed = storage::PostgresChangeFeed::start(f.b, f.db.url()).value();
+    CHECK(eventually([&] { return f.b.current(acme); }));
+    CHECK(f.b_sends(MessageKind::utility_template) == Reason::restricted);
+}

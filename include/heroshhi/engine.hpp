@@ -324,7 +324,8 @@ public:
     /// reload for every loaded tenant; the first error after trying every tenant.
     Result<void> reload_all();
     /// The change feed's state, from the feed: connected means it is listening, so every append
-    /// from now on will be announced (call catch_up_all next: that is what makes tenants current);
+    /// from now on will be announced (call reload_all next, or catch_up_all, which reads no
+    /// consent records or restrictions: that is what makes tenants current);
     /// lost means announcements may be missed, and every loaded tenant is marked not current at
     /// once. Thread-safe, does not block on the store.
     void set_change_feed_connected(bool connected);

@@ -33,8 +33,9 @@ struct PostgresChangeFeedOptions {
 /// storage::PostgresStore notifies the tenant id of every opt-out append, in the append's
 /// transaction. Drives an Engine built with EngineOptions::shared.enabled and
 /// shared.change_feed:
-///   - connected (LISTEN in force): Engine::set_change_feed_connected(true), then catch_up_all,
-///     which makes the loaded tenants current;
+///   - connected (LISTEN in force): Engine::set_change_feed_connected(true), then reload_all
+///     (what was missed meanwhile may include consent records and restrictions, which a catch-up
+///     does not read), which makes the loaded tenants current;
 ///   - a notification: Engine::catch_up for its tenant (several notifications read together
 ///     cost one catch-up per tenant);
 ///   - on channel `heroshhi_facts`, which the store notifies in the transaction of every consent

@@ -77,7 +77,10 @@ private:
                 engine_.set_change_feed_connected(true);
                 connected.store(true);
                 connections.fetch_add(1);
-                (void)engine_.catch_up_all();  // a failure leaves its tenant not current; the recheck retries
+                // A reload, not a catch-up: consent records and restrictions written while the feed
+                // was not listening are not in the opt-out log. A failure leaves its tenant not
+                // loaded (refused); its next use or the recheck retries.
+                (void)engine_.reload_all();
                 listen(conn.get());
                 connected.store(false);
                 engine_.set_change_feed_connected(false);

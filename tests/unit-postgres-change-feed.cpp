@@ -1,5 +1,6 @@
 // PostgresChangeFeed: LISTEN heroshhi_optout drives an engine that shares its store: current only
-// while listening, caught up on each notification, failing closed the moment the connection is lost.
+// while listening, caught up on each notification, failing closed the moment the connection is lost;
+// LISTEN heroshhi_facts carries consent records and restrictions (the tenant is reloaded).
 #include <doctest/doctest.h>
 
 #include "support/pg_test_db.hpp"

@@ -1,5 +1,6 @@
-// heroshhi — PostgresChangeFeed: tells an Engine of the opt-outs other instances record in a shared
-// PostgreSQL database (LISTEN heroshhi_optout), and when it may not trust its index.
+// heroshhi — PostgresChangeFeed: tells an Engine of the opt-outs, consent records and restrictions
+// other instances record in a shared PostgreSQL database (LISTEN heroshhi_optout, heroshhi_facts),
+// and when it may not trust its index.
 // (Built when HEROSHHI_WITH_POSTGRES is ON; needs libpq.)
 #pragma once
 

@@ -551,11 +551,24 @@ Engine::Engine(storage::StoreSet& stores, const Clock& clock, EngineOptions opti
     const SharedStoreOptions& shared = impl_->options.shared;
     if (!shared.enabled || shared.recheck_interval <= std::chrono::milliseconds::zero()) return;
     // Wall time, not the injected Clock: this paces I/O, it decides nothing.
-    impl_->rechecker = std::jthread([this, every = shared.recheck_interval](std::stop_token stop) {
+    impl_->rechecker = std::jthread([this, every = shared.recheck_interval,
+                                     reload_every = shared.facts_reload_interval](std::stop_token stop) {
         std::mutex m;
         std::condition_variable_any wake;
         std::unique_lock lock(m);
-        while (!wake.wait_for(lock, stop, every, [&] { return stop.stop_requested(); })) (void)catch_up_all();
+        auto last_reload = std::chrono::steady_clock::now();
+        while (!wake.wait_for(lock, stop, every, [&] { return stop.stop_requested(); })) {
+            // Consent records and restrictions are not in the opt-out log a catch-up reads: a full
+            // reload now and then is their safety net (a per-tenant revision would need a new
+            // column and port in every store for a rare event; the feed carries them promptly).
+            const auto now = std::chrono::steady_clock::now();
+            if (reload_every > std::chrono::milliseconds::zero() && now - last_reload >= reload_every) {
+                last_reload = now;
+                (void)reload_all();
+            } else {
+                (void)catch_up_all();
+            }
+        }
     });
 }
 
@@ -963,6 +976,24 @@ Result<std::size_t> Engine::catch_up_all() {
     }
     if (first) return *first;
     return read;
+}
+
+Result<bool> Engine::reload(const TenantId& tenant) {
+    std::lock_guard lock(impl_->write_lock(tenant));
+    {
+        std::lock_guard guard(impl_->tenants_mutex);
+        if (!impl_->watermarks.contains(tenant)) return false;
+    }
+    if (auto r = impl_->load(tenant); !r) return r.error();
+    return true;
+}
+
+Result<void> Engine::reload_all() {
+    std::optional<Error> first;
+    for (const TenantId& tenant : impl_->loaded_tenants())
+        if (auto r = reload(tenant); !r && !first) first = r.error();
+    if (first) return *first;
+    return {};
 }
 
 void Engine::set_change_feed_connected(bool connected) {

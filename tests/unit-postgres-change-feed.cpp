@@ -1,5 +1,6 @@
 // PostgresChangeFeed: LISTEN heroshhi_optout drives an engine that shares its store: current only
-// while listening, caught up on each notification, failing closed the moment the connection is lost.
+// while listening, caught up on each notification, failing closed the moment the connection is lost;
+// LISTEN heroshhi_facts carries consent records and restrictions (the tenant is reloaded).
 #include <doctest/doctest.h>
 
 #include "support/pg_test_db.hpp"
@@ -182,4 +183,118 @@ TEST_CASE("two engines on one PostgreSQL database: an opt-out through one reache
     CHECK(eventually([&] {
         return a.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::allowed;
     }));
+}
+
+namespace {
+
+/// Two instances on one PostgreSQL database, each with its own feed; only the feed brings news
+/// (no recheck, no periodic reload).
+struct TwoInstances {
+    TwoInstances() {
+        storage::Contact c{acme, ContactId{"c-42"}, lead};
+        REQUIRE(a_store->contacts().put(c).has_value());
+        REQUIRE(a.warm(acme).has_value());
+        REQUIRE(b.warm(acme).has_value());
+        REQUIRE(eventually([&] { return a.current(acme) && b.current(acme); }));
+    }
+    static EngineOptions options() {
+        EngineOptions o = shared(true);
+        o.shared.facts_reload_interval = 0ms;
+        return o;
+    }
+    Reason b_sends(MessageKind kind) { return b.check_send(acme, lead, kind).reason(); }
+
+    test_support::PgTestDb db;
+    ManualClock clock{start_time};
+    std::unique_ptr<storage::PostgresStore> a_store = storage::PostgresStore::open(db.url()).value();
+    std::unique_ptr<storage::PostgresStore> b_store = storage::PostgresStore::open(db.url()).value();
+    Engine a{*a_store, clock, options()};
+    Engine b{*b_store, clock, options()};
+    std::unique_ptr<storage::PostgresChangeFeed> a_feed = storage::PostgresChangeFeed::start(a, db.url()).value();
+    std::unique_ptr<storage::PostgresChangeFeed> b_feed = storage::PostgresChangeFeed::start(b, db.url()).value();
+    PhoneNumber lead = phone("+14155550123");
+    rbac::Principal admin{UserId{"u-admin-1"}, acme, rbac::Role::admin};
+};
+
+}  // namespace
+
+TEST_CASE("two engines on one PostgreSQL database: a restriction through one reaches the other, and so does lifting it") {
+    TwoInstances f;
+    CHECK(f.b_sends(MessageKind::utility_template) == Reason::allowed);
+
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, true).value().allowed());
+    CHECK(eventually([&] { return f.b_sends(MessageKind::utility_template) == Reason::restricted; }));
+
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, false).value().allowed());
+    CHECK(eventually([&] { return f.b_sends(MessageKind::utility_template) == Reason::allowed; }));
+    CHECK(f.b.current(acme));
+}
+
+TEST_CASE("two engines on one PostgreSQL database: a consent withdrawal through one reaches the other") {
+    TwoInstances f;
+    CHECK(f.b_sends(MessageKind::marketing_template) == Reason::no_consent);
+
+    REQUIRE(f.a.record_platform_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}})
+                .has_value());
+    CHECK(eventually([&] { return f.b_sends(MessageKind::marketing_template) == Reason::allowed; }));
+
+    f.clock.advance(1h);
+    auto withdrawn = f.a.record_consent(f.admin, {acme, f.lead, storage::Purpose::marketing, false, f.clock.now(),
+                                                  "phone_call", {}});
+    REQUIRE(withdrawn.has_value());
+    REQUIRE(withdrawn->allowed());
+    CHECK(eventually([&] { return f.b_sends(MessageKind::marketing_template) == Reason::no_consent; }));
+    CHECK(f.b.current(acme));
+}
+
+TEST_CASE("PostgresStore announces consent records and restriction changes on heroshhi_facts, not ordinary contact writes") {
+    test_support::PgTestDb db;
+    auto store = storage::PostgresStore::open(db.url()).value();
+    auto admin = db.admin();
+    admin->query("LISTEN heroshhi_facts");
+    // How many announcements for acme arrived since the last call: a marker notified after the
+    // writes arrives after everything committed before it (the queue keeps commit order).
+    auto heard = [&] {
+        admin->query("SELECT pg_notify('heroshhi_facts', 'marker')");
+        int count = 0;
+        PGconn* conn = admin->native();
+        while (true) {
+            if (PQconsumeInput(conn) == 0) return -1;
+            while (PGnotify* n = PQnotifies(conn)) {
+                const std::string payload = n->extra;
+                PQfreemem(n);
+                if (payload == "marker") return count;
+                if (payload == acme.value()) ++count;
+            }
+            std::this_thread::sleep_for(1ms);
+        }
+    };
+    storage::Contact c{acme, ContactId{"c-42"}, phone("+14155550123")};
+    REQUIRE(store->contacts().put(c).has_value());
+    c.name = "Ada";
+    REQUIRE(store->contacts().put(c).has_value());
+    CHECK(heard() == 0);  // ordinary contact writes announce nothing
+    c.restricted = true;
+    REQUIRE(store->contacts().put(c).has_value());
+    CHECK(heard() == 1);
+    c.name = "Ada L.";
+    REQUIRE(store->contacts().put(c).has_value());
+    CHECK(heard() == 0);  // still restricted: no change
+    c.restricted = false;
+    REQUIRE(store->contacts().put(c).has_value());
+    CHECK(heard() == 1);
+    REQUIRE(store->consents().append({acme, c.phone, storage::Purpose::marketing, true, start_time, "web_form", {}})
+                .has_value());
+    CHECK(heard() == 1);
+}
+
+TEST_CASE("a restriction written while B's feed was not listening reaches B when its feed connects") {
+    TwoInstances f;
+    f.b_feed.reset();  // B hears nothing from here on, and refuses every send
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, true).value().allowed());
+    CHECK(f.b_sends(MessageKind::utility_template) == Reason::suppression_not_current);
+
+    f.b_feed = storage::PostgresChangeFeed::start(f.b, f.db.url()).value();
+    CHECK(eventually([&] { return f.b.current(acme); }));
+    CHECK(f.b_sends(MessageKind::utility_template) == Reason::restricted);
 }

@@ -363,3 +363,42 @@ TEST_CASE("a number another engine erased stays suppressed after the catch-up, b
     CHECK(*read == 1);  // the erasure's own opt-out, as an erased event
     CHECK(utility_to(b, lead) == Reason::opted_out);
 }
+
+TEST_CASE("one SQLite file: a restriction and a consent withdrawal through A reach B at its reload, and lifting too") {
+    TwoInstances f;
+    REQUIRE(f.a_store->contacts().put(storage::Contact{acme, ContactId{"c-42"}, f.lead}).has_value());
+    REQUIRE(f.a.record_platform_consent({acme, f.lead, storage::Purpose::marketing, true, start_time, "web_form", {}})
+                .has_value());
+    REQUIRE(f.b.reload_all().has_value());
+    CHECK(f.b.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::allowed);
+
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, true).value().allowed());
+    REQUIRE(f.b.catch_up_all().has_value());
+    CHECK(utility_to(f.b, f.lead) == Reason::allowed);  // not in the opt-out log: a catch-up misses it
+    REQUIRE(f.b.reload_all().has_value());
+    CHECK(utility_to(f.b, f.lead) == Reason::restricted);
+    CHECK(f.b.current(acme));
+
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, false).value().allowed());
+    auto withdrawn = f.a.record_consent(f.admin, {acme, f.lead, storage::Purpose::marketing, false, start_time,
+                                                  "phone_call", {}});
+    REQUIRE(withdrawn.has_value());
+    REQUIRE(withdrawn->allowed());
+    REQUIRE(f.b.reload(acme).value());
+    CHECK(utility_to(f.b, f.lead) == Reason::allowed);
+    CHECK(f.b.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::no_consent);
+    CHECK_FALSE(f.b.reload(TenantId{"globex"}).value());  // not loaded: nothing read
+}
+
+TEST_CASE("one SQLite file: B's background thread reloads the facts at facts_reload_interval") {
+    EngineOptions o = polled();
+    o.shared.recheck_interval = 5ms;
+    o.shared.facts_reload_interval = 20ms;
+    TwoInstances f(o);
+    REQUIRE(f.a_store->contacts().put(storage::Contact{acme, ContactId{"c-42"}, f.lead}).has_value());
+    REQUIRE(f.a.restrict_processing(acme, f.admin, ContactId{"c-42"}, true).value().allowed());
+    const auto give_up = std::chrono::steady_clock::now() + 20s;
+    while (utility_to(f.b, f.lead) != Reason::restricted && std::chrono::steady_clock::now() < give_up)
+        std::this_thread::sleep_for(2ms);
+    CHECK(utility_to(f.b, f.lead) == Reason::restricted);
+}

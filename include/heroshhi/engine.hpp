@@ -103,6 +103,14 @@ struct SharedStoreOptions {
     /// feed, or the only way news arrives without one. Zero: no thread; call catch_up_all from
     /// the host's own timer.
     std::chrono::milliseconds recheck_interval = std::chrono::seconds(5);
+    /// How often that thread reloads every loaded tenant whole (Engine::reload_all) in place of a
+    /// catch-up: the safety net for the facts outside the opt-out log, consent records and
+    /// restrictions, which the log does not carry. With a PostgreSQL feed they arrive at once
+    /// (channel heroshhi_facts); without one (one SQLite file), this bounds how long another
+    /// process's consent withdrawal or restriction may go unseen here. A reload refuses the
+    /// tenant's sends while it reads (it trusts no half-read facts), hence a slower pace than the
+    /// catch-up. Zero: never (call reload_all from the host's own timer).
+    std::chrono::milliseconds facts_reload_interval = std::chrono::seconds(60);
 };
 
 struct EngineOptions {
@@ -306,8 +314,18 @@ public:
     /// catch_up for every loaded tenant. Returns the number of events read, or the first error
     /// after trying every tenant.
     Result<std::size_t> catch_up_all();
+    /// Reloads a loaded tenant's facts whole from the store (opt-outs, consent records,
+    /// restrictions): how this engine learns of a consent record or a restriction that another
+    /// process wrote. The tenant is not current, so its sends are refused, while it reads. Returns
+    /// false, without reading, for a tenant not loaded (its first use reads everything). On a
+    /// store fault the tenant is left not loaded, so its sends are refused until a load succeeds.
+    /// Blocks on the store; serialised with the tenant's writes. Thread-safe.
+    Result<bool> reload(const TenantId& tenant);
+    /// reload for every loaded tenant; the first error after trying every tenant.
+    Result<void> reload_all();
     /// The change feed's state, from the feed: connected means it is listening, so every append
-    /// from now on will be announced (call catch_up_all next: that is what makes tenants current);
+    /// from now on will be announced (call reload_all next, or catch_up_all, which reads no
+    /// consent records or restrictions: that is what makes tenants current);
     /// lost means announcements may be missed, and every loaded tenant is marked not current at
     /// once. Thread-safe, does not block on the store.
     void set_change_feed_connected(bool connected);

@@ -1,5 +1,6 @@
-// heroshhi — PostgresChangeFeed: tells an Engine of the opt-outs other instances record in a shared
-// PostgreSQL database (LISTEN heroshhi_optout), and when it may not trust its index.
+// heroshhi — PostgresChangeFeed: tells an Engine of the opt-outs, consent records and restrictions
+// other instances record in a shared PostgreSQL database (LISTEN heroshhi_optout, heroshhi_facts),
+// and when it may not trust its index.
 // (Built when HEROSHHI_WITH_POSTGRES is ON; needs libpq.)
 #pragma once
 
@@ -28,14 +29,20 @@ struct PostgresChangeFeedOptions {
     std::chrono::milliseconds ping_interval{2000};
 };
 
-/// One dedicated libpq connection that LISTENs on channel `heroshhi_optout`, on which
+/// One dedicated libpq connection that LISTENs on channels `heroshhi_optout` and `heroshhi_facts`
+/// (below); on `heroshhi_optout`
 /// storage::PostgresStore notifies the tenant id of every opt-out append, in the append's
 /// transaction. Drives an Engine built with EngineOptions::shared.enabled and
 /// shared.change_feed:
-///   - connected (LISTEN in force): Engine::set_change_feed_connected(true), then catch_up_all,
-///     which makes the loaded tenants current;
+///   - connected (LISTEN in force): Engine::set_change_feed_connected(true), then reload_all
+///     (what was missed meanwhile may include consent records and restrictions, which a catch-up
+///     does not read), which makes the loaded tenants current;
 ///   - a notification: Engine::catch_up for its tenant (several notifications read together
 ///     cost one catch-up per tenant);
+///   - on channel `heroshhi_facts`, which the store notifies in the transaction of every consent
+///     record and of every contact write that changes whether a number is restricted:
+///     Engine::reload for its tenant (consent and restrictions are not in the opt-out log; the
+///     tenant's sends are refused while it reloads);
 ///   - the connection lost (a failed read or ping): set_change_feed_connected(false) at once, so
 ///     every send is refused, then reconnect with backoff, LISTEN again and catch up again.
 /// Destroying the feed disconnects it the same way (the engine then refuses sends until another

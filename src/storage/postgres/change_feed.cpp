@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -19,7 +20,8 @@ namespace heroshhi::storage {
 
 namespace {
 
-constexpr const char* channel_listen = "LISTEN heroshhi_optout";
+constexpr const char* channel_listen = "LISTEN heroshhi_optout; LISTEN heroshhi_facts";
+constexpr const char* facts_channel = "heroshhi_facts";
 
 struct ConnDeleter {
     void operator()(PGconn* c) const noexcept { PQfinish(c); }
@@ -75,7 +77,10 @@ private:
                 engine_.set_change_feed_connected(true);
                 connected.store(true);
                 connections.fetch_add(1);
-                (void)engine_.catch_up_all();  // a failure leaves its tenant not current; the recheck retries
+                // A reload, not a catch-up: consent records and restrictions written while the feed
+                // was not listening are not in the opt-out log. A failure leaves its tenant not
+                // loaded (refused); its next use or the recheck retries.
+                (void)engine_.reload_all();
                 listen(conn.get());
                 connected.store(false);
                 engine_.set_change_feed_connected(false);
@@ -126,13 +131,20 @@ private:
     // Catches up every tenant named by the notifications libpq has read. False if the connection
     // failed meanwhile.
     bool drain(PGconn* c) {
-        std::set<std::string> tenants;
+        std::set<std::string> tenants, reloads;
         while (PGnotify* n = PQnotifies(c)) {
-            if (n->extra != nullptr && n->extra[0] != '\0') tenants.insert(n->extra);
+            if (n->extra != nullptr && n->extra[0] != '\0') {
+                const bool facts = n->relname != nullptr && std::string_view(n->relname) == facts_channel;
+                (facts ? reloads : tenants).insert(n->extra);
+            }
             PQfreemem(n);
             notifications.fetch_add(1);
         }
-        for (const std::string& t : tenants) (void)engine_.catch_up(TenantId{t});  // a failure marks it not current
+        // A consent record or a restriction is not in the opt-out log: reload the tenant whole
+        // (which reads the log too). A failure leaves it not loaded, so its sends are refused.
+        for (const std::string& t : reloads) (void)engine_.reload(TenantId{t});
+        for (const std::string& t : tenants)
+            if (!reloads.contains(t)) (void)engine_.catch_up(TenantId{t});  // a failure marks it not current
         return PQstatus(c) == CONNECTION_OK;
     }
 

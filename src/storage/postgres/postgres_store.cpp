@@ -53,15 +53,27 @@ constexpr int status_update_attempts = 16;
 // SQL: every statement the ports run (prepared once per connection on first use)
 
 namespace sql {
+// Announces on channel heroshhi_facts (PostgresChangeFeed) when the write changes whether the
+// contact's number is restricted, in the write's own statement: ordinary contact writes (inbound
+// traffic makes many) announce nothing. `old` locks and reads the row as it was before this
+// statement (FOR UPDATE: the latest committed version, so a concurrent write is never compared
+// with a stale one and a restriction is never left unannounced). The inserted row's tenant is
+// read through `old` so that `old` is read, and locked, before the row is written.
 constexpr const char* contact_upsert =
-    "INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team, created_at_ms,"
+    "WITH old AS MATERIALIZED (SELECT restricted AND deleted_at_ms IS NULL AS blocked, phone_key FROM contacts"
+    " WHERE tenant = $1 AND id = $2 FOR UPDATE),"
+    " written AS (INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team, created_at_ms,"
     " updated_at_ms, deleted_at_ms, legal_hold, restricted, analytics_objection)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    " VALUES ((SELECT $1 FROM (SELECT count(*) FROM old) AS locked), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     " ON CONFLICT (tenant, id) DO UPDATE SET phone_key = excluded.phone_key, phone_e164 = excluded.phone_e164,"
     " name = excluded.name, email = excluded.email, source = excluded.source, assignee = excluded.assignee,"
     " team = excluded.team, created_at_ms = excluded.created_at_ms, updated_at_ms = excluded.updated_at_ms,"
     " deleted_at_ms = excluded.deleted_at_ms, legal_hold = excluded.legal_hold, restricted = excluded.restricted,"
-    " analytics_objection = excluded.analytics_objection";
+    " analytics_objection = excluded.analytics_objection"
+    " RETURNING restricted AND deleted_at_ms IS NULL AS blocked, phone_key)"
+    " SELECT pg_notify('heroshhi_facts', $1) FROM written LEFT JOIN old ON true"
+    " WHERE written.blocked IS DISTINCT FROM coalesce(old.blocked, false)"
+    " OR (written.blocked AND written.phone_key IS DISTINCT FROM old.phone_key)";
 constexpr const char* contact_get =
     "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms, deleted_at_ms,"
     " legal_hold, restricted, phone_e164, analytics_objection FROM contacts WHERE tenant = $1 AND id = $2";
@@ -140,12 +152,15 @@ constexpr const char* optout_scan_erased =
 
 constexpr const char* consent_next_sequence =
     "SELECT nextval(pg_get_serial_sequence('heroshhi.consent_records', 'sequence'))";
+// Both announce the record on channel heroshhi_facts (PostgresChangeFeed), in its transaction.
 constexpr const char* consent_insert =
-    "INSERT INTO consent_records (tenant, sequence, phone_key, phone_e164, purpose, granted, at_ms, source, actor)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    "WITH inserted AS (INSERT INTO consent_records (tenant, sequence, phone_key, phone_e164, purpose, granted,"
+    " at_ms, source, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING tenant)"
+    " SELECT pg_notify('heroshhi_facts', $1) FROM inserted";
 constexpr const char* consent_insert_plain =
-    "INSERT INTO consent_records (tenant, phone_key, phone_e164, purpose, granted, at_ms, source, actor)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    "WITH inserted AS (INSERT INTO consent_records (tenant, phone_key, phone_e164, purpose, granted, at_ms, source,"
+    " actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING tenant)"
+    " SELECT pg_notify('heroshhi_facts', $1) FROM inserted";
 constexpr const char* consent_latest =
     "SELECT sequence, phone_key, purpose, granted, at_ms, source, actor, phone_e164 FROM consent_records"
     " WHERE tenant = $1 AND phone_key = $2 AND purpose = $3 ORDER BY sequence DESC LIMIT 1";

@@ -155,7 +155,13 @@ try:
 
     # --- STOP through A, send through B refused within 1 second ------------------------------------
     lead = "+4917698765432"
+    # Answering /healthz does not mean current: a fresh instance refuses sends (503
+    # suppression_not_current) until its feed is listening and it has read the log. Wait for that.
+    began = time.monotonic()
     before = code_of(send(b_port, lead))
+    while before[1] == "suppression_not_current" and time.monotonic() - began < 10:
+        time.sleep(0.05)
+        before = code_of(send(b_port, lead))
     check(before[1] not in ("opted_out", "suppression_not_current"),
           "before the STOP, B's gate lets the send through to the provider: %s" % (before,))
     status, _ = webhook(a_port, lead[1:], "STOP", "wamid.multi-stop-1")

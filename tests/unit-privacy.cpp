@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -178,7 +179,7 @@ struct World {
         storage::StoreSet& s = over != nullptr ? *over : *backend.store;
         engine = std::make_unique<Engine>(s, clock, std::move(o));
         rights = std::make_unique<privacy::Rights>(*engine, s, clock, privacy::RightsOptions{{}, 2});
-        register_ = std::make_unique<privacy::RequestRegister>(*engine, s.requests(), clock);
+        register_ = std::make_unique<privacy::RequestRegister>(*engine, s, clock);
     }
     /// A process restart: a new store connection and a new engine over the same file.
     void restart() {
@@ -271,10 +272,51 @@ std::string export_of(World& w, const Principal& by, ExportFormat format, const 
     return out.str();
 }
 
+/// The records Python's csv module reads from `text`: a reader independent of ours and of
+/// parse_csv. The text is written to a file as bytes and read with newline='' (as the module's
+/// documentation requires for quoted line breaks) and strict=True (malformed input fails); each
+/// field comes back hex-encoded, so the bytes are compared exactly. Needs python3 on the PATH
+/// (scripts/install-deps.sh installs it).
+std::vector<std::vector<std::string>> python_csv(const std::string& text) {
+    struct Dir {
+        fs::path path;
+        ~Dir() {
+            std::error_code ignored;
+            fs::remove_all(path, ignored);
+        }
+    } dir{TempDb().path().string() + ".csv.d"};
+    fs::create_directories(dir.path);
+    {
+        std::ofstream(dir.path / "in.csv", std::ios::binary) << text;
+        std::ofstream(dir.path / "read.py") << "import csv, sys\n"
+                                                "with open(sys.argv[1], newline='', encoding='utf-8-sig') as f, "
+                                                "open(sys.argv[2], 'w') as out:\n"
+                                                "    for row in csv.reader(f, strict=True):\n"
+                                                "        out.write(' '.join('x' + v.encode('utf-8').hex() for v in row) + '\\n')\n";
+    }
+    const std::string command = "python3 '" + (dir.path / "read.py").string() + "' '" + (dir.path / "in.csv").string() +
+                                "' '" + (dir.path / "out.txt").string() + "'";
+    REQUIRE_MESSAGE(std::system(command.c_str()) == 0, "python3's csv module could not read the export");
+    std::vector<std::vector<std::string>> rows;
+    std::ifstream in(dir.path / "out.txt");
+    for (std::string line; std::getline(in, line);) {
+        std::vector<std::string>& row = rows.emplace_back();
+        std::istringstream fields(line);
+        for (std::string hex; fields >> hex;) {
+            REQUIRE((hex.size() % 2 == 1 && hex[0] == 'x'));
+            std::string& value = row.emplace_back();
+            for (std::size_t i = 1; i < hex.size(); i += 2)
+                value += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+        }
+    }
+    return rows;
+}
+
 /// The CSV access export as section → record → field → value.
 using LongForm = std::map<std::string, std::map<std::string, std::map<std::string, std::string>>>;
 LongForm long_form(const std::string& csv) {
     const auto rows = parse_csv(csv);
+    CHECK(python_csv(csv) == rows);  // the hand-written reader agrees with Python's
     REQUIRE(!rows.empty());
     CHECK(rows[0] == std::vector<std::string>{"section", "record", "field", "value"});
     LongForm out;
@@ -368,6 +410,52 @@ TEST_CASE("a request is acknowledged within 2 business days and due a month late
 // ---------------------------------------------------------------------------------------------
 // The request register
 
+TEST_CASE("a manager handles the requests of their team's contacts, and no others") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            privacy::RequestRegister& reg = *w.register_;
+            // Ada is in team north, Grace in team south.
+            auto north = reg.open(w.manager_north, acme, privacy::RequestType::restriction, "contact:c-ada", std::nullopt, "N-1");
+            REQUIRE(north.has_value());
+            CHECK(north->allowed());
+            CHECK(north->access.rule() == "manager.team_requests");
+            auto south = reg.open(w.manager_north, acme, privacy::RequestType::restriction, "contact:c-grace", std::nullopt, "S-1");
+            REQUIRE(south.has_value());
+            CHECK_FALSE(south->allowed());
+            REQUIRE(reg.open(w.admin, acme, privacy::RequestType::access, "contact:c-grace", std::nullopt, "S-1")->allowed());
+            // A number's pseudonym names no team: owners and admins only.
+            auto by_number = reg.open(w.manager_north, acme, privacy::RequestType::access, reg.pseudonym_subject(w.grace));
+            REQUIRE(by_number.has_value());
+            CHECK_FALSE(by_number->allowed());
+
+            // Each manager sees and moves on their team's request, not the other's.
+            CHECK(reg.get(w.manager_north, acme, "N-1")->allowed());
+            CHECK(reg.acknowledge(w.manager_north, acme, "N-1")->allowed());
+            CHECK_FALSE(reg.get(w.manager_north, acme, "S-1")->allowed());
+            CHECK_FALSE(reg.acknowledge(w.manager_north, acme, "S-1")->allowed());
+            CHECK_FALSE(reg.get(w.manager_south, acme, "N-1")->allowed());
+            CHECK_FALSE(reg.close(w.manager_south, acme, "N-1", privacy::RequestStatus::completed)->allowed());
+            CHECK(reg.close(w.manager_south, acme, "S-1", privacy::RequestStatus::completed)->allowed());
+            CHECK_FALSE(reg.list(w.manager_north, acme, {"", 10})->allowed());  // the whole register: not a team's
+            // Sales users of the team are not request handlers.
+            CHECK_FALSE(reg.get(w.sales, acme, "N-1")->allowed());
+            // A missing request: refused for a manager (no team), not_found for an admin.
+            CHECK_FALSE(reg.get(w.manager_north, acme, "nope")->allowed());
+            auto missing = reg.get(w.admin, acme, "nope");
+            REQUIRE_FALSE(missing.has_value());
+            CHECK(missing.error() == privacy::PrivacyErrc::not_found);
+
+            // The team is the contact's now: Ada moving to team south moves her request too.
+            auto ada = w.store().contacts().get(acme, ContactId{"c-ada"}).value().value();
+            ada.team = "south";
+            REQUIRE(w.store().contacts().put(ada).has_value());
+            CHECK_FALSE(reg.get(w.manager_north, acme, "N-1")->allowed());
+            CHECK(reg.get(w.manager_south, acme, "N-1")->allowed());
+        }
+    }
+}
+
 TEST_CASE("the request register logs requests with their deadlines, moves them on and lists the overdue ones") {
     for (Kind kind : all_kinds) {
         SUBCASE(name_of(kind)) {
@@ -382,8 +470,9 @@ TEST_CASE("the request register logs requests with their deadlines, moves them o
             CHECK(pseudonym == w.engine->pseudonym(w.ada));
             CHECK(pseudonym.find(w.ada.digits()) == std::string::npos);
 
-            // Who may log one: owners and admins; not managers or sales users; not another tenant.
-            for (const Principal* p : {&w.manager_north, &w.sales, &w.globex_admin}) {
+            // Who may log one: owners and admins; managers only for their team's contacts (the
+            // case below); not sales users; not another tenant.
+            for (const Principal* p : {&w.manager_south, &w.sales, &w.globex_admin}) {
                 auto refused = reg.open(*p, acme, privacy::RequestType::erasure, "contact:c-ada");
                 REQUIRE(refused.has_value());
                 CHECK_FALSE(refused->allowed());
@@ -606,6 +695,7 @@ TEST_CASE("the tenant's leads export as CSV, restricted and deleted leads left o
             CHECK(all->value->leads == 2);
             CHECK(all->value->restricted_skipped == 1);
             const auto rows = parse_csv(out.str());
+            CHECK(python_csv(out.str()) == rows);
             REQUIRE(rows.size() == 3);
             CHECK(rows[0][0] == "id");
             CHECK(rows[0].size() == 10);
@@ -636,6 +726,51 @@ TEST_CASE("the tenant's leads export as CSV, restricted and deleted leads left o
             CHECK(std::count_if(audited.begin(), audited.end(), [](const auto& e) { return e.allowed(); }) == 2);
         }
     }
+}
+
+TEST_CASE("the CSV exports read back field for field through Python's csv module") {
+    World w(Kind::memory);
+    // Commas, quotes, CR, LF and CRLF inside fields; formula-leading characters; non-ASCII.
+    storage::Contact odd{acme, ContactId{"c-odd, \"quoted\""}, phone("+14155550197")};
+    odd.name = "Doe, \"Jo\"\r\nsecond line\nthird\rfourth";
+    odd.email = "@SUM(1+1)";
+    odd.source = "-2+3";
+    odd.team = "=north, \"east\"";
+    REQUIRE(w.store().contacts().put(odd).has_value());
+    std::ostringstream out;
+    auto leads = w.rights->export_leads_csv(w.admin, acme, out);
+    REQUIRE(leads.has_value());
+    REQUIRE(leads->allowed());
+    const auto rows = python_csv(out.str());
+    REQUIRE(rows.size() == 4);  // the header, Ada, Grace, the odd one
+    const auto& header = rows[0];
+    const auto column = [&](std::string_view name) {
+        const auto at = std::find(header.begin(), header.end(), name);
+        REQUIRE(at != header.end());
+        return static_cast<std::size_t>(at - header.begin());
+    };
+    const auto found = std::find_if(rows.begin(), rows.end(), [](const auto& r) { return r[0] == "c-odd, \"quoted\""; });
+    REQUIRE(found != rows.end());
+    for (const auto& r : rows) CHECK(r.size() == header.size());
+    const auto& row = *found;
+    CHECK(row[column("name")] == odd.name);             // quoted, line breaks kept as they were
+    CHECK(row[column("phone")] == "'+14155550197");     // neutralised, not evaluated
+    CHECK(row[column("email")] == "'" + odd.email);
+    CHECK(row[column("source")] == "'" + odd.source);
+    CHECK(row[column("team")] == "'" + odd.team);
+    CHECK(rows == parse_csv(out.str()));
+
+    // The access export: Ada's messages hold quotes, a comma, CRLF, non-ASCII and a formula.
+    const std::string csv = export_of(w, w.admin, ExportFormat::csv);
+    const auto access = python_csv(csv);
+    CHECK(access == parse_csv(csv));
+    std::set<std::string> values;
+    for (const auto& r : access) {
+        CHECK(r.size() == 4);
+        values.insert(r.back());
+    }
+    CHECK(values.count(w.inbound_body) == 1);
+    CHECK(values.count("'" + w.outbound_body) == 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1221,6 +1356,12 @@ TEST_CASE("every processing path names an activity of the lawful basis register"
     CHECK(privacy::path_of_audit_action("privacy.access.json") == ProcessingPath::data_export);
     CHECK(privacy::path_of_audit_action("privacy.erase") == ProcessingPath::lead_management);
     CHECK_FALSE(privacy::path_of_audit_action("host.something").has_value());
+    // Exact names match only themselves; a prefix needs its dot.
+    CHECK(privacy::path_of_audit_action("export") == ProcessingPath::data_export);
+    CHECK(privacy::path_of_audit_action("send_campaign") == ProcessingPath::marketing_send);
+    CHECK(privacy::path_of_audit_action("restriction.apply") == ProcessingPath::lead_management);
+    CHECK_FALSE(privacy::path_of_audit_action("readme").has_value());
+    CHECK_FALSE(privacy::path_of_audit_action("restriction.applyx").has_value());
     CHECK(privacy::activity_of(privacy::Objection::marketing) == Activity::marketing);
     CHECK(privacy::activity_of(privacy::Objection::analytics) == Activity::analytics);
 }
@@ -1245,6 +1386,11 @@ TEST_CASE("every audit entry the library writes names its processing path, and s
     REQUIRE(w.rights->restrict_processing(w.admin, acme, ContactId{"c-grace"}, true).has_value());
     REQUIRE(w.rights->object(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
     REQUIRE(w.rights->withdraw_objection(w.admin, acme, ContactId{"c-grace"}, privacy::Objection::analytics).has_value());
+    // The engine's own restriction, and the host's authorized actions (one of each rbac::Action).
+    REQUIRE(w.engine->restrict_processing(acme, w.admin, ContactId{"c-grace"}, true).has_value());
+    REQUIRE(w.engine->restrict_processing(acme, w.admin, ContactId{"c-grace"}, false).has_value());
+    for (rbac::Action a : rbac::all_actions)
+        REQUIRE(w.engine->authorize(w.admin, a, rbac::Resource{rbac::ResourceType::contact, acme, "c-grace"}).has_value());
     std::ostringstream out;
     REQUIRE(w.rights->export_contact(w.admin, acme, ContactId{"c-ada"}, ExportFormat::json, out).has_value());
     REQUIRE(w.rights->export_leads_csv(w.admin, acme, out).has_value());
@@ -1278,6 +1424,9 @@ TEST_CASE("every audit entry the library writes names its processing path, and s
     }
     CHECK(actions.count("audit.purge") == 1);
     CHECK(actions.count("retention.sweep") == 1);
+    CHECK(actions.count("restriction.apply") == 1);
+    CHECK(actions.count("restriction.lift") == 1);
+    for (rbac::Action a : rbac::all_actions) CHECK(actions.count(std::string(rbac::to_string(a))) == 1);
     // Every path of the library was exercised, and each named a registered activity.
     CHECK(seen.size() == privacy::processing_paths().size());
 }

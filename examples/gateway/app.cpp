@@ -1412,7 +1412,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     if (!sweeper) return sweeper.error();
     impl->sweeper = std::make_unique<retention::Sweeper>(std::move(*sweeper));
     impl->rights = std::make_unique<privacy::Rights>(*impl->engine, *impl->store, *impl->clock);
-    impl->requests = std::make_unique<privacy::RequestRegister>(*impl->engine, impl->store->requests(), *impl->clock);
+    impl->requests = std::make_unique<privacy::RequestRegister>(*impl->engine, *impl->store, *impl->clock);
 
     impl->options = std::move(options);
     impl->add_routes();

@@ -21,12 +21,19 @@ constexpr std::array<ProcessingActivity, 5> activities{{
      true, true},
 }};
 
-constexpr std::string_view service_actions[] = {"send."};
-constexpr std::string_view marketing_actions[] = {"send.marketing_template"};
+// An entry ending in '.' is a prefix (a family of actions); any other is one exact action name.
+// Engine::authorize writes the host's own actions under their bare rbac::Action names ("read",
+// "export", ...): the host works leads with them (core CRM functionality), exports them, or sends
+// to them by hand ("send") or to a campaign ("send_campaign", marketing).
+constexpr std::string_view service_actions[] = {"send.", "send"};
+constexpr std::string_view marketing_actions[] = {"send.marketing_template", "send_campaign"};
 constexpr std::string_view consent_actions[] = {"consent."};
 constexpr std::string_view inbound_actions[] = {"opt_out.", "opt_in."};
-constexpr std::string_view lead_actions[] = {"privacy."};
-constexpr std::string_view export_actions[] = {"privacy.access.", "privacy.export."};
+constexpr std::string_view lead_actions[] = {
+    "privacy.",          "restriction.apply", "restriction.lift", "read",   "create",
+    "update",            "delete",            "bulk_delete",      "assign", "manage",
+    "terminate_account", "transfer_ownership"};
+constexpr std::string_view export_actions[] = {"privacy.access.", "privacy.export.", "export"};
 constexpr std::string_view request_actions[] = {"privacy.request."};
 constexpr std::string_view sweep_actions[] = {"retention."};
 constexpr std::string_view audit_actions[] = {"audit."};
@@ -61,11 +68,16 @@ std::optional<ProcessingPath> path_of_audit_action(std::string_view action) noex
     std::optional<ProcessingPath> best;
     std::size_t longest = 0;
     for (const PathActivity& row : paths)
-        for (std::string_view prefix : row.audit_actions)
-            if (action.substr(0, prefix.size()) == prefix && prefix.size() > longest) {
-                best = row.path;
-                longest = prefix.size();
+        for (std::string_view name : row.audit_actions) {
+            if (!name.ends_with('.')) {
+                if (action == name) return row.path;  // an exact name wins over any prefix
+                continue;
             }
+            if (action.starts_with(name) && name.size() > longest) {
+                best = row.path;
+                longest = name.size();
+            }
+        }
     return best;
 }
 

@@ -30,10 +30,19 @@ Error closed(const SubjectRequest& r) {
 
 }  // namespace
 
+Result<std::string> RequestRegister::team_of(const TenantId& tenant, std::string_view subject) {
+    constexpr std::string_view contact_prefix = "contact:";
+    if (contacts_ == nullptr || !subject.starts_with(contact_prefix)) return std::string{};
+    auto found = contacts_->get(tenant, ContactId{std::string(subject.substr(contact_prefix.size()))});
+    if (!found) return found.error();  // fail closed: no decision without the contact's team
+    return *found ? (*found)->team : std::string{};
+}
+
 Result<rbac::AccessDecision> RequestRegister::authorize(const rbac::Principal& by, const TenantId& tenant,
-                                                        rbac::Action action, std::string_view id,
+                                                        rbac::Action action, std::string_view id, std::string team,
                                                         std::string audit_action, std::string_view request_id) {
-    const rbac::Resource resource{rbac::ResourceType::data_subject_request, tenant, std::string(id)};
+    rbac::Resource resource{rbac::ResourceType::data_subject_request, tenant, std::string(id)};
+    resource.team = std::move(team);
     rbac::AccessDecision access = engine_.authorizer().check(by, action, resource);
     audit::Entry e;
     e.tenant = tenant.empty() ? by.tenant : tenant;
@@ -57,7 +66,10 @@ Result<Attempt<SubjectRequest>> RequestRegister::open(const rbac::Principal& by,
         return Error(PrivacyErrc::invalid_request,
                      "a request's subject is \"contact:<id>\" or a phone pseudonym, never a plain number");
     if (id.empty()) id = random_id();
-    auto access = authorize(by, tenant, rbac::Action::create, id, "privacy.request.open", request_id);
+    auto team = team_of(tenant, subject);
+    if (!team) return team.error();
+    auto access = authorize(by, tenant, rbac::Action::create, id, std::move(team).value(), "privacy.request.open",
+                            request_id);
     if (!access) return access.error();
     if (!access->allowed()) return Attempt<SubjectRequest>{std::move(access).value(), std::nullopt};
     auto existing = store_.get(tenant, id);
@@ -80,11 +92,15 @@ Result<Attempt<SubjectRequest>> RequestRegister::move(const rbac::Principal& by,
                                                       std::string_view id, std::string audit_action,
                                                       std::string_view request_id,
                                                       const std::function<Result<void>(SubjectRequest&, Timestamp)>& step) {
-    auto access = authorize(by, tenant, rbac::Action::update, id, std::move(audit_action), request_id);
-    if (!access) return access.error();
-    if (!access->allowed()) return Attempt<SubjectRequest>{std::move(access).value(), std::nullopt};
+    // The request first, for its subject's team; a missing one is reported only to whom may see it.
     auto found = store_.get(tenant, id);
     if (!found) return found.error();
+    auto team = *found ? team_of(tenant, (*found)->subject) : Result<std::string>(std::string{});
+    if (!team) return team.error();
+    auto access = authorize(by, tenant, rbac::Action::update, id, std::move(team).value(), std::move(audit_action),
+                            request_id);
+    if (!access) return access.error();
+    if (!access->allowed()) return Attempt<SubjectRequest>{std::move(access).value(), std::nullopt};
     if (!*found) return Error(PrivacyErrc::not_found, "no request '" + std::string(id) + "' in the register");
     SubjectRequest r = std::move(**found);
     if (!r.open()) return closed(r);
@@ -133,11 +149,14 @@ Result<Attempt<SubjectRequest>> RequestRegister::close(const rbac::Principal& by
 
 Result<Attempt<SubjectRequest>> RequestRegister::get(const rbac::Principal& by, const TenantId& tenant,
                                                      std::string_view id, std::string_view request_id) {
-    auto access = authorize(by, tenant, rbac::Action::read, id, "privacy.request.read", request_id);
-    if (!access) return access.error();
-    if (!access->allowed()) return Attempt<SubjectRequest>{std::move(access).value(), std::nullopt};
     auto found = store_.get(tenant, id);
     if (!found) return found.error();
+    auto team = *found ? team_of(tenant, (*found)->subject) : Result<std::string>(std::string{});
+    if (!team) return team.error();
+    auto access = authorize(by, tenant, rbac::Action::read, id, std::move(team).value(), "privacy.request.read",
+                            request_id);
+    if (!access) return access.error();
+    if (!access->allowed()) return Attempt<SubjectRequest>{std::move(access).value(), std::nullopt};
     if (!*found) return Error(PrivacyErrc::not_found, "no request '" + std::string(id) + "' in the register");
     return Attempt<SubjectRequest>{std::move(access).value(), std::move(**found)};
 }
@@ -145,7 +164,7 @@ Result<Attempt<SubjectRequest>> RequestRegister::get(const rbac::Principal& by, 
 Result<Attempt<std::vector<SubjectRequest>>> RequestRegister::list(const rbac::Principal& by, const TenantId& tenant,
                                                                    const storage::Page& page,
                                                                    std::string_view request_id) {
-    auto access = authorize(by, tenant, rbac::Action::read, {}, "privacy.request.list", request_id);
+    auto access = authorize(by, tenant, rbac::Action::read, {}, {}, "privacy.request.list", request_id);
     if (!access) return access.error();
     if (!access->allowed()) return Attempt<std::vector<SubjectRequest>>{std::move(access).value(), std::nullopt};
     auto listed = store_.list(tenant, page, false);
@@ -155,7 +174,7 @@ Result<Attempt<std::vector<SubjectRequest>>> RequestRegister::list(const rbac::P
 
 Result<Attempt<std::vector<OverdueRequest>>> RequestRegister::overdue(const rbac::Principal& by, const TenantId& tenant,
                                                                       std::string_view request_id) {
-    auto access = authorize(by, tenant, rbac::Action::read, {}, "privacy.request.overdue", request_id);
+    auto access = authorize(by, tenant, rbac::Action::read, {}, {}, "privacy.request.overdue", request_id);
     if (!access) return access.error();
     if (!access->allowed()) return Attempt<std::vector<OverdueRequest>>{std::move(access).value(), std::nullopt};
     const Timestamp now = clock_.now();

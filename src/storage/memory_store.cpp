@@ -481,6 +481,9 @@ private:
     // Helpers; all expect the mutex to be held.
 
     static std::string source_of(const Contact& c) { return c.source.empty() ? "unknown" : c.source; }
+    // A contact who objected to analytics, or whose processing is restricted (Art. 18: stored,
+    // not otherwise processed), is left out of the aggregates.
+    static bool counted(const Contact& c) { return !c.analytics_objection && !c.restricted; }
 
     static void fold(State& s, const std::string& tenant, Timestamp at, std::string event, const std::string& source) {
         s.aggregates[{tenant, day_of(at), std::move(event), source}] += 1;
@@ -593,11 +596,10 @@ private:
                 const Contact& c = it->second;
                 if (c.legal_hold) continue;
                 const std::string source = source_of(c);
-                // A contact who objected to analytics is left out of the aggregates.
-                dependents += remove_messages(s_, source, !c.analytics_objection, [&](const MessageRecord& m) {
+                dependents += remove_messages(s_, source, counted(c), [&](const MessageRecord& m) {
                     return m.tenant == c.tenant && m.contact == c.id;
                 });
-                if (!c.analytics_objection) fold(s_, c.tenant.value(), c.created_at, "lead", source);
+                if (counted(c)) fold(s_, c.tenant.value(), c.created_at, "lead", source);
                 s_.contacts.erase(it);
                 ++rows;
             }
@@ -677,7 +679,7 @@ private:
                     ++it;
                     continue;
                 }
-                if (!c->second.analytics_objection)
+                if (counted(c->second))
                     fold(s_, m.tenant.value(), m.created_at, message_event(m), source_of(c->second));
                 s_.message_ids.erase({m.tenant.value(), m.id.value()});
                 it = s_.messages.erase(it);

@@ -114,21 +114,21 @@ const char* sql_text(Q q) noexcept {
         case Q::fold_lead:
             return "INSERT INTO analytics_daily (tenant, day, event_type, source, count)"
                    " SELECT tenant, " HEROSHHI_DAY_OF("created_at_ms") ", 'lead', " HEROSHHI_SOURCE_OF("source") ", 1"
-                   " FROM contacts WHERE tenant = ?1 AND id = ?2 AND analytics_objection = 0"
+                   " FROM contacts WHERE tenant = ?1 AND id = ?2 AND analytics_objection = 0 AND restricted = 0"
                    " ON CONFLICT (tenant, day, event_type, source) DO UPDATE SET count = count + excluded.count";
         case Q::fold_messages_of_contact:
             return "INSERT INTO analytics_daily (tenant, day, event_type, source, count)"
                    " SELECT m.tenant, " HEROSHHI_DAY_OF("m.created_at_ms") ", 'message.' || m.direction, "
                    HEROSHHI_SOURCE_OF("c.source") ", count(*)"
                    " FROM messages m JOIN contacts c ON c.tenant = m.tenant AND c.id = m.contact_id"
-                   " WHERE m.tenant = ?1 AND m.contact_id = ?2 AND c.analytics_objection = 0 GROUP BY 1, 2, 3, 4"
+                   " WHERE m.tenant = ?1 AND m.contact_id = ?2 AND c.analytics_objection = 0 AND c.restricted = 0 GROUP BY 1, 2, 3, 4"
                    " ON CONFLICT (tenant, day, event_type, source) DO UPDATE SET count = count + excluded.count";
         case Q::fold_message:
             return "INSERT INTO analytics_daily (tenant, day, event_type, source, count)"
                    " SELECT m.tenant, " HEROSHHI_DAY_OF("m.created_at_ms") ", 'message.' || m.direction, "
                    HEROSHHI_SOURCE_OF("c.source") ", 1"
                    " FROM messages m JOIN contacts c ON c.tenant = m.tenant AND c.id = m.contact_id"
-                   " WHERE m.tenant = ?1 AND m.id = ?2 AND c.analytics_objection = 0"
+                   " WHERE m.tenant = ?1 AND m.id = ?2 AND c.analytics_objection = 0 AND c.restricted = 0"
                    " ON CONFLICT (tenant, day, event_type, source) DO UPDATE SET count = count + excluded.count";
         case Q::lead_expired_page:
             // Last activity: creation, update, or the newest message (messages_by_contact serves it).

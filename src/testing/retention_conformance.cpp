@@ -367,6 +367,35 @@ void lead_hard_delete_cascades_and_folds_once(Db& db, Expect& ex) {
     EXPECT(db.contact(tenant_a, "kept").has_value());
 }
 
+// Art. 18: a restricted contact's data is stored, not otherwise processed, so its deletion feeds
+// no aggregate, as an analytics objection does (its messages neither, deleted with it or alone).
+void restricted_contacts_left_out_of_aggregates(Db& db, Expect& ex) {
+    Target* leads = db.target("contacts");
+    Target* messages = db.target("messages");
+    if (leads == nullptr || messages == nullptr) return;
+    const Timestamp created = now - Days{100};
+    for (const char* id : {"restricted", "open"}) {
+        db.lead(tenant_a, id, id == std::string("open") ? 2 : 1, created, now - Days{40}, false, "integration");
+        db.message(tenant_a, std::string("m-") + id, id, created);
+    }
+    db.lead(tenant_a, "restricted-live", 3, created, std::nullopt, false, "integration");
+    db.message(tenant_a, "m-live", "restricted-live", now - Days{200}, storage::Direction::outbound);
+    for (const char* id : {"restricted", "restricted-live"})
+        if (auto c = db.contact(tenant_a, id)) {
+            c->restricted = true;
+            ex.ok(db.stores().contacts().put(*c), __LINE__, "restricting processing");
+        }
+    const std::vector<std::string> ids{"open", "restricted"};
+    EXPECT(rows_of(leads->hard_delete(batch(tenant_a, Selection::soft_deleted, now - Days{30}, ids))) == 2);
+    const std::vector<std::string> live{"m-live"};
+    EXPECT(rows_of(messages->hard_delete(batch(tenant_a, Selection::expired, now - Days{90}, live))) == 1);
+    EXPECT(db.messages_of(tenant_a, "restricted") == 0 && db.messages_of(tenant_a, "restricted-live") == 0);
+    const auto d = std::chrono::floor<Days>(created);
+    const std::vector<DailyAggregate> want{{tenant_a, d, "lead", "integration", 1},
+                                           {tenant_a, d, "message.inbound", "integration", 1}};
+    EXPECT(db.aggregates(tenant_a) == want);  // only the open contact and its message
+}
+
 void hold_after_listing_wins(Db& db, Expect& ex) {
     Target* t = db.target("contacts");
     if (t == nullptr) return;
@@ -538,6 +567,8 @@ const Case cases[] = {
      lead_candidates_by_selection},
     {"a lead soft delete changes only leads that still qualify, once", lead_soft_delete_once},
     {"a lead hard delete removes its messages and folds it into aggregates, once", lead_hard_delete_cascades_and_folds_once},
+    {"a restricted contact is left out of the aggregates, like an analytics objection",
+     restricted_contacts_left_out_of_aggregates},
     {"a hold placed after the listing still stops the batch", hold_after_listing_wins},
     {"messages go by their own time while their lead stays, held leads' messages kept", messages_go_by_their_time},
     {"consent records and inbound activity go only at termination, except a held lead's number",

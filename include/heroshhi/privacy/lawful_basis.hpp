@@ -65,7 +65,8 @@ enum class ProcessingPath {
     marketing_send,         ///< marketing templates, one by one or to a campaign audience ("send.marketing_template")
     consent_recording,      ///< marketing consent given or withdrawn ("consent.")
     inbound_recording,      ///< inbound messages, the last-inbound time, STOP/START ("opt_out.", "opt_in.")
-    lead_management,        ///< rectification, restriction, objection, bulk delete, erasure ("privacy.")
+    lead_management,        ///< rectification, restriction, objection, bulk delete, erasure ("privacy.",
+                            ///< "restriction.apply/lift"); the host's own authorized actions ("read", ...)
     data_export,            ///< access exports and the tenant's lead export ("privacy.access.", "privacy.export.")
     rights_requests,        ///< the data-subject request register ("privacy.request.")
     retention_sweep,        ///< deletions by the retention table ("retention.sweep")
@@ -73,8 +74,9 @@ enum class ProcessingPath {
     audit_logging,          ///< the audit trail itself, and its purge ("audit.")
 };
 
-/// One path, the activity it carries out, and the audit action prefixes it writes (empty for
-/// analytics aggregation, which writes no entry of its own: the sweep's entry counts it).
+/// One path, the activity it carries out, and the audit actions it writes (exact names, and
+/// prefixes ending in '.'; empty for analytics aggregation, which writes no entry of its own: the
+/// sweep's entry counts it).
 struct PathActivity {
     ProcessingPath path;
     std::string_view name;  ///< "service_send", ...
@@ -94,8 +96,10 @@ constexpr ProcessingPath path_of(messaging::MessageKind kind) noexcept {
                                                               : ProcessingPath::service_send;
 }
 
-/// The path that writes audit entries with `action` (the longest matching prefix); nullopt for an
-/// action the library does not write (a host's own).
+/// The path that writes audit entries with `action`: an exact action name if one is listed, else
+/// the longest matching prefix (a listed name ending in '.'); nullopt for an action the library
+/// does not write. Engine::authorize's bare rbac::Action names ("read", "export", ...) and
+/// Engine::restrict_processing's "restriction.apply" / "restriction.lift" are listed.
 std::optional<ProcessingPath> path_of_audit_action(std::string_view action) noexcept;
 
 /// What a data subject has said about the processing of their data, as the gates know it.

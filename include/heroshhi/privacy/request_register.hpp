@@ -17,6 +17,7 @@
 #include <heroshhi/rbac/principal.hpp>
 #include <heroshhi/storage/records.hpp>
 #include <heroshhi/storage/request_store.hpp>
+#include <heroshhi/storage/store_set.hpp>
 
 namespace heroshhi::privacy {
 
@@ -27,13 +28,22 @@ struct OverdueRequest {
 };
 
 /// Logs requests and moves them on. Every operation is authorized on the data_subject_request
-/// resource (owners and admins by default: create to log, update to move on, read to look) and
-/// audited ("privacy.request.<operation>", the request's id as target), denials included; it acts
+/// resource (owners and admins by default: create to log, update to move on, read to look; managers
+/// for the requests of their team's contacts, see below) and audited ("privacy.request.<operation>", the request's id as target), denials included; it acts
 /// only on an allowing decision. A subject is named by contact id or by the pseudonym of a number
 /// (subject_of / pseudonym_subject), never by a plain number. Thread-safe if the store is; blocks on
-/// it. Borrows the engine, the store and the clock.
+/// it. Borrows the engine, the store(s) and the clock.
+///
+/// Built on a StoreSet, the register gives a request about "contact:<id>" the team that contact
+/// belongs to now (looked up at each call), so the matrix rule manager.team_requests lets a manager
+/// handle the requests of their team's contacts and no others. A request about a pseudonym, about
+/// a contact no longer stored, or a register built on the RequestStore alone carries no team:
+/// owners and admins only. Listing the register is owners' and admins' too.
 class RequestRegister {
 public:
+    RequestRegister(Engine& engine, storage::StoreSet& stores, const Clock& clock)
+        : engine_(engine), store_(stores.requests()), contacts_(&stores.contacts()), clock_(clock) {}
+    /// Without the contact store: no request carries a team (see above).
     RequestRegister(Engine& engine, storage::RequestStore& store, const Clock& clock)
         : engine_(engine), store_(store), clock_(clock) {}
 
@@ -76,13 +86,18 @@ public:
 
 private:
     Result<rbac::AccessDecision> authorize(const rbac::Principal& by, const TenantId& tenant, rbac::Action action,
-                                           std::string_view id, std::string audit_action, std::string_view request_id);
+                                           std::string_view id, std::string team, std::string audit_action,
+                                           std::string_view request_id);
+    /// The team of the contact `subject` names ("contact:<id>"); empty for a pseudonym, a contact
+    /// not stored, or without a contact store.
+    Result<std::string> team_of(const TenantId& tenant, std::string_view subject);
     Result<Attempt<SubjectRequest>> move(const rbac::Principal& by, const TenantId& tenant, std::string_view id,
                                          std::string audit_action, std::string_view request_id,
                                          const std::function<Result<void>(SubjectRequest&, Timestamp now)>& step);
 
     Engine& engine_;
     storage::RequestStore& store_;
+    storage::ContactStore* contacts_ = nullptr;
     const Clock& clock_;
 };
 

@@ -91,20 +91,20 @@ constexpr const char* aggregate_list =
 constexpr const char* fold_lead =
     "INSERT INTO analytics_daily (tenant, day, event_type, source, count)"
     " SELECT tenant, " HEROSHHI_DAY_OF("created_at_ms") ", 'lead', " HEROSHHI_SOURCE_OF("source") ", 1"
-    " FROM contacts WHERE tenant = $1 AND id = $2 AND NOT analytics_objection" HEROSHHI_FOLD_CONFLICT;
+    " FROM contacts WHERE tenant = $1 AND id = $2 AND NOT analytics_objection AND NOT restricted" HEROSHHI_FOLD_CONFLICT;
 constexpr const char* fold_messages_of_contact =
     "INSERT INTO analytics_daily (tenant, day, event_type, source, count)"
     " SELECT m.tenant, " HEROSHHI_DAY_OF("m.created_at_ms") ", 'message.' || m.direction, "
     HEROSHHI_SOURCE_OF("c.source") ", count(*)"
     " FROM messages m JOIN contacts c ON c.tenant = m.tenant AND c.id = m.contact_id"
-    " WHERE m.tenant = $1 AND m.contact_id = $2 AND NOT c.analytics_objection GROUP BY 1, 2, 3, 4"
+    " WHERE m.tenant = $1 AND m.contact_id = $2 AND NOT c.analytics_objection AND NOT c.restricted GROUP BY 1, 2, 3, 4"
     HEROSHHI_FOLD_CONFLICT;
 constexpr const char* fold_message =
     "INSERT INTO analytics_daily (tenant, day, event_type, source, count)"
     " SELECT m.tenant, " HEROSHHI_DAY_OF("m.created_at_ms") ", 'message.' || m.direction, "
     HEROSHHI_SOURCE_OF("c.source") ", 1"
     " FROM messages m JOIN contacts c ON c.tenant = m.tenant AND c.id = m.contact_id"
-    " WHERE m.tenant = $1 AND m.id = $2 AND NOT c.analytics_objection" HEROSHHI_FOLD_CONFLICT;
+    " WHERE m.tenant = $1 AND m.id = $2 AND NOT c.analytics_objection AND NOT c.restricted" HEROSHHI_FOLD_CONFLICT;
 
 // Last activity: creation, update, or the newest message (messages_by_contact serves it).
 constexpr const char* lead_expired_page =

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "support/temp_db.hpp"
+#include "support/test_keys.hpp"
 
 #include <heroshhi/audit/log.hpp>
 #include <heroshhi/core/clock.hpp>
@@ -43,17 +44,8 @@ constexpr int leads_per_tenant = 120;
 
 PhoneNumber phone(int n) { return PhoneNumber::parse("+1415555" + std::to_string(1000 + n)).value(); }
 
-crypto::SecretKey key_of(std::uint8_t fill) {
-    std::vector<std::uint8_t> bytes(crypto::SecretKey::size, fill);
-    return crypto::SecretKey::from_bytes(bytes).value();
-}
-
-crypto::KeyRing ring_of(std::initializer_list<std::uint32_t> ids, std::uint32_t primary) {
-    crypto::KeySet set;
-    for (const std::uint32_t id : ids) set.keys.push_back({crypto::KeyId{id}, key_of(static_cast<std::uint8_t>(id))});
-    set.primary = crypto::KeyId{primary};
-    return crypto::KeyRing::create(std::move(set)).value();
-}
+using test_support::key_of;
+using test_support::ring_of;
 
 /// Copies a closed database file (the store checkpoints and removes its WAL on close).
 void copy_db(const TempDb& from, const TempDb& to) {

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "support/temp_db.hpp"
+#include "support/test_keys.hpp"
 
 #include <heroshhi/crypto/blind_index.hpp>
 #include <heroshhi/crypto/key_ring.hpp>
@@ -51,10 +52,7 @@ const Timestamp start_time = from_unix_ms(1'793'628'187'000);  // 2026-11-02T14:
 
 PhoneNumber phone(const char* text) { return PhoneNumber::parse(text).value(); }
 
-crypto::SecretKey key_of(std::uint8_t fill) {
-    std::vector<std::uint8_t> bytes(crypto::SecretKey::size, fill);
-    return crypto::SecretKey::from_bytes(bytes).value();
-}
+using test_support::key_of;
 
 crypto::KeyRing ring() {
     crypto::KeySet set;

@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "support/temp_db.hpp"
+#include "support/test_keys.hpp"
 
 #include <heroshhi/crypto/blind_index.hpp>
 #include <heroshhi/crypto/key_ring.hpp>
@@ -54,10 +55,7 @@ const char* name(Kind k) {
     return k == Kind::memory ? "memory" : k == Kind::sqlite ? "sqlite" : "sqlite (encrypted)";
 }
 
-crypto::SecretKey key_of(std::uint8_t fill) {
-    std::vector<std::uint8_t> bytes(crypto::SecretKey::size, fill);
-    return crypto::SecretKey::from_bytes(bytes).value();
-}
+using test_support::key_of;
 
 Policy policy_with(std::optional<Days> leads, std::optional<Days> messages = std::nullopt) {
     PolicyConfig config;

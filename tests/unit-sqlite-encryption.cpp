@@ -6,6 +6,7 @@
 
 #include "support/raw_db.hpp"
 #include "support/temp_db.hpp"
+#include "support/test_keys.hpp"
 
 #include <heroshhi/crypto/blind_index.hpp>
 #include <heroshhi/crypto/errors.hpp>
@@ -36,17 +37,8 @@ const Timestamp t0 = from_unix_ms(1'764'000'000'000);
 
 PhoneNumber phone(std::string_view e164) { return PhoneNumber::parse(e164).value(); }
 
-crypto::SecretKey key_of(std::uint8_t fill) {
-    std::vector<std::uint8_t> bytes(crypto::SecretKey::size, fill);
-    return crypto::SecretKey::from_bytes(bytes).value();
-}
-
-crypto::KeyRing ring_of(std::initializer_list<std::uint32_t> ids, std::uint32_t primary) {
-    crypto::KeySet set;
-    for (const std::uint32_t id : ids) set.keys.push_back({crypto::KeyId{id}, key_of(static_cast<std::uint8_t>(id))});
-    set.primary = crypto::KeyId{primary};
-    return crypto::KeyRing::create(std::move(set)).value();
-}
+using test_support::key_of;
+using test_support::ring_of;
 
 /// The keys a test opens its stores with.
 struct Keys {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "detail/retention_cursor.hpp"
+#include "detail/guarded.hpp"
 #include <heroshhi/storage/errors.hpp>
 
 namespace heroshhi::storage::detail {
@@ -217,23 +218,6 @@ StorageErrc storage_errc(int rc) noexcept {
         case SQLITE_TOOBIG: return StorageErrc::invalid_argument;
         case SQLITE_CONSTRAINT: return StorageErrc::conflict;
         default: return StorageErrc::unavailable;
-    }
-}
-
-template <class T, class Body>
-Result<T> guarded(Body&& body) noexcept {
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    } catch (const std::exception& e) {
-        try {
-            return Error(StorageErrc::unavailable, std::string("unexpected exception: ") + e.what());
-        } catch (...) {
-            return Error(make_error_code(StorageErrc::unavailable));
-        }
-    } catch (...) {
-        return Error(make_error_code(StorageErrc::unavailable));
     }
 }
 

@@ -40,9 +40,14 @@
 #include <heroshhi/storage/errors.hpp>
 
 #include "detail/sqlite_retention.hpp"
+#include "detail/guarded.hpp"
 
 namespace heroshhi::storage {
 namespace {
+
+using detail::exception_error;
+using detail::guarded;
+using detail::hex;
 
 /// "HROS": marks a file as a heroshhi database (PRAGMA application_id).
 constexpr std::int32_t heroshhi_application_id = 0x48524F53;
@@ -589,28 +594,6 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view action, const std::stri
     return Error(storage_errc(rc), std::move(detail));
 }
 
-Error exception_error(const char* what) noexcept {
-    try {
-        return Error(StorageErrc::unavailable, std::string("unexpected exception: ").append(what));
-    } catch (...) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    }
-}
-
-/// Runs `body`, turning any exception (std::bad_alloc, a throwing visitor) into `unavailable`.
-template <class T, class Body>
-Result<T> guarded(Body&& body) noexcept {
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    } catch (const std::exception& e) {
-        return exception_error(e.what());
-    } catch (...) {
-        return exception_error("unknown exception");
-    }
-}
-
 Error invalid(const char* what) { return Error(StorageErrc::invalid_argument, what); }
 
 // ---------------------------------------------------------------------------------------------
@@ -833,17 +816,6 @@ struct SealedCursor {
         return key == RowKey::phone_tag ? row.tenant == tenant && row.tag == tag : row.rowid == rowid;
     }
 };
-
-std::string hex(std::span<const std::uint8_t> bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const std::uint8_t b : bytes) {
-        out += digits[b >> 4];
-        out += digits[b & 0xF];
-    }
-    return out;
-}
 
 std::optional<std::vector<std::uint8_t>> unhex(std::string_view text) {
     if (text.size() % 2 != 0) return std::nullopt;

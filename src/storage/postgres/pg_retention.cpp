@@ -21,6 +21,7 @@
 //   lead's cascade against the messages step of another instance) is neither deleted nor counted
 //   twice, whatever the categories.
 #include "pg_retention.hpp"
+#include "../detail/guarded.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -38,6 +39,8 @@
 
 namespace heroshhi::storage::detail {
 namespace {
+
+using detail::guarded;
 
 using retention::Batch;
 using retention::Candidate;
@@ -185,23 +188,6 @@ constexpr const char* webhook_key_delete = "DELETE FROM dedup_keys WHERE tenant 
 #undef HEROSHHI_SOURCE_OF
 #undef HEROSHHI_HELD_PHONE
 #undef HEROSHHI_FOLD_CONFLICT
-
-template <class T, class Body>
-Result<T> guarded(Body&& body) noexcept {
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    } catch (const std::exception& e) {
-        try {
-            return Error(StorageErrc::unavailable, std::string("unexpected exception: ") + e.what());
-        } catch (...) {
-            return Error(make_error_code(StorageErrc::unavailable));
-        }
-    } catch (...) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    }
-}
 
 std::int64_t clamp_limit(std::size_t n) noexcept {
     return static_cast<std::int64_t>(std::min<std::size_t>(n, std::numeric_limits<std::int64_t>::max()));

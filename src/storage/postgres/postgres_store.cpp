@@ -34,9 +34,14 @@
 #include "pg_connection.hpp"
 #include "pg_retention.hpp"
 #include "pg_schema.hpp"
+#include "../detail/guarded.hpp"
 
 namespace heroshhi::storage {
 namespace {
+
+using detail::exception_error;
+using detail::guarded;
+using detail::hex;
 
 using pg::Lease;
 using pg::Params;
@@ -291,28 +296,6 @@ constexpr const char* sealed_replace_activity_phone =
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-Error exception_error(const char* what) noexcept {
-    try {
-        return Error(StorageErrc::unavailable, std::string("unexpected exception: ").append(what));
-    } catch (...) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    }
-}
-
-/// Runs `body`, turning any exception (std::bad_alloc, a throwing visitor) into `unavailable`.
-template <class T, class Body>
-Result<T> guarded(Body&& body) noexcept {
-    try {
-        return body();
-    } catch (const std::bad_alloc&) {
-        return Error(make_error_code(StorageErrc::unavailable));
-    } catch (const std::exception& e) {
-        return exception_error(e.what());
-    } catch (...) {
-        return exception_error("unknown exception");
-    }
-}
-
 Error invalid(const char* what) { return Error(StorageErrc::invalid_argument, what); }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,17 +330,6 @@ std::array<std::uint8_t, 8> plain_phone_key(const PhoneNumber& phone) noexcept {
     for (int i = 7; i >= 0; --i) {
         out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(key & 0xFF);
         key >>= 8;
-    }
-    return out;
-}
-
-std::string hex(std::span<const std::uint8_t> bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (const std::uint8_t b : bytes) {
-        out += digits[b >> 4];
-        out += digits[b & 0xF];
     }
     return out;
 }

@@ -18,7 +18,7 @@ launcher=()
 command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 # -O1 keeps assertions (Debug) and still fuzzes at a useful speed.
 cmake -S "$root" -B "$build_dir" -G Ninja "${launcher[@]}" -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DHEROSHHI_WERROR=ON \
+  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DHEROSHHI_WERROR=ON \
   -DHEROSHHI_SANITIZE=address,undefined -DHEROSHHI_FUZZ=ON \
   -DHEROSHHI_BUILD_BENCHMARKS=OFF -DHEROSHHI_BUILD_EXAMPLES=OFF -DHEROSHHI_INSTALL=OFF >/dev/null
 cmake --build "$build_dir" -j "$jobs" --target fuzz-targets

@@ -22,15 +22,23 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/install-deps.sh"
 jobs="${HEROSHHI_JOBS:-$(nproc)}"
 status=0
+# Four build trees and a compiler cache share the disk: debug info is line tables only (enough for
+# sanitizer and debugger stack traces) and the cache is capped, which keeps a whole run under
+# about 4 GB. What the machine had at the start is printed so that a run that dies of a full disk
+# or of memory says so.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-2G}"
+resources() { echo "-- $1: $(df -h --output=avail "$root" | tail -1 | tr -d ' ') free on disk," \
+                   "$(free -m | awk '/^Mem:/{print $7}') MB memory available"; }
+resources "before"
 
 echo "== [1/4] g++: build and test"
 "$root/scripts/build.sh" "$root/build/test-gcc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=g++ -DHEROSHHI_WERROR=ON
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_COMPILER=g++ -DHEROSHHI_WERROR=ON
 (cd "$root/build/test-gcc" && ctest --output-on-failure -j "$jobs") || status=1
 
 echo "== [2/4] clang + ASan/UBSan: build and test"
 "$root/scripts/build.sh" "$root/build/test-asan" -DCMAKE_BUILD_TYPE=Debug \
-  -DCMAKE_CXX_COMPILER=clang++ -DHEROSHHI_WERROR=ON -DHEROSHHI_SANITIZE=address,undefined \
+  -DCMAKE_CXX_FLAGS_DEBUG="-gline-tables-only" -DCMAKE_CXX_COMPILER=clang++ -DHEROSHHI_WERROR=ON -DHEROSHHI_SANITIZE=address,undefined \
   -DHEROSHHI_BUILD_BENCHMARKS=OFF -DHEROSHHI_BUILD_EXAMPLES=ON
 (cd "$root/build/test-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$jobs" -E '^consumer-') || status=1
@@ -39,7 +47,7 @@ echo "== [3/4] clang + ThreadSanitizer: build and run the concurrency tests"
 tsan_tests=(unit-suppression-index unit-ratelimit unit-audit unit-http-server unit-sqlite conformance-stores
             unit-optout-engine unit-engine-access unit-shared-store unit-postgres unit-postgres-change-feed)
 HEROSHHI_BUILD_TARGETS="${tsan_tests[*]}" "$root/scripts/build.sh" "$root/build/test-tsan" \
-  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++ \
   -DHEROSHHI_WERROR=ON -DHEROSHHI_SANITIZE=thread \
   -DHEROSHHI_BUILD_BENCHMARKS=OFF -DHEROSHHI_BUILD_EXAMPLES=OFF -DHEROSHHI_INSTALL=OFF
 tsan_regex="^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
@@ -49,5 +57,6 @@ tsan_regex="^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
 echo "== [4/4] clang + libFuzzer + ASan/UBSan: fuzz each target for ${HEROSHHI_FUZZ_SECONDS:-30} s"
 "$root/scripts/fuzz.sh" "$root/build/test-fuzz" || status=1
 
+resources "after"
 if [ "$status" -ne 0 ]; then echo "== FAILED"; else echo "== all tests passed"; fi
 exit "$status"

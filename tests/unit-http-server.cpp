@@ -34,13 +34,16 @@ public:
     }
     ~Client() { ::close(fd_); }
 
-    void send(const std::string& bytes) {
+    // True if every byte was sent; false if the server closed or reset the connection first (it
+    // may close early on a limit; the test reads its answer).
+    bool send(const std::string& bytes) {
         std::size_t sent = 0;
         while (sent < bytes.size()) {
             const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-            if (n <= 0) return;  // the server may close early (limits); the test reads its answer
+            if (n <= 0) return false;
             sent += std::size_t(n);
         }
+        return true;
     }
 
     // Reads one response (headers, then Content-Length bytes), or until the server closes.
@@ -206,6 +209,35 @@ TEST_CASE("a body over the limit is refused with 413 before the handler runs") {
     CHECK(r.rfind("HTTP/1.1 413", 0) == 0);
     CHECK(r.find("body_too_large") != std::string::npos);
     CHECK(calls == 0);
+}
+
+TEST_CASE("after refusing a body it did not read, the server drains it so the client is not reset") {
+    // A client sends the whole body before reading the answer. If the server closed with that
+    // body unread, the kernel would reset the connection: the client's send fails and the 413
+    // can be lost. The server stops sending, then reads and drops the rest until the client closes.
+    http::ServerOptions options;
+    options.max_body_bytes = 1024;
+    auto server = serve(echo, options);
+    Client c(server->port());
+    const std::size_t length = 4 * 1024 * 1024;
+    REQUIRE(c.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(length) + "\r\n\r\n"));
+    const std::string r = c.receive();
+    CHECK(r.rfind("HTTP/1.1 413", 0) == 0);
+    CHECK(c.send(std::string(length, 'a')));  // reset before this change: EPIPE / ECONNRESET
+    CHECK(c.closed_by_server(5s));
+}
+
+TEST_CASE("a client that keeps sending after a refusal is cut off after the linger limit") {
+    http::ServerOptions options;
+    options.max_body_bytes = 1024;
+    auto server = serve(echo, options);
+    Client c(server->port());
+    REQUIRE(c.send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n"));
+    CHECK(c.receive().rfind("HTTP/1.1 413", 0) == 0);
+    // 64 MB is past the 16 MB the server drops before it closes; the send must fail, not block.
+    bool all_sent = true;
+    for (int i = 0; i < 64 && all_sent; ++i) all_sent = c.send(std::string(1024 * 1024, 'a'));
+    CHECK_FALSE(all_sent);
 }
 
 TEST_CASE("headers over the limit are refused with 431") {

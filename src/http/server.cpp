@@ -529,9 +529,34 @@ private:
 
     void on_write(beast::error_code ec) {
         end_request();
-        if (ec || !keep_alive_) return close();
+        if (ec) return close();
+        if (!keep_alive_) return parser_ && parser_->is_done() ? close() : linger();
         ++requests_;
         read_header();
+    }
+
+    // A request refused before its body was read (too large, bad framing) leaves the client
+    // still sending. Closing with unread input makes the kernel reset the connection, and a reset
+    // can destroy the refusal before the client reads it. So stop sending, then read and drop
+    // what arrives until the client closes, for at most kLingerTime and kLingerBytes.
+    static constexpr std::chrono::seconds kLingerTime{2};
+    static constexpr std::size_t kLingerBytes = 16 * 1024 * 1024;
+
+    void linger() {
+        beast::error_code ignored;
+        lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        lowest().expires_after(std::min<std::chrono::milliseconds>(kLingerTime, server_.options.read_timeout));
+        buffer_.clear();
+        drain(0);
+    }
+
+    void drain(std::size_t dropped) {
+        lowest().async_read_some(buffer_.prepare(16 * 1024),
+                                 [self = shared_from_this(), dropped](beast::error_code ec, std::size_t n) {
+                                     if (ec || dropped + n > kLingerBytes || self->server_.stopping.load())
+                                         return self->close();
+                                     self->drain(dropped + n);
+                                 });
     }
 
     // A request that broke a limit is answered (so the client learns why) and the connection closed.

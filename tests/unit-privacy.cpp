@@ -1120,6 +1120,64 @@ TEST_CASE("erasure is refused to sales users, other teams' managers and other te
     CHECK(missing.error() == privacy::PrivacyErrc::not_found);
 }
 
+TEST_CASE("whether a contact exists is told only to those who may act on any of the tenant's contacts") {
+    World w(Kind::memory);
+    // Each operation, on a contact that exists but is not the principal's, and on one that does
+    // not exist: a sales user not assigned to Ada and the manager of another team must get the
+    // same answer for both (a denial), never not_found or a validation error.
+    privacy::Rectification bad_email;
+    bad_email.email = "not an address";
+    std::ostringstream sink;
+    using Outcome = Result<bool>;  // allowed(), or the error
+    auto each = [&](const Principal& by, const char* id) {
+        const ContactId c{id};
+        auto answer = [](const auto& r) -> Outcome {
+            if (!r) return r.error();
+            return r->allowed();
+        };
+        return std::vector<Outcome>{
+            answer(w.rights->export_contact(by, acme, c, ExportFormat::json, sink)),
+            answer(w.rights->rectify(by, acme, c, bad_email)),
+            answer(w.rights->erase(by, acme, c)),
+            answer(w.rights->restrict_processing(by, acme, c, true)),
+            answer(w.rights->object(by, acme, c, privacy::Objection::analytics)),
+            answer(w.rights->object(by, acme, c, privacy::Objection::marketing)),
+            answer(w.rights->withdraw_objection(by, acme, c, privacy::Objection::analytics)),
+        };
+    };
+    for (const Principal* p : {&w.other_sales, &w.manager_south}) {
+        CAPTURE(p->user.value());
+        const auto existing = each(*p, "c-ada");
+        const auto missing = each(*p, "c-nobody");
+        REQUIRE(existing.size() == missing.size());
+        for (std::size_t i = 0; i < existing.size(); ++i) {
+            CAPTURE(i);
+            REQUIRE(existing[i].has_value());
+            REQUIRE(missing[i].has_value());
+            CHECK_FALSE(*existing[i]);
+            CHECK_FALSE(*missing[i]);
+        }
+    }
+    // Nothing changed for Ada, and each refusal on the missing id is in the trail.
+    const auto ada_now = w.store().contacts().get(acme, ContactId{"c-ada"}).value();
+    REQUIRE(ada_now.has_value());
+    CHECK_FALSE(ada_now->restricted);
+    CHECK(ada_now->email == "ada@example.com");
+    std::size_t refused_on_missing = 0;
+    for (const auto& e : w.trail())
+        if (e.target_id == "c-nobody" && !e.allowed()) ++refused_on_missing;
+    CHECK(refused_on_missing == 14);
+
+    // The owner may act on any contact: it learns that there is none (and a bad value on Ada).
+    for (const auto& answer : each(w.owner, "c-nobody")) {
+        REQUIRE_FALSE(answer.has_value());
+        CHECK(answer.error() == privacy::PrivacyErrc::not_found);
+    }
+    auto invalid = w.rights->rectify(w.owner, acme, ContactId{"c-ada"}, bad_email);
+    REQUIRE_FALSE(invalid.has_value());
+    CHECK(invalid.error() != privacy::PrivacyErrc::not_found);  // the schema's error: Ada exists
+}
+
 TEST_CASE("an erasure that failed half-way finishes when repeated") {
     // Fail at every possible call in turn; after healing, a second erasure completes it.
     for (long fail_after = 0; fail_after < 40; ++fail_after) {

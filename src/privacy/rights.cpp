@@ -126,8 +126,15 @@ struct ContactAccess {
     std::optional<storage::Contact> contact;
 };
 
+Error no_such_contact(const TenantId& tenant, const ContactId& id) {
+    return Error(PrivacyErrc::not_found, "no contact '" + id.value() + "' in tenant '" + tenant.value() + "'");
+}
+
 /// Finds the contact and authorizes `action` on it, auditing the decision. A principal of another
-/// tenant is refused before anything is read. Fails with not_found when there is no such contact.
+/// tenant is refused before anything is read. When there is no such contact, the decision is taken
+/// on the bare id (no team, no assignee) and audited: whether a contact exists is itself something
+/// to protect, so only a principal who may act on any of the tenant's contacts (owner, admin)
+/// learns it (not_found); a manager or a sales user is refused as for a contact not theirs.
 /// `held_what`: the operation a legal hold blocks ("rectified"), empty if none does.
 Result<ContactAccess> open_contact(Engine& engine, storage::StoreSet& stores, const rbac::Principal& by,
                                    const TenantId& tenant, const ContactId& id, Action action,
@@ -135,16 +142,20 @@ Result<ContactAccess> open_contact(Engine& engine, storage::StoreSet& stores, co
                                    std::string_view held_what = {}) {
     if (tenant.empty() || id.empty())
         return Error(PrivacyErrc::invalid_request, "a data-subject operation needs a tenant and a contact id");
-    if (by.tenant != tenant) {
-        auto denied = authorize(engine, by, action, Resource{ResourceType::contact, tenant, id.value()},
-                                std::move(audit_action), request_id);
-        if (!denied) return denied.error();
-        return ContactAccess{std::move(denied).value(), std::nullopt};
+    std::optional<storage::Contact> found;
+    if (by.tenant == tenant) {
+        auto read = stores.contacts().get(tenant, id);
+        if (!read) return read.error();
+        found = std::move(*read);
     }
-    auto found = stores.contacts().get(tenant, id);
-    if (!found) return found.error();
-    if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + id.value() + "' in tenant '" + tenant.value() + "'");
-    const storage::Contact& c = **found;
+    if (!found) {
+        auto bare = authorize(engine, by, action, Resource{ResourceType::contact, tenant, id.value()},
+                              std::move(audit_action), request_id);
+        if (!bare) return bare.error();
+        if (by.tenant == tenant && bare->allowed()) return no_such_contact(tenant, id);
+        return ContactAccess{std::move(bare).value(), std::nullopt};
+    }
+    const storage::Contact& c = *found;
     auto access = authorize_unless_held(engine, by, action, contact_resource(c), std::move(audit_action), request_id,
                                         !held_what.empty(), [&] { return hold_on(stores, c, held_what); });
     if (!access) return access.error();
@@ -506,15 +517,14 @@ Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, 
 Result<Attempt<storage::Contact>> Rights::rectify(const rbac::Principal& by, const TenantId& tenant,
                                                   const ContactId& contact, const Rectification& change,
                                                   std::string_view request_id) {
-    // The change is checked before anything is recorded: a refused value is not an operation.
-    std::optional<Rectified> rectified;
+    // A value the schema refuses is refused before anything is recorded (it is not an operation),
+    // but only to a principal who may change the contact: to anyone else, the answer does not
+    // depend on whether the contact exists or what it holds.
     if (by.tenant == tenant && !tenant.empty() && !contact.empty()) {
         auto found = stores_.contacts().get(tenant, contact);
         if (!found) return found.error();
-        if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
-        auto checked = check_rectification(options_.schema, **found, change);
-        if (!checked) return checked.error();
-        rectified = std::move(checked).value();
+        if (*found && engine_.authorizer().check(by, Action::update, contact_resource(**found)).allowed())
+            if (auto checked = check_rectification(options_.schema, **found, change); !checked) return checked.error();
     }
     // A hold keeps the data as it is: rectifying would overwrite (and scrub) the held values.
     auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update, "privacy.rectify", request_id,
@@ -522,6 +532,8 @@ Result<Attempt<storage::Contact>> Rights::rectify(const rbac::Principal& by, con
     if (!opened) return opened.error();
     if (!opened->contact) return denied<storage::Contact>(std::move(opened->access));
     storage::Contact c = std::move(*opened->contact);
+    auto rectified = check_rectification(options_.schema, c, change);  // the contact as authorized
+    if (!rectified) return rectified.error();
     const bool phone_changed = rectified->phone && *rectified->phone != c.phone;
     c.name = std::move(rectified->name);
     c.email = std::move(rectified->email);
@@ -542,21 +554,13 @@ Result<Attempt<Erasure>> Rights::erase(const rbac::Principal& by, const TenantId
                                        std::string_view request_id) {
     if (tenant.empty() || contact.empty())
         return Error(PrivacyErrc::invalid_request, "an erasure needs a tenant and a contact id");
-    if (by.tenant != tenant) {
-        auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::delete_, "privacy.erase", request_id);
-        if (!opened) return opened.error();
-        return denied<Erasure>(std::move(opened->access));
-    }
-    auto found = stores_.contacts().get(tenant, contact);
-    if (!found) return found.error();
-    if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
-    const storage::Contact c = **found;
     // Allowed, but a hold on the contact or its tenant wins: recorded as such, the caller told why.
-    auto decided = authorize_unless_held(engine_, by, Action::delete_, contact_resource(c), "privacy.erase", request_id,
-                                         true, [&] { return hold_on(stores_, c, "erased"); });
-    if (!decided) return decided.error();
-    rbac::AccessDecision access = std::move(decided).value();
-    if (!access.allowed()) return denied<Erasure>(std::move(access));
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::delete_, "privacy.erase", request_id,
+                               "erased");
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<Erasure>(std::move(opened->access));
+    rbac::AccessDecision access = std::move(opened->access);
+    const storage::Contact c = std::move(*opened->contact);
 
     Erasure out;
     if (auto counted = stores_.messages().scan_for_contact(tenant, c.id, [&](const storage::MessageRecord&) { ++out.messages; });
@@ -666,17 +670,23 @@ Result<Attempt<bool>> Rights::object(const rbac::Principal& by, const TenantId& 
                                                       " rests on " + std::string(to_string(processing_activity(activity).basis)) +
                                                       ", which an objection does not stop");
     if (purpose == Objection::marketing) {
-        if (by.tenant != tenant) {
+        // The engine authorizes and audits the opt-out itself ("opt_out.manual"); a principal of
+        // another tenant, or a contact that does not exist, is answered as open_contact does.
+        std::optional<storage::Contact> found;
+        if (by.tenant == tenant && !tenant.empty() && !contact.empty()) {
+            auto read = stores_.contacts().get(tenant, contact);
+            if (!read) return read.error();
+            found = std::move(*read);
+        }
+        if (!found) {
             auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::update,
                                        "privacy.object.marketing", request_id);
             if (!opened) return opened.error();
-            return denied<bool>(std::move(opened->access));
+            if (!opened->contact) return denied<bool>(std::move(opened->access));
+            found = std::move(opened->contact);  // created meanwhile
         }
-        auto found = stores_.contacts().get(tenant, contact);
-        if (!found) return found.error();
-        if (!*found) return Error(PrivacyErrc::not_found, "no contact '" + contact.value() + "' in tenant '" + tenant.value() + "'");
         OptOutRequest request{optout::Scope::marketing, "objection to marketing", std::string(request_id)};
-        auto recorded = engine_.opt_out_manually(tenant, by, (*found)->phone, std::move(request));
+        auto recorded = engine_.opt_out_manually(tenant, by, found->phone, std::move(request));
         if (!recorded) return recorded.error();
         if (!recorded->allowed()) return denied<bool>(std::move(recorded->access));
         return done(std::move(recorded->access), true);

@@ -1103,6 +1103,122 @@ TEST_CASE("without an account store a tenant hold cannot be ruled out, so erasur
     CHECK(w.entries("privacy.erase").empty());
 }
 
+TEST_CASE("only the owner terminates the account; it is closed once, audited, and deleted 30 days later") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            for (const Principal* p : {&w.admin, &w.manager_north, &w.sales, &w.globex_admin}) {
+                auto refused = w.rights->terminate_account(*p, acme, "T-1");
+                REQUIRE(refused.has_value());
+                CHECK_FALSE(refused->allowed());
+            }
+            auto before = w.store().accounts()->get(acme);
+            REQUIRE(before.has_value());
+            CHECK_FALSE((before->has_value() && (*before)->closed_at.has_value()));
+
+            auto closed = w.rights->terminate_account(w.owner, acme, "T-1");
+            REQUIRE(closed.has_value());
+            REQUIRE(closed->allowed());
+            CHECK(closed->value->closed_at == start_time);
+            CHECK(closed->value->deletion_after == start_time + std::chrono::days(30));
+            CHECK_FALSE(closed->value->already_closed);
+            auto stored = w.store().accounts()->get(acme).value();
+            REQUIRE(stored.has_value());
+            CHECK(stored->closed_at == start_time);
+
+            w.clock.advance(std::chrono::hours(5));
+            auto again = w.rights->terminate_account(w.owner, acme);
+            REQUIRE(again.has_value());
+            REQUIRE(again->allowed());
+            CHECK(again->value->already_closed);
+            CHECK(again->value->closed_at == start_time);  // the first closure stands
+
+            const auto audited = w.entries("privacy.terminate_account");
+            REQUIRE(audited.size() == 6);
+            for (std::size_t i = 0; i < 3; ++i) CHECK_FALSE(audited[i].allowed());
+            CHECK(audited[3].outcome == Reason::cross_tenant);
+            CHECK(audited[4].allowed());
+            CHECK(audited[4].target_type == "account");
+            CHECK(audited[4].request_id == "T-1");
+
+            // The sweep deletes the leads only from the deletion date on.
+            retention::RetentionStores& rs = kind == Kind::memory
+                                                  ? static_cast<storage::MemoryStore&>(w.store()).retention()
+                                                  : static_cast<storage::SqliteStore&>(w.store()).retention();
+            auto sweeper =
+                retention::Sweeper::create(retention::Policy::defaults(), rs, w.engine->audit(), w.clock).value();
+            REQUIRE(sweeper.run(start_time + std::chrono::days(30) - 1s).has_value());
+            CHECK(w.store().contacts().get(acme, ContactId{"c-ada"}).value().has_value());
+            REQUIRE(sweeper.run(start_time + std::chrono::days(30)).has_value());
+            CHECK_FALSE(w.store().contacts().get(acme, ContactId{"c-ada"}).value().has_value());
+        }
+    }
+}
+
+TEST_CASE("owners and admins place and lift legal holds, on the tenant or a contact; the holds block erasure") {
+    World w(Kind::sqlite);
+    // Nobody else may: a manager of Ada's own team, her sales user, another tenant.
+    for (const Principal* p : {&w.manager_north, &w.sales, &w.globex_admin}) {
+        auto tenant_hold = w.rights->set_tenant_legal_hold(*p, acme, true);
+        REQUIRE(tenant_hold.has_value());
+        CHECK_FALSE(tenant_hold->allowed());
+        auto contact_hold = w.rights->set_legal_hold(*p, acme, ContactId{"c-ada"}, true);
+        REQUIRE(contact_hold.has_value());
+        CHECK_FALSE(contact_hold->allowed());
+    }
+    CHECK_FALSE(w.store().contacts().get(acme, ContactId{"c-ada"}).value()->legal_hold);
+
+    auto placed = w.rights->set_legal_hold(w.admin, acme, ContactId{"c-ada"}, true, "LH-1");
+    REQUIRE(placed.has_value());
+    REQUIRE(placed->allowed());
+    CHECK(*placed->value);
+    CHECK_FALSE(*w.rights->set_legal_hold(w.admin, acme, ContactId{"c-ada"}, true)->value);  // already held
+    auto erased = w.rights->erase(w.owner, acme, ContactId{"c-ada"});
+    REQUIRE_FALSE(erased.has_value());
+    CHECK(erased.error() == privacy::PrivacyErrc::legal_hold);
+    auto lifted = w.rights->set_legal_hold(w.owner, acme, ContactId{"c-ada"}, false);
+    REQUIRE(lifted.has_value());
+    CHECK(*lifted->value);
+
+    auto tenant_placed = w.rights->set_tenant_legal_hold(w.admin, acme, true, "LH-2");
+    REQUIRE(tenant_placed.has_value());
+    REQUIRE(tenant_placed->allowed());
+    CHECK(*tenant_placed->value);
+    CHECK(w.store().accounts()->get(acme).value()->legal_hold);
+    erased = w.rights->erase(w.owner, acme, ContactId{"c-ada"});
+    REQUIRE_FALSE(erased.has_value());
+    CHECK(erased.error() == privacy::PrivacyErrc::legal_hold);
+    REQUIRE(*w.rights->set_tenant_legal_hold(w.owner, acme, false)->value);
+    erased = w.rights->erase(w.owner, acme, ContactId{"c-ada"});
+    REQUIRE(erased.has_value());
+    CHECK(erased->allowed());
+
+    // Each attempt is in the trail, with the contact or the account as target and no value.
+    const auto place = w.entries("privacy.legal_hold.place");
+    const auto lift = w.entries("privacy.legal_hold.lift");
+    CHECK(place.size() == 9);  // 6 refused, the contact twice, the tenant once
+    CHECK(lift.size() == 2);
+    std::size_t on_ada = 0;
+    for (const auto& e : place)
+        if (e.target_type == "contact" && e.target_id == "c-ada") ++on_ada;
+    CHECK(on_ada == 5);
+    CHECK(std::count_if(place.begin(), place.end(), [](const audit::Entry& e) { return e.request_id == "LH-2"; }) == 1);
+}
+
+TEST_CASE("without an account store, termination and tenant holds fail closed and record nothing") {
+    World w(Kind::memory);
+    NoAccounts plain(w.store());
+    w.start(nullptr, &plain);
+    auto closed = w.rights->terminate_account(w.owner, acme);
+    REQUIRE_FALSE(closed.has_value());
+    CHECK(closed.error() == storage::StorageErrc::unavailable);
+    auto held = w.rights->set_tenant_legal_hold(w.owner, acme, true);
+    REQUIRE_FALSE(held.has_value());
+    CHECK(held.error() == storage::StorageErrc::unavailable);
+    CHECK(w.entries("privacy.terminate_account").empty());
+    CHECK(w.entries("privacy.legal_hold.place").empty());
+}
+
 TEST_CASE("erasure is refused to sales users, other teams' managers and other tenants, and audited") {
     World w(Kind::memory);
     for (const Principal* p : {&w.sales, &w.manager_south, &w.globex_admin}) {

@@ -365,6 +365,8 @@ struct App::Impl {
     Response open_request(const Context&);
     Response list_requests(const Context&);
     Response terminate_account(const Context&);
+    Response tenant_legal_hold(const Context&);
+    Response lead_legal_hold(const Context&);
     Response audit_verify(const Context&);
 };
 
@@ -392,9 +394,11 @@ void App::Impl::add_routes() {
         {"POST", "/v1/leads/{id}/restrict", Class::api, &Impl::subject_restrict},
         {"POST", "/v1/leads/{id}/object", Class::api, &Impl::subject_object},
         {"POST", "/v1/leads/{id}/rectify", Class::api, &Impl::subject_rectify},
+        {"POST", "/v1/leads/{id}/legal-hold", Class::api, &Impl::lead_legal_hold},
         {"POST", "/v1/privacy/requests", Class::api, &Impl::open_request},
         {"GET", "/v1/privacy/requests", Class::api, &Impl::list_requests},
         {"POST", "/v1/account/terminate", Class::api, &Impl::terminate_account},
+        {"POST", "/v1/account/legal-hold", Class::api, &Impl::tenant_legal_hold},
         {"GET", "/v1/audit/verify", Class::api, &Impl::audit_verify},
     };
 }
@@ -1246,30 +1250,56 @@ Response App::Impl::retention_sweep(const Context& c) {
 }
 
 // The owner closes the account: its data is deleted by the sweep 30 days later (except opt-out
-// records, kept as the policy requires, and anything under legal hold).
+// records, kept as keyed hashes as the policy requires, and anything under legal hold).
 Response App::Impl::terminate_account(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
-    if (c.request.body.size() > 0) {
-        auto body = body_json(c.request);
-        if (!body) return bad_body(body.error());
-        if (body->value("confirm", std::string()) != tenant.value())
-            return Response::error(400, "confirmation_required", "confirm: give the tenant id to confirm termination");
-    } else {
-        return Response::error(400, "confirmation_required", "confirm: give the tenant id to confirm termination");
-    }
-    auto access = engine->authorize(*c.principal, rbac::Action::terminate_account,
-                                    rbac::Resource(rbac::ResourceType::account, tenant, tenant.value()), c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
-    auto& accounts = retention_stores->accounts();
-    auto current = accounts.get(tenant);
-    if (!current) return store_error(current.error());
-    storage::Account account = current->value_or(storage::Account(tenant));
-    if (!account.closed_at) account.closed_at = clock->now();
-    if (auto put = accounts.put(account); !put) return store_error(put.error());
-    return json_response(200, {{"closed_at", iso8601(*account.closed_at)},
-                               {"deletion_after", iso8601(*account.closed_at + std::chrono::days(30))},
-                               {"legal_hold", account.legal_hold}});
+    const std::string_view needed = "confirm: give the tenant id to confirm termination";
+    if (c.request.body.empty()) return Response::error(400, "confirmation_required", std::string(needed));
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    if (body->value("confirm", std::string()) != tenant.value())
+        return Response::error(400, "confirmation_required", std::string(needed));
+    auto done = rights->terminate_account(*c.principal, tenant, c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    const privacy::Termination& t = *done->value;
+    return json_response(200, {{"closed_at", iso8601(t.closed_at)},
+                               {"deletion_after", iso8601(t.deletion_after)},
+                               {"already_closed", t.already_closed},
+                               {"legal_hold", t.legal_hold}});
+}
+
+namespace {
+
+/// {"held": true|false} and nothing else.
+std::optional<bool> held_flag(const nlohmann::json& body) {
+    const auto flag = body.find("held");
+    if (flag == body.end() || !flag->is_boolean() || body.size() != 1) return std::nullopt;
+    return flag->get<bool>();
+}
+
+}  // namespace
+
+Response App::Impl::tenant_legal_hold(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const auto held = held_flag(*body);
+    if (!held) return Response::error(400, "invalid_body", "give {\"held\": true} or false");
+    auto done = rights->set_tenant_legal_hold(*c.principal, c.principal->tenant, *held, c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    return json_response(200, {{"held", *held}, {"changed", *done->value}});
+}
+
+Response App::Impl::lead_legal_hold(const Context& c) {
+    auto body = body_json(c.request);
+    if (!body) return bad_body(body.error());
+    const auto held = held_flag(*body);
+    if (!held) return Response::error(400, "invalid_body", "give {\"held\": true} or false");
+    auto done = rights->set_legal_hold(*c.principal, c.principal->tenant, ContactId(c.params[0]), *held, c.request_id);
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    return json_response(200, {{"held", *held}, {"changed", *done->value}});
 }
 
 Response App::Impl::audit_verify(const Context& c) {

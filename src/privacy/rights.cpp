@@ -6,6 +6,7 @@
 #include <heroshhi/audit/query.hpp>
 #include <heroshhi/privacy/errors.hpp>
 #include <heroshhi/privacy/lawful_basis.hpp>
+#include <heroshhi/retention/policy.hpp>
 #include <heroshhi/sanitize/csv.hpp>
 #include <heroshhi/sanitize/email_address.hpp>
 #include <heroshhi/storage/errors.hpp>
@@ -716,6 +717,78 @@ Result<Attempt<bool>> Rights::withdraw_objection(const rbac::Principal& by, cons
     storage::Contact c = std::move(*opened->contact);
     if (!c.analytics_objection) return done(std::move(opened->access), false);
     c.analytics_objection = false;
+    c.updated_at = clock_.now();
+    if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
+    return done(std::move(opened->access), true);
+}
+
+// ---- the account: termination and legal holds ----
+
+namespace {
+
+Resource account_resource(const TenantId& tenant) { return Resource{ResourceType::account, tenant, tenant.value()}; }
+
+/// The account store, or why there is none (nothing about the account can be decided without it).
+Result<storage::AccountStore*> account_store(storage::StoreSet& stores, const TenantId& tenant) {
+    if (tenant.empty()) return Error(PrivacyErrc::invalid_request, "an account operation needs a tenant");
+    storage::AccountStore* accounts = stores.accounts();
+    if (accounts == nullptr)
+        return Error(storage::StorageErrc::unavailable,
+                     "the store set keeps no accounts: nothing about tenant '" + tenant.value() + "' was changed");
+    return accounts;
+}
+
+}  // namespace
+
+Result<Attempt<Termination>> Rights::terminate_account(const rbac::Principal& by, const TenantId& tenant,
+                                                       std::string_view request_id) {
+    auto accounts = account_store(stores_, tenant);
+    if (!accounts) return accounts.error();
+    auto access = authorize(engine_, by, Action::terminate_account, account_resource(tenant),
+                            "privacy.terminate_account", request_id);
+    if (!access) return access.error();
+    if (!access->allowed()) return denied<Termination>(std::move(access).value());
+    auto current = (*accounts)->get(tenant);
+    if (!current) return current.error();
+    storage::Account account = current->value_or(storage::Account(tenant));
+    Termination out;
+    out.already_closed = account.closed_at.has_value();
+    if (!account.closed_at) {
+        account.closed_at = clock_.now();
+        if (auto stored = (*accounts)->put(account); !stored) return stored.error();
+    }
+    out.closed_at = *account.closed_at;
+    out.deletion_after = *account.closed_at + retention::Policy::account_grace;
+    out.legal_hold = account.legal_hold;
+    return done(std::move(access).value(), out);
+}
+
+Result<Attempt<bool>> Rights::set_tenant_legal_hold(const rbac::Principal& by, const TenantId& tenant, bool held,
+                                                    std::string_view request_id) {
+    auto accounts = account_store(stores_, tenant);
+    if (!accounts) return accounts.error();
+    auto access = authorize(engine_, by, Action::manage, account_resource(tenant),
+                            held ? "privacy.legal_hold.place" : "privacy.legal_hold.lift", request_id);
+    if (!access) return access.error();
+    if (!access->allowed()) return denied<bool>(std::move(access).value());
+    auto current = (*accounts)->get(tenant);
+    if (!current) return current.error();
+    storage::Account account = current->value_or(storage::Account(tenant));
+    if (account.legal_hold == held) return done(std::move(access).value(), false);
+    account.legal_hold = held;
+    if (auto stored = (*accounts)->put(account); !stored) return stored.error();
+    return done(std::move(access).value(), true);
+}
+
+Result<Attempt<bool>> Rights::set_legal_hold(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
+                                             bool held, std::string_view request_id) {
+    auto opened = open_contact(engine_, stores_, by, tenant, contact, Action::manage,
+                               held ? "privacy.legal_hold.place" : "privacy.legal_hold.lift", request_id);
+    if (!opened) return opened.error();
+    if (!opened->contact) return denied<bool>(std::move(opened->access));
+    storage::Contact c = std::move(*opened->contact);
+    if (c.legal_hold == held) return done(std::move(opened->access), false);
+    c.legal_hold = held;
     c.updated_at = clock_.now();
     if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
     return done(std::move(opened->access), true);

@@ -118,6 +118,8 @@ BODIES = {
     ("POST", "/v1/leads/{id}/erase"): {},
     ("POST", "/v1/privacy/requests"): {"type": "erasure", "contact_id": "c_unknown"},
     ("POST", "/v1/account/terminate"): {"confirm": "not-this-tenant"},
+    ("POST", "/v1/account/legal-hold"): {"held": False},
+    ("POST", "/v1/leads/{id}/legal-hold"): {"held": True},
     ("POST", "/webhooks/forms/{integration}"): {"name": "Form Lead", "phone": "+14155550178"},
     ("POST", "/webhooks/whatsapp"): {"object": "whatsapp_business_account", "entry": []},
 }

@@ -559,6 +559,46 @@ TEST_CASE("the retention sweep: a dry run reports, the real run deletes, opt-out
     CHECK(body_of(closed)["deletion_after"].get<std::string>() > body_of(closed)["closed_at"].get<std::string>());
 }
 
+TEST_CASE("owners and admins place and lift legal holds on a lead or the tenant; a hold refuses erasure") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string admin = gw.key("acme", rbac::Role::admin, "u-admin");
+    const std::string sales = gw.key("acme", rbac::Role::sales, "u-sales");
+    auto created = post(c, "/v1/leads", bearer(admin), R"({"name": "Held Lead", "phone": "+14155550193", "assignee": "u-sales"})");
+    REQUIRE(created.status == 201);
+    const std::string id = body_of(created)["id"].get<std::string>();
+    const std::string hold = "/v1/leads/" + id + "/legal-hold";
+
+    check_error_shape(post(c, hold, bearer(sales), R"({"held": true})"), "not_authorized");
+    check_error_shape(post(c, hold, bearer(admin), R"({"held": "yes"})"), "invalid_body");
+    check_error_shape(post(c, "/v1/leads/c_nobody/legal-hold", bearer(admin), R"({"held": true})"), "not_found");
+    auto placed = post(c, hold, bearer(admin), R"({"held": true})");
+    REQUIRE(placed.status == 200);
+    CHECK(body_of(placed)["changed"] == true);
+    check_error_shape(post(c, "/v1/leads/" + id + "/erase", bearer(admin), "{}"), "legal_hold");
+    CHECK(body_of(post(c, hold, bearer(admin), R"({"held": false})"))["changed"] == true);
+
+    check_error_shape(post(c, "/v1/account/legal-hold", bearer(sales), R"({"held": true})"), "not_authorized");
+    REQUIRE(post(c, "/v1/account/legal-hold", bearer(admin), R"({"held": true})").status == 200);
+    check_error_shape(post(c, "/v1/leads/" + id + "/erase", bearer(admin), "{}"), "legal_hold");
+    auto closed = post(c, "/v1/account/terminate", bearer(gw.key("acme", rbac::Role::owner, "u-owner")), R"({"confirm": "acme"})");
+    REQUIRE(closed.status == 200);
+    CHECK(body_of(closed)["legal_hold"] == true);
+    CHECK(body_of(closed)["already_closed"] == false);
+    REQUIRE(post(c, "/v1/account/legal-hold", bearer(admin), R"({"held": false})").status == 200);
+    // The hold no longer stops it; this gateway has no index key, so erasure itself fails closed.
+    check_error_shape(post(c, "/v1/leads/" + id + "/erase", bearer(admin), "{}"), "erasure_unavailable");
+
+    // Each attempt is in the trail, refusals included.
+    const json trail = json::parse("[" + [&] {
+        std::string lines = get(c, "/v1/audit?action=privacy.legal_hold.place", bearer(admin)).body, out;
+        for (char ch : lines) out += ch == '\n' ? ',' : ch;
+        if (!out.empty() && out.back() == ',') out.pop_back();
+        return out;
+    }() + "]");
+    CHECK(trail.size() == 5);  // sales and admin on the lead, admin on the missing one, sales and admin on the tenant
+}
+
 TEST_CASE("manual and API opt-ins re-subscribe, keep the history, and are refused to roles that cannot update the contact") {
     RunningGateway gw;
     gateway::LoopbackClient c(gw.port());

@@ -96,6 +96,14 @@ struct BulkDelete {
     std::size_t already_deleted = 0;
 };
 
+/// What closing the account did (Rights::terminate_account).
+struct Termination {
+    Timestamp closed_at{};        ///< when the account was closed (the first request's time)
+    Timestamp deletion_after{};   ///< closed_at + retention::Policy::account_grace: the sweep deletes then
+    bool already_closed = false;  ///< it was closed before this request, which changed nothing
+    bool legal_hold = false;      ///< the tenant is under a legal hold: the sweep keeps its data until lifted
+};
+
 /// The purposes a contact may object to (Art. 21).
 enum class Objection {
     marketing,  ///< recorded as a marketing opt-out: no marketing template is sent any more
@@ -193,6 +201,30 @@ public:
     Result<Attempt<bool>> withdraw_objection(const rbac::Principal& by, const TenantId& tenant,
                                              const ContactId& contact, Objection purpose,
                                              std::string_view request_id = {});
+
+    // ---- the account: termination and legal holds ----
+
+    /// Account termination: the owner closes the tenant's account. Its data is then deleted by the
+    /// retention sweep once Termination::deletion_after has passed (retention::Policy), except the
+    /// opt-out records (kept as keyed hashes) and whatever a legal hold keeps. Closing a closed
+    /// account changes nothing (the first closure's time stands). Needs StoreSet::accounts()
+    /// (StorageErrc::unavailable without it). Audited as "privacy.terminate_account". Action:
+    /// terminate_account on the account (the owner only).
+    Result<Attempt<Termination>> terminate_account(const rbac::Principal& by, const TenantId& tenant,
+                                                   std::string_view request_id = {});
+
+    /// Places or lifts a legal hold on the whole tenant: while held, no erasure, bulk delete,
+    /// rectification or retention deletion touches its data. Returns whether the hold changed.
+    /// Needs StoreSet::accounts(). Audited as "privacy.legal_hold.place" or "privacy.legal_hold.lift"
+    /// on the account. Action: manage on the account (owner and admin).
+    Result<Attempt<bool>> set_tenant_legal_hold(const rbac::Principal& by, const TenantId& tenant, bool held,
+                                                std::string_view request_id = {});
+
+    /// Places or lifts a legal hold on one contact (storage::Contact::legal_hold), with the same
+    /// effect on that contact's data. Returns whether the hold changed. Audited as for the tenant,
+    /// with the contact as target. Action: manage on the contact (owner and admin).
+    Result<Attempt<bool>> set_legal_hold(const rbac::Principal& by, const TenantId& tenant, const ContactId& contact,
+                                         bool held, std::string_view request_id = {});
 
 private:
     Engine& engine_;

@@ -726,6 +726,106 @@ TEST_CASE("the tenant's leads export as CSV, restricted and deleted leads left o
     }
 }
 
+TEST_CASE("the tenant's messages, opt-out and consent records export as CSV too, restricted contacts left out") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.grace, "STOP"}).has_value());
+            // Cleo opts out, then is erased: her events stay only as a keyed hash.
+            const PhoneNumber cleo = phone("+14155550142");
+            storage::Contact c{acme, ContactId{"c-cleo"}, cleo};
+            c.name = "Cleo";
+            c.team = "north";
+            REQUIRE(w.store().contacts().put(c).has_value());
+            REQUIRE(w.engine->on_inbound(InboundMessage{acme, cleo, "STOP"}).has_value());
+            REQUIRE(w.rights->erase(w.admin, acme, ContactId{"c-cleo"}).value().allowed());
+
+            auto table = [&](const Principal& by, privacy::TenantTable t, privacy::LeadExportOptions o = {}) {
+                std::string text;
+                auto r = w.rights->export_table_csv(by, acme, t, [&](std::string_view chunk) {
+                    text.append(chunk);
+                    return true;
+                }, o);
+                return std::pair{std::move(r), std::move(text)};
+            };
+            auto [messages, messages_csv] = table(w.admin, privacy::TenantTable::messages);
+            REQUIRE(messages.has_value());
+            REQUIRE(messages->allowed());
+            CHECK(messages->value->rows == 3);
+            auto rows = python_csv(messages_csv);
+            CHECK(rows == parse_csv(messages_csv));
+            REQUIRE(rows.size() == 4);
+            CHECK(rows[0] == std::vector<std::string>{"id", "contact_id", "direction", "status", "body",
+                                                      "provider_message_id", "created_at", "updated_at"});
+            std::set<std::string> bodies;
+            for (std::size_t i = 1; i < rows.size(); ++i) bodies.insert(rows[i][4]);
+            CHECK(bodies.count(w.inbound_body) == 1);
+            CHECK(bodies.count("Grace's own question") == 1);
+
+            auto [north, north_csv] = table(w.manager_north, privacy::TenantTable::messages, {"north", false});
+            REQUIRE(north.has_value());
+            REQUIRE(north->allowed());
+            CHECK(north->value->rows == 2);  // Ada's two; Grace is in team south
+            CHECK(north_csv.find("Grace's own question") == std::string::npos);
+
+            auto [optouts, optouts_csv] = table(w.admin, privacy::TenantTable::optout_events);
+            REQUIRE(optouts.has_value());
+            REQUIRE(optouts->allowed());
+            rows = python_csv(optouts_csv);
+            CHECK(rows == parse_csv(optouts_csv));
+            REQUIRE(rows.size() >= 4);  // Grace's STOP, Cleo's STOP and erasure opt-out (erased)
+            CHECK(rows[0] == std::vector<std::string>{"sequence", "phone", "kind", "scope", "method", "keyword",
+                                                      "channel", "actor", "at", "erased"});
+            std::size_t grace_rows = 0, erased_rows = 0;
+            for (std::size_t i = 1; i < rows.size(); ++i) {
+                if (rows[i][1] == "'" + w.grace.e164()) {
+                    ++grace_rows;
+                    CHECK(rows[i][5] == "STOP");
+                    CHECK(rows[i][9] == "false");
+                }
+                if (rows[i][9] == "true") {
+                    ++erased_rows;
+                    CHECK(rows[i][1].empty());  // the number is gone, the record stays
+                }
+            }
+            CHECK(grace_rows == 1);
+            CHECK(erased_rows >= 2);
+            CHECK(optouts_csv.find(cleo.e164()) == std::string::npos);
+
+            auto [consents, consents_csv] = table(w.admin, privacy::TenantTable::consent_records);
+            REQUIRE(consents.has_value());
+            REQUIRE(consents->allowed());
+            CHECK(consents->value->rows == 2);  // Ada's and Grace's grants; Cleo's went with her
+            CHECK(python_csv(consents_csv)[0] == std::vector<std::string>{"phone", "purpose", "granted", "at", "source", "actor"});
+
+            // Restricting Grace leaves her out of every table.
+            REQUIRE(w.rights->restrict_processing(w.admin, acme, ContactId{"c-grace"}, true).value().allowed());
+            for (auto t : {privacy::TenantTable::messages, privacy::TenantTable::optout_events,
+                           privacy::TenantTable::consent_records}) {
+                auto [r, text] = table(w.admin, t);
+                REQUIRE(r.has_value());
+                CHECK(text.find(w.grace.e164()) == std::string::npos);
+                CHECK(text.find("Grace's own question") == std::string::npos);
+            }
+
+            // The per-number tables are the whole tenant's: no team filter, so managers may not.
+            auto [mgr, mgr_csv] = table(w.manager_north, privacy::TenantTable::optout_events);
+            REQUIRE(mgr.has_value());
+            CHECK_FALSE(mgr->allowed());
+            CHECK(mgr_csv.empty());
+            auto [filtered, ignored] = table(w.admin, privacy::TenantTable::consent_records, {"north", false});
+            REQUIRE_FALSE(filtered.has_value());
+            CHECK(filtered.error() == privacy::PrivacyErrc::invalid_request);
+            auto [by_sales, nothing] = table(w.sales, privacy::TenantTable::messages, {"north", false});
+            REQUIRE(by_sales.has_value());
+            CHECK_FALSE(by_sales->allowed());
+            CHECK(w.entries("privacy.export.messages").size() == 4);
+            CHECK(w.entries("privacy.export.optouts").size() == 3);
+            CHECK(w.entries("privacy.export.consents").size() == 2);
+        }
+    }
+}
+
 TEST_CASE("the CSV exports read back field for field through Python's csv module") {
     World w(Kind::memory);
     // Commas, quotes, CR, LF and CRLF inside fields; formula-leading characters; non-ASCII.

@@ -57,7 +57,7 @@ using http::Response;
 
 constexpr std::size_t max_bulk_ids = 1000;
 constexpr std::size_t max_audit_page = 10'000;
-constexpr std::size_t export_page = 1000;
+constexpr std::size_t max_export_bytes = 64u * 1024 * 1024;  // one HTTP answer; the CLI streams any size
 
 // --- metrics ---------------------------------------------------------------------------------------
 
@@ -354,7 +354,11 @@ struct App::Impl {
     Response get_lead(const Context&);
     Response lead_messages(const Context&);
     Response bulk_delete(const Context&);
-    Response export_leads(const Context&);
+    Response export_table(const Context&, privacy::TenantTable table);
+    Response export_leads(const Context& c) { return export_table(c, privacy::TenantTable::leads); }
+    Response export_messages(const Context& c) { return export_table(c, privacy::TenantTable::messages); }
+    Response export_optouts(const Context& c) { return export_table(c, privacy::TenantTable::optout_events); }
+    Response export_consents(const Context& c) { return export_table(c, privacy::TenantTable::consent_records); }
     Response audit_query(const Context&);
     Response retention_sweep(const Context&);
     Response subject_export(const Context&);
@@ -387,6 +391,9 @@ void App::Impl::add_routes() {
         {"GET", "/v1/leads/{id}/messages", Class::api, &Impl::lead_messages},
         {"POST", "/v1/leads/bulk-delete", Class::api, &Impl::bulk_delete},
         {"GET", "/v1/exports/leads.csv", Class::api, &Impl::export_leads},
+        {"GET", "/v1/exports/messages.csv", Class::api, &Impl::export_messages},
+        {"GET", "/v1/exports/optouts.csv", Class::api, &Impl::export_optouts},
+        {"GET", "/v1/exports/consents.csv", Class::api, &Impl::export_consents},
         {"GET", "/v1/audit", Class::api, &Impl::audit_query},
         {"POST", "/v1/retention/sweep", Class::api, &Impl::retention_sweep},
         {"GET", "/v1/leads/{id}/export", Class::api, &Impl::subject_export},
@@ -985,39 +992,6 @@ Response App::Impl::bulk_delete(const Context& c) {
     return json_response(200, {{"deleted", deleted}, {"not_found", missing}});
 }
 
-Response App::Impl::export_leads(const Context& c) {
-    const TenantId& tenant = c.principal->tenant;
-    // Exporting leads is the export action on leads: owners and admins of the tenant, managers
-    // for their team (the rows are filtered to it below), never sales.
-    rbac::Resource resource(rbac::ResourceType::lead, tenant, "export:leads.csv");
-    resource.team = c.principal->team;
-    auto access = engine->authorize(*c.principal, rbac::Action::export_, resource, c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
-    // Managers export their team's leads only; owners and admins the whole tenant.
-    const bool team_only = c.principal->role == rbac::Role::manager;
-    sanitize::CsvWriter csv({"id", "name", "phone", "email", "source", "assignee", "team", "created_at"}, true);
-    storage::Page page;
-    page.limit = export_page;
-    for (;;) {
-        auto contacts = store->contacts().list(tenant, page);
-        if (!contacts) return store_error(contacts.error());
-        for (const auto& k : *contacts) {
-            if (k.deleted_at || (team_only && k.team != c.principal->team)) continue;
-            const std::string phone = k.phone.e164(), created = iso8601(k.created_at);
-            const std::string assignee = k.assignee ? k.assignee->value() : "";
-            if (auto row = csv.row({k.id.value(), k.name, phone, k.email, k.source, assignee, k.team, created}); !row)
-                return Response::error(500, "export_failed", row.error().message());
-        }
-        if (contacts->size() < page.limit) break;
-        page.after = contacts->back().id.value();
-    }
-    Response r;
-    r.content_type = "text/csv; charset=utf-8";
-    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"leads.csv\"");
-    r.body = std::move(csv).take();
-    return r;
-}
 
 Response App::Impl::audit_query(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
@@ -1066,6 +1040,35 @@ Response privacy_error(const Error& e) {
                                "erasure keeps a keyed hash of the number: configure index_key_file (" + e.message() + ")");
     if (e.code().category() == storage::storage_category()) return store_error(e);
     return Response::error(422, "invalid_value", e.message());
+}
+
+Response App::Impl::export_table(const Context& c, privacy::TenantTable table) {
+    // The export action on leads: owners and admins of the tenant, managers for their team's leads
+    // and messages (opt-out and consent records are the whole tenant's: owners and admins), never
+    // sales. privacy::Rights authorizes, audits and writes it; restricted contacts are left out.
+    privacy::LeadExportOptions options;
+    const bool per_lead = table == privacy::TenantTable::leads || table == privacy::TenantTable::messages;
+    if (per_lead && c.principal->role == rbac::Role::manager) options.team = c.principal->team;
+    std::string body = "\xEF\xBB\xBF";  // a byte order mark: spreadsheets then read the file as UTF-8
+    bool too_big = false;
+    auto done = rights->export_table_csv(*c.principal, c.principal->tenant, table,
+                                         [&](std::string_view chunk) {
+                                             body.append(chunk);
+                                             too_big = body.size() > max_export_bytes;
+                                             return !too_big;
+                                         },
+                                         options, c.request_id);
+    if (too_big)
+        return Response::error(422, "export_too_large", "the export exceeds " + std::to_string(max_export_bytes >> 20) +
+                                                            " MiB, the bound of one answer; the library's "
+                                                            "privacy::Rights::export_table_csv streams any size");
+    if (!done) return privacy_error(done.error());
+    if (!done->allowed()) return denied(done->access);
+    Response r;
+    r.content_type = "text/csv; charset=utf-8";
+    r.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + std::string(privacy::to_string(table)) + ".csv\"");
+    r.body = std::move(body);
+    return r;
 }
 
 Response App::Impl::subject_export(const Context& c) {

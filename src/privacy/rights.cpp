@@ -12,6 +12,7 @@
 #include <heroshhi/storage/errors.hpp>
 
 #include <algorithm>
+#include <set>
 #include <ostream>
 #include <utility>
 
@@ -460,51 +461,188 @@ Result<Attempt<AccessExport>> Rights::export_contact(const rbac::Principal& by, 
     return export_contact(by, tenant, contact, format, stream_sink(out), request_id);
 }
 
-Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, const TenantId& tenant, const Sink& out,
-                                                     LeadExportOptions options, std::string_view request_id) {
+std::string_view to_string(TenantTable t) noexcept {
+    switch (t) {
+        case TenantTable::leads: return "leads";
+        case TenantTable::messages: return "messages";
+        case TenantTable::optout_events: return "optouts";
+        case TenantTable::consent_records: return "consents";
+    }
+    return "unknown";
+}
+
+namespace {
+
+void append_row(std::string& b, std::span<const std::string> cells) {
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+        if (i != 0) b += ',';
+        detail::append_cell(b, cells[i]);
+    }
+    b += "\r\n";
+}
+
+/// Writes one table of the tenant's export. Memory: one page of leads, the restricted numbers, and
+/// the sink's chunk.
+class TableWriter {
+public:
+    TableWriter(storage::StoreSet& stores, const TenantId& tenant, const LeadExportOptions& options,
+                std::size_t page_size, const Sink& out)
+        : stores_(stores), tenant_(tenant), options_(options), page_size_(page_size), sink_(out) {}
+
+    Result<TableExport> write(TenantTable table) {
+        Result<void> written = [&]() -> Result<void> {
+            switch (table) {
+                case TenantTable::leads: return leads();
+                case TenantTable::messages: return messages();
+                case TenantTable::optout_events: return optout_events();
+                case TenantTable::consent_records: return consent_records();
+            }
+            return {};
+        }();
+        if (!written) return written.error();
+        if (!sink_.flush()) return write_failed();
+        return summary_;
+    }
+
+private:
+    /// Calls `visit` for each live lead the export takes (team, restriction), a page at a time.
+    template <class Visit>
+    Result<void> each_lead(const Visit& visit) {
+        storage::Page page{"", page_size_};
+        for (;;) {
+            auto batch = stores_.contacts().list(tenant_, page);
+            if (!batch) return batch.error();
+            for (const storage::Contact& c : *batch) {
+                if (c.deleted_at || (!options_.team.empty() && c.team != options_.team)) continue;
+                if (c.restricted && !options_.include_restricted) {
+                    ++summary_.restricted_skipped;
+                    continue;
+                }
+                if (auto v = visit(c); !v) return v;
+            }
+            if (!sink_.maybe_flush()) return write_failed();
+            if (batch->size() < page.limit) return {};
+            page.after = batch->back().id.value();
+        }
+    }
+
+    /// The numbers of restricted live leads, whose records the export leaves out.
+    Result<std::set<std::string>> restricted_numbers() {
+        std::set<std::string> out;
+        if (options_.include_restricted) return out;
+        storage::Page page{"", page_size_};
+        for (;;) {
+            auto batch = stores_.contacts().list(tenant_, page);
+            if (!batch) return batch.error();
+            for (const storage::Contact& c : *batch)
+                if (c.restricted && !c.deleted_at) out.insert(c.phone.e164());
+            if (batch->size() < page.limit) return out;
+            page.after = batch->back().id.value();
+        }
+    }
+
+    Result<void> leads() {
+        sink_.buffer() = "id,name,phone,email,source,assignee,team,created_at,updated_at,analytics_objection\r\n";
+        return each_lead([&](const storage::Contact& c) -> Result<void> {
+            const std::string cells[] = {c.id.value(), c.name, c.phone.e164(), c.email, c.source,
+                                         c.assignee ? c.assignee->value() : std::string(), c.team,
+                                         to_iso8601(c.created_at), to_iso8601(c.updated_at),
+                                         c.analytics_objection ? "true" : "false"};
+            append_row(sink_.buffer(), cells);
+            ++summary_.rows;
+            return {};
+        });
+    }
+
+    Result<void> messages() {
+        sink_.buffer() = "id,contact_id,direction,status,body,provider_message_id,created_at,updated_at\r\n";
+        return each_lead([&](const storage::Contact& c) -> Result<void> {
+            return stores_.messages().scan_for_contact(tenant_, c.id, [&](const storage::MessageRecord& m) {
+                const std::string cells[] = {m.id.value(), m.contact.value(), std::string(storage::to_string(m.direction)),
+                                             std::string(storage::to_string(m.status)), m.body, m.provider_message_id,
+                                             to_iso8601(m.created_at), to_iso8601(m.updated_at)};
+                append_row(sink_.buffer(), cells);
+                ++summary_.rows;
+                (void)sink_.maybe_flush();  // a refusal is seen by the next check
+            });
+        });
+    }
+
+    Result<void> optout_events() {
+        auto restricted = restricted_numbers();
+        if (!restricted) return restricted.error();
+        sink_.buffer() = "sequence,phone,kind,scope,method,keyword,channel,actor,at,erased\r\n";
+        auto row = [&](std::int64_t sequence, const std::string& phone, optout::EventKind kind, optout::Scope scope,
+                       optout::Method method, const std::string& trigger, const std::string& channel,
+                       const std::string& actor, Timestamp at, bool erased) {
+            const std::string cells[] = {std::to_string(sequence), phone, std::string(optout::to_string(kind)),
+                                         std::string(optout::to_string(scope)), std::string(optout::to_string(method)),
+                                         trigger, channel, actor, to_iso8601(at), erased ? "true" : "false"};
+            append_row(sink_.buffer(), cells);
+            ++summary_.rows;
+            (void)sink_.maybe_flush();
+        };
+        auto plain = stores_.optouts().scan(tenant_, [&](const optout::OptOutEvent& e) {
+            std::string phone = e.phone.e164();
+            if (restricted->contains(phone)) return;
+            row(e.sequence, phone, e.kind, e.scope, e.method, e.trigger, e.channel,
+                e.actor ? e.actor->value() : std::string(), e.at, false);
+        });
+        if (!plain) return plain;
+        return stores_.optouts().scan_erased(tenant_, [&](const optout::ErasedOptOutEvent& e) {
+            row(e.sequence, std::string(), e.kind, e.scope, e.method, e.trigger, e.channel, std::string(), e.at, true);
+        });
+    }
+
+    Result<void> consent_records() {
+        auto restricted = restricted_numbers();
+        if (!restricted) return restricted.error();
+        sink_.buffer() = "phone,purpose,granted,at,source,actor\r\n";
+        return stores_.consents().scan(tenant_, [&](const storage::ConsentRecord& r) {
+            std::string phone = r.phone.e164();
+            if (restricted->contains(phone)) return;
+            const std::string cells[] = {phone, std::string(storage::to_string(r.purpose)), r.granted ? "true" : "false",
+                                         to_iso8601(r.at), r.source, r.actor ? r.actor->value() : std::string()};
+            append_row(sink_.buffer(), cells);
+            ++summary_.rows;
+            (void)sink_.maybe_flush();
+        });
+    }
+
+    storage::StoreSet& stores_;
+    const TenantId& tenant_;
+    const LeadExportOptions& options_;
+    std::size_t page_size_;
+    detail::ChunkedSink sink_;
+    TableExport summary_;
+};
+
+}  // namespace
+
+Result<Attempt<TableExport>> Rights::export_table_csv(const rbac::Principal& by, const TenantId& tenant,
+                                                      TenantTable table, const Sink& out, LeadExportOptions options,
+                                                      std::string_view request_id) {
+    const bool per_lead = table == TenantTable::leads || table == TenantTable::messages;
+    if (!per_lead && !options.team.empty())
+        return Error(PrivacyErrc::invalid_request,
+                     "opt-out and consent records are kept per number for the whole tenant: they have no team filter");
     Resource resource{ResourceType::lead, tenant};
     resource.team = options.team;
-    auto access = authorize(engine_, by, Action::export_, resource, "privacy.export.leads", request_id);
+    auto access = authorize(engine_, by, Action::export_, resource, "privacy.export." + std::string(to_string(table)),
+                            request_id);
     if (!access) return access.error();
-    if (!access->allowed()) return denied<LeadExport>(std::move(access).value());
+    if (!access->allowed()) return denied<TableExport>(std::move(access).value());
+    auto written = TableWriter(stores_, tenant, options, options_.page_size, out).write(table);
+    if (!written) return written.error();
+    return done(std::move(access).value(), *written);
+}
 
-    detail::ChunkedSink sink(out);
-    sink.buffer() = "id,name,phone,email,source,assignee,team,created_at,updated_at,analytics_objection\r\n";
-    LeadExport summary;
-    storage::Page page{"", options_.page_size};
-    for (;;) {
-        auto batch = stores_.contacts().list(tenant, page);
-        if (!batch) return batch.error();
-        for (const storage::Contact& c : *batch) {
-            if (c.deleted_at || (!options.team.empty() && c.team != options.team)) continue;
-            if (c.restricted && !options.include_restricted) {
-                ++summary.restricted_skipped;
-                continue;
-            }
-            std::string& b = sink.buffer();
-            const std::string cells[] = {c.id.value(),
-                                         c.name,
-                                         c.phone.e164(),
-                                         c.email,
-                                         c.source,
-                                         c.assignee ? c.assignee->value() : std::string(),
-                                         c.team,
-                                         to_iso8601(c.created_at),
-                                         to_iso8601(c.updated_at),
-                                         c.analytics_objection ? "true" : "false"};
-            for (std::size_t i = 0; i < std::size(cells); ++i) {
-                if (i != 0) b += ',';
-                detail::append_cell(b, cells[i]);
-            }
-            b += "\r\n";
-            ++summary.leads;
-        }
-        if (!sink.maybe_flush()) return write_failed();
-        if (batch->size() < page.limit) break;
-        page.after = batch->back().id.value();
-    }
-    if (!sink.flush()) return write_failed();
-    return done(std::move(access).value(), summary);
+Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, const TenantId& tenant, const Sink& out,
+                                                     LeadExportOptions options, std::string_view request_id) {
+    auto table = export_table_csv(by, tenant, TenantTable::leads, out, std::move(options), request_id);
+    if (!table) return table.error();
+    if (!table->allowed()) return denied<LeadExport>(std::move(table->access));
+    return done(std::move(table->access), LeadExport{table->value->rows, table->value->restricted_skipped});
 }
 
 Result<Attempt<LeadExport>> Rights::export_leads_csv(const rbac::Principal& by, const TenantId& tenant,

@@ -238,6 +238,21 @@ TEST_CASE("roles: sales cannot export or bulk delete; managers export their team
     REQUIRE(team.status == 200);
     CHECK(team.body.find("HYPERLINK") != std::string::npos);
     CHECK(team.body.find("Other team") == std::string::npos);
+
+    // The rest of the customer's data: messages (a manager's team), opt-out and consent records
+    // (the whole tenant's: owners and admins).
+    REQUIRE(post(c, "/v1/contacts/+14155550102/opt-out", bearer(owner), R"({"method": "manual", "note": "=1+1"})").status == 201);
+    auto messages = get(c, "/v1/exports/messages.csv", bearer(manager));
+    REQUIRE(messages.status == 200);
+    CHECK(messages.body.starts_with("\xEF\xBB\xBFid,contact_id,direction,status,body,"));
+    auto optouts = get(c, "/v1/exports/optouts.csv", bearer(owner));
+    REQUIRE(optouts.status == 200);
+    CHECK(optouts.header("content-disposition") == "attachment; filename=\"optouts.csv\"");
+    CHECK(optouts.body.find("\"'+14155550102\"") != std::string::npos);
+    CHECK(optouts.body.find(",\"'=1+1\",") != std::string::npos);  // the note, neutralised
+    check_error_shape(get(c, "/v1/exports/optouts.csv", bearer(manager)), "not_authorized");
+    check_error_shape(get(c, "/v1/exports/consents.csv", bearer(sales)), "not_authorized");
+    CHECK(get(c, "/v1/exports/consents.csv", bearer(owner)).body.starts_with("\xEF\xBB\xBFphone,purpose,granted,at,source,actor\r\n"));
 }
 
 TEST_CASE("manual and API opt-outs are recorded with their method, authorized and audited") {

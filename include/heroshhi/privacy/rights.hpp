@@ -67,6 +67,27 @@ struct LeadExport {
     std::size_t restricted_skipped = 0;  ///< restricted contacts left out
 };
 
+/// The tables of the customer's export ("export your data at any time in CSV"): one CSV each.
+enum class TenantTable {
+    /// id, name, phone, email, source, assignee, team, created_at, updated_at, analytics_objection
+    leads,
+    /// id, contact_id, direction, status, body, provider_message_id, created_at, updated_at: the
+    /// messages of the live leads exported
+    messages,
+    /// sequence, phone, kind, scope, method, keyword, channel, actor, at, erased: every opt-out and
+    /// opt-in event; an erased number's events (kept as a keyed hash) with an empty phone
+    optout_events,
+    /// phone, purpose, granted, at, source, actor: every consent record
+    consent_records,
+};
+/// "leads", "messages", "optouts", "consents" (the audit action is "privacy.export.<this>").
+std::string_view to_string(TenantTable t) noexcept;
+
+struct TableExport {
+    std::size_t rows = 0;                ///< rows written (the header aside)
+    std::size_t restricted_skipped = 0;  ///< restricted contacts whose rows were left out
+};
+
 /// A rectification: each field that is set is replaced (after the lead schema's checks and
 /// normalisation); unset fields stay.
 struct Rectification {
@@ -152,6 +173,17 @@ public:
                                                  LeadExportOptions options = {}, std::string_view request_id = {});
     Result<Attempt<LeadExport>> export_leads_csv(const rbac::Principal& by, const TenantId& tenant, std::ostream& out,
                                                  LeadExportOptions options = {}, std::string_view request_id = {});
+
+    /// One table of the customer's export as CSV (RFC 4180, UTF-8, CRLF, formula cells guarded),
+    /// streamed a page at a time. Leads and messages: the live leads in id order, `options.team`'s
+    /// only when set (a manager may export their team's), restricted contacts left out unless
+    /// `options.include_restricted`. Opt-out events and consent records are kept per number for the
+    /// whole tenant: no team filter (PrivacyErrc::invalid_request if one is given), so only owners
+    /// and admins export them; a restricted contact's number is left out as above. Action: export
+    /// on lead; audited as "privacy.export.<table>".
+    Result<Attempt<TableExport>> export_table_csv(const rbac::Principal& by, const TenantId& tenant, TenantTable table,
+                                                  const Sink& out, LeadExportOptions options = {},
+                                                  std::string_view request_id = {});
 
     /// Rectification (Art. 16): replaces the fields given after the lead schema checked them; the
     /// old values are overwritten (and scrubbed from the store's files), and the audit entry says

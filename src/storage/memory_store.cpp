@@ -480,7 +480,13 @@ private:
 
     // Helpers; all expect the mutex to be held.
 
-    static std::string source_of(const Contact& c) { return c.source.empty() ? "unknown" : c.source; }
+    // A lead's source as aggregates keep it: one of the policy's four tags, "unknown" when empty,
+    // "other" for anything else (a host may write free text there, and aggregates are kept forever).
+    static std::string source_of(const Contact& c) {
+        for (std::string_view tag : {"direct", "integration", "webhook", "whatsapp"})
+            if (c.source == tag) return c.source;
+        return c.source.empty() ? "unknown" : "other";
+    }
     // A contact who objected to analytics, or whose processing is restricted (Art. 18: stored,
     // not otherwise processed), is left out of the aggregates.
     static bool counted(const Contact& c) { return !c.analytics_objection && !c.restricted; }

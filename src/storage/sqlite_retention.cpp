@@ -37,7 +37,11 @@ using retention::Selection;
 // A day number (days since 1970-01-01 UTC) from Unix milliseconds, rounding down also before 1970.
 #define HEROSHHI_DAY_OF(ms) "((" ms " - ((" ms " % 86400000) + 86400000) % 86400000) / 86400000)"
 // The lead's source for analytics, "unknown" when empty.
-#define HEROSHHI_SOURCE_OF(col) "(CASE WHEN " col " = '' THEN 'unknown' ELSE " col " END)"
+// A lead's source as aggregates keep it: one of the policy's four tags, "unknown" when empty,
+// "other" for anything else (a host may write free text there, and aggregates are kept forever).
+#define HEROSHHI_SOURCE_OF(col)                                                                      \
+    "(CASE WHEN " col " IN ('direct', 'integration', 'webhook', 'whatsapp') THEN " col " WHEN " col \
+    " = '' THEN 'unknown' ELSE 'other' END)"
 // Whether a number belongs to a lead of the tenant under legal hold (served by contacts_held_by_phone).
 #define HEROSHHI_HELD_PHONE(tenant, phone)                                                          \
     "EXISTS (SELECT 1 FROM contacts h WHERE h.tenant = " tenant " AND h.phone_key = " phone \

@@ -341,15 +341,18 @@ void lead_hard_delete_cascades_and_folds_once(Db& db, Expect& ex) {
     db.message(tenant_a, "m3", "objected", created);
     db.lead(tenant_a, "recent", 3, created, now - Days{10});
     db.lead(tenant_a, "unknown-source", 4, created, now - Days{40}, false, "");
+    // A host wrote free text (a name and a number) as the source: aggregates must not keep it.
+    db.lead(tenant_a, "free-text-source", 5, created, now - Days{40}, false, "Referred by Jane Roe +14155550100");
     db.optout(tenant_a, 1, now - Days{50});
-    const std::vector<std::string> ids{"gone", "objected", "recent", "unknown-source"};
+    const std::vector<std::string> ids{"gone", "objected", "recent", "unknown-source", "free-text-source"};
     auto change = ex.ok(t->hard_delete(batch(tenant_a, Selection::soft_deleted, now - Days{30}, ids)), __LINE__,
                         "hard delete");
-    EXPECT(change && change->rows == 3 && change->dependents == 3);
+    EXPECT(change && change->rows == 4 && change->dependents == 3);
     EXPECT(!db.contact(tenant_a, "gone") && !db.contact(tenant_a, "objected") && db.contact(tenant_a, "recent"));
     EXPECT(db.messages_of(tenant_a, "gone") == 0 && db.messages_of(tenant_a, "objected") == 0);
     const auto d = std::chrono::floor<Days>(created);
     const std::vector<DailyAggregate> want{{tenant_a, d, "lead", "integration", 1},
+                                           {tenant_a, d, "lead", "other", 1},
                                            {tenant_a, d, "lead", "unknown", 1},
                                            {tenant_a, d, "message.inbound", "integration", 1},
                                            {tenant_a, d, "message.outbound", "integration", 1}};

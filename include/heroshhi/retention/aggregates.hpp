@@ -16,8 +16,10 @@ namespace heroshhi::retention {
 /// One count: how many events of a type, from a source, a tenant had on a day (UTC). Before a
 /// lead or message is hard-deleted, the store adds it here: event "lead" on the lead's creation
 /// day, "message.inbound" or "message.outbound" on the message's day; the source is the lead's
-/// ("direct", "integration", "webhook", "whatsapp"; "unknown" if none). Host analytics add the
-/// live rows to these to get totals that survive deletion.
+/// when it is one of the policy's tags ("direct", "integration", "webhook", "whatsapp"), "unknown"
+/// if none, and "other" for anything else: a source is free text to a host that writes contacts
+/// itself, and what aggregates keep (indefinitely) must not be able to hold a name or a number.
+/// Host analytics add the live rows to these to get totals that survive deletion.
 struct DailyAggregate {
     TenantId tenant;
     std::chrono::sys_days day{};

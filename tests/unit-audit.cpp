@@ -738,6 +738,29 @@ TEST_CASE("queries filter the trail and export writes JSON lines with the hashes
         std::ostringstream all;
         CHECK(log.export_jsonl(small, all).value() == 28);
     }
+
+    SUBCASE("a page at a time: each names where the next starts, the last none, together all of it") {
+        for (int i = 0; i < 25; ++i) REQUIRE(log.append(action(acme, "read")).has_value());
+        Query page(acme);
+        page.limit = 4;
+        std::ostringstream paged;
+        std::size_t pages = 0, lines = 0;
+        for (;;) {
+            auto written = log.export_jsonl_page(page, paged);
+            REQUIRE(written.has_value());
+            ++pages;
+            lines += written->lines;
+            CHECK(written->lines <= 4);
+            if (!written->next_after) break;
+            CHECK(*written->next_after > page.after_sequence);
+            page.after_sequence = *written->next_after;
+        }
+        CHECK(lines == 28);
+        CHECK(pages == 8);  // 7 full pages of 4 name a next one; the 8th, empty, ends it
+        std::ostringstream whole;
+        REQUIRE(log.export_jsonl(Query(acme), whole).has_value());
+        CHECK(paged.str() == whole.str());
+    }
 }
 
 TEST_CASE("verification while others append reports no false break") {

@@ -1019,13 +1019,22 @@ Response App::Impl::audit_query(const Context& c) {
             return Response::error(400, "invalid_query", "limit: 1 to 10000");
         query.limit = n;
     }
-    // Every matching entry as JSON lines; `limit` is how many are read from the store at a time.
+    if (auto v = c.request.query("after"); !v.empty()) {
+        std::int64_t after = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), after);
+        if (ec != std::errc() || end != v.data() + v.size() || after < 0)
+            return Response::error(400, "invalid_query", "after: a sequence number (X-Next-After of the previous page)");
+        query.after_sequence = after;
+    }
+    // One page of matching entries as JSON lines (at most `limit`, default 1000): an answer stays
+    // bounded however long the trail. A full page names where the next one starts.
     std::ostringstream out;
-    auto written = engine->audit().export_jsonl(query, out);
+    auto written = engine->audit().export_jsonl_page(query, out);
     if (!written) return store_error(written.error());
     Response r;
     r.content_type = "application/x-ndjson";
     r.body = std::move(out).str();
+    if (written->next_after) r.headers.emplace_back("X-Next-After", std::to_string(*written->next_after));
     return r;
 }
 

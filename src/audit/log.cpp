@@ -426,41 +426,57 @@ Result<Verification> Log::verify(const TenantId& tenant, std::optional<ChainHead
 
 Result<std::vector<Entry>> Log::query(const Query& query) const { return impl_->store.query(query); }
 
-Result<std::size_t> Log::export_jsonl(const Query& query, std::ostream& out) const {
-    return guarded<std::size_t>([&]() -> Result<std::size_t> {
-        using nlohmann::json;
+namespace {
+
+void write_jsonl(const Entry& e, std::ostream& out) {
+    using nlohmann::json;
+    json line = {
+        {"tenant", e.tenant.value()},
+        {"sequence", e.sequence},
+        {"at", to_iso8601(e.at)},
+        {"actor", e.actor.is_system() ? json(nullptr) : json(e.actor.user.value())},
+        {"actor_role", e.actor.role ? std::string(rbac::to_string(*e.actor.role)) : std::string("system")},
+        {"action", e.action},
+        {"target_type", e.target_type},
+        {"target_id", e.target_id},
+        {"outcome", e.allowed() ? "allowed" : "denied"},
+        {"reason", std::string(to_string(e.outcome))},
+        {"rule", e.rule},
+        {"request_id", e.request_id},
+        {"policy_revision", e.policy_revision},
+        {"prev_hash", to_hex(e.prev_hash)},
+        {"hash", to_hex(e.hash)},
+    };
+    out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace
+
+Result<Log::ExportedPage> Log::export_jsonl_page(const Query& query, std::ostream& out) const {
+    return guarded<ExportedPage>([&]() -> Result<ExportedPage> {
         Query page = query;
         if (page.limit == 0) page.limit = read_batch;
-        std::size_t lines = 0;
-        for (;;) {
-            auto batch = impl_->store.query(page);
-            if (!batch) return batch.error();
-            for (const Entry& e : *batch) {
-                json line = {
-                    {"tenant", e.tenant.value()},
-                    {"sequence", e.sequence},
-                    {"at", to_iso8601(e.at)},
-                    {"actor", e.actor.is_system() ? json(nullptr) : json(e.actor.user.value())},
-                    {"actor_role", e.actor.role ? std::string(rbac::to_string(*e.actor.role)) : std::string("system")},
-                    {"action", e.action},
-                    {"target_type", e.target_type},
-                    {"target_id", e.target_id},
-                    {"outcome", e.allowed() ? "allowed" : "denied"},
-                    {"reason", std::string(to_string(e.outcome))},
-                    {"rule", e.rule},
-                    {"request_id", e.request_id},
-                    {"policy_revision", e.policy_revision},
-                    {"prev_hash", to_hex(e.prev_hash)},
-                    {"hash", to_hex(e.hash)},
-                };
-                out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
-                ++lines;
-            }
-            if (!out) return Error(storage::StorageErrc::unavailable, "the audit export could not be written");
-            if (batch->size() < page.limit) return lines;
-            page.after_sequence = batch->back().sequence;
-        }
+        auto batch = impl_->store.query(page);
+        if (!batch) return batch.error();
+        ExportedPage written;
+        for (const Entry& e : *batch) write_jsonl(e, out);
+        if (!out) return Error(storage::StorageErrc::unavailable, "the audit export could not be written");
+        written.lines = batch->size();
+        if (!batch->empty() && batch->size() >= page.limit) written.next_after = batch->back().sequence;
+        return written;
     });
+}
+
+Result<std::size_t> Log::export_jsonl(const Query& query, std::ostream& out) const {
+    Query page = query;
+    std::size_t lines = 0;
+    for (;;) {
+        auto written = export_jsonl_page(page, out);
+        if (!written) return written.error();
+        lines += written->lines;
+        if (!written->next_after) return lines;
+        page.after_sequence = *written->next_after;
+    }
 }
 
 Result<PurgeReport> Log::purge_before(const TenantId& tenant, Timestamp cutoff, std::size_t max_entries) {

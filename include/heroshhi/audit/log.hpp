@@ -104,6 +104,17 @@ public:
     /// policy_revision, prev_hash and hash (hex). Returns the number of lines written.
     Result<std::size_t> export_jsonl(const Query& query, std::ostream& out) const;
 
+    /// What export_jsonl_page wrote.
+    struct ExportedPage {
+        std::size_t lines = 0;
+        /// The last entry's sequence when the page was full (more may follow: pass it as the next
+        /// query's after_sequence); nullopt when the query's matches are exhausted.
+        std::optional<std::int64_t> next_after;
+    };
+    /// One page of export_jsonl: at most query.limit entries after query.after_sequence, so an
+    /// answer over the network stays bounded however long the trail.
+    Result<ExportedPage> export_jsonl_page(const Query& query, std::ostream& out) const;
+
     /// Purges the tenant's entries older than `cutoff` (normally now - retention) as a prefix of
     /// the chain: it stops at the first entry at or after the cutoff, and after `max_entries`.
     /// The purged entries are verified first; if they are broken, nothing is purged and the call

@@ -2859,7 +2859,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)), retention_(detail::make_sqlite_retention(impl_->retention_handle())) {}
+    : impl_(std::move(impl)), retention_(detail::make_sqlite_retention(impl_->retention_handle(), *this)) {}
 SqliteStore::~SqliteStore() = default;
 
 ContactStore& SqliteStore::contacts() { return *impl_; }

@@ -1952,7 +1952,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& co
 }
 
 PostgresStore::PostgresStore(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)), retention_(detail::make_pg_retention(impl_->retention_handle())) {}
+    : impl_(std::move(impl)), retention_(detail::make_pg_retention(impl_->retention_handle(), *this)) {}
 PostgresStore::~PostgresStore() = default;
 
 ContactStore& PostgresStore::contacts() { return *impl_; }

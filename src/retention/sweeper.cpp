@@ -408,7 +408,7 @@ struct Sweeper::Impl {
         if (set == nullptr) return out;
         storage::Page page{"", contact_page};
         for (;;) {
-            auto contacts = set->contacts().list(tenant, page);
+            auto contacts = set->contacts().list_held(tenant, page);
             if (!contacts) return contacts.error();
             for (storage::Contact& c : *contacts)
                 if (c.legal_hold) out.push_back(std::move(c));

@@ -86,6 +86,15 @@ Result<std::vector<Contact>> MemoryStore::list(const TenantId& tenant, const Pag
     return out;
 }
 
+Result<std::vector<Contact>> MemoryStore::list_held(const TenantId& tenant, const Page& page) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<Contact> out;
+    for (auto it = state_->contacts.upper_bound({tenant.value(), page.after});
+         it != state_->contacts.end() && it->first.first == tenant.value() && out.size() < page.limit; ++it)
+        if (it->second.legal_hold) out.push_back(it->second);
+    return out;
+}
+
 Result<bool> MemoryStore::soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) {
     std::lock_guard lock(state_->mutex);
     auto it = state_->contacts.find({tenant.value(), id.value()});

@@ -32,6 +32,9 @@ public:
     Result<std::vector<storage::Contact>> list(const TenantId& t, const storage::Page& p) const override {
         HEROSHHI_GUARD_CALL(inner_.list(t, p));
     }
+    Result<std::vector<storage::Contact>> list_held(const TenantId& t, const storage::Page& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.list_held(t, p));
+    }
     Result<bool> soft_delete(const TenantId& t, const ContactId& id, Timestamp at) override {
         HEROSHHI_GUARD_CALL(inner_.soft_delete(t, id, at));
     }

@@ -6,8 +6,10 @@
 #include <doctest/doctest.h>
 
 #include "support/pg_test_db.hpp"
+#include "support/test_keys.hpp"
 
 #include <heroshhi/audit/log.hpp>
+#include <heroshhi/crypto/blind_index.hpp>
 #include <heroshhi/retention/policy.hpp>
 #include <heroshhi/retention/sweeper.hpp>
 #include <heroshhi/storage/errors.hpp>
@@ -51,13 +53,16 @@ class Seed {
 public:
     explicit Seed(const test_support::PgTestDb& db) : admin_(db.admin()) { admin_->run("SET search_path = heroshhi"); }
 
+    /// The packed key of a real number (+1415555xxxx), so the store reads the rows back as numbers.
+    static std::string key(int phone) { return std::to_string(14'155'550'000LL + phone); }
+
     void lead(const TenantId& t, const std::string& id, int phone, Timestamp active,
               std::optional<Timestamp> deleted = std::nullopt, bool hold = false, const std::string& source = "direct") {
         admin_->query("INSERT INTO contacts (tenant, id, phone_key, phone_e164, name, email, source, assignee, team,"
                       " created_at_ms, updated_at_ms, deleted_at_ms, legal_hold, restricted, analytics_objection)"
                       " VALUES ($1, $2, int8send($3::bigint), 'x', 'n', '', $4, NULL, '', $5::bigint, $5::bigint,"
                       " NULLIF($6, '')::bigint, $7::boolean, false, false)",
-                      {t.value(), id, std::to_string(phone), source, ms(active), deleted ? ms(*deleted) : "",
+                      {t.value(), id, key(phone), source, ms(active), deleted ? ms(*deleted) : "",
                        hold ? "true" : "false"});
     }
     void message(const TenantId& t, const std::string& id, const std::string& contact, Timestamp at,
@@ -69,18 +74,18 @@ public:
     void consent(const TenantId& t, int phone, Timestamp at) {
         admin_->query("INSERT INTO consent_records (tenant, phone_key, phone_e164, purpose, granted, at_ms, source)"
                       " VALUES ($1, int8send($2::bigint), 'x', 'marketing', true, $3, 'web_form')",
-                      {t.value(), std::to_string(phone), ms(at)});
+                      {t.value(), key(phone), ms(at)});
     }
     void inbound(const TenantId& t, int phone, Timestamp at) {
         admin_->query("INSERT INTO inbound_activity (tenant, phone_key, phone_e164, last_inbound_ms)"
                       " VALUES ($1, int8send($2::bigint), 'x', $3)",
-                      {t.value(), std::to_string(phone), ms(at)});
+                      {t.value(), key(phone), ms(at)});
     }
     void optout(const TenantId& t, std::int64_t sequence, int phone, Timestamp at) {
         admin_->query("INSERT INTO optout_events (tenant, sequence, phone_key, phone_e164, kind, scope, method, at_ms,"
                       " trigger_text, channel, provider_message_id) VALUES ($1, $2, int8send($3::bigint), 'x',"
                       " 'opt_out', 'all', 'keyword', $4, 'STOP', 'whatsapp', '')",
-                      {t.value(), std::to_string(sequence), std::to_string(phone), ms(at)});
+                      {t.value(), std::to_string(sequence), key(phone), ms(at)});
     }
     void webhook_key(const TenantId& t, const std::string& key, Timestamp at) {
         admin_->query("INSERT INTO dedup_keys (tenant, dedup_key, seen_at_ms) VALUES ($1, $2, $3)",
@@ -97,8 +102,10 @@ private:
 
 SweepReport sweep(Instance& instance, const Policy& policy, std::string name, audit::Log& log, const Clock& clock,
                   std::size_t batch = 1000) {
+    static const crypto::BlindIndex index = crypto::BlindIndex::create(test_support::key_of(0xB1)).value();
     Sweeper::Setup setup;
     setup.name = std::move(name);
+    setup.blind_index = &index;
     auto sweeper = Sweeper::create(policy, *instance.ports, log, clock, setup);
     REQUIRE(sweeper.has_value());
     auto report = sweeper->run(now, {.batch_size = batch});
@@ -233,6 +240,10 @@ TEST_CASE("a PostgreSQL sweep applies every rule of the retention table, holds a
     CHECK(seed.count("SELECT count(*) FROM inbound_activity WHERE tenant = 'closed'") == 1);
     CHECK(seed.count("SELECT count(*) FROM dedup_keys WHERE tenant = 'closed'") == 0);
     CHECK(seed.count("SELECT count(*) FROM optout_events") == 2);  // never auto-deleted
+    // The terminated tenant's is kept only as its number's keyed hash; the open tenant's as it was.
+    CHECK(seed.count("SELECT count(*) FROM optout_events WHERE tenant = 'closed' AND erased_tag IS NOT NULL"
+                     " AND phone_key = ''::bytea") == 1);
+    CHECK(seed.count("SELECT count(*) FROM optout_events WHERE tenant = 'acme' AND erased_tag IS NULL") == 1);
 
     const TenantReport& a = report.tenants.at(0);
     CHECK(a.tenant == acme);
@@ -248,6 +259,7 @@ TEST_CASE("a PostgreSQL sweep applies every rule of the retention table, holds a
     CHECK(c[Category::account].hard_deleted == 2);
     CHECK(c[Category::account].held == 2);
     CHECK(c[Category::webhook_key].hard_deleted == 1);
+    CHECK(c[Category::optout_record] == Counts{.hashed = 1});
 
     auto folded = pgi.ports->aggregates().list(acme, std::chrono::sys_days{}, std::chrono::sys_days{days(100'000)});
     REQUIRE(folded.has_value());

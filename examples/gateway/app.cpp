@@ -1449,8 +1449,14 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     if (!webhook) return webhook.error();
     impl->webhook = std::move(*webhook);
 
+    // The engine's blind index and audit key: a terminated tenant's opt-outs become the tags the
+    // engine recognises, and audit entries naming a held lead's number are kept. Without a key
+    // file there is no index, and a sweep that must reduce opt-outs fails (key_unavailable).
+    retention::Sweeper::Setup sweep_setup;
+    sweep_setup.blind_index = impl->blind_index.get();
+    sweep_setup.audit_key = impl->audit_key;
     auto sweeper = retention::Sweeper::create(retention::Policy::defaults(), *impl->retention_stores,
-                                              impl->engine->audit(), *impl->clock);
+                                              impl->engine->audit(), *impl->clock, sweep_setup);
     if (!sweeper) return sweeper.error();
     impl->sweeper = std::make_unique<retention::Sweeper>(std::move(*sweeper));
     impl->rights = std::make_unique<privacy::Rights>(*impl->engine, *impl->store, *impl->clock);

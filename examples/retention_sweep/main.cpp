@@ -5,6 +5,7 @@
 // Usage: retention_sweep [db-file]      (default: retention_sweep.db; run it twice to see a
 //                                        second sweep find nothing more to do)
 #include <heroshhi/heroshhi.hpp>
+#include <heroshhi/crypto/blind_index.hpp>
 #include <heroshhi/retention/policy.hpp>
 #include <heroshhi/retention/sweeper.hpp>
 
@@ -54,7 +55,7 @@ Result<void> seed(storage::SqliteStore& store, audit::Log& log, Timestamp now) {
     optout::OptOutEvent stop(TenantId{"initech"}, PhoneNumber::parse("+14155551040").value());
     stop.at = now - Days{200};
     stop.trigger = "STOP";
-    if (auto ok = store.optouts().append(stop); !ok) return ok.error();  // survives the termination
+    if (auto ok = store.optouts().append(stop); !ok) return ok.error();  // survives the termination, as a keyed hash
 
     // Audit entries from 400 days ago (purged: older than a year) and from today (kept).
     ManualClock last_year{now - Days{400}};
@@ -74,18 +75,19 @@ Result<void> seed(storage::SqliteStore& store, audit::Log& log, Timestamp now) {
 
 void print(const char* title, const retention::SweepReport& r) {
     std::printf("\n%s (as of %s)%s\n", title, to_iso8601(r.as_of).c_str(), r.resumed ? ", resuming an interrupted sweep" : "");
-    std::printf("  %-10s %-13s %6s %6s %9s %5s %7s\n", "tenant", "category", "soft", "hard", "cascaded", "held", "purged");
+    std::printf("  %-10s %-13s %6s %6s %9s %5s %7s %7s\n", "tenant", "category", "soft", "hard", "cascaded", "held",
+                "purged", "hashed");
     for (const auto& t : r.tenants) {
         bool any = false;
         for (std::size_t c = 0; c < retention::category_count; ++c) {
             const retention::Counts& n = t.counts[c];
             if (n.empty()) continue;
             any = true;
-            std::printf("  %-10s %-13s %6lld %6lld %9lld %5lld %7lld\n", t.tenant.value().c_str(),
+            std::printf("  %-10s %-13s %6lld %6lld %9lld %5lld %7lld %7lld\n", t.tenant.value().c_str(),
                         std::string(retention::to_string(static_cast<Category>(c))).c_str(),
                         static_cast<long long>(n.soft_deleted), static_cast<long long>(n.hard_deleted),
                         static_cast<long long>(n.cascaded), static_cast<long long>(n.held),
-                        static_cast<long long>(n.purged));
+                        static_cast<long long>(n.purged), static_cast<long long>(n.hashed));
         }
         if (!any) std::printf("  %-10s nothing due\n", t.tenant.value().c_str());
         if (t.terminated) std::printf("  %-10s account closed over 30 days ago: all its data was due\n", t.tenant.value().c_str());
@@ -117,7 +119,16 @@ int main(int argc, char** argv) {
     auto policy = retention::Policy::create(config);
     if (!policy) return std::fprintf(stderr, "%s\n", policy.error().message().c_str()), 1;
 
-    auto sweeper = retention::Sweeper::create(*policy, (*store)->retention(), log, clock);
+    // A terminated tenant's opt-outs are kept only as keyed hashes: the sweeper needs the blind
+    // index the host's Engine uses (EngineOptions::blind_index), loaded from its key provider. The
+    // demo draws a key, so its hashes are only good for this run.
+    auto index_key = crypto::SecretKey::generate();
+    if (!index_key) return std::fprintf(stderr, "%s\n", index_key.error().message().c_str()), 1;
+    auto index = crypto::BlindIndex::create(std::move(*index_key));
+    if (!index) return std::fprintf(stderr, "%s\n", index.error().message().c_str()), 1;
+    retention::Sweeper::Setup setup;
+    setup.blind_index = &*index;
+    auto sweeper = retention::Sweeper::create(*policy, (*store)->retention(), log, clock, setup);
     if (!sweeper) return std::fprintf(stderr, "%s\n", sweeper.error().message().c_str()), 1;
 
     retention::SweepOptions options;

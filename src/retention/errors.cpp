@@ -18,6 +18,7 @@ public:
             case RetentionErrc::invalid_target: return "invalid retention target";
             case RetentionErrc::invalid_options: return "invalid sweep options";
             case RetentionErrc::corrupt_journal: return "the sweep journal cannot be read";
+            case RetentionErrc::key_unavailable: return "no blind index to reduce opt-out records to keyed hashes";
         }
         return "unknown retention error";
     }

@@ -89,6 +89,8 @@ Plan Policy::plan(const storage::Account& account, Timestamp now) const {
             {Category::account, Selection::all, Action::hard_delete, now},
             activity_logs,
             {Category::webhook_key, Selection::all, Action::hard_delete, now},
+            // Last, so a journal written before this step existed still names the right steps.
+            {Category::optout_record, Selection::all, Action::reduce_to_tag, now},
         };
         return plan;
     }

@@ -13,7 +13,7 @@ struct Field {
 };
 constexpr Field fields[] = {
     {"soft", &Counts::soft_deleted}, {"hard", &Counts::hard_deleted}, {"cascaded", &Counts::cascaded},
-    {"held", &Counts::held},         {"purged", &Counts::purged},
+    {"held", &Counts::held},         {"purged", &Counts::purged},     {"hashed", &Counts::hashed},
 };
 
 struct Flag {

@@ -86,6 +86,15 @@ Result<std::vector<Contact>> MemoryStore::list(const TenantId& tenant, const Pag
     return out;
 }
 
+Result<std::vector<Contact>> MemoryStore::list_held(const TenantId& tenant, const Page& page) const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<Contact> out;
+    for (auto it = state_->contacts.upper_bound({tenant.value(), page.after});
+         it != state_->contacts.end() && it->first.first == tenant.value() && out.size() < page.limit; ++it)
+        if (it->second.legal_hold) out.push_back(it->second);
+    return out;
+}
+
 Result<bool> MemoryStore::soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) {
     std::lock_guard lock(state_->mutex);
     auto it = state_->contacts.find({tenant.value(), id.value()});
@@ -456,8 +465,8 @@ class MemoryStore::Retention final : public retention::RetentionStores,
                                      private retention::SweepJournal,
                                      private retention::AggregateStore {
 public:
-    explicit Retention(State& s)
-        : s_(s), contacts_(s), messages_(s), consents_(s), activity_(s), webhook_keys_(s) {}
+    Retention(State& s, StoreSet& owner)
+        : s_(s), owner_(owner), contacts_(s), messages_(s), consents_(s), activity_(s), requests_(s), webhook_keys_(s) {}
 
     AccountStore& accounts() override { return *this; }
     retention::SweepJournal& journal() override { return *this; }
@@ -468,8 +477,10 @@ public:
                 {&messages_, Category::message},
                 {&consents_, Category::account},
                 {&activity_, Category::account},
+                {&requests_, Category::account},
                 {&webhook_keys_, Category::webhook_key}};
     }
+    StoreSet* store_set() noexcept override { return &owner_; }
 
 private:
     using Selection = retention::Selection;
@@ -813,6 +824,52 @@ private:
         State& s_;
     };
 
+    /// The data-subject request register: it names its subjects (a contact id, a phone pseudonym),
+    /// so its rows are account data, deleted at termination (Selection::all), open or not.
+    class Requests final : public retention::Target {
+    public:
+        explicit Requests(State& s) : s_(s) {}
+        std::string_view name() const noexcept override { return "subject_requests"; }
+
+        Result<CandidatePage> candidates(const TenantId& tenant, Selection sel, Timestamp, std::string_view after,
+                                         std::size_t limit) const override {
+            std::lock_guard lock(s_.mutex);
+            CandidatePage page;
+            page.next = std::string(after);
+            if (sel != Selection::all) return page;
+            for (auto it = s_.requests.upper_bound({tenant.value(), std::string(after)});
+                 it != s_.requests.end() && it->first.first == tenant.value(); ++it) {
+                if (page.rows.size() == limit) {
+                    page.more = true;
+                    break;
+                }
+                page.next = it->first.second;
+                page.rows.push_back(Candidate{it->first.second, it->second.received_at, false, 0});
+            }
+            return page;
+        }
+
+        Result<std::int64_t> count(const TenantId& tenant, Selection sel, Timestamp cutoff) const override {
+            return count_pages(*this, tenant, sel, cutoff);
+        }
+
+        Result<Change> soft_delete(const Batch& b) override {  // not asked of account data
+            std::lock_guard lock(s_.mutex);
+            return saved(s_, b, 0, 0);
+        }
+
+        Result<Change> hard_delete(const Batch& b) override {
+            std::lock_guard lock(s_.mutex);
+            std::int64_t rows = 0;
+            if (b.selection == Selection::all)
+                for (const std::string& id : b.ids) rows += static_cast<std::int64_t>(s_.requests.erase({b.tenant.value(), id}));
+            return saved(s_, b, rows, 0);
+        }
+
+    private:
+        State& s_;
+    };
+
     /// Webhook de-duplication keys: deleted 30 days after they were seen (Selection::expired) and at
     /// account termination (all). They hold no personal data and are never under a hold.
     class WebhookKeys final : public retention::Target {
@@ -948,14 +1005,16 @@ private:
     }
 
     State& s_;
+    StoreSet& owner_;
     Contacts contacts_;
     Messages messages_;
     Consents consents_;
     Activity activity_;
+    Requests requests_;
     WebhookKeys webhook_keys_;
 };
 
-MemoryStore::MemoryStore() : state_(std::make_unique<State>()), retention_(std::make_unique<Retention>(*state_)) {}
+MemoryStore::MemoryStore() : state_(std::make_unique<State>()), retention_(std::make_unique<Retention>(*state_, *this)) {}
 MemoryStore::~MemoryStore() = default;
 
 retention::RetentionStores& MemoryStore::retention() noexcept { return *retention_; }

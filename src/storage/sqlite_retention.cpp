@@ -79,6 +79,8 @@ enum class Q : std::size_t {
     consent_delete,
     activity_all_page,
     activity_delete,
+    request_all_page,
+    request_delete,
     webhook_key_all_page,
     webhook_key_expired_page,
     webhook_key_delete,
@@ -192,6 +194,10 @@ const char* sql_text(Q q) noexcept {
         case Q::activity_delete:
             return "DELETE FROM inbound_activity WHERE tenant = ?1 AND phone_key = ?2 AND NOT "
                    HEROSHHI_HELD_PHONE("?1", "?2");
+        case Q::request_all_page:
+            return "SELECT id, received_at_ms, 0, 0 FROM subject_requests WHERE tenant = ?1 AND id > ?2"
+                   " ORDER BY id LIMIT ?4";
+        case Q::request_delete: return "DELETE FROM subject_requests WHERE tenant = ?1 AND id = ?2";
         case Q::webhook_key_all_page:
             return "SELECT dedup_key, seen_at_ms, 0, 0 FROM dedup_keys WHERE tenant = ?1 AND dedup_key > ?2"
                    " ORDER BY dedup_key LIMIT ?4";
@@ -580,7 +586,8 @@ private:
     }
 };
 
-/// Consent records and inbound activity: only at account termination (Selection::all).
+/// Consent records, inbound activity and the request register: only at account termination
+/// (Selection::all).
 class AccountData final : public TargetBase {
 public:
     AccountData(const Connection& c, std::string_view name, Q page, Q remove, bool numeric)
@@ -659,12 +666,14 @@ class SqliteRetention final : public retention::RetentionStores,
                               private retention::SweepJournal,
                               private retention::AggregateStore {
 public:
-    explicit SqliteRetention(SqliteHandle h)
+    SqliteRetention(SqliteHandle h, StoreSet& owner)
         : c_(h),
+          owner_(owner),
           contacts_(c_),
           messages_(c_),
           consents_(c_, "consent_records", Q::consent_all_page, Q::consent_delete, true),
           activity_(c_, "inbound_activity", Q::activity_all_page, Q::activity_delete, true),
+          requests_(c_, "subject_requests", Q::request_all_page, Q::request_delete, false),
           webhook_keys_(c_) {}
 
     AccountStore& accounts() override { return *this; }
@@ -676,8 +685,10 @@ public:
                 {&messages_, Category::message},
                 {&consents_, Category::account},
                 {&activity_, Category::account},
+                {&requests_, Category::account},
                 {&webhook_keys_, Category::webhook_key}};
     }
+    StoreSet* store_set() noexcept override { return &owner_; }
 
 private:
     // AccountStore
@@ -812,17 +823,19 @@ private:
     }
 
     Connection c_;
+    StoreSet& owner_;
     Contacts contacts_;
     Messages messages_;
     AccountData consents_;
     AccountData activity_;
+    AccountData requests_;
     WebhookKeys webhook_keys_;
 };
 
 }  // namespace
 
-std::unique_ptr<retention::RetentionStores> make_sqlite_retention(SqliteHandle handle) {
-    return std::make_unique<SqliteRetention>(handle);
+std::unique_ptr<retention::RetentionStores> make_sqlite_retention(SqliteHandle handle, StoreSet& owner) {
+    return std::make_unique<SqliteRetention>(handle, owner);
 }
 
 }  // namespace heroshhi::storage::detail

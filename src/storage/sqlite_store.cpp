@@ -291,6 +291,7 @@ enum class Sql : std::size_t {
     contact_get,
     contact_find_live_by_phone,
     contact_list,
+    contact_list_held,
     contact_exists,
     contact_soft_delete,
     contact_hard_delete,
@@ -384,6 +385,11 @@ const char* sql_text(Sql q) noexcept {
         case Sql::contact_list:
             return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
                    " deleted_at_ms, legal_hold, restricted, phone_e164, analytics_objection FROM contacts WHERE tenant = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+        case Sql::contact_list_held:  // contacts_held_by_phone holds exactly these rows
+            return "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms,"
+                   " deleted_at_ms, legal_hold, restricted, phone_e164, analytics_objection FROM contacts"
+                   " INDEXED BY contacts_held_by_phone WHERE tenant = ?1 AND legal_hold <> 0 AND id > ?2"
+                   " ORDER BY id LIMIT ?3";
         case Sql::contact_exists: return "SELECT 1 FROM contacts WHERE tenant = ?1 AND id = ?2";
         case Sql::contact_soft_delete:
             return "UPDATE contacts SET deleted_at_ms = ?3 WHERE tenant = ?1 AND id = ?2 AND deleted_at_ms IS NULL";
@@ -990,6 +996,8 @@ public:
     Result<std::optional<Contact>> get(const TenantId& tenant, const ContactId& id) const override;
     Result<std::optional<Contact>> find_by_phone(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<std::vector<Contact>> list(const TenantId& tenant, const Page& page) const override;
+    Result<std::vector<Contact>> list_held(const TenantId& tenant, const Page& page) const override;
+    Result<std::vector<Contact>> list_contacts(Sql query, const TenantId& tenant, const Page& page) const;
     Result<bool> soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) override;
     Result<bool> hard_delete(const TenantId& tenant, const ContactId& id) override;
     // MessageStore
@@ -1785,10 +1793,19 @@ Result<std::optional<Contact>> SqliteStore::Impl::find_by_phone(const TenantId& 
 }
 
 Result<std::vector<Contact>> SqliteStore::Impl::list(const TenantId& tenant, const Page& page) const {
+    return list_contacts(Sql::contact_list, tenant, page);
+}
+
+Result<std::vector<Contact>> SqliteStore::Impl::list_held(const TenantId& tenant, const Page& page) const {
+    return list_contacts(Sql::contact_list_held, tenant, page);
+}
+
+Result<std::vector<Contact>> SqliteStore::Impl::list_contacts(Sql query, const TenantId& tenant,
+                                                            const Page& page) const {
     return guarded<std::vector<Contact>>([&]() -> Result<std::vector<Contact>> {
         if (tenant.empty()) return invalid("listing contacts needs a tenant");
         std::lock_guard lock(mutex_);
-        auto st = statement(Sql::contact_list);
+        auto st = statement(query);
         if (!st) return st.error();
         int rc = bind_all(st->get(), tenant.value(), page.after, clamp_limit(page.limit));
         std::vector<Contact> out;
@@ -2859,7 +2876,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)), retention_(detail::make_sqlite_retention(impl_->retention_handle())) {}
+    : impl_(std::move(impl)), retention_(detail::make_sqlite_retention(impl_->retention_handle(), *this)) {}
 SqliteStore::~SqliteStore() = default;
 
 ContactStore& SqliteStore::contacts() { return *impl_; }

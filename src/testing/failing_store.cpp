@@ -32,6 +32,9 @@ public:
     Result<std::vector<storage::Contact>> list(const TenantId& t, const storage::Page& p) const override {
         HEROSHHI_GUARD_CALL(inner_.list(t, p));
     }
+    Result<std::vector<storage::Contact>> list_held(const TenantId& t, const storage::Page& p) const override {
+        HEROSHHI_GUARD_CALL(inner_.list_held(t, p));
+    }
     Result<bool> soft_delete(const TenantId& t, const ContactId& id, Timestamp at) override {
         HEROSHHI_GUARD_CALL(inner_.soft_delete(t, id, at));
     }
@@ -259,7 +262,9 @@ private:
 class FailingStore::RetentionWrappers final : public retention::RetentionStores {
 public:
     RetentionWrappers(FailingStore& owner, retention::RetentionStores& inner)
-        : accounts_(owner, inner.accounts()), journal_(owner, inner.journal()), aggregates_(owner, inner.aggregates()) {
+        : owner_(owner),
+          has_store_set_(inner.store_set() != nullptr),
+          accounts_(owner, inner.accounts()), journal_(owner, inner.journal()), aggregates_(owner, inner.aggregates()) {
         for (const retention::TargetBinding& b : inner.targets()) {
             targets_.push_back(std::make_unique<Target>(owner, *b.target));
             bindings_.push_back({targets_.back().get(), b.category});
@@ -269,8 +274,12 @@ public:
     retention::SweepJournal& journal() override { return journal_; }
     retention::AggregateStore& aggregates() override { return aggregates_; }
     std::vector<retention::TargetBinding> targets() override { return bindings_; }
+    /// The FailingStore itself, so the sweeper's opt-out step fails with the same count.
+    storage::StoreSet* store_set() noexcept override { return has_store_set_ ? &owner_ : nullptr; }
 
 private:
+    FailingStore& owner_;
+    bool has_store_set_;
     Accounts accounts_;
     Journal journal_;
     Aggregates aggregates_;

@@ -1,7 +1,9 @@
 // The retention conformance suite (include/heroshhi/testing/retention_conformance.hpp): the
 // contract of retention/target.hpp, journal.hpp, aggregates.hpp and storage/account_store.hpp,
 // checked on the library's own tables, case by case.
+#include <heroshhi/privacy/request.hpp>
 #include <heroshhi/storage/errors.hpp>
+#include <heroshhi/storage/store_set.hpp>
 #include <heroshhi/testing/retention_conformance.hpp>
 
 #include "detail/expect.hpp"
@@ -77,6 +79,22 @@ public:
         e.at = at;
         e.trigger = "STOP";
         ex_.ok(stores().optouts().append(e), __LINE__, "seeding an opt-out");
+    }
+    void request(const TenantId& t, const std::string& id, privacy::RequestStatus status, Timestamp at) {
+        privacy::SubjectRequest r;
+        r.tenant = t;
+        r.id = id;
+        r.type = privacy::RequestType::access;
+        r.subject = privacy::subject_of(ContactId{"c-" + id});
+        r.received_at = at;
+        r.acknowledge_by = privacy::acknowledge_deadline(at);
+        r.due_by = privacy::due_deadline(at, false);
+        r.status = status;
+        ex_.ok(stores().requests().put(r), __LINE__, "seeding a subject request");
+    }
+    std::size_t requests_of(const TenantId& t) {
+        auto got = ex_.ok(stores().requests().list(t, {"", 1000}, false), __LINE__, "listing requests");
+        return got ? got->size() : 0;
     }
     void webhook_key(const TenantId& t, const std::string& key, Timestamp at) {
         ex_.ok(stores().dedup().remember(t, key, at), __LINE__, "seeding a webhook key");
@@ -260,6 +278,7 @@ void targets_are_named_and_bound(Db& db, Expect& ex) {
                                                              {"messages", Category::message},
                                                              {"consent_records", Category::account},
                                                              {"inbound_activity", Category::account},
+                                                             {"subject_requests", Category::account},
                                                              {"webhook_keys", Category::webhook_key}};
     std::vector<std::pair<std::string, Category>> got;
     for (const auto& b : bindings)
@@ -474,6 +493,40 @@ void account_data_goes_at_termination(Db& db, Expect& ex) {
     EXPECT(gone_inbound && !gone_inbound->has_value());
 }
 
+void requests_go_at_termination(Db& db, Expect& ex) {
+    Target* t = db.target("subject_requests");
+    if (t == nullptr) return;
+    // Open or closed, a request names its subject: all of them go with the account.
+    db.request(tenant_a, "r-1", privacy::RequestStatus::received, now - Days{3});
+    db.request(tenant_a, "r-2", privacy::RequestStatus::completed, now - Days{400});
+    db.request(tenant_a, "r-3", privacy::RequestStatus::acknowledged, now - Days{1});
+    db.request(tenant_b, "r-1", privacy::RequestStatus::received, now);
+    EXPECT(db.all(*t, tenant_a, Selection::expired, now).empty());  // only termination takes them
+    EXPECT(db.all(*t, tenant_a, Selection::soft_deleted, now).empty());
+    const auto all = db.all(*t, tenant_a, Selection::all, now, 2);
+    EXPECT((db.ids(all) == std::vector<std::string>{"r-1", "r-2", "r-3"}));
+    for (const auto& c : all) EXPECT(!c.legal_hold);
+    const std::vector<std::string> ids = db.ids(all);
+    EXPECT(rows_of(t->hard_delete(batch(tenant_a, Selection::expired, now, ids))) == 0);
+    EXPECT(rows_of(t->hard_delete(batch(tenant_a, Selection::all, now, ids))) == 3);
+    EXPECT(rows_of(t->hard_delete(batch(tenant_a, Selection::all, now, ids))) == 0);
+    EXPECT(db.requests_of(tenant_a) == 0);
+    EXPECT(db.requests_of(tenant_b) == 1);
+}
+
+void store_set_is_the_same_database(Db& db, Expect& ex) {
+    storage::StoreSet* set = db.ports().store_set();
+    if (set == nullptr) return;  // a database without the library's opt-out events: nothing to reduce
+    db.optout(tenant_a, 1, now);
+    std::size_t seen = 0;
+    ex.ok(set->optouts().scan(tenant_a, [&](const optout::OptOutEvent& e) { seen += e.phone == Db::phone(1); }),
+          __LINE__, "scanning opt-outs through store_set()");
+    EXPECT(seen == 1);
+    db.lead(tenant_a, "held", 2, now, std::nullopt, true);
+    auto held = ex.ok(set->contacts().get(tenant_a, ContactId{"held"}), __LINE__, "reading through store_set()");
+    EXPECT(held && held->has_value() && (*held)->legal_hold);
+}
+
 void webhook_keys_expire(Db& db, Expect& ex) {
     Target* t = db.target("webhook_keys");
     if (t == nullptr) return;
@@ -533,6 +586,7 @@ void tenants_are_isolated(Db& db, Expect& ex) {
     db.consent(tenant_a, 1, now);
     db.inbound(tenant_a, 1, now);
     db.webhook_key(tenant_a, "k1", now - Days{100});
+    db.request(tenant_a, "c1", privacy::RequestStatus::received, now);
     for (const auto& b : db.ports().targets()) {
         if (b.target == nullptr) continue;
         for (Selection sel : {Selection::expired, Selection::soft_deleted, Selection::all}) {
@@ -577,6 +631,8 @@ const Case cases[] = {
     {"consent records and inbound activity go only at termination, except a held lead's number",
      account_data_goes_at_termination},
     {"webhook keys go 30 days after they were seen, and all at termination", webhook_keys_expire},
+    {"the request register goes at termination, open requests too", requests_go_at_termination},
+    {"store_set(), if any, reads the same database's opt-outs and contacts", store_set_is_the_same_database},
     {"a batch saves the sweep's progress with it, and nothing outside a sweep", batches_save_progress_in_a_sweep_only},
     {"tenant A's rows are never listed or changed for tenant B", tenants_are_isolated},
 };

@@ -106,6 +106,33 @@ void listing_is_ordered_and_paged(StoreSet& s, Expect& ex) {
     EXPECT(last->size() == 1 && (*last)[0].id.value() == "c5");
 }
 
+void held_contacts_are_listed_alone(StoreSet& s, Expect& ex) {
+    for (std::string id : {"c4", "c1", "c5", "c2", "c3"}) {
+        Contact c = contact(tenant_a, id, "+14155550101");
+        c.legal_hold = id != "c2" && id != "c4";
+        if (id == "c5") c.deleted_at = t0;  // a soft-deleted lead under hold is still held
+        EXPECT(s.contacts().put(c).has_value());
+    }
+    Contact other = contact(tenant_b, "c0", "+14155550101");
+    other.legal_hold = true;
+    EXPECT(s.contacts().put(other).has_value());
+    auto first = ex.ok(s.contacts().list_held(tenant_a, {"", 2}), __LINE__, "held page 1");
+    auto rest = ex.ok(s.contacts().list_held(tenant_a, {"c3", 2}), __LINE__, "held page 2");
+    auto ids = [](const std::optional<std::vector<Contact>>& page) {
+        std::vector<std::string> out;
+        if (page)
+            for (const Contact& c : *page) out.push_back(c.id.value());
+        return out;
+    };
+    EXPECT((ids(first) == std::vector<std::string>{"c1", "c3"}));
+    EXPECT((ids(rest) == std::vector<std::string>{"c5"}));
+    // Lifting the hold takes the contact off the list.
+    Contact c1 = contact(tenant_a, "c1", "+14155550101");
+    EXPECT(s.contacts().put(c1).has_value());
+    auto after = ex.ok(s.contacts().list_held(tenant_a, {"", 10}), __LINE__, "held after lifting");
+    EXPECT((ids(after) == std::vector<std::string>{"c3", "c5"}));
+}
+
 void tenants_are_isolated(StoreSet& s, Expect& ex) {
     const auto p = phone("+14155550101");
     EXPECT(s.contacts().put(contact(tenant_a, "c1", "+14155550101")).has_value());
@@ -962,6 +989,8 @@ const Case cases[] = {
     {"contacts round-trip every field", contacts_round_trip},
     {"putting a contact again replaces it", contacts_put_replaces},
     {"contact listings are ordered by id and paged", listing_is_ordered_and_paged},
+    {"contacts under legal hold are listed alone, soft-deleted ones too, in id order and paged",
+     held_contacts_are_listed_alone},
     {"tenant A never sees tenant B's rows", tenants_are_isolated},
     {"soft delete hides a contact from lookup but keeps the row", soft_delete_hides_from_lookup_but_keeps_the_row},
     {"find by phone returns the live contact with the smallest id", find_by_phone_returns_the_live_contact},

@@ -13,12 +13,16 @@ enum class Category {
                     ///< delete 30 days after the soft delete; all of it at account termination
     message,        ///< message history: deleted with its lead (cascade), or sooner by the tenant's
                     ///< shorter setting
-    account,        ///< the rest of a tenant's data (consent records, inbound activity):
-                    ///< kept for the account's lifetime, deleted at closure + 30 days
+    account,        ///< the rest of a tenant's data (consent records, inbound activity, the
+                    ///< data-subject request register): kept for the account's lifetime, deleted
+                    ///< at closure + 30 days
     activity_log,   ///< activity logs in a host's own tables: one year, then deleted
-    audit_log,      ///< the audit trail (audit::Log): one year, then purged through the log
-    optout_record,  ///< opt-out records: kept indefinitely, never auto-deleted (no target may take it)
-    analytics,      ///< analytics: only aggregates without personal data, kept indefinitely
+    audit_log,      ///< the audit trail (audit::Log): one year, then purged through the log,
+                    ///< except entries about a lead under legal hold (and the due ones after them)
+    optout_record,  ///< opt-out records: kept indefinitely, never auto-deleted (no target may take it);
+                    ///< at termination reduced to keyed hashes (Counts::hashed)
+    analytics,      ///< analytics: only aggregates without personal data, kept indefinitely, also
+                    ///< after termination (they name no one, so nothing of the subject remains)
     webhook_key,    ///< webhook de-duplication keys: 30 days after they were seen, and at termination
                     ///< (last, so that journals and audit texts written before it still read back)
 };

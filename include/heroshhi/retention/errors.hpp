@@ -15,6 +15,8 @@ enum class RetentionErrc {
                               ///< target may take (audit log, opt-out records, analytics)
     invalid_options,          ///< a sweep option is out of range (batch size 0 or over 100,000)
     corrupt_journal,          ///< the persisted progress of an interrupted sweep cannot be read back
+    key_unavailable,          ///< a terminated tenant's opt-out events must be reduced to keyed hashes,
+                              ///< and no blind index was given (Sweeper::Setup::blind_index)
 };
 
 const std::error_category& retention_category() noexcept;

@@ -44,7 +44,13 @@ struct PolicyConfig {
 };
 
 /// What a sweep step does to the rows it selects.
-enum class Action { soft_delete, hard_delete };
+enum class Action {
+    soft_delete,
+    hard_delete,
+    /// Opt-out records at termination: each number's events are reduced to its keyed hash
+    /// (OptOutStore::erase_number), so the number stays suppressed with no plain number kept.
+    reduce_to_tag,
+};
 
 /// One step of a tenant's sweep: the rows of one category that go, and how.
 struct Step {
@@ -80,8 +86,10 @@ struct Plan {
 ///                 kept after termination for their year, as security and compliance evidence
 ///   webhook keys  webhook_key_retention (30 days) after they were seen → deleted (no personal data;
 ///                 only there to drop Meta's re-deliveries, which stop after 7 days)
-///   analytics     only aggregates, kept indefinitely (folded in before rows go)
-///   opt-outs      never; no setting can change that
+///   analytics     only aggregates, kept indefinitely (folded in before rows go), also after
+///                 termination: they hold no personal data
+///   opt-outs      never deleted; at termination each number's events are reduced to its keyed
+///                 hash ("except the suppression hashes"), except the numbers of held leads
 /// A legal hold on a lead (Contact::legal_hold) or on the tenant (Account::legal_hold) beats every
 /// rule above.
 class Policy {

@@ -8,6 +8,10 @@
 #include <heroshhi/retention/target.hpp>
 #include <heroshhi/storage/account_store.hpp>
 
+namespace heroshhi::storage {
+class StoreSet;
+}
+
 namespace heroshhi::retention {
 
 /// The tenants to walk, the journal that makes a sweep resumable, the analytics aggregates, and the
@@ -16,8 +20,12 @@ namespace heroshhi::retention {
 ///   "contacts" (Category::lead: soft delete by last activity, hard delete 30 days later with the
 ///   lead's messages, everything at termination), "messages" (Category::message: the tenant's
 ///   shorter setting), "consent_records" and "inbound_activity" (Category::account: at termination)
-///   and "webhook_keys" (Category::webhook_key: 30 days after they were seen, all at termination).
-///   Opt-out events have no target: they are never auto-deleted.
+///   "subject_requests" (Category::account: the data-subject request register names its subjects,
+///   so it goes at termination) and "webhook_keys" (Category::webhook_key: 30 days after they were
+///   seen, all at termination).
+///   Opt-out events have no target: they are never auto-deleted. At termination the sweeper reduces
+///   them to their keyed hashes through store_set() (see Sweeper). Analytics aggregates are kept
+///   indefinitely, terminated tenant or not: they hold no personal data (the policy's table).
 /// References stay valid as long as the object that returned them.
 class RetentionStores {
 public:
@@ -27,6 +35,13 @@ public:
     virtual SweepJournal& journal() = 0;
     virtual AggregateStore& aggregates() = 0;
     virtual std::vector<TargetBinding> targets() = 0;
+
+    /// The storage ports over the same database, if it keeps the library's opt-out events and
+    /// contacts: at account termination the sweeper reduces the tenant's opt-out events to keyed
+    /// hashes there (OptOutStore::erase_number) and reads its held leads (ContactStore). nullptr
+    /// (the default, for a host's own RetentionStores): this database keeps no opt-out events.
+    /// The shipped stores return themselves.
+    virtual storage::StoreSet* store_set() noexcept { return nullptr; }
 };
 
 }  // namespace heroshhi::retention

@@ -22,6 +22,10 @@
 #include <heroshhi/retention/stores.hpp>
 #include <heroshhi/retention/target.hpp>
 
+namespace heroshhi::crypto {
+class BlindIndex;
+}
+
 namespace heroshhi::retention {
 
 /// What a sweep did (or, dry, would do) to one category of one tenant.
@@ -31,6 +35,8 @@ struct Counts {
     std::int64_t cascaded = 0;  ///< rows that went with them (a lead's messages)
     std::int64_t held = 0;      ///< due rows kept because of a legal hold (on the row, its lead or the tenant)
     std::int64_t purged = 0;    ///< audit entries purged (Category::audit_log)
+    std::int64_t hashed = 0;    ///< opt-out events reduced to their number's keyed hash
+                                ///< (Category::optout_record, at termination)
 
     bool empty() const noexcept { return *this == Counts{}; }
     Counts& operator+=(const Counts& other) noexcept;
@@ -51,7 +57,8 @@ struct TenantReport {
     /// The text recorded as the target id of the tenant's "retention.sweep" audit entry:
     /// `as_of=<ISO 8601>` then `;held`, `;terminated`, `;audit_chain_broken` when set, then
     /// `;<category>:<field>=<n>,...` for each category with a non-zero field (fields soft, hard,
-    /// cascaded, held, purged; zero fields left out). At most 512 bytes for any counts.
+    /// cascaded, held, purged, hashed; zero fields left out). At most 512 bytes for any counts.
+    /// Texts written before a field existed read back with that field 0.
     std::string to_audit_text(Timestamp as_of) const;
     /// Reads to_audit_text back (into a report for `tenant`); nullopt if it is not such a text.
     static std::optional<TenantReport> from_audit_text(const TenantId& tenant, std::string_view text);
@@ -104,6 +111,20 @@ struct SweepOptions {
 /// (system actor, action "retention.sweep", target type "retention_sweep", target id
 /// TenantReport::to_audit_text) with the tenant's counts — also when they are all zero.
 ///
+/// Terminated tenant, opt-out records (the plan's reduce_to_tag step): through
+/// RetentionStores::store_set(), every number of the tenant's plain opt-out events is reduced to
+/// its blind-index tag (OptOutStore::erase_number, as a data-subject erasure does), so it stays
+/// suppressed for any Engine with the same index key, and no plain number is kept. Up to
+/// batch_size distinct numbers per pass, resumable, counted as `hashed` (events) under
+/// optout_record. The numbers of leads under legal hold (live or soft-deleted) stay plain and are
+/// counted as `held`. Fails closed with key_unavailable, a dry run too, when there is a number to
+/// reduce and Setup::blind_index is null.
+///
+/// Audit purge and contact holds: the purge is a prefix of the hash chain, so it stops before the
+/// first due entry about a lead under legal hold (target type "contact" or "lead" with its id, or
+/// "contact" with the pseudonym of its number when Setup::audit_key is given); that entry and the
+/// due ones after it are kept (counted as `held`) until the hold is lifted.
+///
 /// - Resumable: progress is kept in the SweepJournal; after a crash or an error, the next run()
 ///   finishes the interrupted sweep first, as of the time that sweep started (SweepReport::resumed),
 ///   and its counts are those of an uninterrupted sweep.
@@ -126,6 +147,13 @@ public:
         std::string name = "retention";
         /// Host targets, swept after the store's own targets of the same category.
         std::vector<TargetBinding> extra_targets;
+        /// The blind index of the Engine over the same database (EngineOptions::blind_index), to
+        /// reduce a terminated tenant's opt-out events to the tags that Engine recognises. Null:
+        /// a sweep that has such events to reduce fails with key_unavailable. Borrowed.
+        const crypto::BlindIndex* blind_index = nullptr;
+        /// The Engine's EngineOptions::audit_key, so audit entries naming a held lead's number by
+        /// its pseudonym are kept too; empty: held leads are matched by id only.
+        std::string audit_key;
     };
 
     /// Borrows everything, which must outlive the Sweeper. Fails with invalid_target if a target is
@@ -142,7 +170,7 @@ public:
     ~Sweeper();
 
     /// Sweeps every tenant as of `now` (or finishes an interrupted sweep as of its own time).
-    /// Fails with invalid_options, corrupt_journal, or the first store error.
+    /// Fails with invalid_options, corrupt_journal, key_unavailable, or the first store error.
     Result<SweepReport> run(Timestamp now, const SweepOptions& options = {});
 
     const Policy& policy() const noexcept;

@@ -20,8 +20,9 @@ struct Account {
     TenantId tenant;
     Timestamp opened_at{};
     /// When the customer terminated the account. The policy keeps account data for the account's
-    /// lifetime + 30 days: the sweep deletes the tenant's data (except opt-out records and what a
-    /// legal hold keeps) once closed_at + 30 days has passed.
+    /// lifetime + 30 days: the sweep deletes the tenant's data (except what a legal hold keeps)
+    /// once closed_at + 30 days has passed; its opt-out records stay only as keyed hashes (the
+    /// suppression hashes), its analytics aggregates and a year of audit trail stay too.
     std::optional<Timestamp> closed_at;
     /// A legal hold on the whole tenant: beats every deletion rule, termination included.
     bool legal_hold = false;

@@ -29,6 +29,11 @@ public:
     /// Live and soft-deleted contacts with id > page.after, ordered by id, at most page.limit.
     virtual Result<std::vector<Contact>> list(const TenantId& tenant, const Page& page) const = 0;
 
+    /// As list(), only the contacts under legal hold (the retention sweep reads them to keep what
+    /// a hold names). The default pages through list() and filters; the shipped stores read an
+    /// index of held contacts instead, so the cost follows the (few) held ones.
+    virtual Result<std::vector<Contact>> list_held(const TenantId& tenant, const Page& page) const;
+
     /// Sets deleted_at = at if the contact is live. Returns whether anything changed.
     virtual Result<bool> soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) = 0;
 

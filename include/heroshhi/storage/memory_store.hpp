@@ -46,6 +46,7 @@ private:
     Result<std::optional<Contact>> get(const TenantId& tenant, const ContactId& id) const override;
     Result<std::optional<Contact>> find_by_phone(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<std::vector<Contact>> list(const TenantId& tenant, const Page& page) const override;
+    Result<std::vector<Contact>> list_held(const TenantId& tenant, const Page& page) const override;
     Result<bool> soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) override;
     Result<bool> hard_delete(const TenantId& tenant, const ContactId& id) override;
     // MessageStore

@@ -10,6 +10,10 @@
 
 struct sqlite3;
 
+namespace heroshhi::storage {
+class StoreSet;
+}
+
 namespace heroshhi::storage::detail {
 
 /// The store's connection, borrowed: valid while the SqliteStore lives.
@@ -20,6 +24,7 @@ struct SqliteHandle {
     bool read_only;
 };
 
-std::unique_ptr<retention::RetentionStores> make_sqlite_retention(SqliteHandle handle);
+/// `owner` is the SqliteStore itself (RetentionStores::store_set).
+std::unique_ptr<retention::RetentionStores> make_sqlite_retention(SqliteHandle handle, StoreSet& owner);
 
 }  // namespace heroshhi::storage::detail

@@ -175,6 +175,9 @@ constexpr const char* activity_all_page =
 constexpr const char* activity_delete =
     "DELETE FROM inbound_activity a WHERE a.tenant = $1 AND a.phone_key = decode($2, 'hex') AND NOT "
     HEROSHHI_HELD_PHONE("a.tenant", "a.phone_key");
+constexpr const char* request_all_page =
+    "SELECT id, received_at_ms, false, 0 FROM subject_requests WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3";
+constexpr const char* request_delete = "DELETE FROM subject_requests WHERE tenant = $1 AND id = $2";
 // Keys are listed in key order whatever their age: an expired page reads past the keys still kept.
 constexpr const char* webhook_key_expired_page =
     "SELECT dedup_key, seen_at_ms, false, 0 FROM dedup_keys WHERE tenant = $1 AND dedup_key > $2"
@@ -408,11 +411,11 @@ private:
     }
 };
 
-/// Consent records and inbound activity: only at account termination (Selection::all), except the
-/// numbers of held leads.
+/// Consent records, inbound activity and the request register: only at account termination
+/// (Selection::all), except (consents, activity) the numbers of held leads.
 class AccountData final : public TargetBase {
 public:
-    enum class Key { sequence, phone_hex };
+    enum class Key { sequence, phone_hex, text };
     AccountData(pg::Pool& pool, std::string_view name, const char* page, const char* remove, Key key)
         : TargetBase(pool, "account"), name_(name), page_(page), remove_(remove), key_(key) {}
     std::string_view name() const noexcept override { return name_; }
@@ -421,7 +424,9 @@ public:
                                      std::size_t limit) const override {
         if (sel != Selection::all) return CandidatePage{{}, std::string(after), false};
         pg::Params p = with_tenant(tenant);
-        if (key_ == Key::phone_hex) {
+        if (key_ == Key::text) {
+            p.text(after);
+        } else if (key_ == Key::phone_hex) {
             if (!is_hex(after)) return Error(StorageErrc::invalid_argument, "a cursor of '" + name_ + "' is a hex key");
             p.text(after);
         } else {
@@ -436,7 +441,9 @@ private:
     Result<void> hard_delete_one(pg::Lease& l, const Batch& b, const std::string& id, Change& change) override {
         if (b.selection != Selection::all || id.empty()) return {};
         pg::Params p = with_tenant(b.tenant);
-        if (key_ == Key::phone_hex) {
+        if (key_ == Key::text) {
+            p.text(id);
+        } else if (key_ == Key::phone_hex) {
             if (!is_hex(id)) return {};  // not one of ours: nothing qualifies
             p.text(id);
         } else {
@@ -497,13 +504,15 @@ class PgRetention final : public retention::RetentionStores,
                           private retention::SweepJournal,
                           private retention::AggregateStore {
 public:
-    explicit PgRetention(PgHandle handle)
+    PgRetention(PgHandle handle, StoreSet& owner)
         : pool_(handle.pool),
+          owner_(owner),
           contacts_(pool_),
           messages_(pool_),
           consents_(pool_, "consent_records", sql::consent_all_page, sql::consent_delete, AccountData::Key::sequence),
           activity_(pool_, "inbound_activity", sql::activity_all_page, sql::activity_delete,
                     AccountData::Key::phone_hex),
+          requests_(pool_, "subject_requests", sql::request_all_page, sql::request_delete, AccountData::Key::text),
           webhook_keys_(pool_) {}
 
     AccountStore& accounts() override { return *this; }
@@ -515,8 +524,10 @@ public:
                 {&messages_, Category::message},
                 {&consents_, Category::account},
                 {&activity_, Category::account},
+                {&requests_, Category::account},
                 {&webhook_keys_, Category::webhook_key}};
     }
+    StoreSet* store_set() noexcept override { return &owner_; }
 
 private:
     // AccountStore
@@ -651,17 +662,19 @@ private:
     }
 
     pg::Pool& pool_;
+    StoreSet& owner_;
     Contacts contacts_;
     Messages messages_;
     AccountData consents_;
     AccountData activity_;
+    AccountData requests_;
     WebhookKeys webhook_keys_;
 };
 
 }  // namespace
 
-std::unique_ptr<retention::RetentionStores> make_pg_retention(PgHandle handle) {
-    return std::make_unique<PgRetention>(handle);
+std::unique_ptr<retention::RetentionStores> make_pg_retention(PgHandle handle, StoreSet& owner) {
+    return std::make_unique<PgRetention>(handle, owner);
 }
 
 }  // namespace heroshhi::storage::detail

@@ -8,6 +8,10 @@
 
 #include "pg_connection.hpp"
 
+namespace heroshhi::storage {
+class StoreSet;
+}
+
 namespace heroshhi::storage::detail {
 
 /// The store's pool, borrowed: valid while the PostgresStore lives.
@@ -16,6 +20,7 @@ struct PgHandle {
     bool encrypted;  ///< phone_key holds blind-index tags (else the number's 8-byte big-endian key)
 };
 
-std::unique_ptr<retention::RetentionStores> make_pg_retention(PgHandle handle);
+/// `owner` is the PostgresStore itself (RetentionStores::store_set).
+std::unique_ptr<retention::RetentionStores> make_pg_retention(PgHandle handle, StoreSet& owner);
 
 }  // namespace heroshhi::storage::detail

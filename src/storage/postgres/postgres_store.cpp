@@ -90,6 +90,10 @@ constexpr const char* contact_list =
     "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms, deleted_at_ms,"
     " legal_hold, restricted, phone_e164, analytics_objection FROM contacts"
     " WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3";
+constexpr const char* contact_list_held =  // contacts_held_by_phone holds exactly these rows
+    "SELECT id, phone_key, name, email, source, assignee, team, created_at_ms, updated_at_ms, deleted_at_ms,"
+    " legal_hold, restricted, phone_e164, analytics_objection FROM contacts"
+    " WHERE tenant = $1 AND legal_hold AND id > $2 ORDER BY id LIMIT $3";
 constexpr const char* contact_soft_delete =
     "UPDATE contacts SET deleted_at_ms = $3 WHERE tenant = $1 AND id = $2 AND deleted_at_ms IS NULL";
 // Its messages go with it in the same statement (ON DELETE CASCADE).
@@ -506,6 +510,8 @@ public:
     Result<std::optional<Contact>> get(const TenantId& tenant, const ContactId& id) const override;
     Result<std::optional<Contact>> find_by_phone(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<std::vector<Contact>> list(const TenantId& tenant, const Page& page) const override;
+    Result<std::vector<Contact>> list_held(const TenantId& tenant, const Page& page) const override;
+    Result<std::vector<Contact>> list_contacts(const char* query, const TenantId& tenant, const Page& page) const;
     Result<bool> soft_delete(const TenantId& tenant, const ContactId& id, Timestamp at) override;
     Result<bool> hard_delete(const TenantId& tenant, const ContactId& id) override;
     // MessageStore
@@ -933,11 +939,20 @@ Result<std::optional<Contact>> PostgresStore::Impl::find_by_phone(const TenantId
 }
 
 Result<std::vector<Contact>> PostgresStore::Impl::list(const TenantId& tenant, const Page& page) const {
+    return list_contacts(sql::contact_list, tenant, page);
+}
+
+Result<std::vector<Contact>> PostgresStore::Impl::list_held(const TenantId& tenant, const Page& page) const {
+    return list_contacts(sql::contact_list_held, tenant, page);
+}
+
+Result<std::vector<Contact>> PostgresStore::Impl::list_contacts(const char* query, const TenantId& tenant,
+                                                              const Page& page) const {
     return guarded<std::vector<Contact>>([&]() -> Result<std::vector<Contact>> {
         if (tenant.empty()) return invalid("listing contacts needs a tenant");
         auto lease = this->lease();
         if (!lease) return lease.error();
-        auto rows = lease->exec(sql::contact_list,
+        auto rows = lease->exec(query,
                                 Params().text(tenant.value()).text(page.after).integer(clamp_limit(page.limit)),
                                 "listing contacts");
         if (!rows) return rows.error();
@@ -1952,7 +1967,7 @@ Result<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& co
 }
 
 PostgresStore::PostgresStore(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)), retention_(detail::make_pg_retention(impl_->retention_handle())) {}
+    : impl_(std::move(impl)), retention_(detail::make_pg_retention(impl_->retention_handle(), *this)) {}
 PostgresStore::~PostgresStore() = default;
 
 ContactStore& PostgresStore::contacts() { return *impl_; }

@@ -11,9 +11,9 @@
 #      built and run; any data race or lock-order report fails the run (halt_on_error=1);
 #   4. clang 14 + libFuzzer + ASan/UBSan: each fuzz target runs for HEROSHHI_FUZZ_SECONDS
 #      (default 30) on a copy of its seed corpus (scripts/fuzz.sh); any crash fails the run.
-# Time: the last whole run here (2 cores shared with other builds, compiler cache partly warm) took
-# 49 minutes of wall time and 47 of CPU (step 1 about 20, step 2 about 15, step 3 about 6, step 4
-# about 8 for 12 fuzz targets x 30 s). The PostgreSQL tests start a throwaway server per build
+# Time: the last whole run here (a fresh clone with an empty compiler cache, on 2 cores shared with
+# two other builds) took 65 minutes of wall time and 44 of CPU; its peak disk use was 3.7 GB (build
+# trees and cache). The PostgreSQL tests start a throwaway server per build
 # directory (ctest fixture `postgres`); the hostile-input catalogue (ctest gateway-hostile) runs in
 # steps 1 and 2, about 90 s each. CI's limit is 90 minutes; if a run nears 60, shorten
 # HEROSHHI_FUZZ_SECONDS before dropping any step.

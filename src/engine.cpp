@@ -907,6 +907,8 @@ Result<Attempt<storage::Contact>> Engine::restrict_processing(const TenantId& te
     return attempt;
 }
 
+bool Engine::can_erase_numbers() const noexcept { return impl_->options.blind_index != nullptr; }
+
 Result<NumberErasure> Engine::erase_number(const TenantId& tenant, const PhoneNumber& phone, const UserId& by) {
     Impl& d = *impl_;
     if (tenant.empty()) return Error(storage::StorageErrc::invalid_argument, "erasing a number needs a tenant");

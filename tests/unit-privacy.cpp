@@ -922,6 +922,55 @@ TEST_CASE("rectification validates and normalises the fields, keeps no old value
     }
 }
 
+TEST_CASE("a rectified number is erased as an erasure would: opt-outs kept only as a hash, the rest gone") {
+    for (Kind kind : all_kinds) {
+        SUBCASE(name_of(kind)) {
+            World w(kind);
+            REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.ada, "STOP"}).has_value());
+            REQUIRE(w.engine->on_inbound(InboundMessage{acme, w.ada, "START"}).has_value());
+            privacy::Rectification change;
+            change.phone = "+14155550177";
+            auto fixed = w.rights->rectify(w.admin, acme, ContactId{"c-ada"}, change);
+            REQUIRE_MESSAGE(fixed.has_value(), (fixed ? "" : fixed.error().message()));
+            REQUIRE(fixed->allowed());
+            CHECK(fixed->value->phone.e164() == "+14155550177");
+
+            CHECK(w.store().optouts().history(acme, w.ada).value().empty());
+            std::size_t erased = 0;
+            REQUIRE(w.store().optouts().scan_erased(acme, [&](const optout::ErasedOptOutEvent&) { ++erased; }).has_value());
+            CHECK(erased >= 3);  // STOP, START and the erasure's own opt-out
+            CHECK(w.store().consents().records(acme, w.ada).value().empty());
+            CHECK_FALSE(w.store().activity().last_inbound(acme, w.ada).value().has_value());
+            // The old number stays suppressed; the corrected one is free to message.
+            CHECK(w.engine->check_send(acme, w.ada, MessageKind::utility_template).reason() == Reason::opted_out);
+            CHECK(w.engine->check_send(acme, phone("+14155550177"), MessageKind::utility_template).allowed());
+            if (kind == Kind::sqlite) {
+                REQUIRE(w.store().scrub().has_value());
+                const std::string bytes = file_bytes(w.backend.db.str()) + file_bytes(w.backend.db.str() + "-wal");
+                CHECK(bytes.find("14155550177") != std::string::npos);
+                CHECK(bytes.find("14155550123") == std::string::npos);
+            }
+        }
+    }
+}
+
+TEST_CASE("without the engine's blind index a number cannot be rectified, and nothing changes") {
+    World w(Kind::memory);
+    EngineOptions o;
+    o.audit_key = "a key the host keeps: 32 bytes!!";
+    Engine bare(w.store(), w.clock, std::move(o));
+    privacy::Rights rights(bare, w.store(), w.clock);
+    privacy::Rectification change;
+    change.phone = "+14155550177";
+    auto refused = rights.rectify(w.admin, acme, ContactId{"c-ada"}, change);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error() == storage::StorageErrc::key_unavailable);
+    CHECK(w.store().contacts().get(acme, ContactId{"c-ada"}).value()->phone == w.ada);
+    privacy::Rectification name_only;
+    name_only.name = "Ada King";
+    CHECK(rights.rectify(w.admin, acme, ContactId{"c-ada"}, name_only).value().allowed());  // no number: fine
+}
+
 // ---------------------------------------------------------------------------------------------
 // Erasure
 

@@ -296,6 +296,8 @@ public:
     /// when no EngineOptions::blind_index was given, or with the store's error (the erasure can
     /// be repeated: each step is idempotent). Blocks on the stores.
     Result<NumberErasure> erase_number(const TenantId& tenant, const PhoneNumber& phone, const UserId& by);
+    /// Whether erase_number can work: an EngineOptions::blind_index was given.
+    bool can_erase_numbers() const noexcept;
 
     /// How the audit trail names a number that has no contact: audit::phone_pseudonym under
     /// EngineOptions::audit_key ("phone:" and 32 hex digits).

@@ -19,7 +19,7 @@ std::string phone_pseudonym(std::string_view key, const PhoneNumber& phone) {
         size < 16)
         throw std::bad_alloc();  // HMAC-SHA-256 fails only when OpenSSL cannot allocate
     static constexpr char digits[] = "0123456789abcdef";
-    std::string out = "phone:";
+    std::string out(pseudonym_prefix);
     for (unsigned int i = 0; i < 16; ++i) {
         out.push_back(digits[mac[i] >> 4]);
         out.push_back(digits[mac[i] & 0xf]);

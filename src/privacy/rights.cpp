@@ -674,6 +674,13 @@ Result<Attempt<storage::Contact>> Rights::rectify(const rbac::Principal& by, con
     auto rectified = check_rectification(options_.schema, c, change);  // the contact as authorized
     if (!rectified) return rectified.error();
     const bool phone_changed = rectified->phone && *rectified->phone != c.phone;
+    // The old number's records go as in an erasure (kept only as its keyed hash), which needs the
+    // engine's blind index: without it nothing is changed rather than the old number kept plain.
+    if (phone_changed && !engine_.can_erase_numbers())
+        return Error(storage::StorageErrc::key_unavailable,
+                     "changing a contact's number erases the old number's records, keeping its opt-outs only as a "
+                     "keyed hash: the engine needs EngineOptions::blind_index");
+    const storage::Contact before = c;
     c.name = std::move(rectified->name);
     c.email = std::move(rectified->email);
     if (rectified->phone) c.phone = *rectified->phone;
@@ -683,6 +690,21 @@ Result<Attempt<storage::Contact>> Rights::rectify(const rbac::Principal& by, con
     // memory until the next reload, which errs on the side of not sending).
     if (phone_changed && c.restricted)
         if (auto r = engine_.warm(tenant); !r) return r.error();  // reloads restrictions by number
+    if (phone_changed) {
+        // The old number is no longer the contact's: its opt-out history is kept only as a keyed
+        // hash (still suppressed), its consents and inbound activity go, unless another live
+        // contact of the tenant has it. If that fails, the contact gets its old number back so
+        // that repeating the rectification does it all (each erasure step is idempotent).
+        std::optional<Error> failed;
+        auto other = stores_.contacts().find_by_phone(tenant, before.phone);
+        if (!other) failed = other.error();
+        else if (!*other)
+            if (auto erased = engine_.erase_number(tenant, before.phone, by.user); !erased) failed = erased.error();
+        if (failed) {
+            (void)stores_.contacts().put(before);
+            return *failed;
+        }
+    }
     (void)stores_.scrub();  // the old values' residue; a busy log is emptied by a later scrub
     return done(std::move(opened->access), std::move(c));
 }

@@ -609,7 +609,18 @@ struct Sweeper::Impl {
     };
 
     /// Walks the prefix purge_before(cutoff) would take, checking the chain as the purge will.
-    Result<AuditWalk> walk_audit(const TenantId& tenant, Timestamp cutoff, const std::set<std::string>& held) {
+    /// What names a held lead in the audit trail: (type, id) keys, and whether any entry naming a
+    /// number by pseudonym must be taken as naming one (held leads but no audit key to tell).
+    struct HeldTargets {
+        std::set<std::string> keys;
+        bool any_pseudonym = false;
+        bool matches(const audit::Entry& e) const {
+            return keys.contains(target_key(e.target_type, e.target_id)) ||
+                   (any_pseudonym && e.target_id.starts_with(audit::pseudonym_prefix));
+        }
+    };
+
+    Result<AuditWalk> walk_audit(const TenantId& tenant, Timestamp cutoff, const HeldTargets& held) {
         auto head = log.head(tenant);
         if (!head) return head.error();
         AuditWalk w;
@@ -630,7 +641,7 @@ struct Sweeper::Impl {
                     end = true;
                     break;
                 }
-                if (!w.first_held_at && held.contains(target_key(e.target_type, e.target_id))) w.first_held_at = e.at;
+                if (!w.first_held_at && held.matches(e)) w.first_held_at = e.at;
                 ++w.entries;
                 previous = e;
             }
@@ -648,15 +659,17 @@ struct Sweeper::Impl {
     }
 
     /// The audit targets that name a lead under legal hold: ("contact" or "lead", its id) and,
-    /// with the audit key, ("contact", its number's pseudonym).
-    Result<std::set<std::string>> held_audit_targets(const TenantId& tenant) {
-        std::set<std::string> out;
+    /// with the audit key, ("contact", its number's pseudonym). Without the key a held lead's
+    /// pseudonym cannot be told from another's, so every pseudonym is taken as held (fail closed).
+    Result<HeldTargets> held_audit_targets(const TenantId& tenant) {
+        HeldTargets out;
         auto held = held_contacts(tenant);
         if (!held) return held.error();
         for (const storage::Contact& c : *held) {
-            out.insert(target_key("contact", c.id.value()));
-            out.insert(target_key("lead", c.id.value()));
-            if (!audit_key.empty()) out.insert(target_key("contact", audit::phone_pseudonym(audit_key, c.phone)));
+            out.keys.insert(target_key("contact", c.id.value()));
+            out.keys.insert(target_key("lead", c.id.value()));
+            if (audit_key.empty()) out.any_pseudonym = true;
+            else out.keys.insert(target_key("contact", audit::phone_pseudonym(audit_key, c.phone)));
         }
         return out;
     }
@@ -667,7 +680,7 @@ struct Sweeper::Impl {
     /// entries after it are counted as held.
     Result<void> count_audit_purge(Run& r, const TenantId& tenant, Timestamp cutoff) {
         State& st = r.state;
-        std::set<std::string> held_targets;
+        HeldTargets held_targets;
         if (!st.held) {
             auto targets = held_audit_targets(tenant);
             if (!targets) return targets.error();

@@ -493,11 +493,7 @@ private:
 
     // A lead's source as aggregates keep it: one of the policy's four tags, "unknown" when empty,
     // "other" for anything else (a host may write free text there, and aggregates are kept forever).
-    static std::string source_of(const Contact& c) {
-        for (std::string_view tag : {"direct", "integration", "webhook", "whatsapp"})
-            if (c.source == tag) return c.source;
-        return c.source.empty() ? "unknown" : "other";
-    }
+    static std::string source_of(const Contact& c) { return std::string(retention::aggregate_source(c.source)); }
     // A contact who objected to analytics, or whose processing is restricted (Art. 18: stored,
     // not otherwise processed), is left out of the aggregates.
     static bool counted(const Contact& c) { return !c.analytics_objection && !c.restricted; }
@@ -983,9 +979,7 @@ private:
 
     // AggregateStore
     Result<void> add(std::span<const retention::DailyAggregate> counts) override {
-        for (const auto& a : counts)
-            if (a.tenant.empty() || a.event_type.empty() || a.count < 0)
-                return {StorageErrc::invalid_argument, "an aggregate needs a tenant, an event type and a count >= 0"};
+        if (auto ok = retention::check_aggregates(counts); !ok) return ok;
         std::lock_guard lock(s_.mutex);
         for (const auto& a : counts)
             s_.aggregates[{a.tenant.value(), a.day.time_since_epoch().count(), a.event_type, a.source}] += a.count;

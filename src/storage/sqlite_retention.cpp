@@ -772,10 +772,7 @@ private:
     // AggregateStore
     Result<void> add(std::span<const retention::DailyAggregate> counts) override {
         return guarded<void>([&]() -> Result<void> {
-            for (const auto& a : counts)
-                if (a.tenant.empty() || a.event_type.empty() || a.count < 0)
-                    return Error(StorageErrc::invalid_argument,
-                                 "an aggregate needs a tenant, an event type and a count of at least 0");
+            if (auto ok = retention::check_aggregates(counts); !ok) return ok;
             std::lock_guard lock(c_.mutex());
             if (auto ok = c_.writable(); !ok) return ok;
             Connection::Transaction tx(c_);

@@ -260,6 +260,17 @@ void aggregates_add_up_and_list_in_order(Db& db, Expect& ex) {
     EXPECT(until_excluded && until_excluded->size() == 1);
     auto other = ex.ok(agg.list(tenant_b, d, d + Days{1}), __LINE__, "list another tenant");
     EXPECT(other && other->size() == 1 && other->front().count == 9);
+    // Nothing personal can be kept forever through add: a free-text source or event type is
+    // refused, and with it the whole call (the good count beside it too).
+    for (const DailyAggregate& bad : {DailyAggregate{tenant_a, d, "lead", "Jane Roe +14155550100", 1},
+                                      DailyAggregate{tenant_a, d, "lead by Jane", "direct", 1},
+                                      DailyAggregate{tenant_a, d, "lead", "direct", -1}}) {
+        const std::vector<DailyAggregate> call{{tenant_a, d, "lead", "direct", 1}, bad};
+        auto refused = agg.add(call);
+        EXPECT(!refused && refused.error() == storage::StorageErrc::invalid_argument);
+    }
+    auto after = ex.ok(agg.list(tenant_a, d - Days{10}, d + Days{1}), __LINE__, "list after refusals");
+    EXPECT(after && *after == want);
     const DailyAggregate bad[] = {{tenant_a, d, "lead", "direct", -1}};
     auto refused = agg.add(bad);
     EXPECT(!refused && refused.error() == storage::StorageErrc::invalid_argument);

@@ -187,9 +187,12 @@ public:
 
     /// Rectification (Art. 16): replaces the fields given after the lead schema checked them; the
     /// old values are overwritten (and scrubbed from the store's files), and the audit entry says
-    /// only that a change happened. Returns the contact as stored. A legal hold on the contact or
-    /// its tenant refuses it like an erasure (the held values must stay as they are). Action:
-    /// update on the contact.
+    /// only that a change happened. A changed phone number erases the old one's records as an
+    /// erasure does (its opt-outs kept only as a keyed hash, so it stays suppressed; its consents
+    /// and inbound activity deleted) unless another live contact has it; this needs the engine's
+    /// blind index (StorageErrc::key_unavailable, nothing changed, without it). Returns the
+    /// contact as stored. A legal hold on the contact or its tenant refuses it like an erasure
+    /// (the held values must stay as they are). Action: update on the contact.
     Result<Attempt<storage::Contact>> rectify(const rbac::Principal& by, const TenantId& tenant,
                                               const ContactId& contact, const Rectification& change,
                                               std::string_view request_id = {});

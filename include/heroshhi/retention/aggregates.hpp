@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <heroshhi/core/ids.hpp>
@@ -30,6 +31,19 @@ struct DailyAggregate {
     friend bool operator==(const DailyAggregate&, const DailyAggregate&) = default;
 };
 
+/// The sources an aggregate may name: the policy's four, "unknown" and "other".
+inline constexpr std::string_view aggregate_sources[] = {"direct", "integration", "webhook", "whatsapp",
+                                                         "unknown", "other"};
+/// A lead's source as an aggregate keeps it: itself if it is one of the policy's four tags,
+/// "unknown" when empty, "other" for anything else.
+std::string_view aggregate_source(std::string_view lead_source) noexcept;
+
+/// What every AggregateStore::add accepts, so that nothing personal can be kept forever through
+/// it: a tenant; an event type of 1 to 64 characters from a-z, 0-9, '.', '_' and '-'; a source of
+/// aggregate_sources; a count of at least 0. Fails with StorageErrc::invalid_argument naming the
+/// first aggregate that is not so. Stores call it before writing anything.
+Result<void> check_aggregates(std::span<const DailyAggregate> counts);
+
 /// Thread-safe; blocks on I/O; fails with a StorageErrc.
 class AggregateStore {
 public:
@@ -37,6 +51,7 @@ public:
 
     /// Adds each count to its (tenant, day, event type, source) total, in one transaction. For a
     /// host target that folds its own rows; the shipped targets fold theirs inside their batches.
+    /// Nothing is written unless check_aggregates accepts every count.
     virtual Result<void> add(std::span<const DailyAggregate> counts) = 0;
 
     /// The tenant's totals for days in [from, until), ordered by day, event type and source.

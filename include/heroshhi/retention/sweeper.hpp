@@ -122,8 +122,9 @@ struct SweepOptions {
 ///
 /// Audit purge and contact holds: the purge is a prefix of the hash chain, so it stops before the
 /// first due entry about a lead under legal hold (target type "contact" or "lead" with its id, or
-/// "contact" with the pseudonym of its number when Setup::audit_key is given); that entry and the
-/// due ones after it are kept (counted as `held`) until the hold is lifted.
+/// "contact" with the pseudonym of its number when Setup::audit_key is given; without the key,
+/// any entry naming a number by pseudonym, as it may be the held lead's); that entry and the due
+/// ones after it are kept (counted as `held`) until the hold is lifted.
 ///
 /// - Resumable: progress is kept in the SweepJournal; after a crash or an error, the next run()
 ///   finishes the interrupted sweep first, as of the time that sweep started (SweepReport::resumed),
@@ -152,7 +153,8 @@ public:
         /// a sweep that has such events to reduce fails with key_unavailable. Borrowed.
         const crypto::BlindIndex* blind_index = nullptr;
         /// The Engine's EngineOptions::audit_key, so audit entries naming a held lead's number by
-        /// its pseudonym are kept too; empty: held leads are matched by id only.
+        /// its pseudonym are told from others; empty: while any lead is held, every due entry that
+        /// names a number by pseudonym is kept as if it were the held lead's (fail closed).
         std::string audit_key;
     };
 

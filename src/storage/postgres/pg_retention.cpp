@@ -615,10 +615,7 @@ private:
     // AggregateStore
     Result<void> add(std::span<const retention::DailyAggregate> counts) override {
         return guarded<void>([&]() -> Result<void> {
-            for (const auto& a : counts)
-                if (a.tenant.empty() || a.event_type.empty() || a.count < 0)
-                    return Error(StorageErrc::invalid_argument,
-                                 "an aggregate needs a tenant, an event type and a count of at least 0");
+            if (auto ok = retention::check_aggregates(counts); !ok) return ok;
             if (counts.empty()) return {};
             auto lease = pool_.acquire();
             if (!lease) return lease.error();

@@ -326,43 +326,79 @@ ParsedRequest parse_request(const std::vector<std::string_view>& pieces, const P
 
 class Connection;
 
+/// Threads that run handlers taken off the I/O threads, first come first served.
+class HandlerPool {
+public:
+    explicit HandlerPool(std::size_t threads) {
+        for (std::size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    }
+    ~HandlerPool() { stop(); }
+    HandlerPool(const HandlerPool&) = delete;
+    HandlerPool& operator=(const HandlerPool&) = delete;
+
+    void submit(std::function<void()> job) {
+        {
+            std::lock_guard lock(mutex_);
+            jobs_.push_back(std::move(job));
+        }
+        ready_.notify_one();
+    }
+
+    /// Lets the jobs running finish, drops the ones not started, joins the threads.
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) return;
+            stopping_ = true;
+            jobs_.clear();
+        }
+        ready_.notify_all();
+        for (auto& w : workers_) w.join();
+    }
+
+private:
+    void work() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock lock(mutex_);
+                ready_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+                if (stopping_) return;
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job();
+        }
+    }
+
+    std::mutex mutex_;
+    std::condition_variable ready_;
+    std::deque<std::function<void()>> jobs_;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
 }  // namespace detail
 
 struct Server::Impl {
-    /// One event loop and the thread that runs it. A connection stays on the loop it was given,
-    /// and its handler runs on that thread: a request costs one wake-up (the socket's), as in a
-    /// thread-per-connection server, instead of a hand-over to a handler thread and back.
-    struct Loop {
-        std::atomic<std::size_t> connections{0};  // live connections on this loop (declared before
-                                                  // ioc: connections destroyed with it count down)
-        net::io_context ioc{1};
-        std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-        std::thread thread;
-    };
-
     ServerOptions options;
     Handler handler;
     std::optional<net::ssl::context> tls;  // shares the SSL_CTX of options.tls
-    std::vector<std::unique_ptr<Loop>> loops;
-    std::optional<tcp::acceptor> acceptor;  // on loops[0]; declared after loops, closed before them
+    net::io_context ioc;
+    tcp::acceptor acceptor{ioc};
+    std::vector<std::thread> threads;
+    std::optional<detail::HandlerPool> pool;  // when handlers outnumber the I/O threads
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
 
-    std::mutex mutex;  // guards sessions and in_flight's waiters
+    std::mutex mutex;  // guards sessions; idle's waiters
     std::condition_variable idle;
-    int in_flight = 0;
+    // Requests being handled: counted in and out by the I/O threads without a lock; the mutex is
+    // taken only to tell stop() the count reached 0.
+    std::atomic<int> in_flight{0};
     std::list<std::weak_ptr<detail::Connection>> sessions;
 
     void accept();
-    // The loop with the fewest connections, so that while there are no more connections than
-    // threads each has a thread to itself and a handler that blocks holds up no other connection.
-    Loop& least_busy() {
-        Loop* best = loops.front().get();
-        for (auto& l : loops)
-            if (l->connections.load(std::memory_order_relaxed) < best->connections.load(std::memory_order_relaxed))
-                best = l.get();
-        return *best;
-    }
 };
 
 namespace detail {
@@ -371,8 +407,7 @@ namespace detail {
 // through the handler with the security headers added, and keeps the connection alive if asked.
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-    Connection(tcp::socket socket, Server::Impl& server, Server::Impl::Loop& loop) : server_(server), loop_(loop) {
-        loop_.connections.fetch_add(1, std::memory_order_relaxed);
+    Connection(tcp::socket socket, Server::Impl& server) : server_(server) {
         if (server.tls) tls_.emplace(std::move(socket), *server.tls);
         else plain_.emplace(std::move(socket));
         beast::error_code ec;
@@ -382,10 +417,6 @@ public:
             peer_port_ = ep.port();
         }
     }
-
-    ~Connection() { loop_.connections.fetch_sub(1, std::memory_order_relaxed); }
-    Connection(const Connection&) = delete;
-    Connection& operator=(const Connection&) = delete;
 
     void start() {
         net::dispatch(lowest().get_executor(), [self = shared_from_this()] {
@@ -457,9 +488,20 @@ private:
         request.client_port = peer_port_;
         const bool keep_alive = req.keep_alive();
 
-        // The handler runs here, on the connection's own loop: it may block (a durable commit),
-        // which holds up only the connections that share this loop's thread.
-        finish(handle(request), keep_alive);
+        if (!server_.pool) {
+            finish(handle(request), keep_alive);
+            return;
+        }
+        // A handler may block (a durable commit): it runs on the pool, the I/O threads go on. The
+        // work guard keeps them running (with nothing else to do they would return) until the
+        // answer is handed back.
+        server_.pool->submit([self = shared_from_this(), request = std::move(request), keep_alive,
+                              work = net::make_work_guard(server_.ioc)]() mutable {
+            Response response = self->handle(request);
+            net::post(self->lowest().get_executor(), [self, response = std::move(response), keep_alive]() mutable {
+                self->finish(std::move(response), keep_alive);
+            });
+        });
     }
 
     Response handle(const Request& request) {
@@ -546,15 +588,17 @@ private:
 
     void begin_request() {
         busy_ = true;
-        std::lock_guard lock(server_.mutex);
-        ++server_.in_flight;
+        server_.in_flight.fetch_add(1, std::memory_order_relaxed);
     }
 
     void end_request() {
         if (!busy_) return;
         busy_ = false;
-        std::lock_guard lock(server_.mutex);
-        if (--server_.in_flight == 0) server_.idle.notify_all();
+        if (server_.in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            // Under the mutex, so a stop() between its check and its wait cannot miss this.
+            std::lock_guard lock(server_.mutex);
+            server_.idle.notify_all();
+        }
     }
 
     std::optional<beast::tcp_stream> plain_;
@@ -564,7 +608,6 @@ private:
     std::string head_;  // the response being written: status line and headers, then the body
     std::string body_;
     Server::Impl& server_;
-    Server::Impl::Loop& loop_;
     std::string peer_;
     std::uint16_t peer_port_ = 0;
     std::size_t requests_ = 0;
@@ -575,12 +618,11 @@ private:
 }  // namespace detail
 
 void Server::Impl::accept() {
-    Loop& loop = least_busy();
-    acceptor->async_accept(loop.ioc, [this, &loop](beast::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
         if (ec) {
             if (ec == net::error::operation_aborted || stopping.load()) return;
         } else {
-            auto session = std::make_shared<detail::Connection>(std::move(socket), *this, loop);
+            auto session = std::make_shared<detail::Connection>(std::move(socket), *this);
             {
                 std::lock_guard lock(mutex);
                 sessions.remove_if([](const std::weak_ptr<detail::Connection>& w) { return w.expired(); });
@@ -602,13 +644,6 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler han
     auto impl = std::make_unique<Impl>();
     impl->options = std::move(options);
     impl->handler = std::move(handler);
-    // One loop a thread; each runs the I/O and the handlers of its connections.
-    const std::size_t n = std::max<std::size_t>(1, impl->options.threads);
-    for (std::size_t i = 0; i < n; ++i) {
-        impl->loops.push_back(std::make_unique<Impl::Loop>());
-        impl->loops.back()->work.emplace(impl->loops.back()->ioc.get_executor());
-    }
-    impl->acceptor.emplace(impl->loops.front()->ioc);
     beast::error_code ec;
     const auto address = net::ip::make_address(impl->options.address, ec);
     if (ec) return Error(ec, "'" + impl->options.address + "' is not an IP address");
@@ -625,36 +660,38 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler han
     }
     const tcp::endpoint endpoint{address, impl->options.port};
     const std::string where = impl->options.address + ":" + std::to_string(impl->options.port);
-    impl->acceptor->open(endpoint.protocol(), ec);
-    if (!ec) impl->acceptor->set_option(net::socket_base::reuse_address(true), ec);
-    if (!ec) impl->acceptor->bind(endpoint, ec);
-    if (!ec) impl->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    impl->acceptor.open(endpoint.protocol(), ec);
+    if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) impl->acceptor.bind(endpoint, ec);
+    if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (ec) return Error(ec, "cannot listen on " + where);
-    impl->port = impl->acceptor->local_endpoint().port();
+    impl->port = impl->acceptor.local_endpoint().port();
     impl->accept();
-    for (auto& l : impl->loops) l->thread = std::thread([io = &l->ioc] { io->run(); });
+    // The network I/O needs no more threads than there are cores; handlers that may block get
+    // threads of their own when more are asked for.
+    const std::size_t n = std::max<std::size_t>(1, impl->options.threads);
+    const std::size_t io_threads = std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+    if (n > io_threads) impl->pool.emplace(n);
+    for (std::size_t i = 0; i < io_threads; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 
 void Server::stop(std::chrono::milliseconds grace) {
     if (!impl_ || impl_->stopping.exchange(true)) return;
-    net::dispatch(impl_->acceptor->get_executor(), [this] {
+    net::dispatch(impl_->acceptor.get_executor(), [this] {
         beast::error_code ignored;
-        impl_->acceptor->close(ignored);
+        impl_->acceptor.close(ignored);
     });
     {
         std::unique_lock lock(impl_->mutex);
         for (auto& w : impl_->sessions)
             if (auto s = w.lock()) s->close_if_idle();
-        impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight == 0; });
+        impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight.load() == 0; });
     }
-    // A handler still running finishes (its thread is joined after it); its answer is not sent.
-    for (auto& l : impl_->loops) {
-        l->work.reset();
-        l->ioc.stop();
-    }
-    for (auto& l : impl_->loops)
-        if (l->thread.joinable()) l->thread.join();
+    if (impl_->pool) impl_->pool->stop();  // handlers still running finish; their answers are not sent
+    impl_->ioc.stop();
+    for (auto& t : impl_->threads)
+        if (t.joinable()) t.join();
 }
 
 }  // namespace heroshhi::http

@@ -53,11 +53,10 @@ using Handler = std::function<Response(const Request&)>;
 struct ServerOptions {
     std::string address = "127.0.0.1";  ///< bind address; anything but loopback requires `tls`
     std::uint16_t port = 0;              ///< 0: any free port (see Server::port)
-    /// How many requests may be handled at once: the server runs `threads` threads, each with its
-    /// own event loop doing the network I/O and the handlers of the connections it was given (a
-    /// new connection goes to the thread with the fewest). A handler that blocks (on a durable
-    /// commit, say) holds up only the connections sharing its thread: none while there are no
-    /// more connections than threads, so set it to about the number of connections expected.
+    /// How many requests may be handled at once. Up to the number of cores, handlers run on the
+    /// threads that do the network I/O; beyond that, the I/O keeps one thread a core and handlers
+    /// run on a pool of `threads` threads of their own, so handlers that block (on a durable
+    /// commit, say) do not hold up other connections.
     std::size_t threads = 2;
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_body_bytes = 3 * 1024 * 1024;    ///< WhatsApp webhooks can be up to 3 MB

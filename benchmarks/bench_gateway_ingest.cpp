@@ -13,7 +13,8 @@
 // cpu_us_per_req: the process's CPU time (server and load generator, user and system) per request,
 // steadier than requests/s on a shared machine.
 // The store's file goes to HEROSHHI_BENCH_DIR if set (e.g. /dev/shm, to see the CPU cost without
-// disk waits), else the temp directory; HEROSHHI_BENCH_THREADS overrides the server threads.
+// disk waits), else the temp directory; HEROSHHI_BENCH_THREADS overrides the server threads and
+// HEROSHHI_BENCH_REQUESTS the requests a connection sends in an iteration (200).
 #include <utility>  // before asio (Boost 1.74 with g++ 12)
 
 #include <benchmark/benchmark.h>
@@ -50,7 +51,14 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
-constexpr int requests_per_connection = 200;
+// HEROSHHI_BENCH_REQUESTS overrides it (a small fixed workload, e.g. for callgrind's counts).
+int requests_per_connection() {
+    static const int n = [] {
+        const char* v = std::getenv("HEROSHHI_BENCH_REQUESTS");
+        return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 200;
+    }();
+    return n;
+}
 constexpr const char* secret = "bench-secret";
 
 // Tells this run's message ids from an earlier run's (read once: a random_device per delivery
@@ -206,7 +214,7 @@ void BM_gateway_signed_ingest(benchmark::State& state) {
     int n = 0;
     for (auto _ : state) {
         state.PauseTiming();
-        const auto requests = deliveries(connections * requests_per_connection, n);
+        const auto requests = deliveries(connections * requests_per_connection(), n);
         state.ResumeTiming();
         auto result = load((*server)->port(), requests, connections);
         report(state, result);
@@ -236,7 +244,7 @@ void BM_http_server_200(benchmark::State& state) {
     int n = 0;
     for (auto _ : state) {
         state.PauseTiming();
-        const auto requests = deliveries(connections * requests_per_connection, n);
+        const auto requests = deliveries(connections * requests_per_connection(), n);
         state.ResumeTiming();
         auto result = load((*server)->port(), requests, connections);
         report(state, result);
@@ -281,7 +289,7 @@ void BM_bare_beast_200(benchmark::State& state) {
     int n = 0;
     for (auto _ : state) {
         state.PauseTiming();
-        const auto requests = deliveries(connections * requests_per_connection, n);
+        const auto requests = deliveries(connections * requests_per_connection(), n);
         state.ResumeTiming();
         auto result = load(port, requests, connections);
         report(state, result);

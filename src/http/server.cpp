@@ -391,9 +391,11 @@ struct Server::Impl {
     std::atomic<bool> stopping{false};
     std::uint16_t port = 0;
 
-    std::mutex mutex;  // guards sessions and in_flight's waiters
+    std::mutex mutex;  // guards sessions; idle's waiters
     std::condition_variable idle;
-    int in_flight = 0;
+    // Requests being handled: counted in and out by the I/O threads without a lock; the mutex is
+    // taken only to tell stop() the count reached 0.
+    std::atomic<int> in_flight{0};
     std::list<std::weak_ptr<detail::Connection>> sessions;
 
     void accept();
@@ -586,15 +588,17 @@ private:
 
     void begin_request() {
         busy_ = true;
-        std::lock_guard lock(server_.mutex);
-        ++server_.in_flight;
+        server_.in_flight.fetch_add(1, std::memory_order_relaxed);
     }
 
     void end_request() {
         if (!busy_) return;
         busy_ = false;
-        std::lock_guard lock(server_.mutex);
-        if (--server_.in_flight == 0) server_.idle.notify_all();
+        if (server_.in_flight.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            // Under the mutex, so a stop() between its check and its wait cannot miss this.
+            std::lock_guard lock(server_.mutex);
+            server_.idle.notify_all();
+        }
     }
 
     std::optional<beast::tcp_stream> plain_;
@@ -682,7 +686,7 @@ void Server::stop(std::chrono::milliseconds grace) {
         std::unique_lock lock(impl_->mutex);
         for (auto& w : impl_->sessions)
             if (auto s = w.lock()) s->close_if_idle();
-        impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight == 0; });
+        impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight.load() == 0; });
     }
     if (impl_->pool) impl_->pool->stop();  // handlers still running finish; their answers are not sent
     impl_->ioc.stop();

@@ -298,7 +298,8 @@ void exercise_store(const std::string& path, const Canaries& c) {
     REQUIRE(r.accounts().put(account).has_value());
     REQUIRE(r.accounts().get(c.tenant).has_value());
     REQUIRE(r.accounts().list(Page{}).has_value());
-    const retention::DailyAggregate aggregate{c.tenant, std::chrono::floor<std::chrono::days>(c.at), c.name, c.source, 1};
+    // (An aggregate's event type and source are closed vocabularies: free text is refused.)
+    const retention::DailyAggregate aggregate{c.tenant, std::chrono::floor<std::chrono::days>(c.at), "lead", "other", 1};
     REQUIRE(r.aggregates().add(std::span(&aggregate, 1)).has_value());
     REQUIRE(r.aggregates().list(c.tenant, aggregate.day, aggregate.day + std::chrono::days{1}).has_value());
     REQUIRE(r.journal().save(c.user, c.body).has_value());

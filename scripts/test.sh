@@ -11,9 +11,9 @@
 #      built and run; any data race or lock-order report fails the run (halt_on_error=1);
 #   4. clang 14 + libFuzzer + ASan/UBSan: each fuzz target runs for HEROSHHI_FUZZ_SECONDS
 #      (default 30) on a copy of its seed corpus (scripts/fuzz.sh); any crash fails the run.
-# Time: the last whole run here (a fresh clone with an empty compiler cache, on 2 cores shared with
-# two other builds) took 65 minutes of wall time and 44 of CPU; its peak disk use was 3.7 GB (build
-# trees and cache). The PostgreSQL tests start a throwaway server per build
+# Time: whole runs here from a fresh clone with an empty compiler cache took 32 minutes of wall time
+# on a fairly quiet machine and 65 on 2 cores shared with two other builds (44 min of CPU); peak disk
+# use 3.7 GB (build trees and cache). The PostgreSQL tests start a throwaway server per build
 # directory (ctest fixture `postgres`); the hostile-input catalogue (ctest gateway-hostile) runs in
 # steps 1 and 2, about 90 s each. CI's limit is 90 minutes; if a run nears 60, shorten
 # HEROSHHI_FUZZ_SECONDS before dropping any step.

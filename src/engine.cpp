@@ -891,10 +891,19 @@ Result<Attempt<storage::Contact>> Engine::restrict_processing(const TenantId& te
         return audited.error();
     Attempt<storage::Contact> attempt{std::move(access), std::nullopt};
     if (!attempt.allowed()) return attempt;
+    auto stored = set_restricted(tenant, contact, restricted);
+    if (!stored) return stored.error();
+    attempt.value = std::move(stored).value();
+    return attempt;
+}
 
+Result<storage::Contact> Engine::set_restricted(const TenantId& tenant, const ContactId& contact, bool restricted) {
+    Impl& d = *impl_;
+    if (tenant.empty() || contact.empty())
+        return {storage::StorageErrc::invalid_argument, "a restriction needs a tenant and a contact id"};
     if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded.error();
     std::lock_guard lock(d.write_lock(tenant));
-    found = d.stores.contacts().get(tenant, contact);  // again, under the tenant's lock
+    auto found = d.stores.contacts().get(tenant, contact);  // under the tenant's lock
     if (!found) return found.error();
     if (!*found) return {storage::StorageErrc::not_found, "no contact '" + contact.value() + "'"};
     storage::Contact c = **found;
@@ -903,8 +912,7 @@ Result<Attempt<storage::Contact>> Engine::restrict_processing(const TenantId& te
     if (restricted) d.index.set_restricted(tenant, c.phone, true);  // block first, then persist
     if (auto r = d.stores.contacts().put(c); !r) return r.error();
     if (!restricted) d.index.set_restricted(tenant, c.phone, false);
-    attempt.value = std::move(c);
-    return attempt;
+    return c;
 }
 
 bool Engine::can_erase_numbers() const noexcept { return impl_->options.blind_index != nullptr; }

@@ -285,6 +285,13 @@ public:
                                                           const ContactId& contact, bool restricted,
                                                           std::string_view request_id = {});
 
+    /// Sets or lifts a contact's restriction without authorizing or auditing it: for
+    /// privacy::Rights (which does both; call it only on that path) and restrict_processing.
+    /// Restricting blocks sends in memory before the flag is stored, lifting stores it first, so
+    /// no send slips through in between. Returns the contact as stored; fails with not_found if
+    /// there is no such contact, or with the store's error.
+    Result<storage::Contact> set_restricted(const TenantId& tenant, const ContactId& contact, bool restricted);
+
     // ---- data-subject rights (privacy::) ----
 
     /// The erasure of a number, for privacy::Rights (which authorizes and audits it; call it only

@@ -812,13 +812,9 @@ Result<Attempt<bool>> Rights::restrict_processing(const rbac::Principal& by, con
     if (!opened) return opened.error();
     if (!opened->contact) return denied<bool>(std::move(opened->access));
     if (opened->contact->restricted == restricted) return done(std::move(opened->access), false);
-    // Authorized and audited above; store the flag, then have the engine reload the tenant's facts
-    // so sends see it at once (a rare operation: a reload is cheap next to a wrong send).
-    storage::Contact c = std::move(*opened->contact);
-    c.restricted = restricted;
-    c.updated_at = clock_.now();
-    if (auto stored = stores_.contacts().put(c); !stored) return stored.error();
-    if (auto r = engine_.warm(tenant); !r) return r.error();
+    // Authorized and audited above. The engine blocks sends in memory before it stores a
+    // restriction (and stores a lifting before it unblocks), so no send slips through between.
+    if (auto stored = engine_.set_restricted(tenant, contact, restricted); !stored) return stored.error();
     return done(std::move(opened->access), true);
 }
 

@@ -14,6 +14,7 @@ const void* metadata_get();
 #endif
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -392,6 +393,31 @@ bool is_blank(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+std::size_t code_length(int code) { return code < 10 ? 1 : code < 100 ? 2 : 3; }
+
+/// libphonenumber's IsPossibleNumberWithReason for a number read by the fast path, remembered per
+/// calling code and national length: for a number without leading zeros it looks at nothing else
+/// (the code's metadata and the length of the national significant number), and it cost more than
+/// the rest of a webhook's parse.
+pn::PhoneNumberUtil::ValidationResult possible_by_length(const pn::PhoneNumberUtil& util, const pn::PhoneNumber& n,
+                                                         std::size_t national_length) {
+    constexpr std::size_t max_national = max_e164_digits;  // the fast path reads at most 15 digits
+    static std::array<std::array<std::atomic<int>, max_national + 1>, 1000> known{};  // 0: not yet
+    const auto code = std::size_t(n.country_code());
+    if (code >= known.size() || national_length > max_national || n.italian_leading_zero())
+        return util.IsPossibleNumberWithReason(n);
+    std::atomic<int>& slot = known[code][national_length];
+    if (const int v = slot.load(std::memory_order_relaxed); v != 0)
+        return static_cast<pn::PhoneNumberUtil::ValidationResult>(v - 1);
+    const auto verdict = util.IsPossibleNumberWithReason(n);
+    slot.store(int(verdict) + 1, std::memory_order_relaxed);
+    return verdict;
+}
+
+}  // namespace
+
 Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view default_region) {
     return parse(raw, default_region, true, nullptr);
 }
@@ -427,8 +453,10 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
     }
 
     pn::PhoneNumber parsed;
+    std::string_view canonical_digits;  // set when the fast path read `text`: its digits, code first
     if (auto canonical = allow_fast ? read_canonical(text, !default_region.empty()) : std::nullopt) {
         parsed = std::move(*canonical);
+        canonical_digits = text.front() == '+' ? text.substr(1) : text;
         if (fast != nullptr) *fast = true;
     } else if (auto read = parse_written(util, text, region, default_region, leading_plus, digit_count, parsed); !read) {
         return read.error();
@@ -436,7 +464,11 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
 
     // Possible length (how many digits numbers of that country have) is checked; validity
     // (IsValidNumber: which ranges are assigned) deliberately is not, as it ages with the metadata.
-    switch (util.IsPossibleNumberWithReason(parsed)) {
+    // The fast path's national number is the digits after the code, with no leading zero.
+    const auto possible = canonical_digits.empty()
+                              ? util.IsPossibleNumberWithReason(parsed)
+                              : possible_by_length(util, parsed, canonical_digits.size() - code_length(parsed.country_code()));
+    switch (possible) {
         case pn::PhoneNumberUtil::IS_POSSIBLE: break;
         case pn::PhoneNumberUtil::TOO_SHORT:
         case pn::PhoneNumberUtil::IS_POSSIBLE_LOCAL_ONLY:
@@ -453,7 +485,13 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
     }
 
     std::string e164;
-    util.Format(parsed, pn::PhoneNumberUtil::E164, &e164);
+    if (!canonical_digits.empty() && !parsed.italian_leading_zero()) {
+        // E.164 is '+', the code, then the national significant number: the digits as read.
+        e164.reserve(canonical_digits.size() + 1);
+        e164.append(1, '+').append(canonical_digits);
+    } else {
+        util.Format(parsed, pn::PhoneNumberUtil::E164, &e164);
+    }
     // The E.164 text must read back as the same number, or one contact could get two keys: a
     // national number kept with leading zeros ("+00 234 00 44..." read with a region) comes back
     // with its trunk prefix stripped. Take the text that reads back as itself (found by the

@@ -498,8 +498,11 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
     // phone_number fuzz target); refuse a number that never settles. Only numbers with leading
     // zeros are read back: libphonenumber's Parse is slow, and without them the text is stable.
     // Mexico (+52) is the other case: a legacy mobile "1" after the country code is stripped once
-    // per parse ("+52 1 1 ..." settles over two rounds; found by the fuzz target too).
-    const bool may_drift = parsed.italian_leading_zero() || parsed.country_code() == 52;
+    // per parse ("+52 1 1 ..." settles over two rounds; found by the fuzz target too). Brazil (+55)
+    // the third, for numbers written nationally: a carrier selection code ("90...") is stripped
+    // once per parse ("9090999.01 05 73" read in BR; found by the fuzz target in CI).
+    const bool may_drift = parsed.italian_leading_zero() || parsed.country_code() == 52 ||
+                           (parsed.country_code() == 55 && canonical_digits.empty());
     for (int round = 0; may_drift; ++round) {
         pn::PhoneNumber again;
         std::string settled;

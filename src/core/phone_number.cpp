@@ -492,17 +492,15 @@ Result<PhoneNumber> PhoneNumber::parse(std::string_view raw, std::string_view de
     } else {
         util.Format(parsed, pn::PhoneNumberUtil::E164, &e164);
     }
-    // The E.164 text must read back as the same number, or one contact could get two keys: a
-    // national number kept with leading zeros ("+00 234 00 44..." read with a region) comes back
-    // with its trunk prefix stripped. Take the text that reads back as itself (found by the
-    // phone_number fuzz target); refuse a number that never settles. Only numbers with leading
-    // zeros are read back: libphonenumber's Parse is slow, and without them the text is stable.
-    // Mexico (+52) is the other case: a legacy mobile "1" after the country code is stripped once
-    // per parse ("+52 1 1 ..." settles over two rounds; found by the fuzz target too). Brazil (+55)
-    // the third, for numbers written nationally: a carrier selection code ("90...") is stripped
-    // once per parse ("9090999.01 05 73" read in BR; found by the fuzz target in CI).
-    const bool may_drift = parsed.italian_leading_zero() || parsed.country_code() == 52 ||
-                           (parsed.country_code() == 55 && canonical_digits.empty());
+    // The E.164 text must read back as the same number, or one contact could get two keys.
+    // libphonenumber's reading of a number written nationally can drift: a national number kept
+    // with leading zeros comes back with its trunk prefix stripped, a Brazilian carrier selection
+    // code ("90...") or a Mexican legacy mobile "1" is stripped once per parse (each found by the
+    // phone_number fuzz target). So a number read by libphonenumber, or one with an Italian
+    // leading zero or of Mexico, is read back until its text settles; one that never settles is
+    // refused. The fast path (digits already in E.164, as WhatsApp sends them) is stable and is
+    // not read again: Parse is the costly part.
+    const bool may_drift = canonical_digits.empty() || parsed.italian_leading_zero() || parsed.country_code() == 52;
     for (int round = 0; may_drift; ++round) {
         pn::PhoneNumber again;
         std::string settled;

@@ -22,6 +22,24 @@ ROLES = ("sales", "manager", "admin", "owner")  # least to most privileged
 AUDIT_TABLES = ("audit_entries", "audit_chains")
 
 
+def read_until(s, deadline):
+    """Reads what the server sends until it closes (or resets) or `deadline` (time.time()) passes:
+    (bytes received, whether it was closed)."""
+    received = b""
+    while time.time() < deadline:
+        s.settimeout(max(0.1, deadline - time.time()))
+        try:
+            part = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return received, True
+        if not part:
+            return received, True
+        received += part
+    return received, False
+
+
 class Gateway:
     def __init__(self, binary, tenants):
         self.binary = binary
@@ -140,19 +158,8 @@ class Gateway:
                 s.shutdown(socket.SHUT_WR) if chunks is None else None
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            deadline = time.time() + read_timeout
-            while time.time() < deadline:
-                try:
-                    part = s.recv(65536)
-                except socket.timeout:
-                    break
-                except ConnectionResetError:
-                    closed = True
-                    break
-                if not part:
-                    closed = True
-                    break
-                received += part
+            more, closed = read_until(s, time.time() + read_timeout)
+            received += more
         finally:
             s.close()
         return received, closed
@@ -189,19 +196,9 @@ class Gateway:
                 except (BrokenPipeError, ConnectionResetError):
                     closed = True
                     break
-            while not closed and time.time() - start < until_s:
-                s.settimeout(max(0.1, until_s - (time.time() - start)))
-                try:
-                    part = s.recv(65536)
-                except socket.timeout:
-                    break
-                except ConnectionResetError:
-                    closed = True
-                    break
-                if not part:
-                    closed = True
-                    break
-                received += part
+            if not closed:
+                more, closed = read_until(s, start + until_s)
+                received += more
         finally:
             s.close()
         return received, closed

@@ -93,6 +93,7 @@ std::vector<std::string> deliveries(int count, int& n) {
 struct LoadResult {
     std::vector<double> latencies_us;
     int errors = 0;
+    std::string first_error;  // status and body of the first answer that was not 200
     double seconds = 0;
     double cpu_seconds = 0;  // the whole process (server, client, kernel work on their behalf)
 };
@@ -135,7 +136,11 @@ private:
         if (ec) return fail();
         result_.latencies_us.push_back(
             std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - sent_).count());
-        if (response_.result_int() != 200) ++result_.errors;
+        if (response_.result_int() != 200) {
+            ++result_.errors;
+            if (result_.first_error.empty())
+                result_.first_error = std::to_string(response_.result_int()) + " " + response_.body().substr(0, 160);
+        }
         send_next();
     }
     void fail() { ++result_.errors; }
@@ -177,6 +182,7 @@ void report(benchmark::State& state, LoadResult& r) {
         state.counters["p50_us"] = r.latencies_us[r.latencies_us.size() / 2];
     }
     state.counters["errors"] = state.counters["errors"].value + r.errors;
+    if (!r.first_error.empty()) state.SetLabel("first error: " + r.first_error);
     if (!r.latencies_us.empty())  // the last iteration's CPU time a request, client included
         state.counters["cpu_us_per_req"] = r.cpu_seconds * 1e6 / double(r.latencies_us.size());
     state.SetItemsProcessed(state.items_processed() + static_cast<std::int64_t>(r.latencies_us.size()));

@@ -43,6 +43,22 @@ TEST_CASE("a class allows its whole quota at once, then refuses with Retry-After
     CHECK(limiter.check("auth", "203.0.113.7").remaining == 4);  // whole again
 }
 
+TEST_CASE("limits above one request a millisecond are kept exactly") {
+    // 120,000 a minute is 2 a millisecond: the whole quota passes at once, then 2 more for each
+    // millisecond that passes (a share counted in whole milliseconds once capped this at 60,000).
+    ManualClock clock(from_unix_ms(1'000'000));
+    auto limiter = make(clock, {{"webhook", 120'000, 60s, 1000}});
+    std::uint32_t allowed = 0;
+    while (limiter.check("webhook", "203.0.113.7").allowed && allowed <= 120'000) ++allowed;
+    CHECK(allowed == 120'000);
+    clock.advance(1ms);
+    CHECK(limiter.check("webhook", "203.0.113.7").allowed);
+    CHECK(limiter.check("webhook", "203.0.113.7").allowed);
+    CHECK_FALSE(limiter.check("webhook", "203.0.113.7").allowed);
+    clock.advance(60s);
+    CHECK(limiter.check("webhook", "203.0.113.7").remaining == 119'999);
+}
+
 TEST_CASE("keys and classes are limited independently") {
     ManualClock clock(from_unix_ms(1'000'000));
     auto limiter = make(clock, {{"auth", 2, 60s, 1000}, {"webhook", 1000, 60s, 1000}});
@@ -100,6 +116,7 @@ TEST_CASE("invalid classes are configuration errors") {
     CHECK(Limiter::create({{"a", 0, 1s, 1}}, clock).error() == ConfigErrc::invalid_value);
     CHECK(Limiter::create({{"a", 1, 0s, 1}}, clock).error() == ConfigErrc::invalid_value);
     CHECK(Limiter::create({{"a", 1, 1s, 0}}, clock).error() == ConfigErrc::invalid_value);
+    CHECK(Limiter::create({{"a", 1, std::chrono::hours(24 * 367), 1}}, clock).error() == ConfigErrc::invalid_value);
     auto twice = Limiter::create({{"a", 1, 1s, 1}, {"a", 2, 1s, 1}}, clock);
     REQUIRE_FALSE(twice.has_value());
     CHECK(twice.error().message().find("'a' is defined twice") != std::string::npos);

@@ -190,3 +190,73 @@ TEST_CASE("size, depth and event-count limits are enforced") {
     CHECK(m.error() == WebhookErrc::too_many);
     CHECK(parse_webhook(envelope(many)).has_value());
 }
+
+TEST_CASE("members are read in whatever order they come") {
+    // `type` after the object it names; the business number and the senders' names after the
+    // messages; escaped member names.
+    auto p = parse_webhook(envelope(R"({
+      "messages":[{"text":{"body":"STOP"},"timestamp":"1767225600","id":"wamid.A","from":"4917698765432","type":"text"},
+                  {"interactive":{"list_reply":{"id":"row-2","title":"Later"}},"type":"interactive","id":"wamid.B",
+                   "from":"4915550001","timestamp":"1767225601"},
+                  {"image":{"caption":"receipt"},"type":"image","id":"wamid.C","from":"4915550001","timestamp":"1767225602"}],
+      "contacts":[{"wa_id":"4917698765432","profile":{"name":"Ada"}}],
+      "metad\u0061ta":{"phone_number_id":"771122334455667"}})"));
+    REQUIRE_MESSAGE(p.has_value(), (p ? "" : p.error().message()));
+    REQUIRE(p->messages.size() == 3);
+    CHECK(p->messages[0].type == InboundEvent::Type::text);
+    CHECK(p->messages[0].text == "STOP");
+    CHECK(p->messages[0].profile_name == "Ada");
+    CHECK(p->messages[1].type == InboundEvent::Type::interactive);
+    CHECK(p->messages[1].text == "Later");
+    CHECK(p->messages[1].payload == "row-2");
+    CHECK(p->messages[1].profile_name.empty());
+    CHECK(p->messages[2].type == InboundEvent::Type::media);
+    CHECK(p->messages[2].text == "receipt");
+    for (const InboundEvent& m : p->messages) CHECK(m.phone_number_id == "771122334455667");
+}
+
+TEST_CASE("repeated members: an event's field keeps its last value, a repeated list is refused") {
+    // A field written twice takes the last value, as a document parser would store it.
+    auto last = parse_webhook(envelope(R"({"metadata":{"phone_number_id":"77"},"messages":[
+      {"from":"1","id":"first","id":"second","timestamp":"1","type":"text","text":{"body":"a"},"text":{"other":1}}]})"));
+    REQUIRE(last.has_value());
+    REQUIRE(last->messages.size() == 1);
+    CHECK(last->messages[0].id == "second");
+    CHECK(last->messages[0].text.empty());
+
+    // Two lists of events under one key would have one of them dropped unread by a document parser
+    // (which one depends on the parser): the body is refused instead.
+    const char* const twice[] = {
+        R"({"object":"whatsapp_business_account","entry":[],"entry":[]})",
+        R"({"object":"whatsapp_business_account","entry":[{"changes":[],"changes":[]}]})",
+    };
+    for (const char* body : twice) {
+        CAPTURE(body);
+        auto p = parse_webhook(body);
+        REQUIRE_FALSE(p.has_value());
+        CHECK(p.error() == WebhookErrc::malformed);
+        CHECK(p.error().message().find("appears twice") != std::string::npos);
+    }
+    auto messages = parse_webhook(envelope(R"({"messages":[],"messages":[]})"));
+    REQUIRE_FALSE(messages.has_value());
+    CHECK(messages.error().message().find("value.messages appears twice") != std::string::npos);
+}
+
+TEST_CASE("a body that is not JSON is reported as such, whatever its envelope says before the fault") {
+    const char* const bodies[] = {
+        R"({"object":"page","entry":[],})",
+        R"({"object":"whatsapp_business_account","entry":[{"changes":[{"value":3}]}],"x":tru})",
+        R"({"object":"whatsapp_business_account","entry":[],"entry":[]}})",
+    };
+    for (const char* body : bodies) {
+        CAPTURE(body);
+        auto p = parse_webhook(body);
+        REQUIRE_FALSE(p.has_value());
+        CHECK(p.error() == WebhookErrc::malformed);
+        CHECK(p.error().message().find("not valid JSON at byte") != std::string::npos);
+    }
+    auto p = parse_webhook("{\"object\":\"whatsapp_business_account\",\"entry\":[]]");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.error().message() ==
+          "heroshhi.webhook: malformed webhook body: not valid JSON at byte 49 (']'): expected ',' or '}' after a member");
+}

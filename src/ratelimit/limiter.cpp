@@ -20,22 +20,29 @@ struct KeyHash {
 
 struct Shard {
     std::mutex mutex;
-    // key -> theoretical arrival time, Unix ms; looked up by string_view without a copy.
+    // key -> theoretical arrival time, Unix ns; looked up by string_view without a copy.
     std::unordered_map<std::string, std::int64_t, KeyHash, std::equal_to<>> tat;
 };
 
 struct Class {
     explicit Class(Quota q) : quota(std::move(q)) {
-        interval_ms = std::max<std::int64_t>(1, quota.window.count() / quota.limit);
+        window_ns = std::chrono::nanoseconds(quota.window).count();
+        interval_ns = std::max<std::int64_t>(1, window_ns / quota.limit);
         per_shard_cap = std::max<std::size_t>(1, quota.max_keys / shard_count);
     }
     Quota quota;
-    std::int64_t interval_ms;  // T: one request's share of the window
+    // In nanoseconds, so that one request's share of the window is exact enough for any limit a
+    // minute could hold (a share counted in whole milliseconds capped every class at 1,000 a second).
+    std::int64_t window_ns;
+    std::int64_t interval_ns;  // T: one request's share of the window
     std::size_t per_shard_cap;
     std::array<Shard, shard_count> shards;
 };
 
-std::uint32_t ceil_seconds(std::int64_t ms) { return ms <= 0 ? 0 : std::uint32_t((ms + 999) / 1000); }
+std::uint32_t ceil_seconds(std::int64_t ns) {
+    constexpr std::int64_t second = 1'000'000'000;
+    return ns <= 0 ? 0 : std::uint32_t((ns + second - 1) / second);
+}
 
 }  // namespace
 
@@ -63,6 +70,8 @@ Result<Limiter> Limiter::create(std::vector<Quota> quotas, const Clock& clock) {
         if (impl->find(q.name)) return {ConfigErrc::invalid_value, "rate-limit class '" + q.name + "' is defined twice"};
         if (q.limit == 0) return {ConfigErrc::invalid_value, "rate-limit class '" + q.name + "' has a limit of 0"};
         if (q.window.count() < 1) return {ConfigErrc::invalid_value, "rate-limit class '" + q.name + "' has no window"};
+        if (q.window > std::chrono::hours(24 * 366))
+            return {ConfigErrc::invalid_value, "rate-limit class '" + q.name + "' has a window longer than a year"};
         if (q.max_keys == 0) return {ConfigErrc::invalid_value, "rate-limit class '" + q.name + "' tracks no keys"};
         impl->classes.push_back(std::make_unique<Class>(std::move(q)));
     }
@@ -77,9 +86,9 @@ Verdict Limiter::check(std::string_view quota, std::string_view key) {
         return v;  // an unknown class cannot be metered: refuse
     }
     v.quota = &c->quota;
-    const std::int64_t now = to_unix_ms(impl_->clock->now());
-    const std::int64_t window = c->quota.window.count();
-    const std::int64_t t = c->interval_ms;
+    const std::int64_t now = to_unix_ms(impl_->clock->now()) * 1'000'000;
+    const std::int64_t window = c->window_ns;
+    const std::int64_t t = c->interval_ns;
     Shard& shard = c->shards[std::hash<std::string_view>{}(key) % shard_count];
 
     std::lock_guard lock(shard.mutex);

@@ -3,7 +3,9 @@
 // every event kept has the fields the engine relies on (ids, sender, a time inside the accepted
 // range, a type that matches its type name); no more events than the limit; and what was parsed
 // round-trips: written back as a Cloud API envelope (one change per event), it parses to the same
-// events, field by field, with nothing skipped.
+// events, field by field, with nothing skipped. And the body is refused as "not valid JSON" exactly
+// when nlohmann's parser (a second, independent JSON reader) refuses it, unless it is nested too
+// deeply first.
 #include <heroshhi/whatsapp/webhook_payload.hpp>
 
 #include "fuzz_check.hpp"
@@ -129,6 +131,39 @@ bool same_events(const std::vector<T>& a, const std::vector<T>& b) {
     return true;
 }
 
+/// Whether an array or object opens at depth `max_depth` or deeper (brackets in strings do not count).
+bool deeper_than(std::string_view body, std::size_t max_depth) {
+    std::size_t depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        const char c = body[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (depth >= max_depth) return true;
+            ++depth;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+            --depth;
+        }
+    }
+    return false;
+}
+
+/// The refusal agrees with nlohmann's verdict on the same bytes. (nlohmann stops at a raw NUL, as
+/// at the end of a C string, so bodies holding one are left out.)
+void check_json_verdict(std::string_view body, const Result<WebhookPayload>& parsed, const WebhookLimits& limits) {
+    if (body.size() > limits.max_body_bytes || body.find('\0') != std::string_view::npos) return;
+    const bool valid = json::accept(body.begin(), body.end());
+    const bool not_json = !parsed && parsed.error() == WebhookErrc::malformed &&
+                          parsed.error().message().find("not valid JSON") != std::string::npos;
+    const bool too_deep = !parsed && parsed.error() == WebhookErrc::too_deep;
+    if (too_deep) FUZZ_CHECK(deeper_than(body, limits.max_depth));
+    else FUZZ_CHECK(not_json == !valid);
+}
+
 bool in_range(Timestamp t) { return to_unix_ms(t) >= 0 && to_unix_ms(t) <= 253'402'300'799'000; }
 
 bool type_matches(const InboundEvent& m) {
@@ -152,6 +187,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string_view body(reinterpret_cast<const char*>(data), size);
     const WebhookLimits limits = small_limits();
     auto parsed = parse_webhook(body, limits);
+    check_json_verdict(body, parsed, limits);
     if (!parsed) {
         const auto code = parsed.error().code();
         FUZZ_CHECK(code == WebhookErrc::too_large || code == WebhookErrc::malformed || code == WebhookErrc::too_deep ||

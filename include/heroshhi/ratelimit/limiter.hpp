@@ -42,7 +42,7 @@ struct Verdict {
 class Limiter {
 public:
     /// Fails with ConfigErrc::invalid_value for a quota with no name, a duplicate name, a limit of
-    /// 0, a window under 1 ms, or max_keys of 0.
+    /// 0, a window under 1 ms or over a year, or max_keys of 0.
     static Result<Limiter> create(std::vector<Quota> quotas, const Clock& clock);
 
     /// Counts one request of `key` against the named class. An unknown class is refused (fail

@@ -335,6 +335,9 @@ struct App::Impl {
     Result<std::shared_ptr<messaging::Messenger>> messenger_for(const TenantId& tenant);
     // Sends a reply the engine asked for (opt-out confirmation, help) through the gate.
     void send_reply(const whatsapp::PendingReply& reply);
+    // A refusal when the tenant's account was terminated (or cannot be read: fail closed); sends
+    // stop at termination, while its data waits out the 30 days before deletion.
+    std::optional<Response> closed_account_refusal(const TenantId& tenant);
     void count_send(const messaging::SendResult& r);
 
     LeadAccess open_lead(const Context& c, rbac::ResourceType type, rbac::Action action);
@@ -538,7 +541,21 @@ void App::Impl::count_send(const messaging::SendResult& r) {
     metrics.add(label("heroshhi_sends_total", {{"outcome", outcome}}));
 }
 
+std::optional<Response> App::Impl::closed_account_refusal(const TenantId& tenant) {
+    auto account = retention_stores->accounts().get(tenant);
+    if (!account) return store_error(account.error());
+    if (*account && (*account)->closed_at)
+        return Response::error(403, "account_closed",
+                               "The account was terminated on " + iso8601(*(*account)->closed_at) +
+                                   "; it sends no more messages.");
+    return std::nullopt;
+}
+
 void App::Impl::send_reply(const whatsapp::PendingReply& reply) {
+    if (closed_account_refusal(reply.tenant)) {
+        metrics.add(label("heroshhi_sends_total", {{"outcome", "account_closed"}}));
+        return;
+    }
     auto messenger = messenger_for(reply.tenant);
     if (!messenger) return;
     auto sent = (*messenger)->send_as_system(reply.tenant, messaging::make_reply(reply.to, reply.text, reply.kind));
@@ -705,6 +722,7 @@ Response App::Impl::send_message(const Context& c) {
     auto parsed = parse_message(*body);
     if (!parsed) return Response::error(400, "invalid_body", parsed.error().message());
     const TenantId& tenant = c.principal->tenant;
+    if (auto refusal = closed_account_refusal(tenant)) return std::move(*refusal);
     auto messenger = messenger_for(tenant);
     if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
     messaging::OutgoingMessage message(parsed->to, parsed->kind);
@@ -769,6 +787,7 @@ Response App::Impl::send_campaign(const Context& c) {
         campaign.audience.push_back(*phone);
         input_position.push_back(i);
     }
+    if (auto refusal = closed_account_refusal(tenant)) return std::move(*refusal);
     auto messenger = messenger_for(tenant);
     if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
     auto attempt = (*messenger)->send_campaign(*c.principal, campaign);

@@ -569,9 +569,24 @@ TEST_CASE("the retention sweep: a dry run reports, the real run deletes, opt-out
     // Only the owner terminates, and only with the tenant id as confirmation.
     check_error_shape(post(c, "/v1/account/terminate", bearer(admin), R"({"confirm": "acme"})"), "not_authorized");
     check_error_shape(post(c, "/v1/account/terminate", bearer(owner), R"({"confirm": "globex"})"), "confirmation_required");
+    const std::string send = R"({"to": "+14155550191", "template": {"name": "x", "category": "utility"}})";
+    REQUIRE(post(c, "/v1/messages", bearer(owner), send).status == 202);
     auto closed = post(c, "/v1/account/terminate", bearer(owner), R"({"confirm": "acme"})");
     REQUIRE(closed.status == 200);
     CHECK(body_of(closed)["deletion_after"].get<std::string>() > body_of(closed)["closed_at"].get<std::string>());
+
+    // A terminated account sends nothing more, single sends and campaigns alike; its data can
+    // still be exported until the deletion date.
+    check_error_shape(post(c, "/v1/messages", bearer(owner), send), "account_closed");
+    check_error_shape(post(c, "/v1/campaigns", bearer(owner),
+                           R"({"id": "after-close", "to": ["+14155550191"], "template": {"name": "x", "category": "utility"}})"),
+                      "account_closed");
+    CHECK(get(c, "/v1/exports/leads.csv", bearer(owner)).status == 200);
+    // An inbound STOP is still recorded (opt-outs outlive the account); its confirmation is not sent.
+    const std::string stop = inbound_text("14155550192", "wamid.after-close", "STOP");
+    REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+    CHECK(body_of(get(c, "/v1/contacts/+14155550192/consent", bearer(owner)))["opted_out"] == true);
+    CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"account_closed\"} 1") != std::string::npos);
 }
 
 TEST_CASE("owners and admins place and lift legal holds on a lead or the tenant; a hold refuses erasure") {

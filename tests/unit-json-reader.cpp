@@ -74,9 +74,13 @@ TEST_CASE("the reader accepts and refuses exactly what a conforming JSON parser 
         "\"\t\"", "\"\n\"", std::string("\"\0\"", 3), "\"\xC0\xAF\"", "\"\xE0\x80\xAF\"", "\"\xED\xA0\x80\"",
         "\"\xF4\x90\x80\x80\"", "\"\xF8\x88\x80\x80\x80\"", "\"\x80\"", "\"\xC3\"", "\xEF\xBB\xBF{}", "{} {}", "[1]x",
         "1e400", "-1e400", "1" + std::string(400, '0'), "[1}", "{\"a\":1]",
+        // Long digit strings against large exponents: the range check must add them exactly.
+        "1" + std::string(100'400, '0') + "e-100400", "0." + std::string(100'400, '0') + "1e100800",
+        "0." + std::string(100'400, '0') + "1e100300", "1e99999999999999999999", "1e-99999999999999999999",
     };
     for (const std::string& text : texts) {
-        CAPTURE(text);
+        const std::string shown = text.substr(0, 80);
+        CAPTURE(shown);
         CHECK(accepts(text) == nlohmann::json::accept(text));
     }
 }
@@ -139,6 +143,19 @@ TEST_CASE("nesting is bounded: the limit counts open arrays and objects, the roo
     d.skip();
     CHECK_FALSE(d.finish());
     CHECK(d.failure()->too_deep);
+}
+
+TEST_CASE("finish() is true only when one whole value was read") {
+    JsonReader early("{\"a\":1", 8);
+    REQUIRE(early.begin_object());
+    std::string_view key;
+    REQUIRE(early.member(key));
+    early.skip();
+    CHECK_FALSE(early.finish());  // the object was never closed
+    JsonReader nothing("  ", 8);
+    CHECK_FALSE(nothing.finish());
+    REQUIRE(nothing.failure().has_value());
+    CHECK(std::string(nothing.failure()->what).find("ends where a value should be") != std::string::npos);
 }
 
 TEST_CASE("integers are read only when written as integers in int64's range") {

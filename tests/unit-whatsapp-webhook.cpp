@@ -223,6 +223,12 @@ TEST_CASE("repeated members: an event's field keeps its last value, a repeated l
     REQUIRE(last->messages.size() == 1);
     CHECK(last->messages[0].id == "second");
     CHECK(last->messages[0].text.empty());
+    // Two contacts entries for one sender: the last name given is the sender's.
+    auto renamed = parse_webhook(envelope(R"({"contacts":[{"wa_id":"1","profile":{"name":"Old"}},{"wa_id":"2","profile":{"name":"Other"}},
+      {"wa_id":"1","profile":{"name":"New"}}],"messages":[{"from":"1","id":"w","timestamp":"1","type":"text","text":{"body":"a"}}]})"));
+    REQUIRE(renamed.has_value());
+    REQUIRE(renamed->messages.size() == 1);
+    CHECK(renamed->messages[0].profile_name == "New");
 
     // Two lists of events under one key would have one of them dropped unread by a document parser
     // (which one depends on the parser): the body is refused instead.

@@ -552,8 +552,9 @@ std::optional<Response> App::Impl::closed_account_refusal(const TenantId& tenant
 }
 
 void App::Impl::send_reply(const whatsapp::PendingReply& reply) {
-    if (closed_account_refusal(reply.tenant)) {
-        metrics.add(label("heroshhi_sends_total", {{"outcome", "account_closed"}}));
+    if (auto refusal = closed_account_refusal(reply.tenant)) {
+        const bool closed = refusal->status == 403;  // otherwise the account could not be read
+        metrics.add(label("heroshhi_sends_total", {{"outcome", closed ? "account_closed" : "account_unknown"}}));
         return;
     }
     auto messenger = messenger_for(reply.tenant);
@@ -925,8 +926,16 @@ Response App::Impl::create_lead(const Context& c) {
 
     auto existing = store->contacts().find_by_phone(tenant, *lead->phone);
     if (!existing) return store_error(existing.error());
-    if (*existing)
-        return Response::error(409, "duplicate_lead", "a lead with this phone number exists: " + (*existing)->id.value());
+    if (*existing) {
+        // One lead a number in a tenant, so the refusal must say the number is taken; its id only
+        // to whoever may read that lead (a check, not an access: nothing is audited for it).
+        rbac::Resource taken(rbac::ResourceType::lead, tenant, (*existing)->id.value());
+        taken.assignee = (*existing)->assignee;
+        taken.team = (*existing)->team;
+        if (engine->authorizer().check(*c.principal, rbac::Action::read, taken).allowed())
+            return Response::error(409, "duplicate_lead", "a lead with this phone number exists: " + (*existing)->id.value());
+        return Response::error(409, "duplicate_lead", "a lead with this phone number exists (not one you can read)");
+    }
     storage::Contact contact(tenant, ContactId(id), *lead->phone);
     contact.name = lead->name;
     if (lead->email) contact.email = lead->email->normalized();

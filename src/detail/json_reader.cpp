@@ -72,16 +72,19 @@ bool beyond_double(std::string_view number) noexcept {
         }
     }
     if (!significant) return false;  // zero
-    long exponent = 0;
+    // The exponent saturates far beyond anything the digits before it could offset (a body is at
+    // most a few megabytes long), so the sign of the sum stays right.
+    constexpr long long saturated = 1'000'000'000'000'000LL;
+    long long exponent = 0;
     if (i < number.size() && (number[i] == 'e' || number[i] == 'E')) {
         ++i;
         const bool negative = number[i] == '-';
         if (number[i] == '+' || number[i] == '-') ++i;
-        for (; i < number.size(); ++i) exponent = std::min(exponent * 10 + (number[i] - '0'), 100'000L);
+        for (; i < number.size(); ++i) exponent = std::min(exponent * 10 + (number[i] - '0'), saturated);
         if (negative) exponent = -exponent;
     }
-    magnitude += exponent;
-    if (magnitude != 308) return magnitude > 308;
+    const long long total = magnitude + exponent;
+    if (total != 308) return total > 308;
     double value = 0;  // at the edge of the range: let the conversion decide
     const auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
     return ec == std::errc::result_out_of_range || std::isinf(value);
@@ -135,6 +138,7 @@ bool JsonReader::open(char bracket) noexcept {
     ++pos_;
     ++depth_;
     fresh_ = true;
+    started_ = true;
     return true;
 }
 
@@ -190,6 +194,7 @@ bool JsonReader::member(std::string_view& key) {
 bool JsonReader::item() noexcept { return next(']', "expected ',' or ']' after an array element"); }
 
 bool JsonReader::scan_string(std::string* out) {
+    started_ = true;
     ++pos_;  // the opening quote
     std::size_t run = pos_;
     const auto flush = [&] {
@@ -287,6 +292,7 @@ bool JsonReader::string(std::string& out) {
 }
 
 bool JsonReader::scan_number() noexcept {
+    started_ = true;
     const std::size_t start = pos_;
     const auto digits = [&] {
         const std::size_t from = pos_;
@@ -343,6 +349,7 @@ std::optional<std::int64_t> JsonReader::integer() noexcept {
 }
 
 bool JsonReader::scan_literal() noexcept {
+    started_ = true;
     for (std::string_view word : {std::string_view("true"), std::string_view("false"), std::string_view("null")}) {
         if (text_.substr(pos_, word.size()) == word) {
             pos_ += word.size();
@@ -386,7 +393,10 @@ void JsonReader::skip() {
 bool JsonReader::finish() noexcept {
     if (failed()) return false;
     skip_blank();
-    if (pos_ < text_.size()) fail(pos_, "unexpected data after the JSON value");
+    if (depth_ != 0 || !started_)  // the caller stopped inside the value, or read none
+        fail(pos_, pos_ >= text_.size() ? "the text ends where a value should be" : "the JSON value was not read to its end");
+    else if (pos_ < text_.size())
+        fail(pos_, "unexpected data after the JSON value");
     return !failed();
 }
 

@@ -43,9 +43,10 @@ public:
     bool begin_object() noexcept;
     bool begin_array() noexcept;
 
-    /// Moves to the next member of the innermost open object: true with its name in `key` (valid
-    /// until the next call), the reader before its value, which the caller must read or skip;
-    /// false when the object closed (or on error).
+    /// Moves to the next member of the innermost open object: true with its name in `key`, the
+    /// reader before its value, which the caller must read or skip; false when the object closed
+    /// (or on error). `key` may point into the reader (a name written with escapes): use it
+    /// before reading the value, which may overwrite it.
     bool member(std::string_view& key);
     /// Moves to the next element of the innermost open array; false when it closed (or on error).
     bool item() noexcept;
@@ -60,7 +61,8 @@ public:
     /// Reads and checks whatever value comes next, nested ones included.
     void skip();
 
-    /// After the top-level value: only whitespace may follow. True when the whole text was valid.
+    /// After the top-level value: only whitespace may follow. True when the whole text was valid
+    /// and read to its end (false, with an error, if the caller stopped inside the value).
     bool finish() noexcept;
 
     bool failed() const noexcept { return failure_.has_value(); }
@@ -80,6 +82,7 @@ private:
     std::size_t depth_ = 0;
     std::size_t max_depth_;
     bool fresh_ = false;         ///< just after '{' or '[': no ',' expected before the next member
+    bool started_ = false;       ///< a value was begun
     std::string_view last_number_;
     std::string key_;            ///< a member name that held escapes, decoded
     std::optional<Failure> failure_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 
@@ -86,7 +87,9 @@ Verdict Limiter::check(std::string_view quota, std::string_view key) {
         return v;  // an unknown class cannot be metered: refuse
     }
     v.quota = &c->quota;
-    const std::int64_t now = to_unix_ms(impl_->clock->now()) * 1'000'000;
+    // In ns: a clock beyond years 1677-2262 would overflow, so it is held at those bounds.
+    constexpr std::int64_t edge_ms = std::numeric_limits<std::int64_t>::max() / 1'000'000 - 1;
+    const std::int64_t now = std::clamp<std::int64_t>(to_unix_ms(impl_->clock->now()), -edge_ms, edge_ms) * 1'000'000;
     const std::int64_t window = c->window_ns;
     const std::int64_t t = c->interval_ns;
     Shard& shard = c->shards[std::hash<std::string_view>{}(key) % shard_count];
@@ -117,7 +120,7 @@ Verdict Limiter::check(std::string_view quota, std::string_view key) {
     }
     it->second = new_tat;
     v.allowed = true;
-    v.remaining = std::uint32_t((window - (new_tat - now)) / t);
+    v.remaining = std::uint32_t(std::min<std::int64_t>((window - (new_tat - now)) / t, c->quota.limit));
     v.reset_seconds = ceil_seconds(new_tat - now);
     return v;
 }

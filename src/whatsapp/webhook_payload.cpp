@@ -5,6 +5,7 @@
 #include <charconv>
 #include <iterator>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 
 namespace heroshhi::whatsapp {
@@ -293,14 +294,17 @@ private:
             }
         });
         if (!is_object) return false;
+        // Each sender's profile name: the last one given for its wa_id. Looked up through a map
+        // (a body may hold thousands of contacts and messages: no scan per message).
+        std::unordered_map<std::string_view, const std::string*> name_of;
+        if (!names.empty() && first_message < out_.messages.size()) {
+            name_of.reserve(names.size());
+            for (const auto& [wa_id, name] : names) name_of.insert_or_assign(wa_id, &name);
+        }
         for (std::size_t i = first_message; i < out_.messages.size(); ++i) {
             InboundEvent& m = out_.messages[i];
             m.phone_number_id = number_id;
-            for (auto it = names.rbegin(); it != names.rend(); ++it)
-                if (it->first == m.from) {
-                    m.profile_name = it->second;
-                    break;
-                }
+            if (auto it = name_of.find(m.from); it != name_of.end()) m.profile_name = *it->second;
         }
         for (std::size_t i = first_status; i < out_.statuses.size(); ++i) out_.statuses[i].phone_number_id = number_id;
         for (std::size_t i = first_preference; i < out_.preferences.size(); ++i)

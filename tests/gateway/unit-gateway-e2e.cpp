@@ -201,7 +201,15 @@ TEST_CASE("leads: intake, validation, duplicates, reading, and no way into anoth
     CHECK(body_of(read)["phone"] == "+442079460958");
     CHECK(body_of(read)["name"] == "Ada <script>");  // stored as given; encoded where rendered
 
-    check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "Ada", "phone": "+442079460958"})"), "duplicate_lead");
+    auto duplicate = post(c, "/v1/leads", bearer(acme), R"({"name": "Ada", "phone": "+442079460958"})");
+    check_error_shape(duplicate, "duplicate_lead");
+    CHECK(body_of(duplicate)["error"]["message"].get<std::string>().find(id) != std::string::npos);
+    // A manager of another team may not read the owner's lead: told the number is taken, not which
+    // lead has it.
+    const std::string manager = gw.key("acme", rbac::Role::manager, "u-west", "west");
+    auto hidden = post(c, "/v1/leads", bearer(manager), R"({"name": "Ada", "phone": "+442079460958"})");
+    check_error_shape(hidden, "duplicate_lead");
+    CHECK(body_of(hidden)["error"]["message"].get<std::string>().find(id) == std::string::npos);
     check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "", "phone": "+442079460958"})"), "invalid_lead");
     check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "B", "phone": "+1"})"), "invalid_lead");
     check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": {"$gt": ""}, "phone": "+14155550199"})"), "invalid_body");

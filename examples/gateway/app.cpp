@@ -338,6 +338,9 @@ struct App::Impl {
     // A refusal when the tenant's account was terminated (or cannot be read: fail closed); sends
     // stop at termination, while its data waits out the 30 days before deletion.
     std::optional<Response> closed_account_refusal(const TenantId& tenant);
+    // Authorizes (and audits) `action` on `resource` for the request's principal: nullopt when
+    // allowed, otherwise the answer (403 with the reason, or the store's error: fail closed).
+    std::optional<Response> refuse_unless(const Context& c, rbac::Action action, const rbac::Resource& resource);
     void count_send(const messaging::SendResult& r);
 
     LeadAccess open_lead(const Context& c, rbac::ResourceType type, rbac::Action action);
@@ -539,6 +542,13 @@ void App::Impl::count_send(const messaging::SendResult& r) {
     std::string outcome(messaging::to_string(r.status));
     if (r.outcome && r.status == messaging::SendStatus::failed) outcome += "_" + std::string(transport::to_string(*r.outcome));
     metrics.add(label("heroshhi_sends_total", {{"outcome", outcome}}));
+}
+
+std::optional<Response> App::Impl::refuse_unless(const Context& c, rbac::Action action, const rbac::Resource& resource) {
+    auto access = engine->authorize(*c.principal, action, resource, c.request_id);
+    if (!access) return store_error(access.error());
+    if (!access->allowed()) return denied(*access);
+    return std::nullopt;
 }
 
 std::optional<Response> App::Impl::closed_account_refusal(const TenantId& tenant) {
@@ -835,9 +845,7 @@ Response App::Impl::consent(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
     auto resource = contact_resource(tenant, *phone);
     if (!resource) return store_error(resource.error());
-    auto access = engine->authorize(*c.principal, rbac::Action::read, resource->first, c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
+    if (auto refusal = refuse_unless(c, rbac::Action::read, resource->first)) return std::move(*refusal);
     auto status = engine->status(tenant, *phone);
     if (!status) return store_error(status.error());
     json body{{"phone", phone->e164()},
@@ -920,9 +928,7 @@ Response App::Impl::create_lead(const Context& c) {
     rbac::Resource resource(rbac::ResourceType::lead, tenant, id);
     if (assignee) resource.assignee = UserId(*assignee);
     resource.team = team;
-    auto access = engine->authorize(*c.principal, rbac::Action::create, resource, c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
+    if (auto refusal = refuse_unless(c, rbac::Action::create, resource)) return std::move(*refusal);
 
     auto existing = store->contacts().find_by_phone(tenant, *lead->phone);
     if (!existing) return store_error(existing.error());
@@ -956,9 +962,7 @@ LeadAccess App::Impl::open_lead(const Context& c, rbac::ResourceType type, rbac:
         resource.assignee = (*contact)->assignee;
         resource.team = (*contact)->team;
     }
-    auto access = engine->authorize(*c.principal, action, resource, c.request_id);
-    if (!access) return {std::nullopt, store_error(access.error())};
-    if (!access->allowed()) return {std::nullopt, denied(*access)};
+    if (auto refusal = refuse_unless(c, action, resource)) return {std::nullopt, std::move(refusal)};
     if (!*contact || (*contact)->deleted_at) return {std::nullopt, Response::error(404, "not_found", "no such lead")};
     return {std::move(*contact), std::nullopt};
 }
@@ -1007,10 +1011,8 @@ Response App::Impl::bulk_delete(const Context& c) {
     for (const auto& id : *ids)
         if (!id.is_string() || id.get<std::string>().empty() || id.get<std::string>().size() > 128)
             return Response::error(400, "invalid_body", "ids: every id is a string of 1 to 128 bytes");
-    auto access = engine->authorize(*c.principal, rbac::Action::bulk_delete,
-                                    rbac::Resource(rbac::ResourceType::lead, tenant, "bulk"), c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
+    if (auto refusal = refuse_unless(c, rbac::Action::bulk_delete, rbac::Resource(rbac::ResourceType::lead, tenant, "bulk")))
+        return std::move(*refusal);
     json deleted = json::array(), missing = json::array();
     for (const auto& id : *ids) {
         auto done = store->contacts().soft_delete(tenant, ContactId(id.get<std::string>()), clock->now());
@@ -1025,9 +1027,7 @@ Response App::Impl::audit_query(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
     rbac::Resource resource(rbac::ResourceType::audit_log, tenant, "trail");
     resource.team = c.principal->team;
-    auto access = engine->authorize(*c.principal, rbac::Action::read, resource, c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
+    if (auto refusal = refuse_unless(c, rbac::Action::read, resource)) return std::move(*refusal);
     audit::Query query(tenant);
     for (const char* name : {"from", "until"}) {
         const std::string v = c.request.query(name);
@@ -1263,10 +1263,9 @@ Response App::Impl::retention_sweep(const Context& c) {
             dry_run = value.get<bool>();
         }
     }
-    auto access = engine->authorize(*c.principal, rbac::Action::manage,
-                                    rbac::Resource(rbac::ResourceType::retention_policy, tenant, "sweep"), c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
+    if (auto refusal =
+            refuse_unless(c, rbac::Action::manage, rbac::Resource(rbac::ResourceType::retention_policy, tenant, "sweep")))
+        return std::move(*refusal);
     retention::SweepOptions sweep_options;
     sweep_options.dry_run = dry_run;
     sweep_options.request_id = c.request_id;
@@ -1344,10 +1343,8 @@ Response App::Impl::lead_legal_hold(const Context& c) {
 
 Response App::Impl::audit_verify(const Context& c) {
     const TenantId& tenant = c.principal->tenant;
-    auto access = engine->authorize(*c.principal, rbac::Action::read,
-                                    rbac::Resource(rbac::ResourceType::audit_log, tenant, "trail"), c.request_id);
-    if (!access) return store_error(access.error());
-    if (!access->allowed()) return denied(*access);
+    if (auto refusal = refuse_unless(c, rbac::Action::read, rbac::Resource(rbac::ResourceType::audit_log, tenant, "trail")))
+        return std::move(*refusal);
     auto v = engine->audit().verify(tenant);
     if (!v) return store_error(v.error());
     json body{{"intact", v->intact()}, {"checked", v->checked}, {"first", v->first}, {"last", v->last}};

@@ -229,6 +229,17 @@ TEST_CASE("repeated members: an event's field keeps its last value, a repeated l
     REQUIRE(renamed.has_value());
     REQUIRE(renamed->messages.size() == 1);
     CHECK(renamed->messages[0].profile_name == "New");
+    // The same with more contacts than are scanned one by one (looked up through a map).
+    std::string many = R"({"contacts":[{"wa_id":"1","profile":{"name":"Old"}})";
+    for (int i = 2; i < 20; ++i) many += R"(,{"wa_id":")" + std::to_string(i) + R"(","profile":{"name":"N"}})";
+    many += R"(,{"wa_id":"1","profile":{"name":"New"}}],"messages":[{"from":"1","id":"w","timestamp":"1","type":"text","text":{"body":"a"}},
+      {"from":"7","id":"w7","timestamp":"1","type":"text","text":{"body":"a"}},{"from":"99","id":"w99","timestamp":"1","type":"text","text":{"body":"a"}}]})";
+    auto crowded = parse_webhook(envelope(many));
+    REQUIRE(crowded.has_value());
+    REQUIRE(crowded->messages.size() == 3);
+    CHECK(crowded->messages[0].profile_name == "New");
+    CHECK(crowded->messages[1].profile_name == "N");
+    CHECK(crowded->messages[2].profile_name.empty());
 
     // Two lists of events under one key would have one of them dropped unread by a document parser
     // (which one depends on the parser): the body is refused instead.

@@ -294,17 +294,28 @@ private:
             }
         });
         if (!is_object) return false;
-        // Each sender's profile name: the last one given for its wa_id. Looked up through a map
-        // (a body may hold thousands of contacts and messages: no scan per message).
+        // Each sender's profile name: the last one given for its wa_id. A few contacts (the usual
+        // one) are scanned; many are looked up through a map, as a body may hold thousands of
+        // contacts and messages.
+        constexpr std::size_t scan_at_most = 8;
         std::unordered_map<std::string_view, const std::string*> name_of;
-        if (!names.empty() && first_message < out_.messages.size()) {
+        if (names.size() > scan_at_most && first_message < out_.messages.size()) {
             name_of.reserve(names.size());
             for (const auto& [wa_id, name] : names) name_of.insert_or_assign(wa_id, &name);
         }
+        const auto profile_name = [&](const std::string& from) -> const std::string* {
+            if (names.size() > scan_at_most) {
+                auto it = name_of.find(from);
+                return it != name_of.end() ? it->second : nullptr;
+            }
+            for (auto it = names.rbegin(); it != names.rend(); ++it)
+                if (it->first == from) return &it->second;
+            return nullptr;
+        };
         for (std::size_t i = first_message; i < out_.messages.size(); ++i) {
             InboundEvent& m = out_.messages[i];
             m.phone_number_id = number_id;
-            if (auto it = name_of.find(m.from); it != name_of.end()) m.profile_name = *it->second;
+            if (const std::string* name = profile_name(m.from)) m.profile_name = *name;
         }
         for (std::size_t i = first_status; i < out_.statuses.size(); ++i) out_.statuses[i].phone_number_id = number_id;
         for (std::size_t i = first_preference; i < out_.preferences.size(); ++i)

@@ -1433,6 +1433,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     engine_options.shared.enabled = shared;
     engine_options.shared.change_feed = shared;
     engine_options.shared.recheck_interval = std::chrono::milliseconds(config.recheck_ms);
+    engine_options.shared.facts_reload_interval = std::chrono::milliseconds(config.facts_reload_ms);
     impl->engine = std::make_unique<Engine>(*impl->store, *impl->clock, std::move(engine_options));
 #if HEROSHHI_WITH_POSTGRES
     if (shared) {

@@ -47,6 +47,7 @@ const Field fields[] = {
     {"sqlite", "HEROSHHI_SQLITE", &Config::sqlite},
     {"database", "HEROSHHI_DATABASE", &Config::database},
     {"recheck_ms", "HEROSHHI_RECHECK_MS", nullptr, nullptr, nullptr, &Config::recheck_ms},
+    {"facts_reload_ms", "HEROSHHI_FACTS_RELOAD_MS", nullptr, nullptr, nullptr, &Config::facts_reload_ms},
     {"graph_base_url", "HEROSHHI_GRAPH_URL", &Config::graph_base_url},
     {"graph_api_version", "HEROSHHI_GRAPH_VERSION", &Config::graph_api_version},
     {"graph_token", "HEROSHHI_GRAPH_TOKEN", &Config::graph_token},

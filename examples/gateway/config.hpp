@@ -27,6 +27,11 @@ struct Config {
     /// HEROSHHI_RECHECK_MS: with `database`, how often each instance re-reads every loaded tenant's
     /// opt-out log anyway (the safety net behind LISTEN/NOTIFY).
     std::uint32_t recheck_ms = 5000;
+    /// HEROSHHI_FACTS_RELOAD_MS: with `database`, how often each instance reloads every loaded
+    /// tenant whole, for the facts the opt-out log does not carry (consent records,
+    /// restrictions): they arrive at once (NOTIFY heroshhi_facts) and this is the safety net. A
+    /// reload refuses the tenant's sends while it reads, hence a slower pace than `recheck_ms`.
+    std::uint32_t facts_reload_ms = 60'000;
     std::string graph_base_url = "https://graph.facebook.com";  ///< HEROSHHI_GRAPH_URL
     std::string graph_api_version = "v25.0";                    ///< HEROSHHI_GRAPH_VERSION
     std::string graph_token;          ///< HEROSHHI_GRAPH_TOKEN: the Cloud API access token

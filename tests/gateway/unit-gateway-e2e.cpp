@@ -730,3 +730,20 @@ TEST_CASE("data-subject rights over the API: access export, restriction, objecti
     }
     for (const auto& p : {data_keys, index_key}) std::filesystem::remove(p);
 }
+
+TEST_CASE("the shared-store pacing settings are read from the file and the environment, range-checked") {
+    auto config = gateway::Config::from_json(R"({"recheck_ms": 2500, "facts_reload_ms": 30000})");
+    REQUIRE(config.has_value());
+    CHECK(config->recheck_ms == 2500);
+    CHECK(config->facts_reload_ms == 30000);
+    CHECK(gateway::Config{}.facts_reload_ms == 60000);
+    auto ok = config->apply_environment([](const char* name) -> std::optional<std::string> {
+        if (std::string_view(name) == "HEROSHHI_FACTS_RELOAD_MS") return "90000";
+        return std::nullopt;
+    });
+    REQUIRE(ok.has_value());
+    CHECK(config->facts_reload_ms == 90000);
+    auto zero = gateway::Config::from_json(R"({"facts_reload_ms": 0})");
+    REQUIRE_FALSE(zero.has_value());
+    CHECK(zero.error().message().find("facts_reload_ms") != std::string::npos);
+}

@@ -335,9 +335,12 @@ struct App::Impl {
     Result<std::shared_ptr<messaging::Messenger>> messenger_for(const TenantId& tenant);
     // Sends a reply the engine asked for (opt-out confirmation, help) through the gate.
     void send_reply(const whatsapp::PendingReply& reply);
-    // A refusal when the tenant's account was terminated (or cannot be read: fail closed); sends
-    // stop at termination, while its data waits out the 30 days before deletion.
-    std::optional<Response> closed_account_refusal(const TenantId& tenant);
+    // A refusal when the tenant's account was terminated (or cannot be read: fail closed): sends
+    // stop at termination, while its data waits out the 30 days before deletion. The refused
+    // attempt (`action` by `actor`) is audited and counted; an attempt on an open account is
+    // audited where it is decided (the Messenger).
+    std::optional<Response> closed_account_refusal(const TenantId& tenant, const audit::Actor& actor, std::string action,
+                                                   std::string_view request_id);
     // Authorizes (and audits) `action` on `resource` for the request's principal: nullopt when
     // allowed, otherwise the answer (403 with the reason, or the store's error: fail closed).
     std::optional<Response> refuse_unless(const Context& c, rbac::Action action, const rbac::Resource& resource);
@@ -551,22 +554,32 @@ std::optional<Response> App::Impl::refuse_unless(const Context& c, rbac::Action 
     return std::nullopt;
 }
 
-std::optional<Response> App::Impl::closed_account_refusal(const TenantId& tenant) {
+std::optional<Response> App::Impl::closed_account_refusal(const TenantId& tenant, const audit::Actor& actor,
+                                                          std::string action, std::string_view request_id) {
     auto account = retention_stores->accounts().get(tenant);
-    if (!account) return store_error(account.error());
-    if (*account && (*account)->closed_at)
-        return Response::error(403, "account_closed",
-                               "The account was terminated on " + iso8601(*(*account)->closed_at) +
-                                   "; it sends no more messages.");
-    return std::nullopt;
+    if (account && !(*account && (*account)->closed_at)) return std::nullopt;
+    const bool closed = account.has_value();  // otherwise the account could not be read
+    audit::Entry e;
+    e.tenant = tenant;
+    e.actor = actor;
+    e.action = std::move(action);
+    e.target_type = "account";
+    e.target_id = tenant.value();
+    e.outcome = closed ? Reason::account_closed : Reason::store_unavailable;
+    e.rule = closed ? "account.closed" : "account.unreadable";
+    e.request_id = request_id;
+    metrics.add(label("heroshhi_sends_total", {{"outcome", closed ? "account_closed" : "account_unknown"}}));
+    if (auto stored = engine->audit().append(std::move(e)); !stored) return store_error(stored.error());
+    if (!closed) return store_error(account.error());
+    return Response::error(403, "account_closed",
+                           "The account was terminated on " + iso8601(*(*account)->closed_at) +
+                               "; it sends no more messages.");
 }
 
 void App::Impl::send_reply(const whatsapp::PendingReply& reply) {
-    if (auto refusal = closed_account_refusal(reply.tenant)) {
-        const bool closed = refusal->status == 403;  // otherwise the account could not be read
-        metrics.add(label("heroshhi_sends_total", {{"outcome", closed ? "account_closed" : "account_unknown"}}));
+    if (closed_account_refusal(reply.tenant, audit::Actor::system(), "send." + std::string(messaging::to_string(reply.kind)),
+                               ""))
         return;
-    }
     auto messenger = messenger_for(reply.tenant);
     if (!messenger) return;
     auto sent = (*messenger)->send_as_system(reply.tenant, messaging::make_reply(reply.to, reply.text, reply.kind));
@@ -733,7 +746,10 @@ Response App::Impl::send_message(const Context& c) {
     auto parsed = parse_message(*body);
     if (!parsed) return Response::error(400, "invalid_body", parsed.error().message());
     const TenantId& tenant = c.principal->tenant;
-    if (auto refusal = closed_account_refusal(tenant)) return std::move(*refusal);
+    const audit::Actor actor = audit::Actor::member(c.principal->user, c.principal->role);
+    if (auto refusal = closed_account_refusal(tenant, actor, "send." + std::string(messaging::to_string(parsed->kind)),
+                                              c.request_id))
+        return std::move(*refusal);
     auto messenger = messenger_for(tenant);
     if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
     messaging::OutgoingMessage message(parsed->to, parsed->kind);
@@ -798,7 +814,9 @@ Response App::Impl::send_campaign(const Context& c) {
         campaign.audience.push_back(*phone);
         input_position.push_back(i);
     }
-    if (auto refusal = closed_account_refusal(tenant)) return std::move(*refusal);
+    if (auto refusal = closed_account_refusal(tenant, audit::Actor::member(c.principal->user, c.principal->role),
+                                              "send_campaign", c.request_id))
+        return std::move(*refusal);
     auto messenger = messenger_for(tenant);
     if (!messenger) return Response::error(503, "transport_unavailable", messenger.error().message());
     auto attempt = (*messenger)->send_campaign(*c.principal, campaign);

@@ -31,6 +31,8 @@ struct Config {
     /// tenant whole, for the facts the opt-out log does not carry (consent records,
     /// restrictions): they arrive at once (NOTIFY heroshhi_facts) and this is the safety net. A
     /// reload refuses the tenant's sends while it reads, hence a slower pace than `recheck_ms`.
+    /// Reloads happen on the recheck's ticks: the period is rounded up to a multiple of
+    /// `recheck_ms` (a value at or below it reloads at every tick).
     std::uint32_t facts_reload_ms = 60'000;
     std::string graph_base_url = "https://graph.facebook.com";  ///< HEROSHHI_GRAPH_URL
     std::string graph_api_version = "v25.0";                    ///< HEROSHHI_GRAPH_VERSION

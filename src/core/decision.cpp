@@ -17,6 +17,7 @@ std::string_view to_string(Reason r) noexcept {
         case Reason::cross_tenant: return "cross_tenant";
         case Reason::legal_hold: return "legal_hold";
         case Reason::suppression_not_current: return "suppression_not_current";
+        case Reason::account_closed: return "account_closed";
     }
     return "unknown";
 }
@@ -25,7 +26,7 @@ std::optional<Reason> reason_from_string(std::string_view s) noexcept {
     for (Reason r : {Reason::allowed, Reason::opted_out, Reason::marketing_opted_out, Reason::outside_window,
                      Reason::no_consent, Reason::restricted, Reason::confirmation_used, Reason::invalid_recipient,
                      Reason::store_unavailable, Reason::not_authorized, Reason::cross_tenant, Reason::legal_hold,
-                     Reason::suppression_not_current})
+                     Reason::suppression_not_current, Reason::account_closed})
         if (to_string(r) == s) return r;
     return std::nullopt;
 }

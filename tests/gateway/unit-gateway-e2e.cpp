@@ -202,12 +202,14 @@ TEST_CASE("leads: intake, validation, duplicates, reading, and no way into anoth
     CHECK(body_of(read)["name"] == "Ada <script>");  // stored as given; encoded where rendered
 
     auto duplicate = post(c, "/v1/leads", bearer(acme), R"({"name": "Ada", "phone": "+442079460958"})");
+    CHECK(duplicate.status == 409);
     check_error_shape(duplicate, "duplicate_lead");
     CHECK(body_of(duplicate)["error"]["message"].get<std::string>().find(id) != std::string::npos);
     // A manager of another team may not read the owner's lead: told the number is taken, not which
     // lead has it.
     const std::string manager = gw.key("acme", rbac::Role::manager, "u-west", "west");
     auto hidden = post(c, "/v1/leads", bearer(manager), R"({"name": "Ada", "phone": "+442079460958"})");
+    CHECK(hidden.status == 409);
     check_error_shape(hidden, "duplicate_lead");
     CHECK(body_of(hidden)["error"]["message"].get<std::string>().find(id) == std::string::npos);
     check_error_shape(post(c, "/v1/leads", bearer(acme), R"({"name": "", "phone": "+442079460958"})"), "invalid_lead");
@@ -585,16 +587,35 @@ TEST_CASE("the retention sweep: a dry run reports, the real run deletes, opt-out
 
     // A terminated account sends nothing more, single sends and campaigns alike; its data can
     // still be exported until the deletion date.
-    check_error_shape(post(c, "/v1/messages", bearer(owner), send), "account_closed");
-    check_error_shape(post(c, "/v1/campaigns", bearer(owner),
-                           R"({"id": "after-close", "to": ["+14155550191"], "template": {"name": "x", "category": "utility"}})"),
-                      "account_closed");
+    auto refused = post(c, "/v1/messages", bearer(owner), send);
+    CHECK(refused.status == 403);
+    check_error_shape(refused, "account_closed");
+    auto campaign = post(c, "/v1/campaigns", bearer(owner),
+                         R"({"id": "after-close", "to": ["+14155550191"], "template": {"name": "x", "category": "utility"}})");
+    CHECK(campaign.status == 403);
+    check_error_shape(campaign, "account_closed");
     CHECK(get(c, "/v1/exports/leads.csv", bearer(owner)).status == 200);
     // An inbound STOP is still recorded (opt-outs outlive the account); its confirmation is not sent.
     const std::string stop = inbound_text("14155550192", "wamid.after-close", "STOP");
     REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
     CHECK(body_of(get(c, "/v1/contacts/+14155550192/consent", bearer(owner)))["opted_out"] == true);
-    CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"account_closed\"} 1") != std::string::npos);
+    CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"account_closed\"} 3") != std::string::npos);
+    // Each refused attempt is in the trail, with who tried it.
+    const auto refused_in_trail = [&](const std::string& action, const std::string& actor) {
+        const std::string lines = get(c, "/v1/audit?action=" + action, bearer(owner)).body;
+        std::size_t found = 0;
+        for (std::size_t at = 0, end; at < lines.size(); at = end + 1) {
+            end = lines.find('\n', at);
+            if (end == std::string::npos) end = lines.size();
+            const json entry = json::parse(lines.substr(at, end - at));
+            if (entry["reason"] == "account_closed" && entry["target_type"] == "account" && entry.dump().find(actor) != std::string::npos)
+                ++found;
+        }
+        return found;
+    };
+    CHECK(refused_in_trail("send.utility_template", "u-owner") == 1);
+    CHECK(refused_in_trail("send_campaign", "u-owner") == 1);
+    CHECK(refused_in_trail("send.optout_confirmation", "system") == 1);
 }
 
 TEST_CASE("owners and admins place and lift legal holds on a lead or the tenant; a hold refuses erasure") {

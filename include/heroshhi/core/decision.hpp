@@ -25,6 +25,7 @@ enum class Reason {
     /// The store is shared with other processes and this one has not confirmed that it knows
     /// every opt-out they recorded (at start, or after its change feed was lost); fail closed.
     suppression_not_current,
+    account_closed,       ///< the tenant's account was terminated: it sends nothing more
 };
 
 /// "opted_out", "store_unavailable", ...

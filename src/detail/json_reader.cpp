@@ -1,7 +1,9 @@
 #include "json_reader.hpp"
 
-#include <charconv>
+#include <heroshhi/sanitize/utf8.hpp>
+
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 namespace heroshhi::detail {
@@ -14,25 +16,6 @@ int hex_value(char c) noexcept {
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
-}
-
-// Length of the well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing
-// past U+10FFFF) that starts at s[i] with a byte >= 0x80; 0 when there is none.
-std::size_t utf8_length(std::string_view s, std::size_t i) noexcept {
-    const auto byte = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
-    const auto tail = [&](std::size_t k) { return (byte(k) & 0xC0u) == 0x80u; };
-    const unsigned b0 = byte(0);
-    const unsigned b1 = byte(1);
-    if (b0 >= 0xC2 && b0 <= 0xDF) return tail(1) ? 2 : 0;
-    if (b0 >= 0xE0 && b0 <= 0xEF) {
-        const bool second_ok = b0 == 0xE0 ? (b1 >= 0xA0 && b1 <= 0xBF) : b0 == 0xED ? (b1 >= 0x80 && b1 <= 0x9F) : tail(1);
-        return second_ok && tail(2) ? 3 : 0;
-    }
-    if (b0 >= 0xF0 && b0 <= 0xF4) {
-        const bool second_ok = b0 == 0xF0 ? (b1 >= 0x90 && b1 <= 0xBF) : b0 == 0xF4 ? (b1 >= 0x80 && b1 <= 0x8F) : tail(1);
-        return second_ok && tail(2) && tail(3) ? 4 : 0;
-    }
-    return 0;
 }
 
 void append_utf8(std::string& out, std::uint32_t cp) {
@@ -176,7 +159,7 @@ bool JsonReader::member(std::string_view& key) {
     const std::size_t start = pos_ + 1;
     if (!scan_string(nullptr)) return false;
     key = text_.substr(start, pos_ - 1 - start);
-    if (key.find('\\') != std::string_view::npos) {  // rare: decode it
+    if (escaped_) {  // rare: decode it
         pos_ = start - 1;
         key_.clear();
         scan_string(&key_);
@@ -195,14 +178,24 @@ bool JsonReader::item() noexcept { return next(']', "expected ',' or ']' after a
 
 bool JsonReader::scan_string(std::string* out) {
     started_ = true;
+    escaped_ = false;
     ++pos_;  // the opening quote
+    const std::size_t first = pos_;
     std::size_t run = pos_;
+    bool beyond_ascii = false;
     const auto flush = [&] {
         if (out != nullptr) out->append(text_.data() + run, pos_ - run);
     };
     while (pos_ < text_.size()) {
         const auto c = static_cast<unsigned char>(text_[pos_]);
         if (c == '"') {
+            // Escapes are ASCII and a multi-byte sequence holds no quote or backslash, so the raw
+            // bytes are well-formed UTF-8 exactly when the string is.
+            if (beyond_ascii)
+                if (auto fault = sanitize::find_utf8_fault(text_.substr(first, pos_ - first))) {
+                    fail(first + fault->offset, "a string that is not valid UTF-8");
+                    return false;
+                }
             flush();
             ++pos_;
             return true;
@@ -211,19 +204,12 @@ bool JsonReader::scan_string(std::string* out) {
             fail(pos_, "a control character in a string (it must be escaped)");
             return false;
         }
-        if (c >= 0x80) {
-            const std::size_t n = utf8_length(text_, pos_);
-            if (n == 0) {
-                fail(pos_, "a string that is not valid UTF-8");
-                return false;
-            }
-            pos_ += n;
-            continue;
-        }
         if (c != '\\') {
+            beyond_ascii |= c >= 0x80;
             ++pos_;
             continue;
         }
+        escaped_ = true;
         flush();
         const std::size_t escape = pos_;
         const char e = pos_ + 1 < text_.size() ? text_[pos_ + 1] : '\0';
@@ -293,6 +279,7 @@ bool JsonReader::string(std::string& out) {
 
 bool JsonReader::scan_number() noexcept {
     started_ = true;
+    integral_ = true;
     const std::size_t start = pos_;
     const auto digits = [&] {
         const std::size_t from = pos_;
@@ -307,13 +294,17 @@ bool JsonReader::scan_number() noexcept {
         return false;
     }
     if (pos_ < text_.size() && text_[pos_] == '.') {
+        integral_ = false;
         ++pos_;
         if (!digits()) {
             fail(pos_, "a number without digits after its '.'");
             return false;
         }
     }
+    bool exponent = false;
     if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+        integral_ = false;
+        exponent = true;
         ++pos_;
         if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
         if (!digits()) {
@@ -322,7 +313,7 @@ bool JsonReader::scan_number() noexcept {
         }
     }
     last_number_ = text_.substr(start, pos_ - start);
-    if (last_number_.size() > 300 || last_number_.find_first_of("eE") != std::string_view::npos) {
+    if (exponent || last_number_.size() > 300) {
         if (beyond_double(last_number_)) {
             fail(start, "a number out of range (too large for a double)");
             return false;
@@ -341,7 +332,7 @@ std::string_view JsonReader::number() noexcept {
 
 std::optional<std::int64_t> JsonReader::integer() noexcept {
     const std::string_view n = number();
-    if (n.empty() || n.find_first_of(".eE") != std::string_view::npos) return std::nullopt;
+    if (n.empty() || !integral_) return std::nullopt;
     std::int64_t value = 0;
     const auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), value);
     if (ec != std::errc{} || end != n.data() + n.size()) return std::nullopt;

@@ -83,6 +83,8 @@ private:
     std::size_t max_depth_;
     bool fresh_ = false;         ///< just after '{' or '[': no ',' expected before the next member
     bool started_ = false;       ///< a value was begun
+    bool escaped_ = false;       ///< the last string scanned held an escape
+    bool integral_ = false;      ///< the last number scanned had no fraction or exponent
     std::string_view last_number_;
     std::string key_;            ///< a member name that held escapes, decoded
     std::optional<Failure> failure_;

@@ -119,6 +119,11 @@ void read_provider_errors(JsonReader& r, std::vector<ProviderError>& out) {
     });
 }
 
+// "entry[0].changes[1]": where a change sits in the body, for the reports below.
+std::string change_path(std::size_t entry, std::size_t change) {
+    return "entry[" + std::to_string(entry) + "].changes[" + std::to_string(change) + "]";
+}
+
 // Where an event sits in the body, e.g. "entry[0].changes[1].value.messages[2]"; spelled out only
 // for the report of a skipped event (most deliveries skip none).
 struct Where {
@@ -128,8 +133,7 @@ struct Where {
     std::size_t index = 0;
 
     std::string text() const {
-        return "entry[" + std::to_string(entry) + "].changes[" + std::to_string(change) + "].value." + list + "[" +
-               std::to_string(index) + "]";
+        return change_path(entry, change) + ".value." + list + "[" + std::to_string(index) + "]";
     }
 };
 
@@ -208,12 +212,13 @@ private:
         if (f.too_deep)
             return {WebhookErrc::too_deep, "nesting deeper than " + std::to_string(limits_.max_depth) +
                                                " levels (at byte " + std::to_string(f.byte) + ")"};
+        constexpr char hex_digits[] = "0123456789ABCDEF";
         std::string found;
         if (f.byte <= body_.size()) {
             const auto c = static_cast<unsigned char>(body_[f.byte - 1]);
             if (c == 0) found = " (a NUL byte)";
             else if (c >= 0x20 && c < 0x7F) found = std::string(" ('") + char(c) + "')";
-            else found = " (byte 0x" + std::string(1, "0123456789ABCDEF"[c >> 4]) + "0123456789ABCDEF"[c & 15] + ")";
+            else found = std::string(" (byte 0x") + hex_digits[c >> 4] + hex_digits[c & 15] + ")";
         } else {
             found = " (the end)";
         }
@@ -242,14 +247,13 @@ private:
         if (stopped()) return r_.skip();
         bool has_value = false;
         bool value_seen = false;
-        const auto where = [&] { return "entry[" + std::to_string(entry) + "].changes[" + std::to_string(change) + "]"; };
         for_members(r_, [&](std::string_view key) {
             if (key != "value") return r_.skip();
-            if (value_seen) problem(WebhookErrc::malformed, where() + ".value appears twice");
+            if (value_seen) problem(WebhookErrc::malformed, change_path(entry, change) + ".value appears twice");
             value_seen = true;
             has_value = read_value(entry, change);
         });
-        if (!has_value) problem(WebhookErrc::malformed, where() + ".value is missing or not an object");
+        if (!has_value) problem(WebhookErrc::malformed, change_path(entry, change) + ".value is missing or not an object");
     }
 
     // One change's value: its events, then the business number and the senders' profile names
@@ -263,8 +267,7 @@ private:
         unsigned seen = 0;
         const auto once = [&](unsigned bit, std::string_view key) {
             if (seen & bit)
-                problem(WebhookErrc::malformed, "entry[" + std::to_string(entry) + "].changes[" + std::to_string(change) +
-                                                    "].value." + std::string(key) + " appears twice");
+                problem(WebhookErrc::malformed, change_path(entry, change) + ".value." + std::string(key) + " appears twice");
             seen |= bit;
         };
         const bool is_object = for_members(r_, [&](std::string_view key) {

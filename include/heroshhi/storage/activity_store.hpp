@@ -21,6 +21,21 @@ public:
     /// webhook does not move it back).
     virtual Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) = 0;
 
+    /// Called once with the outcome of record_inbound_async.
+    using WriteDone = std::function<void(Result<void>)>;
+
+    /// record_inbound for a caller whose thread must not wait for the store (a server's I/O
+    /// thread). Returns false when the store has no such path (the default): nothing is written,
+    /// `done` is left as it was, and the caller calls record_inbound from a thread that may block.
+    /// Returns true when the write was taken: `done` (moved from) is then called exactly once with
+    /// what record_inbound would have returned, after the time is as durable as record_inbound
+    /// makes it, on a thread of the store's or on this one before the call returns. `done` must not
+    /// block or call back into the store.
+    virtual bool record_inbound_async(const TenantId& tenant, const PhoneNumber& phone, Timestamp at, WriteDone&& done) {
+        (void)tenant, (void)phone, (void)at, (void)done;
+        return false;
+    }
+
     /// The last inbound time; nullopt if the contact never wrote.
     virtual Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const = 0;
 

@@ -399,3 +399,203 @@ TEST_CASE("binding to a port in use fails with a clear error") {
     options.address = "not-an-ip";
     CHECK_FALSE(http::Server::start(options, echo).has_value());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The asynchronous handler form (http::AsyncHandler, http::Responder)
+
+namespace {
+
+std::unique_ptr<http::Server> serve_async(http::AsyncHandler handler, http::ServerOptions options = {}) {
+    auto server = http::Server::start(std::move(options), std::move(handler));
+    REQUIRE_MESSAGE(server.has_value(), (server ? "" : server.error().message()));
+    return std::move(server).value();
+}
+
+// Responders handed over by a handler, to be answered by the test from its own thread.
+struct Parked {
+    std::mutex m;
+    std::condition_variable arrived;
+    std::vector<http::Responder> owed;
+
+    void park(http::Responder r) {
+        std::lock_guard lock(m);
+        owed.push_back(std::move(r));
+        arrived.notify_all();
+    }
+    bool wait_for(std::size_t n) {
+        std::unique_lock lock(m);
+        return arrived.wait_for(lock, 10s, [&] { return owed.size() >= n; });
+    }
+    http::Responder take() {
+        std::lock_guard lock(m);
+        http::Responder r = std::move(owed.front());
+        owed.erase(owed.begin());
+        return r;
+    }
+};
+
+http::Response text(std::string body) {
+    http::Response r;
+    r.content_type = "text/plain";
+    r.body = std::move(body);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE("an asynchronous handler answers later from another thread, and the connection stays open") {
+    Parked parked;
+    auto server = serve_async([&](http::Request r, http::Responder out) {
+        if (r.path() == "/now") return out.answer(text("at once"));
+        parked.park(std::move(out));
+    });
+    Client c(server->port());
+    c.send("POST /later HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi");
+    REQUIRE(parked.wait_for(1));
+    std::thread answering([&] {
+        http::Responder r = parked.take();
+        CHECK(r.pending());
+        r.answer(text("from another thread"));
+        CHECK_FALSE(r.pending());
+        r.answer(text("twice"));  // ignored
+    });
+    answering.join();
+    const std::string first = c.receive();
+    CHECK(first.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(first.find("\r\n\r\nfrom another thread") != std::string::npos);
+    CHECK(header_of(first, "X-Frame-Options") == "DENY");
+    CHECK(header_of(first, "Connection").empty());  // kept alive
+
+    c.send("GET /now HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string second = c.receive();
+    CHECK(second.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    CHECK(second.find("\r\n\r\nat once") != std::string::npos);
+    CHECK(second.find("twice") == std::string::npos);
+}
+
+TEST_CASE("an asynchronous handler that drops its responder or throws answers 500") {
+    auto server = serve_async([](http::Request r, http::Responder out) {
+        if (r.path() == "/throw") throw std::runtime_error("secret detail");
+        (void)out;  // dropped unanswered
+    });
+    for (const char* path : {"/drop", "/throw"}) {
+        CAPTURE(path);
+        Client c(server->port());
+        c.send(std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n");
+        const std::string r = c.receive();
+        CHECK(r.rfind("HTTP/1.1 500", 0) == 0);
+        CHECK(r.find("internal_error") != std::string::npos);
+        CHECK(r.find("secret detail") == std::string::npos);
+    }
+}
+
+TEST_CASE("answer_with runs blocking work on the handler pool, or inline without one") {
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    for (const std::size_t threads : {std::size_t(1), cores + 2}) {
+        CAPTURE(threads);
+        http::ServerOptions options;
+        options.threads = threads;
+        std::mutex m;
+        std::thread::id io_thread, work_thread;
+        auto server = serve_async(
+            [&](http::Request r, http::Responder out) {
+                {
+                    std::lock_guard lock(m);
+                    io_thread = std::this_thread::get_id();
+                }
+                out.answer_with([&, path = std::string(r.path())] {
+                    std::lock_guard lock(m);
+                    work_thread = std::this_thread::get_id();
+                    if (path == "/throw") throw std::runtime_error("secret");
+                    return text("worked " + path);
+                });
+            },
+            options);
+        Client c(server->port());
+        c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        const std::string r = c.receive();
+        CHECK(r.find("\r\n\r\nworked /a") != std::string::npos);
+        {
+            std::lock_guard lock(m);
+            CHECK((work_thread == io_thread) == (threads == 1));
+        }
+        c.send("GET /throw HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(c.receive().rfind("HTTP/1.1 500", 0) == 0);
+    }
+}
+
+TEST_CASE("stopping waits for the answers asynchronous handlers still owe") {
+    SUBCASE("an answer given within the grace period reaches the client") {
+        Parked parked;
+        auto server = serve_async([&](http::Request, http::Responder out) { parked.park(std::move(out)); });
+        Client c(server->port());
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        REQUIRE(parked.wait_for(1));
+        std::thread stopper([&] { server->stop(); });
+        std::this_thread::sleep_for(100ms);
+        parked.take().answer(text("late but in time"));
+        const std::string r = c.receive();
+        stopper.join();
+        CHECK(r.find("\r\n\r\nlate but in time") != std::string::npos);
+        CHECK(header_of(r, "Connection") == "close");
+    }
+    SUBCASE("past the grace period the connection is closed, and stop() returns only once the answer is given") {
+        Parked parked;
+        auto server = serve_async([&](http::Request, http::Responder out) { parked.park(std::move(out)); });
+        Client c(server->port());
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        REQUIRE(parked.wait_for(1));
+        std::atomic<bool> stopped{false};
+        std::thread stopper([&] {
+            server->stop(50ms);
+            stopped = true;
+        });
+        CHECK(c.closed_by_server(5s));
+        std::this_thread::sleep_for(100ms);
+        CHECK_FALSE(stopped.load());
+        parked.take().answer(text("too late"));
+        stopper.join();
+        CHECK(stopped.load());
+    }
+}
+
+TEST_CASE("a responder made of functions answers once, and 500 when dropped or replaced") {
+    std::vector<int> statuses;
+    auto collect = [&](http::Response r) { statuses.push_back(r.status); };
+    {
+        http::Responder r(collect);
+        r.answer(text("ok"));
+        r.answer(http::Response::error(503, "x", "y"));
+        http::Responder moved(std::move(r));
+        CHECK_FALSE(moved.pending());
+    }
+    CHECK(statuses == std::vector<int>{200});
+    statuses.clear();
+    {
+        http::Responder a(collect);
+        http::Responder b(collect);
+        a = std::move(b);  // a's first answer was owed: 500
+        CHECK(statuses == std::vector<int>{500});
+        CHECK(a.pending());
+    }
+    CHECK(statuses == std::vector<int>{500, 500});  // the second one dropped
+
+    statuses.clear();
+    std::vector<std::function<void()>> queued;
+    {
+        http::Responder r(collect, [&](std::function<void()> job) { queued.push_back(std::move(job)); });
+        r.answer_with([] { return http::Response::error(409, "conflict", "c"); });
+        CHECK_FALSE(r.pending());
+    }
+    CHECK(statuses.empty());  // not run yet
+    REQUIRE(queued.size() == 1);
+    queued.front()();
+    CHECK(statuses == std::vector<int>{409});
+    statuses.clear();
+    {
+        http::Responder r(collect, [&](std::function<void()> job) { queued.push_back(std::move(job)); });
+        r.answer_with([] { return text("never"); });
+    }
+    queued.clear();  // dropped unrun: the responder it held still answers
+    CHECK(statuses == std::vector<int>{500});
+}

@@ -226,6 +226,76 @@ Response Response::error(int status, std::string_view code, std::string_view mes
     return r;
 }
 
+namespace {
+
+Response internal_error() { return Response::error(500, "internal_error", "The request could not be completed."); }
+
+// What a Responder built from functions answers through (tests, adapters).
+class FunctionSink final : public Responder::Sink {
+public:
+    FunctionSink(Responder::Deliver deliver, Responder::Runner run) : deliver_(std::move(deliver)), run_(std::move(run)) {}
+    void deliver(Response response) override {
+        if (deliver_) deliver_(std::move(response));
+    }
+    void run_blocking(std::function<void()> job) override {
+        if (run_) run_(std::move(job));
+        else job();
+    }
+
+private:
+    Responder::Deliver deliver_;
+    Responder::Runner run_;
+};
+
+}  // namespace
+
+Responder::Responder(Deliver deliver, Runner run_blocking)
+    : sink_(std::make_shared<FunctionSink>(std::move(deliver), std::move(run_blocking))) {}
+
+Responder& Responder::operator=(Responder&& other) noexcept {
+    if (this != &other) {
+        Responder owed(std::move(*this));  // answers 500 if it still owed one
+        sink_ = std::move(other.sink_);
+    }
+    return *this;
+}
+
+Responder::~Responder() {
+    if (!sink_) return;
+    try {
+        sink_->deliver(internal_error());
+    } catch (...) {  // nothing more can be done for this client: its connection times out
+    }
+}
+
+void Responder::answer(Response response) {
+    if (!sink_) return;
+    const std::shared_ptr<Sink> sink = std::move(sink_);
+    sink->deliver(std::move(response));
+}
+
+void Responder::answer_with(std::function<Response()> work) {
+    if (!sink_) return;
+    Sink& sink = *sink_;
+    // Shared, because a std::function must be copyable; if the job is dropped unrun (the server
+    // is stopping), the responder's destructor still answers.
+    auto owed = std::make_shared<Responder>(std::move(*this));
+    sink.run_blocking([owed, work = std::move(work)] {
+        Response response;
+        try {
+            response = work();
+        } catch (...) {
+            response = internal_error();
+        }
+        owed->answer(std::move(response));
+    });
+}
+
+void Responder::run_blocking(std::function<void()> job) const {
+    if (sink_) sink_->run_blocking(std::move(job));
+    else job();
+}
+
 namespace detail {
 
 // The Request a handler sees for a parsed message: header names lower-cased, the body as received.
@@ -336,9 +406,11 @@ public:
     HandlerPool(const HandlerPool&) = delete;
     HandlerPool& operator=(const HandlerPool&) = delete;
 
+    /// After stop(), the job is dropped unrun.
     void submit(std::function<void()> job) {
         {
             std::lock_guard lock(mutex_);
+            if (stopping_) return;  // `job` goes when this returns, outside the lock
             jobs_.push_back(std::move(job));
         }
         ready_.notify_one();
@@ -346,12 +418,14 @@ public:
 
     /// Lets the jobs running finish, drops the ones not started, joins the threads.
     void stop() {
+        std::deque<std::function<void()>> dropped;
         {
             std::lock_guard lock(mutex_);
             if (stopping_) return;
             stopping_ = true;
-            jobs_.clear();
+            dropped.swap(jobs_);
         }
+        dropped.clear();  // outside the lock: a dropped job may answer (a Responder's 500)
         ready_.notify_all();
         for (auto& w : workers_) w.join();
     }
@@ -382,9 +456,13 @@ private:
 
 struct Server::Impl {
     ServerOptions options;
-    Handler handler;
+    Handler handler;             // one of these two
+    AsyncHandler async_handler;
     std::optional<net::ssl::context> tls;  // shares the SSL_CTX of options.tls
     net::io_context ioc;
+    // Keeps the I/O threads running while every connection waits for an answer owed by a
+    // handler (no operation pending on the context) until stop().
+    net::executor_work_guard<net::io_context::executor_type> keep_running{ioc.get_executor()};
     tcp::acceptor acceptor{ioc};
     std::vector<std::thread> threads;
     std::optional<detail::HandlerPool> pool;  // when handlers outnumber the I/O threads
@@ -405,7 +483,7 @@ namespace detail {
 
 // One client connection: reads requests (header, then body, each under a deadline), answers them
 // through the handler with the security headers added, and keeps the connection alive if asked.
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public std::enable_shared_from_this<Connection>, public Responder::Sink {
 public:
     Connection(tcp::socket socket, Server::Impl& server) : server_(server) {
         if (server.tls) tls_.emplace(std::move(socket), *server.tls);
@@ -429,11 +507,25 @@ public:
         });
     }
 
-    // Closes the connection if it is waiting for a request (called when the server stops).
-    void close_if_idle() {
-        net::dispatch(lowest().get_executor(), [self = shared_from_this()] {
-            if (!self->busy_) self->close();
+    // Closes the connection if it is waiting for a request (called when the server stops), or
+    // whatever it is doing (`always`: when the grace period is over).
+    void close_if_idle(bool always = false) {
+        net::dispatch(lowest().get_executor(), [self = shared_from_this(), always] {
+            if (always || !self->busy_) self->close();
         });
+    }
+
+    // Responder::Sink: an asynchronous handler's answer, from any thread, back on this
+    // connection's strand (at once when it is given on the strand, inside the handler).
+    void deliver(Response response) override {
+        net::dispatch(lowest().get_executor(), [self = shared_from_this(), response = std::move(response)]() mutable {
+            self->finish(std::move(response), self->request_keep_alive_);
+        });
+    }
+
+    void run_blocking(std::function<void()> job) override {
+        if (server_.pool) server_.pool->submit(std::move(job));
+        else job();
     }
 
 private:
@@ -488,20 +580,22 @@ private:
         request.client_port = peer_port_;
         const bool keep_alive = req.keep_alive();
 
+        if (server_.async_handler) {
+            request_keep_alive_ = keep_alive;
+            try {
+                server_.async_handler(std::move(request), Responder(std::shared_ptr<Responder::Sink>(shared_from_this())));
+            } catch (...) {  // the responder, destroyed unanswered on the way out, answered 500
+            }
+            return;
+        }
         if (!server_.pool) {
             finish(handle(request), keep_alive);
             return;
         }
-        // A handler may block (a durable commit): it runs on the pool, the I/O threads go on. The
-        // work guard keeps them running (with nothing else to do they would return) until the
-        // answer is handed back.
-        server_.pool->submit([self = shared_from_this(), request = std::move(request), keep_alive,
-                              work = net::make_work_guard(server_.ioc)]() mutable {
-            Response response = self->handle(request);
-            net::post(self->lowest().get_executor(), [self, response = std::move(response), keep_alive]() mutable {
-                self->finish(std::move(response), keep_alive);
-            });
-        });
+        // A handler may block (a durable commit): it runs on the pool, the I/O threads go on.
+        request_keep_alive_ = keep_alive;
+        Responder(std::shared_ptr<Responder::Sink>(shared_from_this()))
+            .answer_with([self = shared_from_this(), request = std::move(request)] { return self->handle(request); });
     }
 
     Response handle(const Request& request) {
@@ -613,6 +707,7 @@ private:
     std::size_t requests_ = 0;
     bool busy_ = false;
     bool keep_alive_ = true;
+    bool request_keep_alive_ = true;  // what the request being answered asked for
 };
 
 }  // namespace detail
@@ -641,9 +736,21 @@ Server::~Server() { stop(); }
 std::uint16_t Server::port() const noexcept { return impl_->port; }
 
 Result<std::unique_ptr<Server>> Server::start(ServerOptions options, Handler handler) {
+    if (!handler) return Error(std::make_error_code(std::errc::invalid_argument), "the server needs a handler");
     auto impl = std::make_unique<Impl>();
-    impl->options = std::move(options);
     impl->handler = std::move(handler);
+    return start(std::move(options), std::move(impl));
+}
+
+Result<std::unique_ptr<Server>> Server::start(ServerOptions options, AsyncHandler handler) {
+    if (!handler) return Error(std::make_error_code(std::errc::invalid_argument), "the server needs a handler");
+    auto impl = std::make_unique<Impl>();
+    impl->async_handler = std::move(handler);
+    return start(std::move(options), std::move(impl));
+}
+
+Result<std::unique_ptr<Server>> Server::start(ServerOptions options, std::unique_ptr<Impl> impl) {
+    impl->options = std::move(options);
     beast::error_code ec;
     const auto address = net::ip::make_address(impl->options.address, ec);
     if (ec) return Error(ec, "'" + impl->options.address + "' is not an IP address");
@@ -688,7 +795,19 @@ void Server::stop(std::chrono::milliseconds grace) {
             if (auto s = w.lock()) s->close_if_idle();
         impl_->idle.wait_for(lock, grace, [this] { return impl_->in_flight.load() == 0; });
     }
-    if (impl_->pool) impl_->pool->stop();  // handlers still running finish; their answers are not sent
+    // Past the grace period: close every connection, let running handlers finish (the pool drops
+    // the jobs not started: their responders answer 500 into closed connections), and wait for
+    // the answers still owed, so that no responder outlives the I/O threads.
+    {
+        std::lock_guard lock(impl_->mutex);
+        for (auto& w : impl_->sessions)
+            if (auto s = w.lock()) s->close_if_idle(true);
+    }
+    if (impl_->pool) impl_->pool->stop();
+    {
+        std::unique_lock lock(impl_->mutex);
+        impl_->idle.wait(lock, [this] { return impl_->in_flight.load() == 0; });
+    }
     impl_->ioc.stop();
     for (auto& t : impl_->threads)
         if (t.joinable()) t.join();

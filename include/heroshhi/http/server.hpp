@@ -50,13 +50,61 @@ struct Response {
 /// thread-safe. An exception escaping it becomes a 500 with a generic body.
 using Handler = std::function<Response(const Request&)>;
 
+/// The answer an asynchronous handler owes for one request. Move-only; answer once, from any
+/// thread, now or later (when a store's commit completes, say). A responder destroyed without
+/// answering answers 500, so that no client waits forever for a lost completion.
+class Responder {
+public:
+    /// Where an answer goes and where blocking work runs: the server's connections implement it.
+    class Sink {
+    public:
+        virtual ~Sink() = default;
+        virtual void deliver(Response response) = 0;
+        /// Runs `job` on a thread that may block.
+        virtual void run_blocking(std::function<void()> job) = 0;
+    };
+
+    using Deliver = std::function<void(Response)>;
+    using Runner = std::function<void(std::function<void()>)>;
+
+    /// A responder that hands its answer to `deliver` and runs blocking work on `run_blocking` (on
+    /// the calling thread when empty): for tests, and for adapters that add to an answer on its way.
+    explicit Responder(Deliver deliver, Runner run_blocking = {});
+    explicit Responder(std::shared_ptr<Sink> sink) noexcept : sink_(std::move(sink)) {}
+    Responder(Responder&& other) noexcept = default;
+    Responder& operator=(Responder&& other) noexcept;  ///< answers 500 first if this one still owes
+    Responder(const Responder&) = delete;
+    Responder& operator=(const Responder&) = delete;
+    ~Responder();
+
+    /// Sends the answer. Later calls, and calls on a moved-from responder, do nothing.
+    void answer(Response response);
+    /// Runs `work` on a thread that may block (the server's handler threads; the calling thread
+    /// if the server has none), then answers with what it returns; an exception answers 500.
+    void answer_with(std::function<Response()> work);
+    /// Runs `job` where it may block, as answer_with does, without answering: for adapters that
+    /// pass blocking work on to the responder they wrap.
+    void run_blocking(std::function<void()> job) const;
+    /// Whether an answer is still owed (false once answered, or when moved from).
+    bool pending() const noexcept { return sink_ != nullptr; }
+
+private:
+    std::shared_ptr<Sink> sink_;
+};
+
+/// The asynchronous form of Handler: called on an I/O thread, so it must not block; it answers
+/// through the Responder when it can, and hands blocking work to Responder::answer_with. Must be
+/// thread-safe. An exception escaping it answers 500, unless it had already answered.
+using AsyncHandler = std::function<void(Request, Responder)>;
+
 struct ServerOptions {
     std::string address = "127.0.0.1";  ///< bind address; anything but loopback requires `tls`
     std::uint16_t port = 0;              ///< 0: any free port (see Server::port)
     /// How many requests may be handled at once. Up to the number of cores, handlers run on the
     /// threads that do the network I/O; beyond that, the I/O keeps one thread a core and handlers
     /// run on a pool of `threads` threads of their own, so handlers that block (on a durable
-    /// commit, say) do not hold up other connections.
+    /// commit, say) do not hold up other connections. An AsyncHandler always runs on the I/O
+    /// threads; the pool runs what it hands to Responder::answer_with.
     std::size_t threads = 2;
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_body_bytes = 3 * 1024 * 1024;    ///< WhatsApp webhooks can be up to 3 MB
@@ -70,11 +118,16 @@ struct ServerOptions {
 /// Every response gets security_headers(); JSON responses also api_headers(); no Server header.
 /// A request over a limit is answered 413/431 (or the connection is closed for a slow client)
 /// before the handler sees it. Thread-safe; stop() finishes requests in flight, then returns.
+/// Handlers and responders must not outlive the server: stop() waits for every owed answer.
 class Server {
 public:
     /// Binds and starts serving on background threads. Fails with a system error code (address in
     /// use, permission denied) and a detail naming the address.
     static Result<std::unique_ptr<Server>> start(ServerOptions options, Handler handler);
+    /// The same with an asynchronous handler. It runs on the I/O threads; Responder::answer_with
+    /// runs on the handler pool (see ServerOptions::threads), or inline if there is none. stop()
+    /// waits for every answer owed, so a responder must be answered or destroyed in bounded time.
+    static Result<std::unique_ptr<Server>> start(ServerOptions options, AsyncHandler handler);
 
     ~Server();  ///< stops
     Server(const Server&) = delete;
@@ -88,6 +141,7 @@ public:
 
 private:
     explicit Server(std::unique_ptr<Impl> impl);
+    static Result<std::unique_ptr<Server>> start(ServerOptions options, std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
 

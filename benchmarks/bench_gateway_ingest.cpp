@@ -281,7 +281,9 @@ void BM_gateway_signed_ingest(benchmark::State& state) {
     http::ServerOptions server_options;
     server_options.threads = options.config.threads;
     gateway::App* handler = app->get();
-    auto server = http::Server::start(server_options, [handler](const http::Request& r) { return handler->handle(r); });
+    auto server = http::Server::start(server_options, [handler](http::Request r, http::Responder out) {
+        handler->handle_async(std::move(r), std::move(out));
+    });
     int n = 0;
     for (auto _ : state) {
         state.PauseTiming();

@@ -98,6 +98,44 @@ struct Engine::Impl {
     std::unordered_map<TenantId, ErasedNumbers> erased;
     std::atomic<bool> any_erased{false};
 
+    // on_inbound_async's writes whose completion has not finished: the engine waits for them
+    // before it goes, since a completion uses the index.
+    std::atomic<std::int64_t> inbound_pending{0};
+    std::mutex inbound_mutex;
+    std::condition_variable inbound_drained;
+
+    // How an inbound message reads (on_inbound's first step): its keyword classification, and
+    // the scope and method an event it causes would have.
+    struct Reading {
+        optout::Classification classification;
+        optout::Scope scope = optout::Scope::all;
+        optout::Method method = optout::Method::keyword;
+    };
+    Reading read(const InboundMessage& m) {
+        Reading r;
+        if (m.type == InboundMessage::Type::preference) {
+            r.method = optout::Method::platform;
+            r.scope = optout::Scope::marketing;
+            const auto norm = optout::KeywordClassifier::normalize(m.text);
+            if (norm == "stop") r.classification.intent = optout::Intent::opt_out;
+            else if (norm == "resume") r.classification.intent = optout::Intent::opt_in;
+            r.classification.keyword = m.text;
+            return r;
+        }
+        r.classification = classifier(m.tenant).classify(m.text);
+        if (m.type == InboundMessage::Type::button) {
+            r.method = optout::Method::button;
+            const auto norm = optout::KeywordClassifier::normalize(m.text);
+            for (const std::string& b : marketing_buttons)
+                if (norm == b) {
+                    r.classification.intent = optout::Intent::opt_out;
+                    r.classification.keyword = m.text;
+                    r.scope = optout::Scope::marketing;
+                }
+        }
+        return r;
+    }
+
     std::mutex tenants_mutex;  // guards the maps below, not the work done under a tenant's lock
     std::unordered_map<TenantId, std::unique_ptr<std::mutex>> write_locks;
     std::unordered_map<TenantId, optout::KeywordClassifier> classifiers;
@@ -578,6 +616,9 @@ Engine::~Engine() {
         impl_->rechecker.request_stop();
         impl_->rechecker.join();
     }
+    // So do the completions of on_inbound_async's writes: the store runs each of them.
+    std::unique_lock lock(impl_->inbound_mutex);
+    impl_->inbound_drained.wait(lock, [this] { return impl_->inbound_pending.load() == 0; });
 }
 
 Result<void> Engine::warm(const TenantId& tenant) {
@@ -597,28 +638,10 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
     InboundOutcome out;
 
     // Classify first: an opt-out must take effect even if the rest of the bookkeeping fails.
-    optout::Scope scope = optout::Scope::all;
-    optout::Method method = optout::Method::keyword;
-    if (m.type == InboundMessage::Type::preference) {
-        method = optout::Method::platform;
-        scope = optout::Scope::marketing;
-        const auto norm = optout::KeywordClassifier::normalize(m.text);
-        if (norm == "stop") out.classification.intent = optout::Intent::opt_out;
-        else if (norm == "resume") out.classification.intent = optout::Intent::opt_in;
-        out.classification.keyword = m.text;
-    } else {
-        out.classification = d.classifier(m.tenant).classify(m.text);
-        if (m.type == InboundMessage::Type::button) {
-            method = optout::Method::button;
-            const auto norm = optout::KeywordClassifier::normalize(m.text);
-            for (const std::string& b : d.marketing_buttons)
-                if (norm == b) {
-                    out.classification.intent = optout::Intent::opt_out;
-                    out.classification.keyword = m.text;
-                    scope = optout::Scope::marketing;
-                }
-        }
-    }
+    Impl::Reading reading = d.read(m);
+    out.classification = std::move(reading.classification);
+    const optout::Scope scope = reading.scope;
+    const optout::Method method = reading.method;
 
     auto loaded = d.ensure_loaded(m.tenant);
     // Only a change of status takes the tenant's write lock (its events reach the store and the
@@ -682,6 +705,51 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
         out.reply = d.options.replies.help;
     }
     return out;
+}
+
+bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
+    Impl& d = *impl_;
+    if (m.tenant.empty()) return false;
+    // Only what needs nothing but the time written: a keyword of any kind records an event or
+    // asks for a reply; a tenant not loaded needs a read; an erased number is known by its
+    // history, which takes the tenant's lock (on_inbound does all of these).
+    if (d.any_erased.load() || !d.index.ready(m.tenant)) return false;
+    Impl::Reading reading = d.read(m);
+    if (reading.classification.intent != optout::Intent::none) return false;
+
+    // What the completion needs, owned apart from the store's callback so that `done` can be
+    // handed back untouched if the store does not take the write.
+    struct Pending {
+        Impl& d;
+        TenantId tenant;
+        PhoneNumber from;
+        Timestamp at;
+        optout::Classification classification;
+        InboundDone done;
+    };
+    auto pending = std::make_shared<Pending>(Pending{d, m.tenant, m.from, m.at.value_or(d.clock.now()), {}, std::move(done)});
+    pending->classification = std::move(reading.classification);
+    d.inbound_pending.fetch_add(1, std::memory_order_relaxed);
+    storage::ActivityStore::WriteDone written = [pending](Result<void> stored) {
+        Impl& d = pending->d;
+        struct Finished {  // counts the completion out even if `done` throws
+            Impl& d;
+            ~Finished() {
+                if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                std::lock_guard lock(d.inbound_mutex);
+                d.inbound_drained.notify_all();
+            }
+        } finished{d};
+        if (!stored) return pending->done(stored.error());
+        d.index.touch_inbound(pending->tenant, pending->from, pending->at);  // as on_inbound: once stored
+        InboundOutcome out;
+        out.classification = std::move(pending->classification);
+        pending->done(std::move(out));
+    };
+    if (d.stores.activity().record_inbound_async(m.tenant, m.from, pending->at, std::move(written))) return true;
+    d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel);
+    done = std::move(pending->done);  // not taken: the caller keeps it
+    return false;
 }
 
 Decision Engine::check_send(const TenantId& tenant, const PhoneNumber& to, messaging::MessageKind kind) {

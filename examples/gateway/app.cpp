@@ -352,6 +352,17 @@ struct App::Impl {
     Response healthz(const Context&);
     Response metrics_endpoint(const Context&);
     Response whatsapp_webhook(const Context&);
+
+    // One exchange's bookkeeping: its id, route and start, for the X-Request-Id header, the
+    // request metric and the access log (finish_exchange).
+    struct Exchange {
+        std::string request_id;
+        std::string route;
+        std::string method;
+        std::chrono::steady_clock::time_point started;
+    };
+    std::string request_id_for(const Request& request);
+    void finish_exchange(Response& response, const Exchange& exchange);
     Response form_webhook(const Context&);
     Response send_message(const Context&);
     Response send_campaign(const Context&);
@@ -1511,31 +1522,64 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     return std::unique_ptr<App>(new App(std::move(impl)));
 }
 
+std::string App::Impl::request_id_for(const Request& request) {
+    std::string id = request.header("x-request-id");
+    if (valid_request_id(id)) return id;
+    return "req_" + std::to_string(request_counter.fetch_add(1, std::memory_order_relaxed) + 1) + "_" + request_id_suffix;
+}
+
+void App::Impl::finish_exchange(Response& response, const Exchange& exchange) {
+    response.headers.emplace_back("X-Request-Id", exchange.request_id);
+    metrics.add(label("heroshhi_http_requests_total", {{"route", exchange.route}, {"status", std::to_string(response.status)}}));
+    if (options.access_log) {
+        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - exchange.started);
+        static std::mutex log_mutex;
+        std::lock_guard lock(log_mutex);
+        *options.access_log << iso8601(clock->now()) << ' ' << exchange.request_id << ' ' << exchange.method << ' '
+                            << exchange.route << ' ' << response.status << ' ' << micros.count() << "us\n";
+        options.access_log->flush();
+    }
+}
+
 http::Response App::handle(const http::Request& request) {
     Impl& impl = *impl_;
-    const auto started = std::chrono::steady_clock::now();
-    std::string request_id = request.header("x-request-id");
-    if (!valid_request_id(request_id))
-        request_id = "req_" + std::to_string(impl.request_counter.fetch_add(1, std::memory_order_relaxed) + 1) + "_" +
-                     impl.request_id_suffix;
-    std::string route = "unknown";
+    Impl::Exchange exchange{impl.request_id_for(request), "unknown", request.method, std::chrono::steady_clock::now()};
     Response response;
     try {
-        response = impl.dispatch(request, request_id, route);
+        response = impl.dispatch(request, exchange.request_id, exchange.route);
     } catch (const std::exception&) {
         response = Response::error(500, "internal_error", "the request could not be completed");
     }
-    response.headers.emplace_back("X-Request-Id", request_id);
-    impl.metrics.add(label("heroshhi_http_requests_total", {{"route", route}, {"status", std::to_string(response.status)}}));
-    if (impl.options.access_log) {
-        const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-        static std::mutex log_mutex;
-        std::lock_guard lock(log_mutex);
-        *impl.options.access_log << iso8601(impl.clock->now()) << ' ' << request_id << ' ' << request.method << ' '
-                                 << route << ' ' << response.status << ' ' << micros.count() << "us\n";
-        impl.options.access_log->flush();
-    }
+    impl.finish_exchange(response, exchange);
     return response;
+}
+
+void App::handle_async(http::Request request, http::Responder responder) {
+    Impl& impl = *impl_;
+    if (request.method != "POST" || request.path() != "/webhooks/whatsapp") {
+        return responder.answer_with([this, request = std::move(request)] { return handle(request); });
+    }
+    // The route dispatch() would take, without waiting: the limiter is in memory, and the
+    // webhook stores plain inbound messages asynchronously.
+    auto exchange = std::make_shared<Impl::Exchange>(
+        Impl::Exchange{impl.request_id_for(request), "/webhooks/whatsapp", request.method, std::chrono::steady_clock::now()});
+    Response refusal;
+    const auto verdict = impl.limit("webhook", ratelimit::client_key(request.client_address), refusal);
+    if (!verdict) {
+        impl.finish_exchange(refusal, *exchange);
+        return responder.answer(std::move(refusal));
+    }
+    auto inner = std::make_shared<http::Responder>(std::move(responder));
+    http::Responder outer(
+        [&impl, inner, exchange, verdict = *verdict](Response r) {
+            impl.metrics.add(label("heroshhi_webhook_events_total", {{"kind", "delivery"}, {"status", std::to_string(r.status)}}));
+            r.headers.emplace_back("RateLimit-Policy", verdict.policy_header());
+            r.headers.emplace_back("RateLimit", verdict.state_header());
+            impl.finish_exchange(r, *exchange);
+            inner->answer(std::move(r));
+        },
+        [inner](std::function<void()> job) { inner->run_blocking(std::move(job)); });
+    impl.webhook->handle_async(std::move(request), std::move(outer));
 }
 
 }  // namespace heroshhi::gateway

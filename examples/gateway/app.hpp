@@ -48,8 +48,13 @@ public:
     static Result<std::unique_ptr<App>> open(AppOptions options);
     ~App();
 
-    /// Answers one request (thread-safe; the http::Server's handler).
+    /// Answers one request (thread-safe).
     http::Response handle(const http::Request& request);
+    /// The same as the http::Server's asynchronous handler: a signed WhatsApp delivery of plain
+    /// inbound messages is verified, parsed and handed to the store on the calling (I/O) thread
+    /// and answered once durable; every other request runs handle() on the server's handler
+    /// threads (Responder::answer_with).
+    void handle_async(http::Request request, http::Responder responder);
 
     Directory& directory();
     /// Adds (or updates) a tenant in the directory and registers its account (opened now) for

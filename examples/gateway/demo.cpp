@@ -132,7 +132,9 @@ int run_demo(const DemoOptions& options, std::ostream& out, std::ostream& err) {
     http::ServerOptions server_options;
     server_options.port = options.port;
     App* handler = app->get();
-    auto server = http::Server::start(server_options, [handler](const http::Request& r) { return handler->handle(r); });
+    auto server = http::Server::start(server_options, [handler](http::Request r, http::Responder out) {
+        handler->handle_async(std::move(r), std::move(out));
+    });
     if (!server) {
         err << "heroshhi serve --demo: " << server.error().message() << '\n';
         return 1;

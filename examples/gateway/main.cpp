@@ -256,9 +256,10 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
     server_options.threads = config->threads;
     server_options.tls = tls.get();
     gw::App* handler = app->get();
-    auto server = heroshhi::http::Server::start(server_options, [handler](const heroshhi::http::Request& r) {
-        return handler->handle(r);
-    });
+    auto server = heroshhi::http::Server::start(
+        server_options, [handler](heroshhi::http::Request r, heroshhi::http::Responder out) {
+            handler->handle_async(std::move(r), std::move(out));
+        });
     if (!server) {
         err << "heroshhi serve: " << server.error().message() << '\n';
         return 1;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -191,6 +192,19 @@ public:
     /// Fails with the store's error if the message could not be recorded; an opt-out then still
     /// blocks sends in this process, and the caller should have the message redelivered.
     Result<InboundOutcome> on_inbound(const InboundMessage& message);
+
+    /// Called once with what on_inbound would have returned.
+    using InboundDone = std::function<void(Result<InboundOutcome>)>;
+
+    /// on_inbound for a thread that must not wait for the store (a server's I/O thread). It takes
+    /// only a message that needs nothing but its time stored: no keyword of any kind (opt-out,
+    /// opt-in, help), a tenant already loaded, no erased numbers in the engine, and a store that
+    /// writes asynchronously (storage::ActivityStore::record_inbound_async). For anything else it
+    /// returns false having done nothing, `done` untouched: call on_inbound from a thread that may
+    /// block. When it returns true, `done` (moved from) is called exactly once, after the time is
+    /// stored, on the store's thread or on this one before the call returns; it must not block.
+    /// The engine waits for such completions before it is destroyed.
+    bool on_inbound_async(const InboundMessage& message, InboundDone&& done);
 
     /// The decision for one send, to call before every send. For `optout_confirmation`, an allowing
     /// decision also uses up the single confirmation.

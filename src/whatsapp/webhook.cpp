@@ -4,6 +4,11 @@
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/whatsapp/webhook.hpp>
 
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+
 namespace heroshhi::whatsapp {
 
 struct Webhook::Impl {
@@ -17,19 +22,7 @@ struct Webhook::Impl {
             ++report.ignored;
             return {};
         }
-        InboundMessage in{tenant, *from};
-        in.provider_message_id = m.id;
-        in.at = m.at;
-        switch (m.type) {
-            case InboundEvent::Type::text: in.text = m.text; break;
-            case InboundEvent::Type::button:
-            case InboundEvent::Type::interactive:
-                in.type = InboundMessage::Type::button;
-                in.text = m.text;
-                break;
-            default: break;  // reactions, media, others: they open the window, they are not keywords
-        }
-        auto out = engine.on_inbound(in);
+        auto out = engine.on_inbound(inbound(m, tenant, *from));
         if (!out) return out.error();
         ++report.messages;
         if (out->duplicate) ++report.duplicates;
@@ -80,7 +73,112 @@ struct Webhook::Impl {
         }
         return {};
     }
+
+    /// Every event of a verified, parsed delivery, in the order ingest() gives.
+    Result<WebhookReport> record(const WebhookPayload& payload) {
+        WebhookReport report;
+        report.skipped = payload.skipped.size();
+        for (const InboundEvent& m : payload.messages) {
+            auto tenant = options.tenant_for(m.phone_number_id);
+            if (!tenant) return tenant.error();
+            if (!*tenant) {
+                ++report.ignored;
+                continue;
+            }
+            if (auto r = record_message(m, **tenant, report); !r) return r.error();
+        }
+        for (const PreferenceEvent& p : payload.preferences) {
+            auto tenant = options.tenant_for(p.phone_number_id);
+            if (!tenant) return tenant.error();
+            if (!*tenant) {
+                ++report.ignored;
+                continue;
+            }
+            if (auto r = record_preference(p, **tenant, report); !r) return r.error();
+        }
+        for (const StatusEvent& s : payload.statuses) {
+            auto tenant = options.tenant_for(s.phone_number_id);
+            if (!tenant) return tenant.error();
+            if (!*tenant) {
+                ++report.ignored;
+                continue;
+            }
+            if (auto r = record_status(s, **tenant, report); !r) return r.error();
+        }
+        return report;
+    }
+
+    /// The InboundMessage the engine gets for a message event.
+    static InboundMessage inbound(const InboundEvent& m, const TenantId& tenant, PhoneNumber from) {
+        InboundMessage in{tenant, std::move(from)};
+        in.provider_message_id = m.id;
+        in.at = m.at;
+        switch (m.type) {
+            case InboundEvent::Type::text: in.text = m.text; break;
+            case InboundEvent::Type::button:
+            case InboundEvent::Type::interactive:
+                in.type = InboundMessage::Type::button;
+                in.text = m.text;
+                break;
+            default: break;  // reactions, media, others: they open the window, they are not keywords
+        }
+        return in;
+    }
 };
+
+namespace {
+
+// What a delivery that was not stored is answered. A store failure is a 503, so WhatsApp
+// delivers it again; its code says what an operator must fix.
+http::Response refusal(const Error& e) {
+    if (e.code().category() == crypto::crypto_category())
+        return http::Response::error(401, "signature_invalid", "X-Hub-Signature-256 does not match the body.");
+    if (e.code().category() == webhook_category())
+        return http::Response::error(e == WebhookErrc::too_large ? 413 : 400, "malformed_webhook", e.message());
+    if (e == storage::StorageErrc::full)
+        return http::Response::error(503, "store_full", "The disk holding the store is full; retry later.");
+    if (e == storage::StorageErrc::read_only)
+        return http::Response::error(503, "store_read_only", "The store is read-only; retry later.");
+    return http::Response::error(503, "store_unavailable", "The delivery could not be stored; retry later.");
+}
+
+http::Response accepted() {
+    http::Response ok;
+    ok.body = "{\"ok\":true}";
+    return ok;
+}
+
+// One delivery whose messages are stored by several writes that finish on other threads: the
+// answer goes once the last part is in, 200 if every part was stored, else the first failure.
+class Join {
+public:
+    explicit Join(http::Responder responder) : responder_(std::move(responder)) {}
+
+    void add_part() { parts_.fetch_add(1, std::memory_order_relaxed); }
+    /// Runs `job` where it may block; the job holds a part, so the responder is still owed.
+    void run_blocking(std::function<void()> job) const { responder_.run_blocking(std::move(job)); }
+    void finish_part(const Result<void>& stored) {
+        if (!stored) {
+            std::lock_guard lock(mutex_);
+            if (!error_) error_ = stored.error();
+        }
+        if (parts_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        std::optional<Error> error;
+        {
+            std::lock_guard lock(mutex_);
+            error.swap(error_);
+        }
+        responder_.answer(error ? refusal(*error) : accepted());
+    }
+
+private:
+    http::Responder responder_;
+    std::atomic<int> parts_{1};  // the dispatcher's own, until every write was handed out
+    std::mutex mutex_;
+    std::optional<Error> error_;
+};
+
+}  // namespace
 
 Webhook::Webhook(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Webhook::~Webhook() = default;
@@ -100,37 +198,7 @@ Result<WebhookReport> Webhook::ingest(std::string_view raw_body, std::string_vie
     if (auto ok = d.signature.verify(raw_body, signature_header); !ok) return ok.error();
     auto payload = parse_webhook(raw_body, d.options.limits);
     if (!payload) return payload.error();
-    WebhookReport report;
-    report.skipped = payload->skipped.size();
-    auto tenant_of = [&](const std::string& number_id) { return d.options.tenant_for(number_id); };
-    for (const InboundEvent& m : payload->messages) {
-        auto tenant = tenant_of(m.phone_number_id);
-        if (!tenant) return tenant.error();
-        if (!*tenant) {
-            ++report.ignored;
-            continue;
-        }
-        if (auto r = d.record_message(m, **tenant, report); !r) return r.error();
-    }
-    for (const PreferenceEvent& p : payload->preferences) {
-        auto tenant = tenant_of(p.phone_number_id);
-        if (!tenant) return tenant.error();
-        if (!*tenant) {
-            ++report.ignored;
-            continue;
-        }
-        if (auto r = d.record_preference(p, **tenant, report); !r) return r.error();
-    }
-    for (const StatusEvent& s : payload->statuses) {
-        auto tenant = tenant_of(s.phone_number_id);
-        if (!tenant) return tenant.error();
-        if (!*tenant) {
-            ++report.ignored;
-            continue;
-        }
-        if (auto r = d.record_status(s, **tenant, report); !r) return r.error();
-    }
-    return report;
+    return d.record(*payload);
 }
 
 http::Response Webhook::handle(const http::Request& request) {
@@ -148,22 +216,59 @@ http::Response Webhook::handle(const http::Request& request) {
     if (signature.empty())
         return http::Response::error(401, "signature_missing", "X-Hub-Signature-256 is required.");
     auto report = ingest(request.body, signature);
-    if (!report) {
-        const Error& e = report.error();
-        if (e.code().category() == crypto::crypto_category())
-            return http::Response::error(401, "signature_invalid", "X-Hub-Signature-256 does not match the body.");
-        if (e.code().category() == webhook_category())
-            return http::Response::error(e == WebhookErrc::too_large ? 413 : 400, "malformed_webhook", e.message());
-        // Not stored: 503, so WhatsApp delivers it again; the code says what an operator must fix.
-        if (e == storage::StorageErrc::full)
-            return http::Response::error(503, "store_full", "The disk holding the store is full; retry later.");
-        if (e == storage::StorageErrc::read_only)
-            return http::Response::error(503, "store_read_only", "The store is read-only; retry later.");
-        return http::Response::error(503, "store_unavailable", "The delivery could not be stored; retry later.");
+    return report ? accepted() : refusal(report.error());
+}
+
+void Webhook::handle_async(http::Request request, http::Responder responder) {
+    Impl& d = *impl_;
+    if (request.method != "POST") return responder.answer(handle(request));  // the handshake: no store
+    const std::string signature = request.header("X-Hub-Signature-256");
+    if (signature.empty())
+        return responder.answer(http::Response::error(401, "signature_missing", "X-Hub-Signature-256 is required."));
+    if (auto ok = d.signature.verify(request.body, signature); !ok) return responder.answer(refusal(ok.error()));
+    auto parsed = parse_webhook(request.body, d.options.limits);
+    if (!parsed) return responder.answer(refusal(parsed.error()));
+    auto payload = std::make_shared<WebhookPayload>(std::move(parsed).value());
+
+    // Statuses and preference changes are stored where waiting is allowed, in ingest()'s order.
+    if (!payload->statuses.empty() || !payload->preferences.empty()) {
+        return responder.answer_with([&d, payload = std::move(payload)] {
+            auto report = d.record(*payload);
+            return report ? accepted() : refusal(report.error());
+        });
     }
-    http::Response ok;
-    ok.body = "{\"ok\":true}";
-    return ok;
+
+    // Plain inbound messages (the common delivery) are handed to the engine without waiting:
+    // each is answered for when its write is durable.
+    auto join = std::make_shared<Join>(std::move(responder));
+    std::size_t i = 0;
+    for (; i < payload->messages.size(); ++i) {
+        const InboundEvent& m = payload->messages[i];
+        auto tenant = d.options.tenant_for(m.phone_number_id);
+        if (!tenant) {
+            join->finish_part(tenant.error());  // the dispatcher's part: 503 once the others are in
+            return;
+        }
+        auto from = PhoneNumber::parse(m.from);
+        if (!*tenant || !from) continue;  // ignored, as ingest() does
+        Engine::InboundDone done = [join](Result<InboundOutcome> out) {
+            join->finish_part(out ? Result<void>() : Result<void>(out.error()));
+        };
+        join->add_part();
+        if (!d.engine.on_inbound_async(Impl::inbound(m, **tenant, std::move(from).value()), std::move(done))) {
+            join->finish_part({});  // not taken (a keyword, say): this one and the rest are stored below
+            break;
+        }
+    }
+    if (i < payload->messages.size()) {  // where waiting is allowed, as ingest() would
+        payload->messages.erase(payload->messages.begin(), payload->messages.begin() + std::ptrdiff_t(i));
+        join->add_part();
+        join->run_blocking([&d, join, rest = std::move(payload)] {
+            auto report = d.record(*rest);
+            join->finish_part(report ? Result<void>() : Result<void>(report.error()));
+        });
+    }
+    join->finish_part({});
 }
 
 }  // namespace heroshhi::whatsapp

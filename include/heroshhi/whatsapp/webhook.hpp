@@ -70,6 +70,14 @@ public:
     /// Answers one HTTP request to the webhook URL.
     http::Response handle(const http::Request& request);
 
+    /// handle() for a server's I/O thread (http::Server's asynchronous form), with the same
+    /// answers. It verifies and parses on the calling thread; a delivery of plain inbound messages
+    /// (no keyword, a loaded tenant: see Engine::on_inbound_async) is handed to the engine without
+    /// waiting and answered once every message is durably stored. Everything else (statuses,
+    /// preferences, keywords and their replies) is stored where waiting is allowed
+    /// (Responder::answer_with). The tenant lookup runs on the calling thread.
+    void handle_async(http::Request request, http::Responder responder);
+
     /// The POST work without HTTP: verifies, parses and records. Errors: crypto's signature
     /// errors, WebhookErrc, or the store's error.
     Result<WebhookReport> ingest(std::string_view raw_body, std::string_view signature_header);

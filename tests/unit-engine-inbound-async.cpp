@@ -1,0 +1,230 @@
+// Engine::on_inbound_async: which messages it takes, and that a taken one acts only once stored.
+#include <doctest/doctest.h>
+
+#include <heroshhi/crypto/blind_index.hpp>
+#include <heroshhi/engine.hpp>
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/storage/memory_store.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "support/test_keys.hpp"
+
+using namespace heroshhi;
+using namespace std::chrono_literals;
+using messaging::MessageKind;
+
+namespace {
+
+const TenantId acme{"acme"};
+const Timestamp start_time = from_unix_ms(1'793'628'187'000);  // 2026-11-02T14:03:07Z
+
+PhoneNumber phone(const char* text) { return PhoneNumber::parse(text).value(); }
+
+/// A MemoryStore whose activity port takes writes asynchronously and keeps them until the test
+/// completes them (commit) or fails them; or refuses them (`offers` false), as a store without
+/// an asynchronous path does.
+class DeferredStore final : public storage::StoreSet, private storage::ActivityStore {
+public:
+    storage::ContactStore& contacts() override { return inner.contacts(); }
+    storage::MessageStore& messages() override { return inner.messages(); }
+    storage::OptOutStore& optouts() override { return inner.optouts(); }
+    storage::ConsentStore& consents() override { return inner.consents(); }
+    storage::ActivityStore& activity() override { return *this; }
+    storage::DedupStore& dedup() override { return inner.dedup(); }
+    storage::AuditStore& audit() override { return inner.audit(); }
+    storage::RequestStore& requests() override { return inner.requests(); }
+
+    /// Completes the oldest queued write: stored, or failed with `error`.
+    void complete_one(std::optional<Error> error = std::nullopt) {
+        Queued q;
+        {
+            std::lock_guard lock(mutex);
+            REQUIRE_FALSE(queued.empty());
+            q = std::move(queued.front());
+            queued.pop_front();
+        }
+        if (error) return q.done(*error);
+        q.done(inner.activity().record_inbound(q.tenant, q.phone, q.at));
+    }
+    std::size_t waiting() {
+        std::lock_guard lock(mutex);
+        return queued.size();
+    }
+
+    mutable storage::MemoryStore inner;
+    bool offers = true;
+
+private:
+    struct Queued {
+        TenantId tenant{"x"};
+        PhoneNumber phone = PhoneNumber::parse("+14155550100").value();
+        Timestamp at;
+        WriteDone done;
+    };
+
+    Result<void> record_inbound(const TenantId& t, const PhoneNumber& p, Timestamp at) override {
+        return inner.activity().record_inbound(t, p, at);
+    }
+    bool record_inbound_async(const TenantId& t, const PhoneNumber& p, Timestamp at, WriteDone&& done) override {
+        if (!offers) return false;
+        std::lock_guard lock(mutex);
+        queued.push_back({t, p, at, std::move(done)});
+        return true;
+    }
+    Result<std::optional<Timestamp>> last_inbound(const TenantId& t, const PhoneNumber& p) const override {
+        return inner.activity().last_inbound(t, p);
+    }
+    Result<void> scan(const TenantId& t, const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override {
+        return inner.activity().scan(t, visit);
+    }
+    Result<bool> forget(const TenantId& t, const PhoneNumber& p) override { return inner.activity().forget(t, p); }
+
+    std::mutex mutex;
+    std::deque<Queued> queued;
+};
+
+InboundMessage text_from(const PhoneNumber& from, std::string text) { return InboundMessage{acme, from, std::move(text)}; }
+
+struct Outcomes {
+    std::mutex m;
+    std::vector<Result<InboundOutcome>> got;
+    Engine::InboundDone sink() {
+        return [this](Result<InboundOutcome> r) {
+            std::lock_guard lock(m);
+            got.push_back(std::move(r));
+        };
+    }
+    std::size_t size() {
+        std::lock_guard lock(m);
+        return got.size();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a plain message is taken, and opens the window only once the store has it") {
+    DeferredStore store;
+    ManualClock clock{start_time};
+    Engine engine{store, clock};
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber lead = phone("+14155550123");
+    Outcomes outcomes;
+
+    Engine::InboundDone done = outcomes.sink();
+    REQUIRE(engine.on_inbound_async(text_from(lead, "Is the offer still on?"), std::move(done)));
+    CHECK(outcomes.size() == 0);
+    CHECK(store.waiting() == 1);
+    // Not yet stored: the 24-hour window is still closed.
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::outside_window);
+
+    store.complete_one();
+    REQUIRE(outcomes.size() == 1);
+    REQUIRE(outcomes.got[0].has_value());
+    CHECK(outcomes.got[0]->classification.intent == optout::Intent::none);
+    CHECK_FALSE(outcomes.got[0]->event.has_value());
+    CHECK(outcomes.got[0]->reply.empty());
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).allowed());
+    auto stored = store.inner.activity().last_inbound(acme, lead);
+    REQUIRE(stored.has_value());
+    CHECK(*stored == start_time);
+}
+
+TEST_CASE("a write that fails reaches the caller, and the window stays closed") {
+    DeferredStore store;
+    ManualClock clock{start_time};
+    Engine engine{store, clock};
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber lead = phone("+14155550124");
+    Outcomes outcomes;
+    REQUIRE(engine.on_inbound_async(text_from(lead, "hello"), outcomes.sink()));
+    store.complete_one(Error(storage::StorageErrc::full, "disk full"));
+    REQUIRE(outcomes.size() == 1);
+    REQUIRE_FALSE(outcomes.got[0].has_value());
+    CHECK(outcomes.got[0].error() == storage::StorageErrc::full);
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::outside_window);
+}
+
+TEST_CASE("keywords, an unloaded tenant and a store without the path are not taken, and change nothing") {
+    DeferredStore store;
+    ManualClock clock{start_time};
+    Engine engine{store, clock};
+    const PhoneNumber lead = phone("+14155550125");
+    Outcomes outcomes;
+    Engine::InboundDone done = outcomes.sink();
+
+    CHECK_FALSE(engine.on_inbound_async(text_from(lead, "hello"), std::move(done)));  // acme not loaded yet
+    REQUIRE(done);  // handed back untouched
+    REQUIRE(engine.warm(acme).has_value());
+    for (const char* keyword : {"STOP", "start", "HELP", "yes"}) {
+        CAPTURE(keyword);
+        CHECK_FALSE(engine.on_inbound_async(text_from(lead, keyword), std::move(done)));
+        REQUIRE(done);
+    }
+    InboundMessage tap{acme, lead, "Stop promotions"};
+    tap.type = InboundMessage::Type::button;
+    CHECK_FALSE(engine.on_inbound_async(tap, std::move(done)));
+    InboundMessage preference{acme, lead, "stop"};
+    preference.type = InboundMessage::Type::preference;
+    CHECK_FALSE(engine.on_inbound_async(preference, std::move(done)));
+    CHECK_FALSE(engine.on_inbound_async(InboundMessage{TenantId{}, lead, "hi"}, std::move(done)));
+
+    store.offers = false;
+    CHECK_FALSE(engine.on_inbound_async(text_from(lead, "hello"), std::move(done)));
+    REQUIRE(done);
+    CHECK(store.waiting() == 0);
+    CHECK(outcomes.size() == 0);
+    CHECK(engine.history(acme, lead)->empty());
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::outside_window);
+
+    // The blocking path still takes every one of them.
+    auto stop = engine.on_inbound(text_from(lead, "STOP"));
+    REQUIRE(stop.has_value());
+    CHECK(stop->event.has_value());
+}
+
+TEST_CASE("the engine waits for the completions it handed out before it goes") {
+    DeferredStore store;
+    ManualClock clock{start_time};
+    std::atomic<bool> completed{false};
+    std::thread committer;
+    {
+        Engine engine{store, clock};
+        REQUIRE(engine.warm(acme).has_value());
+        REQUIRE(engine.on_inbound_async(text_from(phone("+14155550126"), "hello"),
+                                        [&](Result<InboundOutcome> r) { completed = r.has_value(); }));
+        committer = std::thread([&] {
+            std::this_thread::sleep_for(150ms);
+            store.complete_one();
+        });
+    }  // ~Engine blocks until the completion has run
+    CHECK(completed.load());
+    committer.join();
+}
+
+TEST_CASE("once a number was erased, inbound messages take the blocking way (an erased number is known by its history)") {
+    DeferredStore store;
+    ManualClock clock{start_time};
+    const crypto::BlindIndex index = crypto::BlindIndex::create(test_support::key_of(0xE1)).value();
+    EngineOptions options;
+    options.blind_index = &index;
+    Engine engine{store, clock, options};
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber erased = phone("+14155550127");
+    REQUIRE(engine.on_inbound(text_from(erased, "STOP")).has_value());
+    Outcomes outcomes;
+    Engine::InboundDone done = outcomes.sink();
+    REQUIRE(engine.on_inbound_async(text_from(phone("+14155550128"), "hello"), std::move(done)));
+    store.complete_one();
+    done = outcomes.sink();
+    REQUIRE(engine.erase_number(acme, erased, UserId{"dpo"}).has_value());
+    CHECK_FALSE(engine.on_inbound_async(text_from(erased, "hello"), std::move(done)));
+    CHECK_FALSE(engine.on_inbound_async(text_from(phone("+14155550128"), "hello"), std::move(done)));
+    REQUIRE(done);
+    CHECK(store.waiting() == 0);
+}

@@ -13,11 +13,14 @@
 #include <optional>
 #include <thread>
 
+#include "support/deferred_store.hpp"
 #include "support/test_keys.hpp"
 
 using namespace heroshhi;
 using namespace std::chrono_literals;
 using messaging::MessageKind;
+
+using test_support::DeferredStore;
 
 namespace {
 
@@ -25,69 +28,6 @@ const TenantId acme{"acme"};
 const Timestamp start_time = from_unix_ms(1'793'628'187'000);  // 2026-11-02T14:03:07Z
 
 PhoneNumber phone(const char* text) { return PhoneNumber::parse(text).value(); }
-
-/// A MemoryStore whose activity port takes writes asynchronously and keeps them until the test
-/// completes them (commit) or fails them; or refuses them (`offers` false), as a store without
-/// an asynchronous path does.
-class DeferredStore final : public storage::StoreSet, private storage::ActivityStore {
-public:
-    storage::ContactStore& contacts() override { return inner.contacts(); }
-    storage::MessageStore& messages() override { return inner.messages(); }
-    storage::OptOutStore& optouts() override { return inner.optouts(); }
-    storage::ConsentStore& consents() override { return inner.consents(); }
-    storage::ActivityStore& activity() override { return *this; }
-    storage::DedupStore& dedup() override { return inner.dedup(); }
-    storage::AuditStore& audit() override { return inner.audit(); }
-    storage::RequestStore& requests() override { return inner.requests(); }
-
-    /// Completes the oldest queued write: stored, or failed with `error`.
-    void complete_one(std::optional<Error> error = std::nullopt) {
-        Queued q;
-        {
-            std::lock_guard lock(mutex);
-            REQUIRE_FALSE(queued.empty());
-            q = std::move(queued.front());
-            queued.pop_front();
-        }
-        if (error) return q.done(*error);
-        q.done(inner.activity().record_inbound(q.tenant, q.phone, q.at));
-    }
-    std::size_t waiting() {
-        std::lock_guard lock(mutex);
-        return queued.size();
-    }
-
-    mutable storage::MemoryStore inner;
-    bool offers = true;
-
-private:
-    struct Queued {
-        TenantId tenant{"x"};
-        PhoneNumber phone = PhoneNumber::parse("+14155550100").value();
-        Timestamp at;
-        WriteDone done;
-    };
-
-    Result<void> record_inbound(const TenantId& t, const PhoneNumber& p, Timestamp at) override {
-        return inner.activity().record_inbound(t, p, at);
-    }
-    bool record_inbound_async(const TenantId& t, const PhoneNumber& p, Timestamp at, WriteDone&& done) override {
-        if (!offers) return false;
-        std::lock_guard lock(mutex);
-        queued.push_back({t, p, at, std::move(done)});
-        return true;
-    }
-    Result<std::optional<Timestamp>> last_inbound(const TenantId& t, const PhoneNumber& p) const override {
-        return inner.activity().last_inbound(t, p);
-    }
-    Result<void> scan(const TenantId& t, const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override {
-        return inner.activity().scan(t, visit);
-    }
-    Result<bool> forget(const TenantId& t, const PhoneNumber& p) override { return inner.activity().forget(t, p); }
-
-    std::mutex mutex;
-    std::deque<Queued> queued;
-};
 
 InboundMessage text_from(const PhoneNumber& from, std::string text) { return InboundMessage{acme, from, std::move(text)}; }
 

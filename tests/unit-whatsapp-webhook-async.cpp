@@ -1,0 +1,221 @@
+// Webhook::handle_async: the same answers as handle(), plain deliveries answered only once their
+// writes are durable, everything else handed to blocking work.
+#include <doctest/doctest.h>
+
+#include <heroshhi/crypto/webhook_signature.hpp>
+#include <heroshhi/storage/errors.hpp>
+#include <heroshhi/whatsapp/webhook.hpp>
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "support/deferred_store.hpp"
+
+using namespace heroshhi;
+using messaging::MessageKind;
+using test_support::DeferredStore;
+
+namespace {
+
+const TenantId acme{"acme"};
+const char* const secret = "app-secret-for-async-tests";
+
+std::string envelope(const std::string& value) {
+    return R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"771122334455667"},)" +
+           value + "}}]}]}";
+}
+
+std::string message(const std::string& id, const std::string& body, const std::string& from) {
+    return R"({"from":")" + from + R"(","id":")" + id + R"(","timestamp":"1767225600","type":"text","text":{"body":")" +
+           body + R"("}})";
+}
+
+std::string messages(const std::vector<std::string>& each) {
+    std::string list;
+    for (const auto& m : each) list += (list.empty() ? "" : ",") + m;
+    return envelope(R"("messages":[)" + list + "]");
+}
+
+// One request's answer, and the blocking jobs its responder was asked to run (kept until the
+// test runs them, so the test sees which path a delivery took).
+struct Exchange {
+    std::optional<http::Response> answer;
+    std::vector<std::function<void()>> jobs;
+
+    http::Responder responder() {
+        return http::Responder([this](http::Response r) { answer = std::move(r); },
+                               [this](std::function<void()> job) { jobs.push_back(std::move(job)); });
+    }
+    void run_jobs() {
+        auto taken = std::move(jobs);
+        jobs.clear();
+        for (auto& job : taken) job();
+    }
+};
+
+struct Fixture {
+    DeferredStore store;
+    ManualClock clock{from_unix_ms(1'767'225'660'000)};
+    Engine engine{store, clock};
+    std::vector<whatsapp::PendingReply> replies;
+    std::unique_ptr<whatsapp::Webhook> webhook;
+    crypto::WebhookSignature signer = crypto::WebhookSignature::create(secret).value();
+    bool directory_down = false;
+
+    Fixture() {
+        whatsapp::WebhookOptions o;
+        o.verify_token = "verify-me";
+        o.app_secret = secret;
+        o.tenant_for = [this](std::string_view id) -> Result<std::optional<TenantId>> {
+            if (directory_down) return Error(storage::StorageErrc::unavailable, "directory down");
+            if (id == "771122334455667") return std::optional<TenantId>(acme);
+            return std::optional<TenantId>();
+        };
+        o.on_reply = [this](const whatsapp::PendingReply& r) { replies.push_back(r); };
+        webhook = whatsapp::Webhook::create(engine, o).value();
+        REQUIRE(engine.warm(acme).has_value());
+    }
+
+    http::Request request(const std::string& body, std::string signature = "sign") {
+        http::Request r;
+        r.method = "POST";
+        r.target = "/webhooks/whatsapp";
+        r.body = body;
+        if (signature == "sign") signature = signer.header_value(body).value();
+        if (!signature.empty()) r.headers.emplace("x-hub-signature-256", signature);
+        return r;
+    }
+    void post(Exchange& x, const std::string& body, std::string signature = "sign") {
+        webhook->handle_async(request(body, std::move(signature)), x.responder());
+    }
+    bool window_open(const char* number) {
+        return engine.check_send(acme, PhoneNumber::parse(number).value(), MessageKind::free_form).allowed();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a delivery of plain messages is answered 200 only once every write is durable") {
+    Fixture f;
+    Exchange x;
+    f.post(x, messages({message("wamid.1", "Hello", "14155550101"), message("wamid.2", "Price?", "14155550102"),
+                        message("wamid.3", "hi", "not-a-number")}));
+    CHECK_FALSE(x.answer.has_value());
+    CHECK(x.jobs.empty());  // nothing blocking
+    CHECK(f.store.waiting() == 2);  // the unparseable sender is ignored, as handle() does
+    f.store.complete_one();
+    CHECK_FALSE(x.answer.has_value());
+    f.store.complete_one();
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 200);
+    CHECK(x.answer->body == R"({"ok":true})");
+    CHECK(f.window_open("+14155550101"));
+    CHECK(f.window_open("+14155550102"));
+}
+
+TEST_CASE("one failed write makes the whole delivery a 503, as handle() answers it") {
+    Fixture f;
+    Exchange x;
+    f.post(x, messages({message("wamid.1", "Hello", "14155550101"), message("wamid.2", "Price?", "14155550102")}));
+    f.store.complete_one(Error(storage::StorageErrc::full, "disk full"));
+    f.store.complete_one();
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 503);
+    CHECK(x.answer->body.find("store_full") != std::string::npos);
+
+    Exchange y;
+    f.directory_down = true;
+    f.post(y, messages({message("wamid.3", "Hello", "14155550103")}));
+    REQUIRE(y.answer.has_value());
+    CHECK(y.answer->status == 503);
+    CHECK(f.store.waiting() == 0);
+}
+
+TEST_CASE("refusals and the handshake are answered at once, with handle()'s answers, storing nothing") {
+    Fixture f;
+    const std::string body = messages({message("wamid.1", "Hello", "14155550101")});
+    struct Case {
+        const char* name;
+        http::Request request;
+    };
+    http::Request handshake;
+    handshake.method = "GET";
+    handshake.target = "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=42";
+    http::Request put = f.request(body);
+    put.method = "PUT";
+    const std::vector<Case> cases = {
+        {"unsigned", f.request(body, "")},
+        {"wrongly signed", f.request(body, "sha256=" + std::string(64, '0'))},
+        {"signed with the body changed", [&] {
+             http::Request r = f.request(body);
+             r.body[r.body.size() - 3] = ' ';
+             return r;
+         }()},
+        {"malformed", f.request("{\"object\":")},
+        {"handshake", handshake},
+        {"other method", put},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.name);
+        Exchange x;
+        f.webhook->handle_async(c.request, x.responder());
+        REQUIRE(x.answer.has_value());
+        const http::Response expected = f.webhook->handle(c.request);
+        CHECK(x.answer->status == expected.status);
+        CHECK(x.answer->body == expected.body);
+        CHECK(x.jobs.empty());
+    }
+    CHECK(f.store.waiting() == 0);
+    CHECK_FALSE(f.window_open("+14155550101"));
+}
+
+TEST_CASE("a keyword, and the messages after it, are stored by blocking work with its reply") {
+    Fixture f;
+    Exchange x;
+    f.post(x, messages({message("wamid.1", "Hello", "14155550101"), message("wamid.2", "STOP", "14155550102"),
+                        message("wamid.3", "later", "14155550103")}));
+    CHECK(f.store.waiting() == 1);  // the first one, before the keyword
+    REQUIRE(x.jobs.size() == 1);
+    x.run_jobs();
+    CHECK_FALSE(x.answer.has_value());  // the first write is still owed
+    CHECK(f.replies.size() == 1);
+    CHECK(f.engine.check_send(acme, PhoneNumber::parse("+14155550102").value(), MessageKind::utility_template).reason() ==
+          Reason::opted_out);
+    f.store.complete_one();
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 200);
+    CHECK(f.window_open("+14155550101"));
+    CHECK(f.window_open("+14155550103"));
+}
+
+TEST_CASE("statuses and preference changes go to blocking work whole") {
+    Fixture f;
+    Exchange x;
+    f.post(x, envelope(R"("statuses":[{"id":"wamid.out.1","status":"delivered","timestamp":"1767225600","recipient_id":"14155550104"}])"));
+    CHECK_FALSE(x.answer.has_value());
+    REQUIRE(x.jobs.size() == 1);
+    x.run_jobs();
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 200);
+
+    Exchange y;
+    f.post(y, envelope(R"("user_preferences":[{"wa_id":"14155550105","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1767225600}])"));
+    REQUIRE(y.jobs.size() == 1);
+    y.run_jobs();
+    REQUIRE(y.answer.has_value());
+    CHECK(y.answer->status == 200);
+    CHECK(f.engine.check_send(acme, PhoneNumber::parse("+14155550105").value(), MessageKind::marketing_template).reason() ==
+          Reason::marketing_opted_out);
+}
+
+TEST_CASE("a blocking part dropped unrun still answers (500), so no delivery waits forever") {
+    Fixture f;
+    Exchange x;
+    f.post(x, messages({message("wamid.1", "STOP", "14155550106")}));
+    REQUIRE(x.jobs.size() == 1);
+    x.jobs.clear();  // the server stopped before running it
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 500);
+}

@@ -50,7 +50,10 @@ public:
         http::ServerOptions server_options;
         server_options.port = 0;
         gateway::App* handler = app_.get();
-        auto server = http::Server::start(server_options, [handler](const http::Request& r) { return handler->handle(r); });
+        // The server's asynchronous form, as `heroshhi serve` runs it.
+        auto server = http::Server::start(server_options, [handler](http::Request r, http::Responder out) {
+            handler->handle_async(std::move(r), std::move(out));
+        });
         REQUIRE(server.has_value());
         server_ = std::move(*server);
     }

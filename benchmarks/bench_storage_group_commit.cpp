@@ -113,11 +113,9 @@ void BM_record_inbound_async(benchmark::State& state) {
         const auto phone = PhoneNumber::from_key(14'155'550'000ULL + n % 100'000);
         const bool taken = store->activity().record_inbound_async(
             tenant, *phone, from_unix_ms(1'767'225'600'000 + std::int64_t(n)), [&window](Result<void> outcome) {
-                {
-                    std::lock_guard lock(window.mutex);
-                    --window.outstanding;
-                    window.failed = window.failed || !outcome;
-                }
+                std::lock_guard lock(window.mutex);  // notified under it: the window goes once it is empty
+                --window.outstanding;
+                window.failed = window.failed || !outcome;
                 window.changed.notify_one();
             });
         if (!taken) {

@@ -406,12 +406,10 @@ public:
     explicit AsyncOutcomes(std::size_t writes) : calls_(writes, 0), failed_(writes, false) {}
     ActivityStore::WriteDone done(std::size_t i) {
         return [this, i](Result<void> outcome) {
-            {
-                std::lock_guard lock(mutex_);
-                ++calls_[i];
-                failed_[i] = !outcome;
-                ++finished_;
-            }
+            std::lock_guard lock(mutex_);  // notified under it: the waiter may go once it sees the count
+            ++calls_[i];
+            failed_[i] = !outcome;
+            ++finished_;
             changed_.notify_all();
         };
     }

@@ -28,14 +28,15 @@ public:
     storage::ActivityStore::WriteDone done(std::size_t i, bool throws = false) {
         return [this, i, throws](Result<void> outcome) {
             {
+                // Notified under the lock: the waiter may destroy this object as soon as it sees the count.
                 std::lock_guard lock(mutex_);
                 ++calls_[i];
                 outcomes_[i] = std::move(outcome);
                 threads_[i] = std::this_thread::get_id();
                 order_.push_back(i);
                 ++finished_;
+                changed_.notify_all();
             }
-            changed_.notify_all();
             if (throws) throw std::runtime_error("a completion that throws");
         };
     }

@@ -3,6 +3,7 @@
 // values (checked in the adapters' source and, at run time, in the SQL the store actually runs). The behaviour every store shares is in the conformance suite (tests/conformance/).
 #include <doctest/doctest.h>
 
+#include "support/completions.hpp"
 #include "support/raw_db.hpp"
 #include "support/temp_db.hpp"
 
@@ -18,6 +19,7 @@
 #include <fstream>
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -715,6 +717,296 @@ TEST_CASE("when a shared commit cannot be made, every write in it fails and none
     CHECK(check.query("SELECT count(*) FROM dedup_keys") == "0");
     // The store is usable again once the lock is gone.
     CHECK(store->dedup().remember(tenant, "wamid.0", t0).value());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Asynchronous inbound writes (ActivityStore::record_inbound_async)
+
+namespace {
+
+/// Counts the COMMITs the store's connections run (every connection opened while it lives, through
+/// sqlite3_auto_extension like SqlRecorder): how many transactions the writes took.
+class CommitCounter {
+public:
+    CommitCounter() {
+        count() = 0;
+        sqlite3_auto_extension(reinterpret_cast<void (*)(void)>(&CommitCounter::on_open));
+    }
+    ~CommitCounter() { sqlite3_cancel_auto_extension(reinterpret_cast<void (*)(void)>(&CommitCounter::on_open)); }
+    CommitCounter(const CommitCounter&) = delete;
+    CommitCounter& operator=(const CommitCounter&) = delete;
+    int commits() const { return count().load(); }
+
+private:
+    static std::atomic<int>& count() {
+        static std::atomic<int> n{0};
+        return n;
+    }
+    static int on_open(sqlite3* db, const char**, const void*) {
+        sqlite3_trace_v2(db, SQLITE_TRACE_STMT, &CommitCounter::on_statement, nullptr);
+        return SQLITE_OK;
+    }
+    static int on_statement(unsigned, void*, void* stmt, void*) {
+        const char* sql = sqlite3_sql(static_cast<sqlite3_stmt*>(stmt));
+        if (sql != nullptr && std::string_view(sql) == "COMMIT") ++count();
+        return 0;
+    }
+};
+
+/// A distinct number per index: +1415555 followed by 1000 + i (i < 9000).
+PhoneNumber numbered(std::size_t i) { return phone("+1415555" + std::to_string(1000 + i)); }
+
+/// Every (phone, last inbound) of the tenant.
+std::map<std::string, Timestamp> activity_of(SqliteStore& store) {
+    std::map<std::string, Timestamp> out;
+    REQUIRE(store.activity().scan(tenant, [&](const PhoneNumber& p, Timestamp at) { out[p.e164()] = at; }).has_value());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("an asynchronous inbound write returns at once and completes, visible, once its commit is on disk") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    const auto ada = phone("+14155550100");
+
+    // Another connection holds the write lock: the commit cannot be made yet.
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");
+    test_support::Completions done(1);
+    REQUIRE(store->activity().record_inbound_async(tenant, ada, t0, done.done(0)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(done.finished() == 0);  // nothing is reported before the commit
+    raw.exec("COMMIT");
+    REQUIRE(done.wait_all());
+    CHECK(done.calls(0) == 1);
+    CHECK(done.outcome(0).has_value());
+    CHECK(done.thread(0) != std::this_thread::get_id());  // the store's committer ran it
+    auto last = store->activity().last_inbound(tenant, ada);
+    REQUIRE(last.has_value());
+    CHECK(*last == std::optional<Timestamp>(t0));
+    RawDb check(db.str());  // on disk, for another connection
+    CHECK(check.query("SELECT count(*) FROM inbound_activity") == "1");
+
+    SUBCASE("the time only moves forward") {
+        test_support::Completions more(3);
+        REQUIRE(store->activity().record_inbound_async(tenant, ada, t0 + std::chrono::hours(2), more.done(0)));
+        REQUIRE(store->activity().record_inbound_async(tenant, ada, t0 + std::chrono::hours(1), more.done(1)));
+        REQUIRE(more.wait_for(2));
+        CHECK(more.outcome(0).has_value());
+        CHECK(more.outcome(1).has_value());
+        CHECK(store->activity().last_inbound(tenant, ada).value() == std::optional<Timestamp>(t0 + std::chrono::hours(2)));
+        REQUIRE(store->activity().record_inbound_async(tenant, ada, t0 + std::chrono::hours(3), more.done(2)));
+        REQUIRE(more.wait_all());
+        CHECK(store->activity().last_inbound(tenant, ada).value() == std::optional<Timestamp>(t0 + std::chrono::hours(3)));
+    }
+    SUBCASE("a write the store refuses at once is reported before the call returns") {
+        test_support::Completions refused(1);
+        REQUIRE(store->activity().record_inbound_async(TenantId{""}, ada, t0, refused.done(0)));
+        REQUIRE(refused.calls(0) == 1);
+        REQUIRE_FALSE(refused.outcome(0));
+        CHECK(refused.outcome(0).error() == StorageErrc::invalid_argument);
+        CHECK(refused.thread(0) == std::this_thread::get_id());
+    }
+}
+
+TEST_CASE("an asynchronous write to a read-only store is answered at once with read_only") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.read_only = true;
+    auto store = open_store(db.str(), options);
+    test_support::Completions done(1);
+    REQUIRE(store->activity().record_inbound_async(tenant, phone("+14155550100"), t0, done.done(0)));
+    REQUIRE(done.calls(0) == 1);
+    REQUIRE_FALSE(done.outcome(0));
+    CHECK(done.outcome(0).error() == StorageErrc::read_only);
+}
+
+TEST_CASE("asynchronous and blocking writes queued behind a commit share the next one, completed in queue order") {
+    TempDb db;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    const int before = wal_commits(db.str());
+
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");
+    constexpr std::size_t async_writes = 40;
+    constexpr int blocking = 4;
+    test_support::Completions done(async_writes + 1);
+    // The first write's group waits for the lock; everything after it queues behind that commit.
+    REQUIRE(store->activity().record_inbound_async(tenant, phone("+14155550100"), t0, done.done(async_writes)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (std::size_t i = 0; i < async_writes; ++i)
+        REQUIRE(store->activity().record_inbound_async(tenant, numbered(i), t0, done.done(i)));
+    std::atomic<int> returned{0};
+    std::vector<Result<void>> results(blocking, Result<void>(Error(StorageErrc::unavailable)));
+    std::vector<std::thread> writers;
+    for (int j = 0; j < blocking; ++j)
+        writers.emplace_back([&, j] {
+            results[std::size_t(j)] = store->activity().record_inbound(tenant, numbered(100 + std::size_t(j)), t0);
+            ++returned;
+        });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(done.finished() == 0);
+    CHECK(returned == 0);
+    raw.exec("COMMIT");
+    REQUIRE(done.wait_all());
+    for (auto& w : writers) w.join();
+
+    for (std::size_t i = 0; i <= async_writes; ++i) {
+        CAPTURE(i);
+        CHECK(done.calls(i) == 1);
+        CHECK(done.outcome(i).has_value());
+    }
+    for (const auto& r : results) CHECK(r.has_value());
+    std::vector<std::size_t> expected{async_writes};
+    for (std::size_t i = 0; i < async_writes; ++i) expected.push_back(i);
+    CHECK(done.order() == expected);
+    CHECK(activity_of(*store).size() == 1 + 1 + async_writes + std::size_t(blocking));
+    // The first write alone, then every write queued behind it in one transaction.
+    CHECK(wal_commits(db.str()) - before == 2);
+}
+
+TEST_CASE("many threads mixing asynchronous and blocking writes: each completes once, every time is stored, commits are shared") {
+    TempDb db;
+    CommitCounter counter;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    constexpr std::size_t threads = 8, per_thread = 500, writes = threads * per_thread;
+    const auto shared = phone("+14155550001");  // every thread also moves this one forward
+    test_support::Completions done(writes);
+    std::atomic<int> async_taken{0};
+    std::atomic<int> blocking_failures{0};
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            for (std::size_t i = 0; i < per_thread; ++i) {
+                const std::size_t n = t * per_thread + i;
+                const Timestamp at = t0 + std::chrono::milliseconds(n);
+                if (i % 2 == 0) {
+                    if (store->activity().record_inbound_async(tenant, numbered(n), at, done.done(n))) ++async_taken;
+                } else if (!store->activity().record_inbound(tenant, numbered(n), at)) {
+                    ++blocking_failures;
+                }
+                if (i % 50 == 0 && !store->activity().record_inbound(tenant, shared, at)) ++blocking_failures;
+            }
+        });
+    for (auto& th : pool) th.join();
+    const std::size_t async_writes = writes / 2;
+    CHECK(async_taken == int(async_writes));
+    REQUIRE(done.wait_for(async_writes));
+    CHECK(blocking_failures == 0);
+    const int commits = counter.commits();
+    store.reset();  // drains; a completion run twice would show below
+    for (std::size_t n = 0; n < writes; n += 2) {
+        CAPTURE(n);
+        CHECK(done.calls(n) == 1);
+        CHECK(done.outcome(n).has_value());
+    }
+    auto reopened = open_store(db.str());
+    const auto stored = activity_of(*reopened);
+    CHECK(stored.size() == writes + 1);
+    std::size_t right = 0;
+    for (std::size_t n = 0; n < writes; ++n) {
+        auto it = stored.find(numbered(n).e164());
+        right += it != stored.end() && it->second == t0 + std::chrono::milliseconds(n);
+    }
+    CHECK(right == writes);
+    const auto newest_shared = t0 + std::chrono::milliseconds((threads - 1) * per_thread + 450);
+    CHECK(stored.at(shared.e164()) == newest_shared);
+    // One commit per write would be about 4080; waiting writers and queued asynchronous ones share.
+    MESSAGE("commits for " << writes + threads * per_thread / 50 << " writes: " << commits);
+    CHECK(commits > 0);
+    CHECK(std::size_t(commits) < writes / 2);
+}
+
+TEST_CASE("a store destroyed right after asynchronous writes were queued commits them and completes each once") {
+    TempDb db;
+    constexpr std::size_t threads = 4, per_thread = 750, writes = threads * per_thread;
+    test_support::Completions done(writes);
+    {
+        auto store = open_store(db.str());
+        std::atomic<std::size_t> taken{0};
+        std::vector<std::thread> pool;
+        for (std::size_t t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                for (std::size_t i = 0; i < per_thread; ++i) {
+                    const std::size_t n = t * per_thread + i;
+                    taken += store->activity().record_inbound_async(tenant, numbered(n), t0, done.done(n)) ? 1 : 0;
+                }
+            });
+        for (auto& th : pool) th.join();
+        CHECK(taken == writes);
+    }  // destroyed at once, most writes still queued
+    CHECK(done.finished() == writes);  // the destructor ran every completion: nothing to wait for
+    std::size_t once_and_ok = 0;
+    for (std::size_t n = 0; n < writes; ++n) once_and_ok += done.calls(n) == 1 && done.outcome(n).has_value();
+    CHECK(once_and_ok == writes);
+    auto reopened = open_store(db.str());
+    CHECK(activity_of(*reopened).size() == writes);
+}
+
+TEST_CASE("when the commit of asynchronous writes cannot be made, every completion gets the error and none is stored") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::milliseconds(200);
+    auto store = open_store(db.str(), options);
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");
+    constexpr std::size_t writes = 12;
+    test_support::Completions done(writes);
+    for (std::size_t i = 0; i < writes; ++i)
+        REQUIRE(store->activity().record_inbound_async(tenant, numbered(i), t0, done.done(i)));
+    REQUIRE(done.wait_all());
+    raw.exec("ROLLBACK");
+    for (std::size_t i = 0; i < writes; ++i) {
+        CAPTURE(i);
+        CHECK(done.calls(i) == 1);
+        REQUIRE_FALSE(done.outcome(i));
+        CHECK(done.outcome(i).error() == StorageErrc::unavailable);
+    }
+    RawDb check(db.str());
+    CHECK(check.query("SELECT count(*) FROM inbound_activity") == "0");
+    // The lock is gone: the store writes again.
+    test_support::Completions after(1);
+    REQUIRE(store->activity().record_inbound_async(tenant, numbered(0), t0, after.done(0)));
+    REQUIRE(after.wait_all());
+    CHECK(after.outcome(0).has_value());
+}
+
+TEST_CASE("a completion that throws stops neither the completions after it nor the store") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    RawDb raw(db.str());
+    raw.exec("BEGIN IMMEDIATE");  // so the writes gather in groups with throwing completions first
+    constexpr std::size_t writes = 20;
+    test_support::Completions done(writes);
+    for (std::size_t i = 0; i < writes; ++i)
+        REQUIRE(store->activity().record_inbound_async(tenant, numbered(i), t0, done.done(i, i % 2 == 0)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    raw.exec("COMMIT");
+    REQUIRE(done.wait_all());
+    for (std::size_t i = 0; i < writes; ++i) {
+        CAPTURE(i);
+        CHECK(done.calls(i) == 1);
+        CHECK(done.outcome(i).has_value());
+    }
+    test_support::Completions after(1);
+    REQUIRE(store->activity().record_inbound_async(tenant, numbered(writes), t0, after.done(0)));
+    REQUIRE(after.wait_all());
+    CHECK(after.outcome(0).has_value());
+    CHECK(activity_of(*store).size() == writes + 1);
 }
 
 TEST_CASE("scans visit more rows than one batch and may call back into the store") {

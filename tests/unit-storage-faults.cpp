@@ -7,6 +7,7 @@
 // gateway's answers to the same faults: tests/gateway/unit-gateway-faults.cpp.
 #include <doctest/doctest.h>
 
+#include "support/completions.hpp"
 #include "support/faults.hpp"
 #include "support/raw_db.hpp"
 #include "support/temp_db.hpp"
@@ -27,6 +28,7 @@
 #include <atomic>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -239,4 +241,35 @@ TEST_CASE("a webhook whose tenant lookup fails answers 503 and stores nothing; t
     CHECK(webhook->handle(r).status == 200);
     CHECK(engine.history(acme, lead)->size() == 1);
     CHECK(engine.check_send(acme, lead, MessageKind::utility_template).reason() == Reason::opted_out);
+}
+
+TEST_CASE("a failing store delivers its failure to an asynchronous inbound write, and forwards the write when healed") {
+    auto check = [](storage::StoreSet& inner) {
+        testing::FailingStore failing(inner);
+        failing.fail_now();
+        test_support::Completions done(2);
+        REQUIRE(failing.activity().record_inbound_async(acme, lead, start_time, done.done(0)));
+        REQUIRE(done.calls(0) == 1);  // taken, and answered at once
+        REQUIRE_FALSE(done.outcome(0));
+        CHECK(done.outcome(0).error() == storage::StorageErrc::unavailable);
+        CHECK(failing.refused() == 1);
+        CHECK(inner.activity().last_inbound(acme, lead).value() == std::nullopt);  // nothing written
+
+        failing.heal();
+        REQUIRE(failing.activity().record_inbound_async(acme, lead, start_time, done.done(1)));
+        REQUIRE(done.wait_all());
+        CHECK(done.calls(1) == 1);
+        CHECK(done.outcome(1).has_value());
+        CHECK(inner.activity().last_inbound(acme, lead).value() == std::optional<Timestamp>(start_time));
+    };
+    SUBCASE("over the in-memory store") {
+        storage::MemoryStore memory;
+        check(memory);
+    }
+    SUBCASE("over an SQLite store") {
+        test_support::TempDb db;
+        auto store = storage::SqliteStore::open(db.str());
+        REQUIRE(store.has_value());
+        check(**store);
+    }
 }

@@ -324,6 +324,21 @@ Result<void> MemoryStore::record_inbound(const TenantId& tenant, const PhoneNumb
     return {};
 }
 
+bool MemoryStore::record_inbound_async(const TenantId& tenant, const PhoneNumber& phone, Timestamp at,
+                                       WriteDone&& done) {
+    WriteDone callback = std::move(done);
+    try {
+        Result<void> outcome = Error(make_error_code(StorageErrc::unavailable));
+        try {
+            outcome = record_inbound(tenant, phone, at);
+        } catch (...) {  // out of memory: the map was left as it was
+        }
+        callback(std::move(outcome));
+    } catch (...) {  // what the completion throws is dropped, as a store thread would drop it
+    }
+    return true;
+}
+
 Result<std::optional<Timestamp>> MemoryStore::last_inbound(const TenantId& tenant, const PhoneNumber& phone) const {
     std::lock_guard lock(state_->mutex);
     auto it = state_->last_inbound.find({tenant.value(), phone.key()});

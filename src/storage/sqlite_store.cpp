@@ -25,11 +25,13 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -985,6 +987,7 @@ public:
         if (options.keys != nullptr) cipher_.emplace(*options.keys);
     }
     ~Impl() override {
+        stop_committer();  // first: its writes still use the connection
         for (sqlite3_stmt* s : statements_) sqlite3_finalize(s);
         sqlite3_close_v2(db_);
     }
@@ -1034,6 +1037,10 @@ public:
     Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone) override;
     // ActivityStore
     Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
+    /// Always takes the write (returns true): a failure found before the write is queued (a
+    /// read-only store, an empty tenant, a key missing) is delivered to `done` before returning.
+    bool record_inbound_async(const TenantId& tenant, const PhoneNumber& phone, Timestamp at,
+                              WriteDone&& done) override;
     Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;
@@ -1107,6 +1114,10 @@ private:
     struct PendingWrite {
         bool (*run)(void* body) = nullptr;
         void* body = nullptr;
+        /// Set for a write nobody waits for (see record_inbound_async): called once its group is
+        /// done, outside both mutexes, to deliver the outcome and free the write (`wake`,
+        /// `finished` and `lead` are then unused).
+        void (*complete)(PendingWrite& self) noexcept = nullptr;
         std::optional<Error> error;  ///< set when the write failed outside its body (group failure, exception)
         // Under queue_mutex_: each waiter is woken alone, when its group is done or it is to lead
         // the next one (waking every queued writer after each commit costs more than the commit).
@@ -1126,6 +1137,25 @@ private:
     Result<T> write(Body&& body);
     /// Queues `me`, then waits until a leader has committed it, or leads a group itself.
     void commit_with_others(PendingWrite& me);
+    /// Queues a write nobody waits for (PendingWrite::complete set); if no group is in flight,
+    /// wakes the committer thread to lead one. Starts that thread on first use. Throws (and
+    /// queues nothing) if the thread cannot be started or memory is short.
+    void enqueue_detached(PendingWrite& write);
+    /// Commits everything queued as one group, wakes its waiters, runs its completions, then
+    /// hands leadership over (hand_over). Called with `lock` (on queue_mutex_) held by the
+    /// leader, `me` its own write (nullptr for the committer thread); returns with it held.
+    void lead(std::unique_lock<std::mutex>& lock, const PendingWrite* me);
+    /// Under queue_mutex_, after a group: the first queued writer leads the next group, or the
+    /// committer thread if nobody waits for that write; with nothing queued, nobody does.
+    void hand_over();
+    /// The committer thread: leads the groups handed to it until the store stops and nothing is
+    /// queued or in flight.
+    void committer_loop();
+    /// Lets the committer thread drain the queue (every queued write committed, every completion
+    /// run), then joins it. Called by the destructor, when no caller may queue any more.
+    void stop_committer() noexcept;
+    /// The body record_inbound and record_inbound_async share (caller holds mutex_).
+    Result<void> upsert_inbound(const TenantId& tenant, const PhoneRef& ref, const Sealed& sealed, Timestamp at) const;
     /// The leader's part: one transaction for `group` (takes mutex_).
     void commit_group(const std::vector<PendingWrite*>& group) noexcept;
 
@@ -1200,8 +1230,14 @@ private:
     mutable std::array<sqlite3_stmt*, static_cast<std::size_t>(Sql::count_)> statements_{};
     // Group commit (see write()): queue_mutex_ guards the two below; never held with mutex_.
     std::mutex queue_mutex_;
-    std::vector<PendingWrite*> queued_;
+    std::vector<PendingWrite*> queued_;  // non-empty only while committing_
     bool committing_ = false;  // a leader is running a group, or has been chosen to run the next
+    // The committer thread (record_inbound_async): started on the first asynchronous write;
+    // committer_, committer_lead_ and stopping_ are guarded by queue_mutex_ too.
+    std::thread committer_;
+    std::condition_variable committer_wake_;
+    bool committer_lead_ = false;  // the committer is chosen to lead the next group
+    bool stopping_ = false;        // the store is being destroyed: drain, then end the committer
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1543,6 +1579,29 @@ Result<void> SqliteStore::Impl::run(Sql q, std::string_view action) const {
 // ---------------------------------------------------------------------------------------------
 // Group commit
 
+namespace {
+
+/// A write's outcome once its group is done: its body's own failure first (rolled back alone),
+/// then the group's, else what the body returned.
+template <class T>
+Result<T> settle(std::optional<Result<T>>& result, std::optional<Error>& error) {
+    if (result && !*result) return std::move(*result);
+    if (error) return std::move(*error);
+    if (!result) return Error(StorageErrc::unavailable, "a write was not run");
+    return std::move(*result);
+}
+
+/// Calls a completion of record_inbound_async; what it throws is dropped (it may not stop the
+/// completions after it, nor the thread running them).
+void deliver(ActivityStore::WriteDone& done, Result<void> outcome) noexcept {
+    try {
+        done(std::move(outcome));
+    } catch (...) {
+    }
+}
+
+}  // namespace
+
 template <class T, class Body>
 Result<T> SqliteStore::Impl::write(Body&& body) {
     if (auto ok = writable(); !ok) return ok.error();
@@ -1555,10 +1614,7 @@ Result<T> SqliteStore::Impl::write(Body&& body) {
     me.body = &run_body;
     me.run = [](void* f) { return (*static_cast<decltype(run_body)*>(f))(); };
     commit_with_others(me);
-    if (result && !*result) return std::move(*result);  // the body's own failure, rolled back
-    if (me.error) return std::move(*me.error);
-    if (!result) return Error(StorageErrc::unavailable, "a write was not run");
-    return std::move(*result);
+    return settle(result, me.error);
 }
 
 void SqliteStore::Impl::commit_with_others(PendingWrite& me) {
@@ -1568,22 +1624,78 @@ void SqliteStore::Impl::commit_with_others(PendingWrite& me) {
     if (me.finished) return;
     // Lead: commit everything queued so far, our own write included.
     committing_ = true;
+    lead(lock, &me);
+}
+
+void SqliteStore::Impl::enqueue_detached(PendingWrite& write) {
+    std::lock_guard lock(queue_mutex_);
+    if (!committer_.joinable()) committer_ = std::thread([this] { committer_loop(); });
+    queued_.push_back(&write);
+    if (committing_) return;  // the group in flight hands over when it is done
+    committing_ = true;
+    committer_lead_ = true;
+    committer_wake_.notify_one();
+}
+
+void SqliteStore::Impl::lead(std::unique_lock<std::mutex>& lock, const PendingWrite* me) {
     std::vector<PendingWrite*> group;
     group.swap(queued_);
     lock.unlock();
     commit_group(group);
     lock.lock();
-    // Notified under the lock: a waiter may return (and its PendingWrite go) as soon as it has it.
+    // Notified under the lock: a waiter may return (and its PendingWrite go) as soon as it has it,
+    // so the writes nobody waits for are gathered first, in queue order, at the front of `group`.
+    std::size_t detached = 0;
     for (PendingWrite* p : group) {
+        if (p->complete != nullptr) {
+            group[detached++] = p;
+            continue;
+        }
         p->finished = true;
-        if (p != &me) p->wake.notify_one();
+        if (p != me) p->wake.notify_one();
     }
+    if (detached != 0) {
+        // Completions run before the next group is led, so they run one at a time and in queue
+        // order; they must not block, so the next commit waits little (and gathers more writes).
+        lock.unlock();
+        for (std::size_t i = 0; i < detached; ++i) group[i]->complete(*group[i]);  // frees the write
+        lock.lock();
+    }
+    hand_over();
+}
+
+void SqliteStore::Impl::hand_over() {
     if (queued_.empty()) {
         committing_ = false;
-    } else {  // hand over: the first writer that queued meanwhile leads the next group
+        if (stopping_) committer_wake_.notify_one();  // it may be waiting for the last group to end
+    } else if (queued_.front()->complete == nullptr) {  // a waiter queued meanwhile leads the next group
         queued_.front()->lead = true;
         queued_.front()->wake.notify_one();
+    } else {  // nobody waits for the first write: the committer leads
+        committer_lead_ = true;
+        committer_wake_.notify_one();
     }
+}
+
+void SqliteStore::Impl::committer_loop() {
+    std::unique_lock lock(queue_mutex_);
+    for (;;) {
+        committer_wake_.wait(lock, [&] { return committer_lead_ || (stopping_ && !committing_); });
+        if (!committer_lead_) return;  // stopping, and every write queued has been completed
+        committer_lead_ = false;
+        lead(lock, nullptr);
+    }
+}
+
+void SqliteStore::Impl::stop_committer() noexcept {
+    std::thread committer;
+    {
+        std::lock_guard lock(queue_mutex_);
+        stopping_ = true;
+        committer = std::move(committer_);
+    }
+    committer_wake_.notify_one();
+    if (committer.joinable()) committer.join();
 }
 
 void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) noexcept {
@@ -2167,6 +2279,16 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
 // ---------------------------------------------------------------------------------------------
 // ActivityStore
 
+Result<void> SqliteStore::Impl::upsert_inbound(const TenantId& tenant, const PhoneRef& ref, const Sealed& sealed,
+                                               Timestamp at) const {
+    auto st = statement(Sql::activity_upsert);
+    if (!st) return st.error();
+    int rc = bind_all(st->get(), tenant.value(), ref, sealed, ms(at));
+    if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
+    if (rc != SQLITE_DONE) return failure(rc, "recording inbound activity");
+    return {};
+}
+
 Result<void> SqliteStore::Impl::record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) {
     return guarded<void>([&]() -> Result<void> {
         if (tenant.empty()) return invalid("inbound activity needs a tenant");
@@ -2177,15 +2299,74 @@ Result<void> SqliteStore::Impl::record_inbound(const TenantId& tenant, const Pho
         const std::string e164 = phone.e164();
         auto sealed = seal(tenant, fields::activity_phone, row_id, e164);
         if (!sealed) return sealed.error();
-        return write<void>([&]() -> Result<void> {
-            auto st = statement(Sql::activity_upsert);
-            if (!st) return st.error();
-            int rc = bind_all(st->get(), tenant.value(), *ref, *sealed, ms(at));
-            if (rc == SQLITE_OK) rc = sqlite3_step(st->get());
-            if (rc != SQLITE_DONE) return failure(rc, "recording inbound activity");
-            return {};
-        });
+        return write<void>([&]() -> Result<void> { return upsert_inbound(tenant, *ref, *sealed, at); });
     });
+}
+
+namespace {
+
+/// A record_inbound_async write: owns everything its body binds and the caller's completion.
+/// Allocated by record_inbound_async, freed by its completion once its group is done.
+struct InboundWrite {
+    InboundWrite(const TenantId& t, PhoneRef r, std::string number, Timestamp when)
+        : tenant(t), ref(std::move(r)), e164(std::move(number)), at(when) {}
+    TenantId tenant;
+    PhoneRef ref;
+    std::string e164;
+    Sealed sealed;  // its text views e164: the write is never moved
+    Timestamp at;
+    std::optional<Result<void>> result;
+    ActivityStore::WriteDone done;
+};
+
+}  // namespace
+
+bool SqliteStore::Impl::record_inbound_async(const TenantId& tenant, const PhoneNumber& phone, Timestamp at,
+                                             WriteDone&& done) {
+    // What record_inbound does before its write happens here, on the caller's thread: it is CPU
+    // work (blind index, encryption) that many callers share instead of the one committer.
+    struct Job {
+        InboundWrite write;
+        Impl* store;
+        PendingWrite pending;
+    };
+    std::unique_ptr<Job> job;
+    auto queued = guarded<void>([&]() -> Result<void> {
+        if (tenant.empty()) return invalid("inbound activity needs a tenant");
+        auto ref = phone_ref(tenant, phone);
+        if (!ref) return ref.error();
+        const std::string row_id = encrypted_ ? hex(std::get<Tag>(*ref)) : std::string();
+        job.reset(new Job{InboundWrite(tenant, std::move(ref).value(), phone.e164(), at), this, {}});
+        auto sealed = seal(tenant, fields::activity_phone, row_id, job->write.e164);
+        if (!sealed) return sealed.error();
+        job->write.sealed = std::move(sealed).value();
+        if (auto ok = writable(); !ok) return ok;  // where write() checks it
+        job->pending.body = job.get();
+        job->pending.run = [](void* body) {
+            auto& j = *static_cast<Job*>(body);
+            j.write.result.emplace(j.store->upsert_inbound(j.write.tenant, j.write.ref, j.write.sealed, j.write.at));
+            return j.write.result->has_value();
+        };
+        job->pending.complete = [](PendingWrite& self) noexcept {
+            std::unique_ptr<Job> j(static_cast<Job*>(self.body));
+            Result<void> outcome = Error(make_error_code(StorageErrc::unavailable));
+            try {
+                outcome = settle(j->write.result, self.error);
+            } catch (...) {  // copying the error's sentence failed: its code remains
+            }
+            deliver(j->write.done, std::move(outcome));
+        };
+        job->write.done = std::move(done);
+        enqueue_detached(job->pending);  // throws if it cannot queue; then `done` is still in the job
+        job.release();  // the queue owns it now
+        return {};
+    });
+    if (!queued) {
+        WriteDone callback = job && job->write.done ? std::move(job->write.done) : std::move(done);
+        job.reset();
+        deliver(callback, std::move(queued));
+    }
+    return true;
 }
 
 Result<std::optional<Timestamp>> SqliteStore::Impl::last_inbound(const TenantId& tenant,

@@ -130,6 +130,17 @@ public:
     Result<void> record_inbound(const TenantId& t, const PhoneNumber& p, Timestamp at) override {
         HEROSHHI_GUARD_CALL(inner_.record_inbound(t, p, at));
     }
+    /// Forwarded while admitted (counted as one call); when failing, the write is taken and
+    /// `done` called at once with the injected failure, so a host sees the asynchronous path fail.
+    bool record_inbound_async(const TenantId& t, const PhoneNumber& p, Timestamp at, WriteDone&& done) override {
+        if (owner_.admit()) return inner_.record_inbound_async(t, p, at, std::move(done));
+        WriteDone callback = std::move(done);
+        try {
+            callback(injected());
+        } catch (...) {  // dropped, as a store's committer drops it
+        }
+        return true;
+    }
     Result<std::optional<Timestamp>> last_inbound(const TenantId& t, const PhoneNumber& p) const override {
         HEROSHHI_GUARD_CALL(inner_.last_inbound(t, p));
     }

@@ -5,10 +5,15 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace heroshhi::testing {
 namespace {
@@ -393,6 +398,113 @@ void inbound_time_only_moves_forward(StoreSet& s, Expect& ex) {
     std::vector<std::pair<std::string, Timestamp>> seen;
     EXPECT(s.activity().scan(tenant_a, [&](const PhoneNumber& ph, Timestamp at) { seen.emplace_back(ph.e164(), at); }).has_value());
     EXPECT(seen.size() == 1 && seen[0].first == "+14155550101" && seen[0].second == t0 + std::chrono::hours(3));
+}
+
+/// The completions of record_inbound_async writes: how often each ran and with what.
+class AsyncOutcomes {
+public:
+    explicit AsyncOutcomes(std::size_t writes) : calls_(writes, 0), failed_(writes, false) {}
+    ActivityStore::WriteDone done(std::size_t i) {
+        return [this, i](Result<void> outcome) {
+            std::lock_guard lock(mutex_);  // notified under it: the waiter may go once it sees the count
+            ++calls_[i];
+            failed_[i] = !outcome;
+            ++finished_;
+            changed_.notify_all();
+        };
+    }
+    /// Waits (a generous limit, so a stuck store fails instead of hanging) for `n` completions.
+    bool wait_for(std::size_t n) {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, std::chrono::seconds(120), [&] { return finished_ >= n; });
+    }
+    int calls(std::size_t i) {
+        std::lock_guard lock(mutex_);
+        return calls_[i];
+    }
+    bool failed(std::size_t i) {
+        std::lock_guard lock(mutex_);
+        return failed_[i];
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<int> calls_;
+    std::vector<bool> failed_;
+    std::size_t finished_ = 0;
+};
+
+/// record_inbound_async is optional (a store may return false and leave `done` alone); a store
+/// that takes the write completes it once, with record_inbound's outcome, and the time is stored
+/// (only forward) by then.
+void inbound_async_completes_once(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    AsyncOutcomes outcomes(4);
+    auto done = outcomes.done(0);
+    if (!s.activity().record_inbound_async(tenant_a, p, t0 + std::chrono::hours(2), std::move(done))) {
+        EXPECT(done != nullptr);  // not offered: `done` was left as it was, nothing written
+        auto last = ex.ok(s.activity().last_inbound(tenant_a, p), __LINE__, "last_inbound");
+        EXPECT(last && !last->has_value());
+        return;
+    }
+    EXPECT(outcomes.wait_for(1));
+    EXPECT(outcomes.calls(0) == 1 && !outcomes.failed(0));
+    auto last = ex.ok(s.activity().last_inbound(tenant_a, p), __LINE__, "last_inbound");
+    EXPECT(last && last->has_value() && **last == t0 + std::chrono::hours(2));
+    EXPECT(s.activity().record_inbound_async(tenant_a, p, t0 + std::chrono::hours(1), outcomes.done(1)));
+    EXPECT(outcomes.wait_for(2));
+    EXPECT(outcomes.calls(1) == 1 && !outcomes.failed(1));
+    last = ex.ok(s.activity().last_inbound(tenant_a, p), __LINE__, "last_inbound");
+    EXPECT(last && last->has_value() && **last == t0 + std::chrono::hours(2));
+    EXPECT(s.activity().record_inbound_async(TenantId{""}, p, t0, outcomes.done(2)));  // refused like record_inbound
+    EXPECT(outcomes.wait_for(3));
+    EXPECT(outcomes.calls(2) == 1 && outcomes.failed(2));
+    EXPECT(s.activity().record_inbound_async(tenant_a, p, t0 + std::chrono::hours(3), outcomes.done(3)));
+    EXPECT(outcomes.wait_for(4));
+    last = ex.ok(s.activity().last_inbound(tenant_a, p), __LINE__, "last_inbound");
+    EXPECT(last && last->has_value() && **last == t0 + std::chrono::hours(3));
+    for (std::size_t i = 0; i < 4; ++i) EXPECT(outcomes.calls(i) == 1);
+}
+
+/// Threads mixing blocking and asynchronous inbound writes (blocking where a store does not take
+/// them): every write completes once, successfully, and every time is stored.
+void inbound_async_and_blocking_writers_lose_nothing(StoreSet& s, Expect& ex) {
+    constexpr std::size_t threads = 4, per_thread = 100, writes = threads * per_thread;
+    AsyncOutcomes outcomes(writes);
+    std::atomic<std::size_t> taken{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            for (std::size_t i = 0; i < per_thread; ++i) {
+                const std::size_t n = t * per_thread + i;
+                const auto p = phone("+1415555" + std::to_string(1000 + n));
+                const Timestamp at = t0 + std::chrono::seconds(n);
+                if (i % 2 == 0 && s.activity().record_inbound_async(tenant_a, p, at, outcomes.done(n))) {
+                    ++taken;
+                } else if (!s.activity().record_inbound(tenant_a, p, at)) {
+                    ++failures;
+                }
+            }
+        });
+    for (auto& th : pool) th.join();
+    EXPECT(failures == 0);
+    EXPECT(outcomes.wait_for(taken));
+    std::size_t completed_ok = 0;
+    for (std::size_t n = 0; n < writes; ++n) completed_ok += outcomes.calls(n) == 1 && !outcomes.failed(n);
+    EXPECT(completed_ok == taken);
+    std::size_t right = 0, seen = 0;
+    EXPECT(s.activity()
+               .scan(tenant_a,
+                     [&](const PhoneNumber& ph, Timestamp at) {
+                         ++seen;
+                         const auto n = static_cast<std::size_t>(std::stoul(ph.e164().substr(8)) - 1000);
+                         right += at == t0 + std::chrono::seconds(n);
+                     })
+               .has_value());
+    EXPECT(seen == writes);
+    EXPECT(right == writes);
 }
 
 void unicode_and_binary_text_round_trip(StoreSet& s, Expect& ex) {
@@ -1001,6 +1113,10 @@ const Case cases[] = {
     {"opt-out events are append-only, ordered and de-duplicated by provider id", optout_events_are_append_only_and_ordered},
     {"the latest consent record is in force", consent_latest_record_wins},
     {"the last inbound time only moves forward", inbound_time_only_moves_forward},
+    {"an asynchronous inbound write, if taken, completes once with what record_inbound gives",
+     inbound_async_completes_once},
+    {"threads mixing asynchronous and blocking inbound writes lose nothing",
+     inbound_async_and_blocking_writers_lose_nothing},
     {"a webhook key is remembered once", dedup_case},
     {"unicode and NUL bytes round-trip", unicode_and_binary_text_round_trip},
     {"large values round-trip", large_values_round_trip},

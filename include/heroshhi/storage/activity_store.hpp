@@ -29,8 +29,11 @@ public:
     /// `done` is left as it was, and the caller calls record_inbound from a thread that may block.
     /// Returns true when the write was taken: `done` (moved from) is then called exactly once with
     /// what record_inbound would have returned, after the time is as durable as record_inbound
-    /// makes it, on a thread of the store's or on this one before the call returns. `done` must not
-    /// block or call back into the store.
+    /// makes it, on a thread of the store's (which may be another caller's thread that committed
+    /// this write with its own) or on this one before the call returns. A failure the store finds
+    /// at once (read-only, invalid argument) may be delivered that way. `done` must not block or
+    /// call back into the store; what it throws is dropped. Completions still queued when the
+    /// store is destroyed are run by its destructor.
     virtual bool record_inbound_async(const TenantId& tenant, const PhoneNumber& phone, Timestamp at, WriteDone&& done) {
         (void)tenant, (void)phone, (void)at, (void)done;
         return false;

@@ -81,6 +81,9 @@ private:
     Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone) override;
     // ActivityStore
     Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
+    /// Nothing here waits for I/O: runs record_inbound and calls `done` before returning true.
+    bool record_inbound_async(const TenantId& tenant, const PhoneNumber& phone, Timestamp at,
+                              WriteDone&& done) override;
     Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;

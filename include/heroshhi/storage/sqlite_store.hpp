@@ -53,7 +53,18 @@ struct SqliteOptions {
 /// share commits; deletes, audit appends (audit::Log groups those itself) and re-encryption
 /// replacements commit on their own.
 ///
-/// Thread-safe: one connection behind a mutex. Every method blocks on disk I/O.
+/// Asynchronous writes: activity().record_inbound_async always takes the write and returns at
+/// once (the checks, blind index and encryption run on the caller's thread). The write joins the
+/// same queue and transactions as the blocking writes; nobody waits for it, so when it would have
+/// to lead a group, a committer thread of the store's (started on the first such write) leads
+/// instead. Its completion runs once the group's commit is on disk (or has failed), outside the
+/// store's locks, in queue order, on the thread that led the group (the committer, or a blocking
+/// writer that committed it with its own), before the next group starts. A failure known before
+/// queueing (read-only store, empty tenant, key missing) is delivered before the call returns.
+/// The destructor commits everything still queued and runs every completion before it returns.
+///
+/// Thread-safe: one connection behind a mutex. Every method blocks on disk I/O, except
+/// record_inbound_async.
 class SqliteStore final : public StoreSet {
 public:
     /// The newest schema version this build writes and reads.

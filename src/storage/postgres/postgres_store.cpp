@@ -548,6 +548,9 @@ public:
     Result<std::size_t> erase_number(const TenantId& tenant, const PhoneNumber& phone) override;
     // ActivityStore
     Result<void> record_inbound(const TenantId& tenant, const PhoneNumber& phone, Timestamp at) override;
+    // record_inbound_async keeps ActivityStore's default (false: not offered). A write here is a
+    // network round trip with no group commit to join yet; a caller that cannot block runs
+    // record_inbound on a thread that may.
     Result<std::optional<Timestamp>> last_inbound(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const PhoneNumber&, Timestamp)>& visit) const override;

@@ -599,3 +599,34 @@ TEST_CASE("a responder made of functions answers once, and 500 when dropped or r
     queued.clear();  // dropped unrun: the responder it held still answers
     CHECK(statuses == std::vector<int>{500});
 }
+
+TEST_CASE("many answers given at once from another thread each reach their own connection") {
+    std::mutex m;
+    std::condition_variable arrived;
+    std::vector<std::pair<std::string, http::Responder>> owed;
+    auto server = serve_async([&](http::Request r, http::Responder out) {
+        std::lock_guard lock(m);
+        owed.emplace_back(std::string(r.path()), std::move(out));
+        arrived.notify_all();
+    });
+    constexpr int n = 40;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<Client>(server->port()));
+        clients.back()->send("GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    {
+        std::unique_lock lock(m);
+        REQUIRE(arrived.wait_for(lock, 10s, [&] { return owed.size() == std::size_t(n); }));
+    }
+    std::thread answering([&] {  // all at once, each naming the request it answers
+        std::lock_guard lock(m);
+        for (auto& [path, r] : owed) r.answer(text("answer to " + path));
+    });
+    answering.join();
+    for (int i = 0; i < n; ++i) {
+        const std::string r = clients[std::size_t(i)]->receive();
+        CHECK(r.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+        CHECK(r.find("\r\n\r\nanswer to /" + std::to_string(i)) != std::string::npos);
+    }
+}

@@ -476,7 +476,16 @@ struct Server::Impl {
     std::atomic<int> in_flight{0};
     std::list<std::weak_ptr<detail::Connection>> sessions;
 
+    // Answers given on other threads (a store's committer completing a batch of writes), passed
+    // to the I/O threads by one posted job a batch: a post per answer would wake an I/O thread per
+    // answer. Guarded by answers_mutex.
+    std::mutex answers_mutex;
+    std::vector<std::pair<std::shared_ptr<detail::Connection>, Response>> answers;
+    bool answers_posted = false;
+
     void accept();
+    void hand_in(std::shared_ptr<detail::Connection> connection, Response response);
+    void take_answers();
 };
 
 namespace detail {
@@ -515,9 +524,15 @@ public:
         });
     }
 
-    // Responder::Sink: an asynchronous handler's answer, from any thread, back on this
-    // connection's strand (at once when it is given on the strand, inside the handler).
+    // Responder::Sink: an asynchronous handler's answer, written at once when it is given inside
+    // the handler (on this connection's strand), else handed to the I/O threads.
     void deliver(Response response) override {
+        if (handling_ == this) return finish(std::move(response), request_keep_alive_);
+        server_.hand_in(shared_from_this(), std::move(response));
+    }
+
+    // On this connection's strand, from the I/O threads' batch of answers.
+    void deliver_here(Response response) {
         net::dispatch(lowest().get_executor(), [self = shared_from_this(), response = std::move(response)]() mutable {
             self->finish(std::move(response), self->request_keep_alive_);
         });
@@ -582,10 +597,12 @@ private:
 
         if (server_.async_handler) {
             request_keep_alive_ = keep_alive;
+            handling_ = this;
             try {
                 server_.async_handler(std::move(request), Responder(std::shared_ptr<Responder::Sink>(shared_from_this())));
             } catch (...) {  // the responder, destroyed unanswered on the way out, answered 500
             }
+            handling_ = nullptr;
             return;
         }
         if (!server_.pool) {
@@ -708,9 +725,34 @@ private:
     bool busy_ = false;
     bool keep_alive_ = true;
     bool request_keep_alive_ = true;  // what the request being answered asked for
+    // The connection whose asynchronous handler this thread is running (so an answer given
+    // inside it is written at once).
+    static thread_local const Connection* handling_;
 };
 
+thread_local const Connection* Connection::handling_ = nullptr;
+
 }  // namespace detail
+
+void Server::Impl::hand_in(std::shared_ptr<detail::Connection> connection, Response response) {
+    {
+        std::lock_guard lock(answers_mutex);
+        answers.emplace_back(std::move(connection), std::move(response));
+        if (answers_posted) return;  // the job already posted takes this one too
+        answers_posted = true;
+    }
+    net::post(ioc, [this] { take_answers(); });
+}
+
+void Server::Impl::take_answers() {
+    std::vector<std::pair<std::shared_ptr<detail::Connection>, Response>> batch;
+    {
+        std::lock_guard lock(answers_mutex);
+        batch.swap(answers);
+        answers_posted = false;
+    }
+    for (auto& [connection, response] : batch) connection->deliver_here(std::move(response));
+}
 
 void Server::Impl::accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {

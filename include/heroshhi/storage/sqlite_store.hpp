@@ -62,6 +62,8 @@ struct SqliteOptions {
 /// writer that committed it with its own), before the next group starts. A failure known before
 /// queueing (read-only store, empty tenant, key missing) is delivered before the call returns.
 /// The destructor commits everything still queued and runs every completion before it returns.
+/// The queue is not bounded: a caller that must bound its memory bounds the writes it has
+/// outstanding.
 ///
 /// Thread-safe: one connection behind a mutex. Every method blocks on disk I/O, except
 /// record_inbound_async.

@@ -735,9 +735,10 @@ bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
         struct Finished {  // counts the completion out even if `done` throws
             Impl& d;
             ~Finished() {
-                if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                // Counted out under the lock: once ~Engine sees 0 it frees `d`, so the last
+                // completion must be done with `d` (its notify) before ~Engine can look.
                 std::lock_guard lock(d.inbound_mutex);
-                d.inbound_drained.notify_all();
+                if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) d.inbound_drained.notify_all();
             }
         } finished{d};
         if (!stored) return pending->done(stored.error());

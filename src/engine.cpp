@@ -97,6 +97,14 @@ struct Engine::Impl {
     // lookup.
     std::unordered_map<TenantId, ErasedNumbers> erased;
     std::atomic<bool> any_erased{false};
+    // Whether `tenant` holds erased numbers not seen again yet (any_erased alone would hold every
+    // tenant to the blocking inbound path after one erasure anywhere).
+    bool has_erased(const TenantId& tenant) {
+        if (!any_erased.load()) return false;
+        std::lock_guard lock(tenants_mutex);
+        auto t = erased.find(tenant);
+        return t != erased.end() && !t->second.empty();
+    }
 
     // on_inbound_async's writes whose completion has not finished: the engine waits for them
     // before it goes, since a completion uses the index.
@@ -711,9 +719,9 @@ bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
     Impl& d = *impl_;
     if (m.tenant.empty()) return false;
     // Only what needs nothing but the time written: a keyword of any kind records an event or
-    // asks for a reply; a tenant not loaded needs a read; an erased number is known by its
-    // history, which takes the tenant's lock (on_inbound does all of these).
-    if (d.any_erased.load() || !d.index.ready(m.tenant)) return false;
+    // asks for a reply; a tenant not loaded needs a read; an erased number of the tenant is known
+    // by its history, which takes the tenant's lock (on_inbound does all of these).
+    if (d.has_erased(m.tenant) || !d.index.ready(m.tenant)) return false;
     Impl::Reading reading = d.read(m);
     if (reading.classification.intent != optout::Intent::none) return false;
 
@@ -735,9 +743,10 @@ bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
         struct Finished {  // counts the completion out even if `done` throws
             Impl& d;
             ~Finished() {
-                if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                // Counted out under the lock: once ~Engine sees 0 it frees `d`, so the last
+                // completion must be done with `d` (its notify) before ~Engine can look.
                 std::lock_guard lock(d.inbound_mutex);
-                d.inbound_drained.notify_all();
+                if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) d.inbound_drained.notify_all();
             }
         } finished{d};
         if (!stored) return pending->done(stored.error());

@@ -168,3 +168,28 @@ TEST_CASE("once a number was erased, inbound messages take the blocking way (an 
     REQUIRE(done);
     CHECK(store.waiting() == 0);
 }
+
+TEST_CASE("a number erased in one tenant leaves another tenant's plain messages on the asynchronous path") {
+    DeferredStore store;
+    ManualClock clock{start_time};
+    const crypto::BlindIndex index = crypto::BlindIndex::create(test_support::key_of(0xE2)).value();
+    EngineOptions options;
+    options.blind_index = &index;
+    Engine engine{store, clock, options};
+    const TenantId globex{"globex"};
+    REQUIRE(engine.warm(acme).has_value());
+    REQUIRE(engine.warm(globex).has_value());
+    const PhoneNumber erased = phone("+14155550130");
+    REQUIRE(engine.on_inbound(text_from(erased, "STOP")).has_value());
+    REQUIRE(engine.erase_number(acme, erased, UserId{"dpo"}).has_value());
+
+    Outcomes outcomes;
+    Engine::InboundDone done = outcomes.sink();
+    CHECK_FALSE(engine.on_inbound_async(text_from(phone("+14155550131"), "hello"), std::move(done)));  // acme: blocking
+    REQUIRE(done);
+    CHECK(engine.on_inbound_async(InboundMessage{globex, phone("+14155550131"), "hello"}, std::move(done)));
+    REQUIRE(store.waiting() == 1);
+    store.complete_one();
+    REQUIRE(outcomes.size() == 1);
+    CHECK(outcomes.got[0].has_value());
+}

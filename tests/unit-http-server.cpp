@@ -524,6 +524,29 @@ TEST_CASE("answer_with runs blocking work on the handler pool, or inline without
     }
 }
 
+TEST_CASE("a job handed to run_blocking that throws leaves the server running, and its dropped responder answers 500") {
+    const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+    for (const std::size_t threads : {std::size_t(1), cores + 2}) {
+        CAPTURE(threads);
+        http::ServerOptions options;
+        options.threads = threads;
+        auto server = serve_async(
+            [](http::Request r, http::Responder out) {
+                if (r.path() != "/throw") return out.answer(text("still here"));
+                // As Webhook::handle_async's blocking part holds its answer: the job owns it.
+                auto owed = std::make_shared<http::Responder>(std::move(out));
+                owed->run_blocking([owed] { throw std::runtime_error("a host callback failed"); });
+            },
+            options);
+        Client c(server->port());
+        c.send("GET /throw HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(c.receive().rfind("HTTP/1.1 500", 0) == 0);
+        Client after(server->port());
+        after.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(after.receive().find("\r\n\r\nstill here") != std::string::npos);
+    }
+}
+
 TEST_CASE("stopping waits for the answers asynchronous handlers still owe") {
     SUBCASE("an answer given within the grace period reaches the client") {
         Parked parked;

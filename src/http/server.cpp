@@ -441,7 +441,10 @@ private:
                 job = std::move(jobs_.front());
                 jobs_.pop_front();
             }
-            job();
+            try {
+                job();
+            } catch (...) {  // a job from Responder::run_blocking may throw: it must not end the process
+            }
         }
     }
 

@@ -83,7 +83,8 @@ public:
     /// if the server has none), then answers with what it returns; an exception answers 500.
     void answer_with(std::function<Response()> work);
     /// Runs `job` where it may block, as answer_with does, without answering: for adapters that
-    /// pass blocking work on to the responder they wrap.
+    /// pass blocking work on to the responder they wrap. What `job` throws is dropped on the
+    /// handler pool, and reaches the caller when it runs inline.
     void run_blocking(std::function<void()> job) const;
     /// Whether an answer is still owed (false once answered, or when moved from).
     bool pending() const noexcept { return sink_ != nullptr; }

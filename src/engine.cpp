@@ -755,7 +755,14 @@ bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
         out.classification = std::move(pending->classification);
         pending->done(std::move(out));
     };
-    if (d.stores.activity().record_inbound_async(m.tenant, m.from, pending->at, std::move(written))) return true;
+    bool taken = false;
+    try {
+        taken = d.stores.activity().record_inbound_async(m.tenant, m.from, pending->at, std::move(written));
+    } catch (...) {  // a host's store that throws instead of failing: count it out, or ~Engine waits forever
+        d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel);
+        throw;
+    }
+    if (taken) return true;
     d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel);
     done = std::move(pending->done);  // not taken: the caller keeps it
     return false;

@@ -303,6 +303,8 @@ struct App::Impl {
     const Route* match(const Request& request, Params& params, bool& path_known) const;
     Response dispatch(const Request& request, const std::string& request_id, std::string& route_name);
     std::optional<ratelimit::Verdict> limit(std::string_view quota, std::string_view key, Response& refusal);
+    static void add_limit_headers(Response& response, const ratelimit::Verdict& verdict);
+    void count_delivery(const Response& response);
 
     // JSON bodies: parsed under limits and the NoSQL guard.
     Result<json> body_json(const Request& request) const {
@@ -513,11 +515,17 @@ Response App::Impl::dispatch(const Request& request, const std::string& request_
 
     Context context{request, params, holder ? &holder->principal : nullptr, request_id};
     Response response = (this->*route->handler)(context);
-    if (verdict) {
-        response.headers.emplace_back("RateLimit-Policy", verdict->policy_header());
-        response.headers.emplace_back("RateLimit", verdict->state_header());
-    }
+    if (verdict) add_limit_headers(response, *verdict);
     return response;
+}
+
+void App::Impl::add_limit_headers(Response& response, const ratelimit::Verdict& verdict) {
+    response.headers.emplace_back("RateLimit-Policy", verdict.policy_header());
+    response.headers.emplace_back("RateLimit", verdict.state_header());
+}
+
+void App::Impl::count_delivery(const Response& response) {
+    metrics.add(label("heroshhi_webhook_events_total", {{"kind", "delivery"}, {"status", std::to_string(response.status)}}));
 }
 
 Result<std::shared_ptr<messaging::Messenger>> App::Impl::messenger_for(const TenantId& tenant) {
@@ -614,7 +622,7 @@ Response App::Impl::metrics_endpoint(const Context&) {
 
 Response App::Impl::whatsapp_webhook(const Context& c) {
     Response r = webhook->handle(c.request);
-    metrics.add(label("heroshhi_webhook_events_total", {{"kind", "delivery"}, {"status", std::to_string(r.status)}}));
+    count_delivery(r);
     return r;
 }
 
@@ -1556,13 +1564,16 @@ http::Response App::handle(const http::Request& request) {
 
 void App::handle_async(http::Request request, http::Responder responder) {
     Impl& impl = *impl_;
-    if (request.method != "POST" || request.path() != "/webhooks/whatsapp") {
+    Impl::Params params;
+    bool path_known = false;
+    const Impl::Route* route = impl.match(request, params, path_known);
+    if (route == nullptr || route->handler != &Impl::whatsapp_webhook || request.method != "POST") {
         return responder.answer_with([this, request = std::move(request)] { return handle(request); });
     }
-    // The route dispatch() would take, without waiting: the limiter is in memory, and the
+    // What dispatch() does for this route, without waiting: the limiter is in memory, and the
     // webhook stores plain inbound messages asynchronously.
     auto exchange = std::make_shared<Impl::Exchange>(
-        Impl::Exchange{impl.request_id_for(request), "/webhooks/whatsapp", request.method, std::chrono::steady_clock::now()});
+        Impl::Exchange{impl.request_id_for(request), route->pattern, request.method, std::chrono::steady_clock::now()});
     Response refusal;
     const auto verdict = impl.limit("webhook", ratelimit::client_key(request.client_address), refusal);
     if (!verdict) {
@@ -1572,9 +1583,8 @@ void App::handle_async(http::Request request, http::Responder responder) {
     auto inner = std::make_shared<http::Responder>(std::move(responder));
     http::Responder outer(
         [&impl, inner, exchange, verdict = *verdict](Response r) {
-            impl.metrics.add(label("heroshhi_webhook_events_total", {{"kind", "delivery"}, {"status", std::to_string(r.status)}}));
-            r.headers.emplace_back("RateLimit-Policy", verdict.policy_header());
-            r.headers.emplace_back("RateLimit", verdict.state_header());
+            impl.count_delivery(r);
+            Impl::add_limit_headers(r, verdict);
             impl.finish_exchange(r, *exchange);
             inner->answer(std::move(r));
         },

@@ -106,6 +106,17 @@ struct Engine::Impl {
         return t != erased.end() && !t->second.empty();
     }
 
+    // Whether `phone` is one of the tenant's erased numbers (rehydrate() would replay it); an
+    // error when its tag cannot be computed.
+    Result<bool> is_erased_number(const TenantId& tenant, const PhoneNumber& phone) {
+        if (!has_erased(tenant)) return false;
+        auto tag = tag_of(tenant, phone);  // outside the lock: an HMAC
+        if (!tag) return tag.error();
+        std::lock_guard lock(tenants_mutex);
+        auto t = erased.find(tenant);
+        return t != erased.end() && t->second.contains(*tag);
+    }
+
     // on_inbound_async's writes whose completion has not finished: the engine waits for them
     // before it goes, since a completion uses the index.
     std::atomic<std::int64_t> inbound_pending{0};
@@ -721,7 +732,8 @@ bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
     // Only what needs nothing but the time written: a keyword of any kind records an event or
     // asks for a reply; a tenant not loaded needs a read; an erased number of the tenant is known
     // by its history, which takes the tenant's lock (on_inbound does all of these).
-    if (d.has_erased(m.tenant) || !d.index.ready(m.tenant)) return false;
+    if (!d.index.ready(m.tenant)) return false;
+    if (auto erased = d.is_erased_number(m.tenant, m.from); !erased || *erased) return false;
     Impl::Reading reading = d.read(m);
     if (reading.classification.intent != optout::Intent::none) return false;
 

@@ -164,9 +164,19 @@ TEST_CASE("once a number was erased, inbound messages take the blocking way (an 
     done = outcomes.sink();
     REQUIRE(engine.erase_number(acme, erased, UserId{"dpo"}).has_value());
     CHECK_FALSE(engine.on_inbound_async(text_from(erased, "hello"), std::move(done)));
-    CHECK_FALSE(engine.on_inbound_async(text_from(phone("+14155550128"), "hello"), std::move(done)));
     REQUIRE(done);
     CHECK(store.waiting() == 0);
+    // Another number of the same tenant is not erased: it stays on the asynchronous path.
+    REQUIRE(engine.on_inbound_async(text_from(phone("+14155550128"), "hello again"), std::move(done)));
+    store.complete_one();
+    // The erased number writes again: the blocking path knows it by its history (still opted
+    // out), and from then on its plain messages need nothing more.
+    REQUIRE(engine.on_inbound(text_from(erased, "hello")).has_value());
+    CHECK(engine.check_send(acme, erased, MessageKind::utility_template).reason() == Reason::opted_out);
+    done = outcomes.sink();
+    CHECK(engine.on_inbound_async(text_from(erased, "and again"), std::move(done)));
+    store.complete_one();
+    CHECK(outcomes.size() == 3);
 }
 
 TEST_CASE("a number erased in one tenant leaves another tenant's plain messages on the asynchronous path") {
@@ -185,7 +195,7 @@ TEST_CASE("a number erased in one tenant leaves another tenant's plain messages 
 
     Outcomes outcomes;
     Engine::InboundDone done = outcomes.sink();
-    CHECK_FALSE(engine.on_inbound_async(text_from(phone("+14155550131"), "hello"), std::move(done)));  // acme: blocking
+    CHECK_FALSE(engine.on_inbound_async(text_from(erased, "hello"), std::move(done)));  // acme's erased number: blocking
     REQUIRE(done);
     CHECK(engine.on_inbound_async(InboundMessage{globex, phone("+14155550131"), "hello"}, std::move(done)));
     REQUIRE(store.waiting() == 1);

@@ -198,8 +198,8 @@ public:
 
     /// on_inbound for a thread that must not wait for the store (a server's I/O thread). It takes
     /// only a message that needs nothing but its time stored: no keyword of any kind (opt-out,
-    /// opt-in, help), a tenant already loaded, a sender who is not an erased number, and a store that
-    /// writes asynchronously (storage::ActivityStore::record_inbound_async). For anything else it
+    /// opt-in, help), a tenant already loaded, a sender who is not an erased number, and a store
+    /// that writes asynchronously (storage::ActivityStore::record_inbound_async). For anything else it
     /// returns false having done nothing, `done` untouched: call on_inbound from a thread that may
     /// block. When it returns true, `done` (moved from) is called exactly once, after the time is
     /// stored, on the store's thread or on this one before the call returns; it must not block.

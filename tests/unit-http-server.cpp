@@ -653,3 +653,44 @@ TEST_CASE("many answers given at once from another thread each reach their own c
         CHECK(r.find("\r\n\r\nanswer to /" + std::to_string(i)) != std::string::npos);
     }
 }
+
+TEST_CASE("run_on_io runs an adapter's job on the server's I/O thread, which then answers") {
+    http::ServerOptions options;
+    options.threads = 1;  // one I/O thread, which ran the handler
+    Parked parked;
+    std::mutex m;
+    std::thread::id handler_thread, job_thread;
+    auto server = serve_async(
+        [&](http::Request, http::Responder out) {
+            {
+                std::lock_guard lock(m);
+                handler_thread = std::this_thread::get_id();
+            }
+            parked.park(std::move(out));
+        },
+        options);
+    Client c(server->port());
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    REQUIRE(parked.wait_for(1));
+    auto owed = std::make_shared<http::Responder>(parked.take());
+    std::thread other([&] {
+        owed->run_on_io([&, owed] {
+            {
+                std::lock_guard lock(m);
+                job_thread = std::this_thread::get_id();
+            }
+            owed->answer(text("answered from the I/O thread"));
+        });
+    });
+    other.join();
+    const std::string r = c.receive();
+    CHECK(r.find("\r\n\r\nanswered from the I/O thread") != std::string::npos);
+    std::lock_guard lock(m);
+    CHECK(job_thread == handler_thread);
+
+    // A responder made of functions runs it at once.
+    bool ran = false;
+    http::Responder plain([](http::Response) {});
+    plain.run_on_io([&] { ran = true; });
+    CHECK(ran);
+}

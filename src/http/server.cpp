@@ -291,6 +291,11 @@ void Responder::answer_with(std::function<Response()> work) {
     });
 }
 
+void Responder::run_on_io(std::function<void()> job) const {
+    if (sink_) sink_->run_on_io(std::move(job));
+    else job();
+}
+
 void Responder::run_blocking(std::function<void()> job) const {
     if (sink_) sink_->run_blocking(std::move(job));
     else job();
@@ -484,10 +489,13 @@ struct Server::Impl {
     // answer. Guarded by answers_mutex.
     std::mutex answers_mutex;
     std::vector<std::pair<std::shared_ptr<detail::Connection>, Response>> answers;
+    std::vector<std::function<void()>> io_jobs;  // Responder::run_on_io's, run before the answers
     bool answers_posted = false;
 
     void accept();
     void hand_in(std::shared_ptr<detail::Connection> connection, Response response);
+    void hand_in(std::function<void()> job);
+    void post_answers_locked(std::unique_lock<std::mutex>& lock);
     void take_answers();
 };
 
@@ -531,7 +539,13 @@ public:
     // the handler (on this connection's strand), else handed to the I/O threads.
     void deliver(Response response) override {
         if (handling_ == this) return finish(std::move(response), request_keep_alive_);
+        if (on_io_thread_) return deliver_here(std::move(response));  // no thread to wake
         server_.hand_in(shared_from_this(), std::move(response));
+    }
+
+    void run_on_io(std::function<void()> job) override {
+        if (on_io_thread_) return job();
+        server_.hand_in(std::move(job));
     }
 
     // On this connection's strand, from the I/O threads' batch of answers.
@@ -731,28 +745,50 @@ private:
     // The connection whose asynchronous handler this thread is running (so an answer given
     // inside it is written at once).
     static thread_local const Connection* handling_;
+
+public:
+    // Set on a server's I/O threads: an answer given there needs no hand-over.
+    static thread_local bool on_io_thread_;
 };
 
 thread_local const Connection* Connection::handling_ = nullptr;
+thread_local bool Connection::on_io_thread_ = false;
 
 }  // namespace detail
 
 void Server::Impl::hand_in(std::shared_ptr<detail::Connection> connection, Response response) {
-    {
-        std::lock_guard lock(answers_mutex);
-        answers.emplace_back(std::move(connection), std::move(response));
-        if (answers_posted) return;  // the job already posted takes this one too
-        answers_posted = true;
-    }
+    std::unique_lock lock(answers_mutex);
+    answers.emplace_back(std::move(connection), std::move(response));
+    post_answers_locked(lock);
+}
+
+void Server::Impl::hand_in(std::function<void()> job) {
+    std::unique_lock lock(answers_mutex);
+    io_jobs.push_back(std::move(job));
+    post_answers_locked(lock);
+}
+
+void Server::Impl::post_answers_locked(std::unique_lock<std::mutex>& lock) {
+    if (answers_posted) return;  // the job already posted takes this one too
+    answers_posted = true;
+    lock.unlock();
     net::post(ioc, [this] { take_answers(); });
 }
 
 void Server::Impl::take_answers() {
+    std::vector<std::function<void()>> jobs;
     std::vector<std::pair<std::shared_ptr<detail::Connection>, Response>> batch;
     {
         std::lock_guard lock(answers_mutex);
+        jobs.swap(io_jobs);
         batch.swap(answers);
         answers_posted = false;
+    }
+    for (auto& job : jobs) {
+        try {
+            job();
+        } catch (...) {  // an adapter's job: what it owed is answered by its responder's destructor
+        }
     }
     for (auto& [connection, response] : batch) connection->deliver_here(std::move(response));
 }
@@ -824,7 +860,11 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, std::unique
     const std::size_t n = std::max<std::size_t>(1, impl->options.threads);
     const std::size_t io_threads = std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
     if (n > io_threads) impl->pool.emplace(n);
-    for (std::size_t i = 0; i < io_threads; ++i) impl->threads.emplace_back([io = &impl->ioc] { io->run(); });
+    for (std::size_t i = 0; i < io_threads; ++i)
+        impl->threads.emplace_back([io = &impl->ioc] {
+            detail::Connection::on_io_thread_ = true;
+            io->run();
+        });
     return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

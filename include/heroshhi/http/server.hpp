@@ -62,6 +62,8 @@ public:
         virtual void deliver(Response response) = 0;
         /// Runs `job` on a thread that may block.
         virtual void run_blocking(std::function<void()> job) = 0;
+        /// Runs `job` on one of the server's I/O threads (here, by default).
+        virtual void run_on_io(std::function<void()> job) { job(); }
     };
 
     using Deliver = std::function<void(Response)>;
@@ -86,6 +88,10 @@ public:
     /// pass blocking work on to the responder they wrap. What `job` throws is dropped on the
     /// handler pool, and reaches the caller when it runs inline.
     void run_blocking(std::function<void()> job) const;
+    /// Runs `job` on one of the server's I/O threads, soon; it must not block. For adapters whose
+    /// work on an answer (counting, logging) should not run on the thread that gave it (a store's
+    /// committer, say). A responder not from a server runs it at once.
+    void run_on_io(std::function<void()> job) const;
     /// Whether an answer is still owed (false once answered, or when moved from).
     bool pending() const noexcept { return sink_ != nullptr; }
 

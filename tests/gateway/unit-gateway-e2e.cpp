@@ -95,6 +95,37 @@ TEST_CASE("a STOP webhook blocks sends through the API; START lets them through 
     CHECK(received[2].body.find("Hello") != std::string::npos);
 }
 
+TEST_CASE("a plain inbound message is answered once stored, opens the window, and is counted like any request") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    const std::string to_lead = R"({"to": "+14155550125", "text": "Hello"})";
+    auto closed = post(c, "/v1/messages", bearer(owner), to_lead);
+    CHECK(closed.status == 403);
+    check_error_shape(closed, "outside_window");
+
+    // The first delivery loads the tenant; the second takes the path that waits for no thread.
+    for (const char* wamid : {"wamid.plain.1", "wamid.plain.2"}) {
+        CAPTURE(wamid);
+        const std::string hello = inbound_text("14155550125", wamid, "Is the offer still on?");
+        Headers headers = signed_headers(hello);
+        headers.emplace_back("X-Request-Id", std::string("wh-") + wamid);
+        auto r = post(c, "/webhooks/whatsapp", headers, hello);
+        CHECK(r.status == 200);
+        CHECK(r.body == R"({"ok":true})");
+        CHECK(r.header("x-request-id") == std::string("wh-") + wamid);
+        CHECK(r.header("ratelimit-policy").starts_with("\"webhook\";q="));
+        CHECK(r.header("ratelimit").starts_with("\"webhook\";r="));
+        CHECK(r.header("x-frame-options") == "DENY");
+        CHECK(r.header("cache-control") == "no-store");
+    }
+    CHECK(post(c, "/v1/messages", bearer(owner), to_lead).status == 202);
+
+    auto m = get(c, "/metrics");
+    CHECK(m.body.find("heroshhi_http_requests_total{route=\"/webhooks/whatsapp\",status=\"200\"} 2") != std::string::npos);
+    CHECK(m.body.find("heroshhi_webhook_events_total{kind=\"delivery\",status=\"200\"} 2") != std::string::npos);
+}
+
 TEST_CASE("a missing or wrong signature is refused with 401 and stores nothing") {
     RunningGateway gw;
     gateway::LoopbackClient c(gw.port());

@@ -544,8 +544,11 @@ public:
     }
 
     void run_on_io(std::function<void()> job) override {
-        if (on_io_thread_) return job();
-        server_.hand_in(std::move(job));
+        if (!on_io_thread_) return server_.hand_in(std::move(job));
+        try {
+            job();
+        } catch (...) {  // as take_answers: it must not end the I/O thread
+        }
     }
 
     // On this connection's strand, from the I/O threads' batch of answers.

@@ -437,12 +437,7 @@ struct Engine::Impl {
     // If `phone` is an erased number of the tenant, replays its history into the index (and
     // forgets the tag: the index holds it now). Returns whether it was one.
     Result<bool> rehydrate(const TenantId& tenant, const PhoneNumber& phone) {
-        if (!any_erased.load()) return false;
-        {
-            std::lock_guard lock(tenants_mutex);
-            auto t = erased.find(tenant);
-            if (t == erased.end() || t->second.empty()) return false;
-        }
+        if (!has_erased(tenant)) return false;
         auto tag = tag_of(tenant, phone);  // outside the lock: an HMAC
         if (!tag) return tag.error();
         std::lock_guard lock(tenants_mutex);

@@ -46,15 +46,24 @@ struct Outcomes {
     }
 };
 
-}  // namespace
-
-TEST_CASE("a plain message is taken, and opens the window only once the store has it") {
+/// An engine over a DeferredStore, able to erase numbers; no tenant loaded yet.
+struct Fixture {
     DeferredStore store;
     ManualClock clock{start_time};
-    Engine engine{store, clock};
+    const crypto::BlindIndex index = crypto::BlindIndex::create(test_support::key_of(0xE1)).value();
+    Engine engine{store, clock, [this] {
+                      EngineOptions o;
+                      o.blind_index = &index;
+                      return o;
+                  }()};
+    Outcomes outcomes;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "a plain message is taken, and opens the window only once the store has it") {
     REQUIRE(engine.warm(acme).has_value());
     const PhoneNumber lead = phone("+14155550123");
-    Outcomes outcomes;
 
     Engine::InboundDone done = outcomes.sink();
     REQUIRE(engine.on_inbound_async(text_from(lead, "Is the offer still on?"), std::move(done)));
@@ -75,13 +84,9 @@ TEST_CASE("a plain message is taken, and opens the window only once the store ha
     CHECK(*stored == start_time);
 }
 
-TEST_CASE("a write that fails reaches the caller, and the window stays closed") {
-    DeferredStore store;
-    ManualClock clock{start_time};
-    Engine engine{store, clock};
+TEST_CASE_FIXTURE(Fixture, "a write that fails reaches the caller, and the window stays closed") {
     REQUIRE(engine.warm(acme).has_value());
     const PhoneNumber lead = phone("+14155550124");
-    Outcomes outcomes;
     REQUIRE(engine.on_inbound_async(text_from(lead, "hello"), outcomes.sink()));
     store.complete_one(Error(storage::StorageErrc::full, "disk full"));
     REQUIRE(outcomes.size() == 1);
@@ -90,12 +95,8 @@ TEST_CASE("a write that fails reaches the caller, and the window stays closed") 
     CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::outside_window);
 }
 
-TEST_CASE("keywords, an unloaded tenant and a store without the path are not taken, and change nothing") {
-    DeferredStore store;
-    ManualClock clock{start_time};
-    Engine engine{store, clock};
+TEST_CASE_FIXTURE(Fixture, "keywords, an unloaded tenant and a store without the path are not taken, and change nothing") {
     const PhoneNumber lead = phone("+14155550125");
-    Outcomes outcomes;
     Engine::InboundDone done = outcomes.sink();
 
     CHECK_FALSE(engine.on_inbound_async(text_from(lead, "hello"), std::move(done)));  // acme not loaded yet
@@ -147,17 +148,10 @@ TEST_CASE("the engine waits for the completions it handed out before it goes") {
     committer.join();
 }
 
-TEST_CASE("once a number was erased, inbound messages take the blocking way (an erased number is known by its history)") {
-    DeferredStore store;
-    ManualClock clock{start_time};
-    const crypto::BlindIndex index = crypto::BlindIndex::create(test_support::key_of(0xE1)).value();
-    EngineOptions options;
-    options.blind_index = &index;
-    Engine engine{store, clock, options};
+TEST_CASE_FIXTURE(Fixture, "once a number was erased, inbound messages take the blocking way (an erased number is known by its history)") {
     REQUIRE(engine.warm(acme).has_value());
     const PhoneNumber erased = phone("+14155550127");
     REQUIRE(engine.on_inbound(text_from(erased, "STOP")).has_value());
-    Outcomes outcomes;
     Engine::InboundDone done = outcomes.sink();
     REQUIRE(engine.on_inbound_async(text_from(phone("+14155550128"), "hello"), std::move(done)));
     store.complete_one();
@@ -179,13 +173,7 @@ TEST_CASE("once a number was erased, inbound messages take the blocking way (an 
     CHECK(outcomes.size() == 3);
 }
 
-TEST_CASE("a number erased in one tenant leaves another tenant's plain messages on the asynchronous path") {
-    DeferredStore store;
-    ManualClock clock{start_time};
-    const crypto::BlindIndex index = crypto::BlindIndex::create(test_support::key_of(0xE2)).value();
-    EngineOptions options;
-    options.blind_index = &index;
-    Engine engine{store, clock, options};
+TEST_CASE_FIXTURE(Fixture, "a number erased in one tenant leaves another tenant's plain messages on the asynchronous path") {
     const TenantId globex{"globex"};
     REQUIRE(engine.warm(acme).has_value());
     REQUIRE(engine.warm(globex).has_value());
@@ -193,7 +181,6 @@ TEST_CASE("a number erased in one tenant leaves another tenant's plain messages 
     REQUIRE(engine.on_inbound(text_from(erased, "STOP")).has_value());
     REQUIRE(engine.erase_number(acme, erased, UserId{"dpo"}).has_value());
 
-    Outcomes outcomes;
     Engine::InboundDone done = outcomes.sink();
     CHECK_FALSE(engine.on_inbound_async(text_from(erased, "hello"), std::move(done)));  // acme's erased number: blocking
     REQUIRE(done);

@@ -1566,8 +1566,9 @@ void App::handle_async(http::Request request, http::Responder responder) {
     Impl& impl = *impl_;
     Impl::Params params;
     bool path_known = false;
-    const Impl::Route* route = impl.match(request, params, path_known);
-    if (route == nullptr || route->handler != &Impl::whatsapp_webhook || request.method != "POST") {
+    // Only the WhatsApp delivery has a path that waits for nothing; everything else is handle()'s.
+    const Impl::Route* route = request.method == "POST" ? impl.match(request, params, path_known) : nullptr;
+    if (route == nullptr || route->handler != &Impl::whatsapp_webhook) {
         return responder.answer_with([this, request = std::move(request)] { return handle(request); });
     }
     // What dispatch() does for this route, without waiting: the limiter is in memory, and the

@@ -535,11 +535,11 @@ public:
         });
     }
 
-    // Responder::Sink: an asynchronous handler's answer, written at once when it is given inside
-    // the handler (on this connection's strand), else handed to the I/O threads.
+    // Responder::Sink: an asynchronous handler's answer. On an I/O thread it goes straight to the
+    // strand (at once when given inside the handler, which runs on it); from other threads it is
+    // handed to the I/O threads in a batch.
     void deliver(Response response) override {
-        if (handling_ == this) return finish(std::move(response), request_keep_alive_);
-        if (on_io_thread_) return deliver_here(std::move(response));  // no thread to wake
+        if (on_io_thread_) return deliver_here(std::move(response));
         server_.hand_in(shared_from_this(), std::move(response));
     }
 
@@ -617,12 +617,10 @@ private:
 
         if (server_.async_handler) {
             request_keep_alive_ = keep_alive;
-            handling_ = this;
             try {
                 server_.async_handler(std::move(request), Responder(std::shared_ptr<Responder::Sink>(shared_from_this())));
             } catch (...) {  // the responder, destroyed unanswered on the way out, answered 500
             }
-            handling_ = nullptr;
             return;
         }
         if (!server_.pool) {
@@ -745,16 +743,12 @@ private:
     bool busy_ = false;
     bool keep_alive_ = true;
     bool request_keep_alive_ = true;  // what the request being answered asked for
-    // The connection whose asynchronous handler this thread is running (so an answer given
-    // inside it is written at once).
-    static thread_local const Connection* handling_;
 
 public:
     // Set on a server's I/O threads: an answer given there needs no hand-over.
     static thread_local bool on_io_thread_;
 };
 
-thread_local const Connection* Connection::handling_ = nullptr;
 thread_local bool Connection::on_io_thread_ = false;
 
 }  // namespace detail

@@ -74,37 +74,25 @@ struct Webhook::Impl {
         return {};
     }
 
-    /// Every event of a verified, parsed delivery, in the order ingest() gives.
+    /// Every event of a verified, parsed delivery: messages, then preferences, then statuses.
     Result<WebhookReport> record(const WebhookPayload& payload) {
         WebhookReport report;
         report.skipped = payload.skipped.size();
-        for (const InboundEvent& m : payload.messages) {
-            auto tenant = options.tenant_for(m.phone_number_id);
-            if (!tenant) return tenant.error();
-            if (!*tenant) {
-                ++report.ignored;
-                continue;
+        auto each = [&](const auto& events, auto record_one) -> Result<void> {
+            for (const auto& event : events) {
+                auto tenant = options.tenant_for(event.phone_number_id);
+                if (!tenant) return tenant.error();
+                if (!*tenant) {
+                    ++report.ignored;
+                    continue;
+                }
+                if (auto r = (this->*record_one)(event, **tenant, report); !r) return r.error();
             }
-            if (auto r = record_message(m, **tenant, report); !r) return r.error();
-        }
-        for (const PreferenceEvent& p : payload.preferences) {
-            auto tenant = options.tenant_for(p.phone_number_id);
-            if (!tenant) return tenant.error();
-            if (!*tenant) {
-                ++report.ignored;
-                continue;
-            }
-            if (auto r = record_preference(p, **tenant, report); !r) return r.error();
-        }
-        for (const StatusEvent& s : payload.statuses) {
-            auto tenant = options.tenant_for(s.phone_number_id);
-            if (!tenant) return tenant.error();
-            if (!*tenant) {
-                ++report.ignored;
-                continue;
-            }
-            if (auto r = record_status(s, **tenant, report); !r) return r.error();
-        }
+            return {};
+        };
+        if (auto r = each(payload.messages, &Impl::record_message); !r) return r.error();
+        if (auto r = each(payload.preferences, &Impl::record_preference); !r) return r.error();
+        if (auto r = each(payload.statuses, &Impl::record_status); !r) return r.error();
         return report;
     }
 

@@ -48,6 +48,8 @@
 #include <heroshhi/whatsapp/cloud_api_transport.hpp>
 #include <heroshhi/whatsapp/webhook.hpp>
 
+#include "reply_queue.hpp"
+
 namespace heroshhi::gateway {
 namespace {
 
@@ -77,6 +79,7 @@ public:
             {"heroshhi_sends_total", "Sends handed to the transport, by outcome."},
             {"heroshhi_webhook_events_total", "Webhook events processed, by kind."},
             {"heroshhi_sweep_rows_total", "Rows removed by retention sweeps, by category."},
+            {"heroshhi_replies_dropped_total", "Replies (opt-out confirmations, help) dropped: the reply queue was full."},
         };
         std::lock_guard lock(mutex_);
         std::string out;
@@ -335,8 +338,9 @@ struct App::Impl {
     std::mutex messengers_mutex;
     std::unordered_map<std::string, std::shared_ptr<messaging::Messenger>> messengers;
     Result<std::shared_ptr<messaging::Messenger>> messenger_for(const TenantId& tenant);
-    // Sends a reply the engine asked for (opt-out confirmation, help) through the gate.
-    void send_reply(const whatsapp::PendingReply& reply);
+    // Sends a reply the engine asked for (opt-out confirmation, help) through the gate, on the
+    // reply queue's thread: nullopt when done with it, or when to try again (paced).
+    std::optional<std::chrono::milliseconds> send_reply(const whatsapp::PendingReply& reply);
     // A refusal when the tenant's account was terminated (or cannot be read: fail closed): sends
     // stop at termination, while its data waits out the 30 days before deletion. The refused
     // attempt (`action` by `actor`) is audited and counted; an attempt on an open account is
@@ -394,6 +398,9 @@ struct App::Impl {
     Response tenant_legal_hold(const Context&);
     Response lead_legal_hold(const Context&);
     Response audit_verify(const Context&);
+
+    // Last: destroyed first, so its thread stops before what the replies it sends use.
+    std::unique_ptr<ReplyQueue> replies;
 };
 
 void App::Impl::add_routes() {
@@ -595,14 +602,17 @@ std::optional<Response> App::Impl::closed_account_refusal(const TenantId& tenant
                                "; it sends no more messages.");
 }
 
-void App::Impl::send_reply(const whatsapp::PendingReply& reply) {
+std::optional<std::chrono::milliseconds> App::Impl::send_reply(const whatsapp::PendingReply& reply) {
     if (closed_account_refusal(reply.tenant, audit::Actor::system(), "send." + std::string(messaging::to_string(reply.kind)),
                                ""))
-        return;
+        return std::nullopt;
     auto messenger = messenger_for(reply.tenant);
-    if (!messenger) return;
+    if (!messenger) return std::nullopt;
     auto sent = (*messenger)->send_as_system(reply.tenant, messaging::make_reply(reply.to, reply.text, reply.kind));
-    if (sent) count_send(*sent);
+    if (!sent) return std::nullopt;
+    if (sent->status == messaging::SendStatus::paced) return sent->retry_after;  // counted when it goes
+    count_send(*sent);
+    return std::nullopt;
 }
 
 // --- handlers --------------------------------------------------------------------------------------
@@ -1397,6 +1407,7 @@ Response App::Impl::audit_verify(const Context& c) {
 
 App::App(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 App::~App() = default;
+bool App::wait_for_replies(std::chrono::milliseconds timeout) { return impl_->replies->wait_idle(timeout); }
 Directory& App::directory() { return *impl_->directory; }
 
 Result<void> App::register_tenant(const Tenant& tenant) {
@@ -1506,7 +1517,12 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
         if (!*tenant) return std::optional<TenantId>();
         return std::optional<TenantId>(TenantId(**tenant));
     };
-    webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { self->send_reply(reply); };
+    // Replies go out after the delivery is answered, at the number's pace (reply_queue.hpp).
+    impl->replies = std::make_unique<ReplyQueue>(
+        [self](const whatsapp::PendingReply& reply) { return self->send_reply(reply); }, ReplyQueue::Options{});
+    webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) {
+        if (!self->replies->push(reply)) self->metrics.add("heroshhi_replies_dropped_total");
+    };
     webhook_options.messages = &impl->store->messages();
     auto webhook = whatsapp::Webhook::create(*impl->engine, std::move(webhook_options));
     if (!webhook) return webhook.error();

@@ -7,6 +7,7 @@
 // The access log names the route, never the raw path (paths carry phone numbers).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -71,6 +72,11 @@ public:
     static std::vector<std::pair<std::string, std::string>> routes();
     /// The Prometheus text exposition that GET /metrics serves.
     std::string metrics_text() const;
+    /// The replies inbound messages asked for (opt-out confirmations, START and HELP answers) go
+    /// out after their delivery is answered, from a queue of their own, at the business number's
+    /// pace. Waits until every reply asked for so far has been sent or given up, or `timeout`
+    /// passes; true if none is left. For tests and the demo, which look at what was sent.
+    bool wait_for_replies(std::chrono::milliseconds timeout);
 
     struct Impl;
 

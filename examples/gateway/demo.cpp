@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -195,6 +196,8 @@ int run_demo(const DemoOptions& options, std::ostream& out, std::ostream& err) {
             out << "  " << s.title << "\n    -> " << response->status << ' ' << response->body
                 << (ok ? "" : "   (UNEXPECTED: wanted " + std::to_string(s.expected_status) + ")") << "\n";
         }
+        // Replies leave after their delivery is answered, from the app's reply queue.
+        (void)handler->wait_for_replies(std::chrono::seconds(10));
         out << "  Messages the fake Graph API received: " << (*fake)->received().size()
             << " (the opt-out confirmation, the START reply and the demo send)\n\n";
     }

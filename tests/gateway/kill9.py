@@ -37,8 +37,8 @@ args = parser.parse_args()
 rng = random.Random(args.seed)
 
 class FakeGraph(http.server.BaseHTTPRequestHandler):
-    """Takes the opt-out confirmations the gateway sends (an unreachable Graph API would make
-    every STOP wait for the messenger's network retries)."""
+    """Takes the opt-out confirmations the gateway sends (they leave from its reply queue after the
+    delivery is answered; an unreachable Graph API would keep that queue in network retries)."""
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):

@@ -63,6 +63,13 @@ public:
     std::uint16_t port() const { return server_->port(); }
     gateway::App& app() { return *app_; }
     testing::FakeGraphApi& graph() { return *fake_; }
+    /// What the fake Graph API has received once every reply asked for so far has gone out:
+    /// replies (opt-out confirmations, START and HELP answers) leave after their delivery is
+    /// answered, from the app's reply queue.
+    std::vector<testing::FakeGraphApi::Received> sent() {
+        REQUIRE(app_->wait_for_replies(std::chrono::seconds(10)));
+        return fake_->received();
+    }
     std::string db_path() const { return db_.str(); }
 
     /// A fresh API key of `role` in `tenant`.

@@ -84,13 +84,14 @@ TEST_CASE("a STOP webhook blocks sends through the API; START lets them through 
 
     const std::string start = inbound_text("14155550123", "wamid.start.1", "START");
     CHECK(post(c, "/webhooks/whatsapp", signed_headers(start), start).status == 200);
+    REQUIRE(gw.sent().size() == 2);  // the replies leave after their deliveries' answers: both are out
     auto sent = post(c, "/v1/messages", bearer(owner), send_text);
     CHECK(sent.status == 202);
     CHECK(body_of(sent)["provider_message_id"].get<std::string>().starts_with("wamid.fake."));
 
     // The fake Graph API saw the opt-out confirmation, the START reply and the send: never a
     // message while the contact was opted out other than the one confirmation.
-    const auto received = gw.graph().received();
+    const auto received = gw.sent();
     REQUIRE(received.size() == 3);
     CHECK(received[2].body.find("Hello") != std::string::npos);
 }
@@ -162,7 +163,29 @@ TEST_CASE("a redelivered webhook is recorded once") {
     const std::string stop = inbound_text("14155550123", "wamid.stop.dup", "STOP");
     for (int i = 0; i < 3; ++i) CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
     CHECK(body_of(get(c, "/v1/contacts/+14155550123/consent", bearer(owner)))["events"] == 1);
-    CHECK(gw.graph().received().size() == 1);  // one confirmation, not three
+    CHECK(gw.sent().size() == 1);  // one confirmation, not three
+}
+
+TEST_CASE("a STOP is answered once stored, before its confirmation goes out; a slow Graph API holds up no delivery") {
+    RunningGateway gw;
+    gateway::LoopbackClient c(gw.port());
+    gw.graph().delay(std::chrono::seconds(3));  // every answer of the Graph API takes 3 s
+    const std::string stop = inbound_text("14155550140", "wamid.stop.140", "STOP");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+    // Answered while the confirmation still waits for the Graph API: nothing sent yet.
+    CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"sent\"}") == std::string::npos);
+    // Other deliveries go on meanwhile, a second STOP and its confirmation included.
+    const std::string hello = inbound_text("14155550141", "wamid.in.141", "hello");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(hello), hello).status == 200);
+    const std::string stop2 = inbound_text("14155550142", "wamid.stop.142", "STOP");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop2), stop2).status == 200);
+    CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"sent\"}") == std::string::npos);
+    // Then both confirmations go out, in the order they were asked for.
+    const auto received = gw.sent();
+    REQUIRE(received.size() == 2);
+    CHECK(received[0].body.find("14155550140") != std::string::npos);
+    CHECK(received[1].body.find("14155550142") != std::string::npos);
+    CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"sent\"} 2") != std::string::npos);
 }
 
 TEST_CASE("Stop promotions, user_preferences stop and error 131050 block marketing but not utility templates") {
@@ -550,7 +573,7 @@ TEST_CASE("a campaign sends to the sendable part of its audience and counts the 
     REQUIRE(post(c, "/v1/contacts/+14155550172/opt-out", bearer(owner), R"({"scope": "marketing"})").status == 201);
     for (const char* phone : {"+14155550170", "+14155550172", "+14155550173"})  // leads keep a history
         REQUIRE(post(c, "/v1/leads", bearer(owner), std::string(R"({"name": "L", "phone": ")") + phone + "\"}").status == 201);
-    const auto before = gw.graph().received().size();
+    const auto before = gw.sent().size();  // the confirmation of 0171's STOP included
     const std::string campaign = R"({"id": "spring", "to": ["+14155550170", "+14155550171", "+14155550172",
         "+1 415 555 0170", "nonsense", "+14155550173"], "template": {"name": "spring_sale", "category": "utility"}})";
     auto r = post(c, "/v1/campaigns", bearer(owner), campaign);
@@ -561,7 +584,7 @@ TEST_CASE("a campaign sends to the sendable part of its audience and counts the 
     CHECK(report["excluded"]["duplicates"] == 1);
     CHECK(report["excluded"]["invalid_number"] == 1);
     CHECK(report["invalid_positions"] == json::array({4}));
-    const auto received = gw.graph().received();
+    const auto received = gw.sent();
     CHECK(received.size() == before + 3);
     for (std::size_t i = before; i < received.size(); ++i)
         CHECK(received[i].body.find("14155550171") == std::string::npos);  // the opted-out contact got nothing
@@ -630,6 +653,7 @@ TEST_CASE("the retention sweep: a dry run reports, the real run deletes, opt-out
     const std::string stop = inbound_text("14155550192", "wamid.after-close", "STOP");
     REQUIRE(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
     CHECK(body_of(get(c, "/v1/contacts/+14155550192/consent", bearer(owner)))["opted_out"] == true);
+    REQUIRE(gw.app().wait_for_replies(std::chrono::seconds(10)));  // the confirmation's refusal is counted
     CHECK(get(c, "/metrics").body.find("heroshhi_sends_total{outcome=\"account_closed\"} 3") != std::string::npos);
     // Each refused attempt is in the trail, with who tried it.
     const auto refused_in_trail = [&](const std::string& action, const std::string& actor) {

@@ -1,0 +1,143 @@
+// The gateway's reply queue: replies go out after their delivery is answered, in order, at the
+// pace the attempt asks for, within a bound, and stop in bounded time.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <heroshhi/core/phone_number.hpp>
+
+#include "reply_queue.hpp"
+
+using namespace heroshhi;
+using namespace std::chrono_literals;
+using gateway::ReplyQueue;
+
+namespace {
+
+whatsapp::PendingReply reply(const std::string& text) {
+    return {TenantId("acme"), PhoneNumber::parse("+14155550100").value(), text, messaging::MessageKind::optout_confirmation};
+}
+
+// What the attempts saw, in order.
+class Log {
+public:
+    void add(const std::string& text) {
+        std::lock_guard lock(mutex_);
+        texts_.push_back(text);
+    }
+    std::vector<std::string> texts() const {
+        std::lock_guard lock(mutex_);
+        return texts_;
+    }
+
+private:
+    mutable std::mutex mutex_;
+    std::vector<std::string> texts_;
+};
+
+}  // namespace
+
+TEST_CASE("replies go out once each, in the order they were queued") {
+    Log log;
+    ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
+        log.add(r.text);
+        return std::nullopt;
+    }, {});
+    for (int i = 0; i < 50; ++i) REQUIRE(queue.push(reply(std::to_string(i))));
+    REQUIRE(queue.wait_idle(10s));
+    const auto texts = log.texts();
+    REQUIRE(texts.size() == 50);
+    for (int i = 0; i < 50; ++i) CHECK(texts[std::size_t(i)] == std::to_string(i));
+    CHECK(queue.dropped() == 0);
+}
+
+TEST_CASE("a paced reply is tried again after the wait it asks for, and the replies behind it wait") {
+    Log log;
+    std::atomic<int> paced_left{2};
+    ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
+        log.add(r.text);
+        if (r.text == "first" && paced_left.fetch_sub(1) > 0) return 20ms;
+        return std::nullopt;
+    }, {});
+    REQUIRE(queue.push(reply("first")));
+    REQUIRE(queue.push(reply("second")));
+    REQUIRE(queue.wait_idle(10s));
+    CHECK(log.texts() == std::vector<std::string>{"first", "first", "first", "second"});
+}
+
+TEST_CASE("a reply queued beyond the capacity is dropped and counted; the others go out") {
+    std::mutex gate;
+    std::unique_lock hold(gate);  // the first attempt waits here, so the queue fills up behind it
+    std::atomic<bool> holding{false};
+    Log log;
+    ReplyQueue::Options options;
+    options.capacity = 3;
+    ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
+        holding = true;
+        std::lock_guard pass(gate);
+        log.add(r.text);
+        return std::nullopt;
+    }, options);
+    REQUIRE(queue.push(reply("a")));
+    // Once the worker holds "a" the queue is empty, so the capacity counts b, c and d.
+    for (int i = 0; i < 10'000 && !holding.load(); ++i) std::this_thread::sleep_for(1ms);
+    REQUIRE(holding.load());
+    int taken = 0;
+    for (const char* t : {"b", "c", "d", "e", "f"}) taken += queue.push(reply(t)) ? 1 : 0;
+    CHECK(taken == 3);
+    CHECK(queue.dropped() == 2);
+    hold.unlock();
+    REQUIRE(queue.wait_idle(10s));
+    CHECK(log.texts() == std::vector<std::string>{"a", "b", "c", "d"});
+}
+
+TEST_CASE("an attempt that throws does not stop the replies behind it") {
+    Log log;
+    ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
+        if (r.text == "bad") throw std::runtime_error("transport exploded");
+        log.add(r.text);
+        return std::nullopt;
+    }, {});
+    REQUIRE(queue.push(reply("bad")));
+    REQUIRE(queue.push(reply("good")));
+    REQUIRE(queue.wait_idle(10s));
+    CHECK(log.texts() == std::vector<std::string>{"good"});
+}
+
+TEST_CASE("destroying the queue sends what it can within the drain time and drops the rest") {
+    std::atomic<int> attempts{0};
+    {
+        ReplyQueue::Options options;
+        options.drain_on_stop = 100ms;
+        ReplyQueue queue([&](const whatsapp::PendingReply&) -> std::optional<std::chrono::milliseconds> {
+            ++attempts;
+            std::this_thread::sleep_for(50ms);
+            return std::nullopt;
+        }, options);
+        for (int i = 0; i < 100; ++i) REQUIRE(queue.push(reply(std::to_string(i))));
+    }  // 100 replies of 50 ms each would take 5 s
+    CHECK(attempts.load() >= 1);
+    CHECK(attempts.load() < 100);
+}
+
+TEST_CASE("a reply paced past the drain time is dropped when the queue is destroyed") {
+    std::atomic<int> attempts{0};
+    {
+        ReplyQueue::Options options;
+        options.drain_on_stop = 50ms;
+        ReplyQueue queue([&](const whatsapp::PendingReply&) -> std::optional<std::chrono::milliseconds> {
+            ++attempts;
+            return std::chrono::milliseconds(5000);  // always paced, for longer than the drain
+        }, options);
+        REQUIRE(queue.push(reply("paced")));
+        for (int i = 0; i < 1000 && attempts.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+    }  // returns at the drain's deadline, not after the 5 s wait
+    CHECK(attempts.load() == 1);
+}

@@ -71,6 +71,11 @@ public:
         std::lock_guard lock(mutex_);
         counters_[series] += n;
     }
+    /// For a counter kept elsewhere (the reply queue's drops), copied in before the text is made.
+    void set(const std::string& series, std::uint64_t n) {
+        std::lock_guard lock(mutex_);
+        counters_[series] = n;
+    }
     std::string text() const {
         static const std::map<std::string, std::string> help{
             {"heroshhi_http_requests_total", "HTTP requests answered, by route and status."},
@@ -79,7 +84,7 @@ public:
             {"heroshhi_sends_total", "Sends handed to the transport, by outcome."},
             {"heroshhi_webhook_events_total", "Webhook events processed, by kind."},
             {"heroshhi_sweep_rows_total", "Rows removed by retention sweeps, by category."},
-            {"heroshhi_replies_dropped_total", "Replies (opt-out confirmations, help) dropped: the reply queue was full."},
+            {"heroshhi_replies_dropped_total", "Replies (opt-out confirmations, START and HELP answers) not sent: the reply queue was full, or a reply stayed paced past its time."},
         };
         std::lock_guard lock(mutex_);
         std::string out;
@@ -278,7 +283,7 @@ struct App::Impl {
     sanitize::LeadSchema lead_schema;
     sanitize::NoSqlGuard guard;
     std::string audit_key;
-    Metrics metrics;
+    mutable Metrics metrics;
     std::atomic<std::uint64_t> request_counter{0};
     // Made once: request ids are the counter and this, so that ids of two runs differ without a
     // call to the random generator on every request.
@@ -351,6 +356,11 @@ struct App::Impl {
     // allowed, otherwise the answer (403 with the reason, or the store's error: fail closed).
     std::optional<Response> refuse_unless(const Context& c, rbac::Action action, const rbac::Resource& resource);
     void count_send(const messaging::SendResult& r);
+    // The Prometheus text, with the reply queue's drops copied in.
+    std::string metrics_text() const {
+        metrics.set("heroshhi_replies_dropped_total", replies ? replies->dropped() : 0);
+        return metrics.text();
+    }
 
     LeadAccess open_lead(const Context& c, rbac::ResourceType type, rbac::Action action);
 
@@ -625,7 +635,7 @@ Response App::Impl::healthz(const Context&) {
 
 Response App::Impl::metrics_endpoint(const Context&) {
     Response r;
-    r.body = metrics.text();
+    r.body = metrics_text();
     r.content_type = "text/plain; version=0.0.4";
     return r;
 }
@@ -1435,7 +1445,7 @@ Result<retention::SweepReport> App::sweep(bool dry_run) {
     return impl_->sweeper->run(impl_->clock->now(), options);
 }
 Engine& App::engine() { return *impl_->engine; }
-std::string App::metrics_text() const { return impl_->metrics.text(); }
+std::string App::metrics_text() const { return impl_->metrics_text(); }
 
 std::vector<std::pair<std::string, std::string>> App::routes() {
     Impl table;
@@ -1520,9 +1530,7 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
     // Replies go out after the delivery is answered, at the number's pace (reply_queue.hpp).
     impl->replies = std::make_unique<ReplyQueue>(
         [self](const whatsapp::PendingReply& reply) { return self->send_reply(reply); }, ReplyQueue::Options{});
-    webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) {
-        if (!self->replies->push(reply)) self->metrics.add("heroshhi_replies_dropped_total");
-    };
+    webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { (void)self->replies->push(reply); };
     webhook_options.messages = &impl->store->messages();
     auto webhook = whatsapp::Webhook::create(*impl->engine, std::move(webhook_options));
     if (!webhook) return webhook.error();

@@ -6,34 +6,45 @@
 
 namespace heroshhi::gateway {
 
-ReplyQueue::ReplyQueue(Attempt attempt, Options options)
-    : attempt_(std::move(attempt)), options_(options), worker_([this] { run(); }) {}
+namespace {
+using Clock = std::chrono::steady_clock;
+}
+
+ReplyQueue::ReplyQueue(Attempt attempt, Options options) : attempt_(std::move(attempt)), options_(options) {
+    options_.workers = std::max<std::size_t>(1, options_.workers);
+    options_.max_retry_wait = std::max(options_.max_retry_wait, std::chrono::milliseconds(1));
+    for (std::size_t i = 0; i < options_.workers; ++i) shards_.push_back(std::make_unique<Shard>());
+    for (auto& shard : shards_) workers_.emplace_back([this, s = shard.get()] { run(*s); });
+}
 
 ReplyQueue::~ReplyQueue() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        stop_deadline_ = Clock::now() + options_.drain_on_stop;
     }
-    wake_.notify_all();
-    worker_.join();
+    for (auto& shard : shards_) shard->wake.notify_all();
+    for (auto& worker : workers_) worker.join();
 }
 
 bool ReplyQueue::push(whatsapp::PendingReply reply) {
+    Shard& shard = *shards_[std::hash<std::uint64_t>{}(reply.to.key()) % shards_.size()];
     {
         std::lock_guard lock(mutex_);
-        if (stopping_ || queue_.size() >= options_.capacity) {
+        if (stopping_ || queued_ >= options_.capacity) {
             ++dropped_;
             return false;
         }
-        queue_.push_back(std::move(reply));
+        shard.queue.push_back({std::move(reply), Clock::now()});
+        ++queued_;
     }
-    wake_.notify_one();
+    shard.wake.notify_one();
     return true;
 }
 
 bool ReplyQueue::wait_idle(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return idle_.wait_for(lock, timeout, [this] { return queue_.empty() && !busy_; });
+    return idle_.wait_for(lock, timeout, [this] { return idle(); });
 }
 
 std::size_t ReplyQueue::dropped() const {
@@ -41,48 +52,55 @@ std::size_t ReplyQueue::dropped() const {
     return dropped_;
 }
 
-void ReplyQueue::run() {
+bool ReplyQueue::past_stop_deadline() const { return stopping_ && Clock::now() >= stop_deadline_; }
+
+bool ReplyQueue::idle() const {
+    return queued_ == 0 && std::none_of(shards_.begin(), shards_.end(), [](const auto& s) { return s->busy; });
+}
+
+void ReplyQueue::run(Shard& shard) {
     std::unique_lock lock(mutex_);
-    std::optional<std::chrono::steady_clock::time_point> deadline;  // set once stopping
     for (;;) {
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (stopping_ && !deadline) deadline = std::chrono::steady_clock::now() + options_.drain_on_stop;
-        if (queue_.empty() || (deadline && std::chrono::steady_clock::now() >= *deadline)) break;
-        const whatsapp::PendingReply reply = std::move(queue_.front());
-        queue_.pop_front();
-        busy_ = true;
-        // Tried until done with, in order: the replies behind a paced one wait for it.
+        shard.wake.wait(lock, [&] { return stopping_ || !shard.queue.empty(); });
+        if (shard.queue.empty() || past_stop_deadline()) break;
+        const Queued next = std::move(shard.queue.front());
+        shard.queue.pop_front();
+        --queued_;
+        shard.busy = true;
+        // Tried until done with: the replies behind a paced one (in this shard) wait for it.
         for (;;) {
             lock.unlock();
             std::optional<std::chrono::milliseconds> again;
+            bool threw = false;
             try {
-                again = attempt_(reply);
+                again = attempt_(next.reply);
             } catch (...) {  // a reply that cannot be sent must not end the thread that sends the rest
+                threw = true;
             }
             lock.lock();
+            if (threw) ++dropped_;
             if (!again) break;
-            const auto wait = std::clamp(*again, std::chrono::milliseconds(1), options_.max_retry_wait);
-            auto until = std::chrono::steady_clock::now() + wait;
-            if (deadline) until = std::min(until, *deadline);
-            // A stop cuts the wait short, to the drain's deadline.
-            while (std::chrono::steady_clock::now() < until) {
-                wake_.wait_until(lock, until);
-                if (stopping_ && !deadline) {
-                    deadline = std::chrono::steady_clock::now() + options_.drain_on_stop;
-                    until = std::min(until, *deadline);
-                }
+            const auto until = std::min(Clock::now() + std::clamp(*again, std::chrono::milliseconds(1), options_.max_retry_wait),
+                                        next.queued_at + options_.give_up_after);
+            // Until the retry is due; a stop (seen under the lock, so never missed) ends the wait
+            // at the drain's deadline.
+            auto end = [&] { return stopping_ ? std::min(until, stop_deadline_) : until; };
+            while (Clock::now() < end()) {
+                const bool was_stopping = stopping_;
+                shard.wake.wait_until(lock, end(), [&] { return stopping_ != was_stopping; });
             }
-            if (deadline && std::chrono::steady_clock::now() >= *deadline) {
-                ++dropped_;  // the paced reply itself
+            if (past_stop_deadline() || Clock::now() >= next.queued_at + options_.give_up_after) {
+                ++dropped_;  // paced past the drain, or for too long
                 break;
             }
         }
-        busy_ = false;
-        if (queue_.empty()) idle_.notify_all();
+        shard.busy = false;
+        if (idle()) idle_.notify_all();
     }
-    dropped_ += queue_.size();
-    queue_.clear();
-    busy_ = false;
+    dropped_ += shard.queue.size();
+    queued_ -= shard.queue.size();
+    shard.queue.clear();
+    shard.busy = false;
     idle_.notify_all();
 }
 

@@ -70,6 +70,9 @@ TEST_CASE("a STOP webhook blocks sends through the API; START lets them through 
 
     const std::string stop = inbound_text("14155550123", "wamid.stop.1", "STOP");
     CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
+    // The confirmation leaves after the answer; it is out before the contact writes START (a
+    // START first would make it moot: the gate confirms only an opt-out still in force).
+    REQUIRE(gw.sent().size() == 1);
 
     auto refused = post(c, "/v1/messages", bearer(owner), send_text);
     CHECK(refused.status == 403);

@@ -2,7 +2,9 @@
 // pace the attempt asks for, within a bound, and stop in bounded time.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -21,8 +23,8 @@ using gateway::ReplyQueue;
 
 namespace {
 
-whatsapp::PendingReply reply(const std::string& text) {
-    return {TenantId("acme"), PhoneNumber::parse("+14155550100").value(), text, messaging::MessageKind::optout_confirmation};
+whatsapp::PendingReply reply(const std::string& text, const std::string& to = "+14155550100") {
+    return {TenantId("acme"), PhoneNumber::parse(to).value(), text, messaging::MessageKind::optout_confirmation};
 }
 
 // What the attempts saw, in order.
@@ -79,12 +81,19 @@ TEST_CASE("a reply queued beyond the capacity is dropped and counted; the others
     Log log;
     ReplyQueue::Options options;
     options.capacity = 3;
+    options.workers = 1;
     ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
         holding = true;
         std::lock_guard pass(gate);
         log.add(r.text);
         return std::nullopt;
     }, options);
+    struct Release {  // before the queue goes (its destructor joins the worker held at the gate)
+        std::unique_lock<std::mutex>& hold;
+        ~Release() {
+            if (hold.owns_lock()) hold.unlock();
+        }
+    } release{hold};
     REQUIRE(queue.push(reply("a")));
     // Once the worker holds "a" the queue is empty, so the capacity counts b, c and d.
     for (int i = 0; i < 10'000 && !holding.load(); ++i) std::this_thread::sleep_for(1ms);
@@ -140,4 +149,58 @@ TEST_CASE("a reply paced past the drain time is dropped when the queue is destro
         for (int i = 0; i < 1000 && attempts.load() == 0; ++i) std::this_thread::sleep_for(1ms);
     }  // returns at the drain's deadline, not after the 5 s wait
     CHECK(attempts.load() == 1);
+}
+
+TEST_CASE("a reply waiting for its pacing slot holds up only its own recipients' share") {
+    // Recipient A's reply stays paced; the replies to the others go out meanwhile, each
+    // recipient's in order.
+    Log log;
+    std::atomic<bool> stop_pacing{false};
+    ReplyQueue::Options options;
+    options.workers = 4;
+    ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
+        if (r.text == "A" && !stop_pacing.load()) return 5ms;
+        log.add(r.text);
+        return std::nullopt;
+    }, options);
+    REQUIRE(queue.push(reply("A", "+14155550100")));
+    int others = 0;
+    for (int i = 1; i <= 20; ++i) {
+        const std::string to = "+141555501" + std::string(i < 10 ? "0" : "") + std::to_string(i);
+        REQUIRE(queue.push(reply(to + "/1", to)));
+        REQUIRE(queue.push(reply(to + "/2", to)));
+        others += 2;
+    }
+    // With four workers some of the twenty recipients share no worker with A: their replies go out
+    // while A's is still paced.
+    for (int i = 0; i < 10'000 && log.texts().empty(); ++i) std::this_thread::sleep_for(1ms);
+    CHECK_FALSE(log.texts().empty());
+    stop_pacing = true;
+    REQUIRE(queue.wait_idle(10s));
+    const auto texts = log.texts();
+    CHECK(texts.size() == std::size_t(others) + 1);
+    for (std::size_t i = 0; i < texts.size(); ++i) {  // "<to>/2" never before "<to>/1"
+        if (texts[i].ends_with("/2")) {
+            const std::string first = texts[i].substr(0, texts[i].size() - 1) + "1";
+            CHECK(std::find(texts.begin(), texts.begin() + std::ptrdiff_t(i), first) != texts.begin() + std::ptrdiff_t(i));
+        }
+    }
+    CHECK(queue.dropped() == 0);
+}
+
+TEST_CASE("a reply still paced after give_up_after is dropped and counted, and the next one goes") {
+    Log log;
+    ReplyQueue::Options options;
+    options.workers = 1;
+    options.give_up_after = 30ms;
+    ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
+        if (r.text == "forever") return 5ms;
+        log.add(r.text);
+        return std::nullopt;
+    }, options);
+    REQUIRE(queue.push(reply("forever")));
+    REQUIRE(queue.push(reply("next")));
+    REQUIRE(queue.wait_idle(10s));
+    CHECK(log.texts() == std::vector<std::string>{"next"});
+    CHECK(queue.dropped() == 1);
 }

@@ -96,7 +96,7 @@ def start():
 
 
 def stop_body(n):
-    wa_id = "1415556%04d" % n
+    wa_id = "14155%06d" % n
     return json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "9", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550001111", "phone_number_id": NUMBER_ID},
@@ -192,7 +192,7 @@ try:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     lost = twice = 0
     for n in sorted(bodies):
-        conn.request("GET", "/v1/contacts/+1415556%04d/consent" % n, headers={"Authorization": "Bearer " + api_key})
+        conn.request("GET", "/v1/contacts/+14155%06d/consent" % n, headers={"Authorization": "Bearer " + api_key})
         resp = conn.getresponse()
         status = json.loads(resp.read())
         if resp.status != 200:

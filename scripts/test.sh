@@ -46,7 +46,7 @@ echo "== [2/4] clang + ASan/UBSan: build and test"
 echo "== [3/4] clang + ThreadSanitizer: build and run the concurrency tests"
 tsan_tests=(unit-suppression-index unit-ratelimit unit-audit unit-http-server unit-sqlite conformance-stores
             unit-optout-engine unit-engine-access unit-engine-inbound-async unit-whatsapp-webhook-async
-            unit-shared-store unit-postgres unit-postgres-change-feed)
+            unit-reply-queue unit-shared-store unit-postgres unit-postgres-change-feed)
 HEROSHHI_BUILD_TARGETS="${tsan_tests[*]}" "$root/scripts/build.sh" "$root/build/test-tsan" \
   -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++ \
   -DHEROSHHI_WERROR=ON -DHEROSHHI_SANITIZE=thread \

@@ -1,5 +1,6 @@
-// The gateway's reply queue: replies go out after their delivery is answered, in order, at the
-// pace the attempt asks for, within a bound, and stop in bounded time.
+// The gateway's reply queue (examples/gateway/reply_queue.hpp): replies go out after their
+// delivery is answered, each recipient's in order, at the pace the attempt asks for, within a
+// bound, and stop in bounded time. Built in every tree, the ThreadSanitizer one included.
 #include <doctest/doctest.h>
 
 #include <algorithm>

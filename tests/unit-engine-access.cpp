@@ -8,6 +8,8 @@
 
 #include <sstream>
 
+#include "support/forwarding_store.hpp"
+
 using namespace heroshhi;
 using namespace std::chrono_literals;
 using messaging::MessageKind;
@@ -21,18 +23,10 @@ const TenantId globex{"globex"};
 const Timestamp start_time = from_unix_ms(1'793'628'187'000);  // 2026-11-02T14:03:07Z
 
 /// Every port of a MemoryStore, except that the audit port can be made to fail on its own.
-class AuditFailingStore final : public storage::StoreSet, private storage::AuditStore {
+class AuditFailingStore final : public test_support::MemoryBackedStore, private storage::AuditStore {
 public:
-    storage::ContactStore& contacts() override { return inner.contacts(); }
-    storage::MessageStore& messages() override { return inner.messages(); }
-    storage::OptOutStore& optouts() override { return inner.optouts(); }
-    storage::ConsentStore& consents() override { return inner.consents(); }
-    storage::ActivityStore& activity() override { return inner.activity(); }
-    storage::DedupStore& dedup() override { return inner.dedup(); }
     storage::AuditStore& audit() override { return *this; }
-    storage::RequestStore& requests() override { return inner.requests(); }
 
-    mutable storage::MemoryStore inner;
     bool failing = false;
 
 private:

@@ -429,15 +429,16 @@ std::unique_ptr<http::Server> serve_async(http::AsyncHandler handler, http::Serv
     return std::move(server).value();
 }
 
-// Responders handed over by a handler, to be answered by the test from its own thread.
+// Responders handed over by a handler, with their request's path, to be answered by the test
+// from its own thread.
 struct Parked {
     std::mutex m;
     std::condition_variable arrived;
-    std::vector<http::Responder> owed;
+    std::vector<std::pair<std::string, http::Responder>> owed;
 
-    void park(http::Responder r) {
+    void park(http::Responder r, std::string path = {}) {
         std::lock_guard lock(m);
-        owed.push_back(std::move(r));
+        owed.emplace_back(std::move(path), std::move(r));
         arrived.notify_all();
     }
     bool wait_for(std::size_t n) {
@@ -446,9 +447,14 @@ struct Parked {
     }
     http::Responder take() {
         std::lock_guard lock(m);
-        http::Responder r = std::move(owed.front());
+        http::Responder r = std::move(owed.front().second);
         owed.erase(owed.begin());
         return r;
+    }
+    // Answers every parked responder in one go, each with what `answer` makes of its path.
+    void answer_all(const std::function<http::Response(const std::string&)>& answer) {
+        std::lock_guard lock(m);
+        for (auto& [path, r] : owed) r.answer(answer(path));
     }
 };
 
@@ -642,13 +648,9 @@ TEST_CASE("a responder made of functions answers once, and 500 when dropped or r
 }
 
 TEST_CASE("many answers given at once from another thread each reach their own connection") {
-    std::mutex m;
-    std::condition_variable arrived;
-    std::vector<std::pair<std::string, http::Responder>> owed;
+    Parked parked;
     auto server = serve_async([&](http::Request r, http::Responder out) {
-        std::lock_guard lock(m);
-        owed.emplace_back(std::string(r.path()), std::move(out));
-        arrived.notify_all();
+        parked.park(std::move(out), std::string(r.path()));
     });
     constexpr int n = 40;
     std::vector<std::unique_ptr<Client>> clients;
@@ -656,13 +658,9 @@ TEST_CASE("many answers given at once from another thread each reach their own c
         clients.push_back(std::make_unique<Client>(server->port()));
         clients.back()->send("GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n");
     }
-    {
-        std::unique_lock lock(m);
-        REQUIRE(arrived.wait_for(lock, 10s, [&] { return owed.size() == std::size_t(n); }));
-    }
+    REQUIRE(parked.wait_for(n));
     std::thread answering([&] {  // all at once, each naming the request it answers
-        std::lock_guard lock(m);
-        for (auto& [path, r] : owed) r.answer(text("answer to " + path));
+        parked.answer_all([](const std::string& path) { return text("answer to " + path); });
     });
     answering.join();
     for (int i = 0; i < n; ++i) {

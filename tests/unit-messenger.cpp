@@ -19,6 +19,8 @@
 #include <mutex>
 #include <thread>
 
+#include "support/forwarding_store.hpp"
+
 using namespace heroshhi;
 using namespace std::chrono_literals;
 using messaging::MessageKind;
@@ -40,18 +42,10 @@ const Principal sales{UserId{"u-sales"}, acme, Role::sales, "north"};
 const Principal other_manager{UserId{"u-mgr"}, acme, Role::manager, "south"};
 
 /// A MemoryStore whose message history can be made to fail on its own.
-class HistoryFailingStore final : public storage::StoreSet, private storage::MessageStore {
+class HistoryFailingStore final : public test_support::MemoryBackedStore, private storage::MessageStore {
 public:
-    storage::ContactStore& contacts() override { return inner.contacts(); }
     storage::MessageStore& messages() override { return *this; }
-    storage::OptOutStore& optouts() override { return inner.optouts(); }
-    storage::ConsentStore& consents() override { return inner.consents(); }
-    storage::ActivityStore& activity() override { return inner.activity(); }
-    storage::DedupStore& dedup() override { return inner.dedup(); }
-    storage::AuditStore& audit() override { return inner.audit(); }
-    storage::RequestStore& requests() override { return inner.requests(); }
 
-    mutable storage::MemoryStore inner;
     std::atomic<bool> failing{false};
 
 private:

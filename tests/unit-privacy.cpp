@@ -4,6 +4,7 @@
 // register; on the memory store and on SQLite with and without field encryption.
 #include <doctest/doctest.h>
 
+#include "support/forwarding_store.hpp"
 #include "support/temp_db.hpp"
 #include "support/test_keys.hpp"
 
@@ -1104,20 +1105,9 @@ TEST_CASE("a legal hold blocks erasure with a clear reason, and the refusal is a
 namespace {
 
 /// A store set that keeps no accounts (a host's own database without them): everything else forwarded.
-class NoAccounts final : public storage::StoreSet {
+class NoAccounts final : public test_support::ForwardingStoreSet {
 public:
-    explicit NoAccounts(storage::StoreSet& inner) : inner_(inner) {}
-    storage::ContactStore& contacts() override { return inner_.contacts(); }
-    storage::MessageStore& messages() override { return inner_.messages(); }
-    storage::OptOutStore& optouts() override { return inner_.optouts(); }
-    storage::ConsentStore& consents() override { return inner_.consents(); }
-    storage::ActivityStore& activity() override { return inner_.activity(); }
-    storage::DedupStore& dedup() override { return inner_.dedup(); }
-    storage::AuditStore& audit() override { return inner_.audit(); }
-    storage::RequestStore& requests() override { return inner_.requests(); }
-
-private:
-    storage::StoreSet& inner_;
+    using ForwardingStoreSet::ForwardingStoreSet;
 };
 
 void hold_tenant(World& w, bool hold) {

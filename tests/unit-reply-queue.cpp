@@ -64,15 +64,23 @@ TEST_CASE("replies go out once each, in the order they were queued") {
 TEST_CASE("a paced reply is tried again after the wait it asks for, and the replies behind it wait") {
     Log log;
     std::atomic<int> paced_left{2};
+    std::vector<std::chrono::steady_clock::time_point> tries;  // of "first"; the worker's alone
+    ReplyQueue::Options options;
+    options.workers = 1;
     ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
         log.add(r.text);
-        if (r.text == "first" && paced_left.fetch_sub(1) > 0) return 20ms;
+        if (r.text != "first") return std::nullopt;
+        tries.push_back(std::chrono::steady_clock::now());
+        if (paced_left.fetch_sub(1) > 0) return 20ms;
         return std::nullopt;
-    }, {});
+    }, options);
     REQUIRE(queue.push(reply("first")));
     REQUIRE(queue.push(reply("second")));
     REQUIRE(queue.wait_idle(10s));
     CHECK(log.texts() == std::vector<std::string>{"first", "first", "first", "second"});
+    REQUIRE(tries.size() == 3);
+    CHECK(tries[1] - tries[0] >= 20ms);  // not sooner than asked
+    CHECK(tries[2] - tries[1] >= 20ms);
 }
 
 TEST_CASE("a reply queued beyond the capacity is dropped and counted; the others go out") {
@@ -119,6 +127,7 @@ TEST_CASE("an attempt that throws does not stop the replies behind it") {
     REQUIRE(queue.push(reply("good")));
     REQUIRE(queue.wait_idle(10s));
     CHECK(log.texts() == std::vector<std::string>{"good"});
+    CHECK(queue.dropped() == 1);  // the one that threw
 }
 
 TEST_CASE("destroying the queue sends what it can within the drain time and drops the rest") {
@@ -132,8 +141,9 @@ TEST_CASE("destroying the queue sends what it can within the drain time and drop
             return std::nullopt;
         }, options);
         for (int i = 0; i < 100; ++i) REQUIRE(queue.push(reply(std::to_string(i))));
+        for (int i = 0; i < 10'000 && attempts.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+        REQUIRE(attempts.load() >= 1);  // sending has begun
     }  // 100 replies of 50 ms each would take 5 s
-    CHECK(attempts.load() >= 1);
     CHECK(attempts.load() < 100);
 }
 
@@ -142,14 +152,17 @@ TEST_CASE("a reply paced past the drain time is dropped when the queue is destro
     {
         ReplyQueue::Options options;
         options.drain_on_stop = 50ms;
+        options.max_retry_wait = std::chrono::hours(1);
+        options.give_up_after = std::chrono::hours(2);
         ReplyQueue queue([&](const whatsapp::PendingReply&) -> std::optional<std::chrono::milliseconds> {
             ++attempts;
-            return std::chrono::milliseconds(5000);  // always paced, for longer than the drain
+            return std::chrono::hours(1);  // always paced, for far longer than the drain
         }, options);
         REQUIRE(queue.push(reply("paced")));
-        for (int i = 0; i < 1000 && attempts.load() == 0; ++i) std::this_thread::sleep_for(1ms);
-    }  // returns at the drain's deadline, not after the 5 s wait
-    CHECK(attempts.load() == 1);
+        for (int i = 0; i < 10'000 && attempts.load() == 0; ++i) std::this_thread::sleep_for(1ms);
+        REQUIRE(attempts.load() == 1);
+    }  // returns at the drain's deadline: waiting out the hour would time the test out
+    CHECK(attempts.load() == 1);  // not tried again after the stop
 }
 
 TEST_CASE("a reply waiting for its pacing slot holds up only its own recipients' share") {

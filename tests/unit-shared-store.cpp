@@ -2,6 +2,7 @@
 // failing closed until an engine has confirmed it is current.
 #include <doctest/doctest.h>
 
+#include "support/forwarding_store.hpp"
 #include "support/temp_db.hpp"
 
 #include <heroshhi/crypto/blind_index.hpp>
@@ -80,18 +81,10 @@ struct TwoInstances {
 
 /// A memory store whose opt-out log runs `during_scan` inside every scan_since: to make something
 /// happen while an engine is reading the log.
-class HookedStore final : public storage::StoreSet {
+class HookedStore final : public test_support::MemoryBackedStore {
 public:
-    storage::ContactStore& contacts() override { return inner.contacts(); }
-    storage::MessageStore& messages() override { return inner.messages(); }
     storage::OptOutStore& optouts() override { return optouts_; }
-    storage::ConsentStore& consents() override { return inner.consents(); }
-    storage::ActivityStore& activity() override { return inner.activity(); }
-    storage::DedupStore& dedup() override { return inner.dedup(); }
-    storage::AuditStore& audit() override { return inner.audit(); }
-    storage::RequestStore& requests() override { return inner.requests(); }
 
-    storage::MemoryStore inner;
     std::function<void()> during_scan;
 
 private:

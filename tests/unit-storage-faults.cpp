@@ -11,6 +11,7 @@
 #include "support/faults.hpp"
 #include "support/raw_db.hpp"
 #include "support/temp_db.hpp"
+#include "support/webhook_requests.hpp"
 
 #include <heroshhi/audit/log.hpp>
 #include <heroshhi/core/clock.hpp>
@@ -225,11 +226,7 @@ TEST_CASE("a webhook whose tenant lookup fails answers 503 and stores nothing; t
         R"("messaging_product":"whatsapp","metadata":{"display_phone_number":"15550001111","phone_number_id":"111"},)"
         R"("contacts":[{"profile":{"name":"X"},"wa_id":"14155550123"}],"messages":[{"from":"14155550123",)"
         R"("id":"wamid.dir.1","timestamp":"1767225600","type":"text","text":{"body":"STOP"}}]}}]}]})";
-    http::Request r;
-    r.method = "POST";
-    r.target = "/webhooks/whatsapp";
-    r.body = body;
-    r.headers.emplace("x-hub-signature-256", crypto::WebhookSignature::create("app-secret")->header_value(body).value());
+    const http::Request r = test_support::webhook_post(crypto::WebhookSignature::create("app-secret").value(), body);
 
     // Acknowledging it would lose the opt-out: Meta does not deliver a 200 again.
     const http::Response refused = webhook->handle(r);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "support/deferred_store.hpp"
+#include "support/webhook_requests.hpp"
 
 using namespace heroshhi;
 using messaging::MessageKind;
@@ -22,20 +23,14 @@ namespace {
 const TenantId acme{"acme"};
 const char* const secret = "app-secret-for-async-tests";
 
-std::string envelope(const std::string& value) {
-    return R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"771122334455667"},)" +
-           value + "}}]}]}";
-}
-
-std::string message(const std::string& id, const std::string& body, const std::string& from) {
-    return R"({"from":")" + from + R"(","id":")" + id + R"(","timestamp":"1767225600","type":"text","text":{"body":")" +
-           body + R"("}})";
-}
+using test_support::text_event;
+using test_support::webhook_envelope;
+using test_support::webhook_post;
 
 std::string messages(const std::vector<std::string>& each) {
     std::string list;
     for (const auto& m : each) list += (list.empty() ? "" : ",") + m;
-    return envelope(R"("messages":[)" + list + "]");
+    return webhook_envelope(R"("messages":[)" + list + "]");
 }
 
 // One request's answer, and the blocking jobs its responder was asked to run (kept until the
@@ -79,13 +74,7 @@ struct Fixture {
     }
 
     http::Request request(const std::string& body, std::string signature = "sign") {
-        http::Request r;
-        r.method = "POST";
-        r.target = "/webhooks/whatsapp";
-        r.body = body;
-        if (signature == "sign") signature = signer.header_value(body).value();
-        if (!signature.empty()) r.headers.emplace("x-hub-signature-256", signature);
-        return r;
+        return webhook_post(signer, body, std::move(signature));
     }
     void post(Exchange& x, const std::string& body, std::string signature = "sign") {
         webhook->handle_async(request(body, std::move(signature)), x.responder());
@@ -100,8 +89,8 @@ struct Fixture {
 TEST_CASE("a delivery of plain messages is answered 200 only once every write is durable") {
     Fixture f;
     Exchange x;
-    f.post(x, messages({message("wamid.1", "Hello", "14155550101"), message("wamid.2", "Price?", "14155550102"),
-                        message("wamid.3", "hi", "not-a-number")}));
+    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "Price?", "14155550102"),
+                        text_event("wamid.3", "hi", "not-a-number")}));
     CHECK_FALSE(x.answer.has_value());
     CHECK(x.jobs.empty());  // nothing blocking
     CHECK(f.store.waiting() == 2);  // the unparseable sender is ignored, as handle() does
@@ -115,10 +104,10 @@ TEST_CASE("a delivery of plain messages is answered 200 only once every write is
     CHECK(f.window_open("+14155550102"));
 }
 
-TEST_CASE("one failed write makes the whole delivery a 503, as handle() answers it") {
+TEST_CASE("one failed write makes the whole delivery a 503 with the store's code; so does a failed tenant lookup") {
     Fixture f;
     Exchange x;
-    f.post(x, messages({message("wamid.1", "Hello", "14155550101"), message("wamid.2", "Price?", "14155550102")}));
+    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "Price?", "14155550102")}));
     f.store.complete_one(Error(storage::StorageErrc::full, "disk full"));
     f.store.complete_one();
     REQUIRE(x.answer.has_value());
@@ -127,7 +116,7 @@ TEST_CASE("one failed write makes the whole delivery a 503, as handle() answers 
 
     Exchange y;
     f.directory_down = true;
-    f.post(y, messages({message("wamid.3", "Hello", "14155550103")}));
+    f.post(y, messages({text_event("wamid.3", "Hello", "14155550103")}));
     REQUIRE(y.answer.has_value());
     CHECK(y.answer->status == 503);
     CHECK(f.store.waiting() == 0);
@@ -135,10 +124,11 @@ TEST_CASE("one failed write makes the whole delivery a 503, as handle() answers 
 
 TEST_CASE("refusals and the handshake are answered at once, with handle()'s answers, storing nothing") {
     Fixture f;
-    const std::string body = messages({message("wamid.1", "Hello", "14155550101")});
+    const std::string body = messages({text_event("wamid.1", "Hello", "14155550101")});
     struct Case {
         const char* name;
         http::Request request;
+        int status;  // what handle() answers too
     };
     http::Request handshake;
     handshake.method = "GET";
@@ -146,26 +136,28 @@ TEST_CASE("refusals and the handshake are answered at once, with handle()'s answ
     http::Request put = f.request(body);
     put.method = "PUT";
     const std::vector<Case> cases = {
-        {"unsigned", f.request(body, "")},
-        {"wrongly signed", f.request(body, "sha256=" + std::string(64, '0'))},
+        {"unsigned", f.request(body, ""), 401},
+        {"wrongly signed", f.request(body, "sha256=" + std::string(64, '0')), 401},
         {"signed with the body changed", [&] {
              http::Request r = f.request(body);
              r.body[r.body.size() - 3] = ' ';
              return r;
-         }()},
-        {"malformed", f.request("{\"object\":")},
-        {"handshake", handshake},
-        {"other method", put},
+         }(), 401},
+        {"malformed", f.request("{\"object\":"), 400},
+        {"handshake", handshake, 200},
+        {"other method", put, 405},
     };
     for (const Case& c : cases) {
         CAPTURE(c.name);
         Exchange x;
         f.webhook->handle_async(c.request, x.responder());
         REQUIRE(x.answer.has_value());
+        CHECK(x.answer->status == c.status);
         const http::Response expected = f.webhook->handle(c.request);
         CHECK(x.answer->status == expected.status);
         CHECK(x.answer->body == expected.body);
         CHECK(x.jobs.empty());
+        if (std::string_view(c.name) == "handshake") CHECK(x.answer->body == "42");  // the challenge, echoed
     }
     CHECK(f.store.waiting() == 0);
     CHECK_FALSE(f.window_open("+14155550101"));
@@ -174,8 +166,8 @@ TEST_CASE("refusals and the handshake are answered at once, with handle()'s answ
 TEST_CASE("a keyword, and the messages after it, are stored by blocking work with its reply") {
     Fixture f;
     Exchange x;
-    f.post(x, messages({message("wamid.1", "Hello", "14155550101"), message("wamid.2", "STOP", "14155550102"),
-                        message("wamid.3", "later", "14155550103")}));
+    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "STOP", "14155550102"),
+                        text_event("wamid.3", "later", "14155550103")}));
     CHECK(f.store.waiting() == 1);  // the first one, before the keyword
     REQUIRE(x.jobs.size() == 1);
     x.run_jobs();
@@ -193,7 +185,7 @@ TEST_CASE("a keyword, and the messages after it, are stored by blocking work wit
 TEST_CASE("statuses and preference changes go to blocking work whole") {
     Fixture f;
     Exchange x;
-    f.post(x, envelope(R"("statuses":[{"id":"wamid.out.1","status":"delivered","timestamp":"1767225600","recipient_id":"14155550104"}])"));
+    f.post(x, webhook_envelope(R"("statuses":[{"id":"wamid.out.1","status":"delivered","timestamp":"1767225600","recipient_id":"14155550104"}])"));
     CHECK_FALSE(x.answer.has_value());
     REQUIRE(x.jobs.size() == 1);
     x.run_jobs();
@@ -201,7 +193,7 @@ TEST_CASE("statuses and preference changes go to blocking work whole") {
     CHECK(x.answer->status == 200);
 
     Exchange y;
-    f.post(y, envelope(R"("user_preferences":[{"wa_id":"14155550105","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1767225600}])"));
+    f.post(y, webhook_envelope(R"("user_preferences":[{"wa_id":"14155550105","detail":"User requested to stop marketing messages","category":"marketing_messages","value":"stop","timestamp":1767225600}])"));
     REQUIRE(y.jobs.size() == 1);
     y.run_jobs();
     REQUIRE(y.answer.has_value());
@@ -213,7 +205,7 @@ TEST_CASE("statuses and preference changes go to blocking work whole") {
 TEST_CASE("a blocking part dropped unrun still answers (500), so no delivery waits forever") {
     Fixture f;
     Exchange x;
-    f.post(x, messages({message("wamid.1", "STOP", "14155550106")}));
+    f.post(x, messages({text_event("wamid.1", "STOP", "14155550106")}));
     REQUIRE(x.jobs.size() == 1);
     x.jobs.clear();  // the server stopped before running it
     REQUIRE(x.answer.has_value());

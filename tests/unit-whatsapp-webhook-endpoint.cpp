@@ -9,6 +9,8 @@
 #include <mutex>
 #include <vector>
 
+#include "support/webhook_requests.hpp"
+
 using namespace heroshhi;
 using messaging::MessageKind;
 
@@ -17,14 +19,12 @@ namespace {
 const TenantId acme{"acme"};
 const char* const secret = "app-secret-for-tests";
 
-std::string envelope(const std::string& value, const std::string& number_id = "771122334455667") {
-    return R"({"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":")" +
-           number_id + R"("},)" + value + "}}]}]}";
-}
+using test_support::text_event;
+using test_support::webhook_envelope;
+using test_support::webhook_post;
 
 std::string text_message(const std::string& id, const std::string& body, const std::string& from = "14155550123") {
-    return envelope(R"("messages":[{"from":")" + from + R"(","id":")" + id +
-                    R"(","timestamp":"1767225600","type":"text","text":{"body":")" + body + R"("}}])");
+    return webhook_envelope(R"("messages":[)" + text_event(id, body, from) + "]");
 }
 
 struct Fixture {
@@ -54,13 +54,7 @@ struct Fixture {
     }
 
     http::Response post(const std::string& body, std::string signature = "sign") {
-        http::Request r;
-        r.method = "POST";
-        r.target = "/webhooks/whatsapp";
-        r.body = body;
-        if (signature == "sign") signature = signer.header_value(body).value();
-        if (!signature.empty()) r.headers.emplace("x-hub-signature-256", signature);
-        return webhook->handle(r);
+        return webhook->handle(webhook_post(signer, body, std::move(signature)));
     }
 };
 
@@ -123,18 +117,18 @@ TEST_CASE("a redelivered webhook is recorded once and answered once") {
 
 TEST_CASE("a Stop promotions tap, a user_preferences stop and error 131050 are marketing opt-outs") {
     Fixture f;
-    CHECK(f.post(envelope(R"("messages":[{"from":"14155550123","id":"w1","timestamp":"1767225600","type":"button",
+    CHECK(f.post(webhook_envelope(R"("messages":[{"from":"14155550123","id":"w1","timestamp":"1767225600","type":"button",
         "button":{"payload":"Stop promotions","text":"Stop promotions"}}])")).status == 200);
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::marketing_template).reason() == Reason::marketing_opted_out);
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::utility_template).allowed());
 
     const PhoneNumber b = PhoneNumber::parse("+14155550124").value();
-    CHECK(f.post(envelope(R"("user_preferences":[{"wa_id":"14155550124","category":"marketing_messages","value":"stop","timestamp":1767225600}])"))
+    CHECK(f.post(webhook_envelope(R"("user_preferences":[{"wa_id":"14155550124","category":"marketing_messages","value":"stop","timestamp":1767225600}])"))
               .status == 200);
     CHECK(f.engine.check_send(acme, b, MessageKind::marketing_template).reason() == Reason::marketing_opted_out);
 
     const PhoneNumber c = PhoneNumber::parse("+14155550125").value();
-    const std::string failed = envelope(R"("statuses":[{"id":"wamid.out","status":"failed","timestamp":"1767225600",
+    const std::string failed = webhook_envelope(R"("statuses":[{"id":"wamid.out","status":"failed","timestamp":"1767225600",
         "recipient_id":"14155550125","errors":[{"code":131050,"title":"stopped marketing"}]}])");
     CHECK(f.post(failed).status == 200);
     CHECK(f.post(failed).status == 200);  // redelivered: still one event
@@ -148,9 +142,9 @@ TEST_CASE("an inbound message opens the 24-hour window; events for unknown numbe
     CHECK(f.post(text_message("wamid.9", "Is the flat still available?")).status == 200);
     CHECK(f.engine.check_send(acme, f.lead, MessageKind::free_form).allowed());
 
-    auto report = f.webhook->ingest(envelope(R"("messages":[{"from":"1","id":"x","timestamp":"1","type":"text","text":{"body":"STOP"}}])",
+    auto report = f.webhook->ingest(webhook_envelope(R"("messages":[{"from":"1","id":"x","timestamp":"1","type":"text","text":{"body":"STOP"}}])",
                                              "999"),
-                                    f.signer.header_value(envelope(R"("messages":[{"from":"1","id":"x","timestamp":"1","type":"text","text":{"body":"STOP"}}])", "999")).value());
+                                    f.signer.header_value(webhook_envelope(R"("messages":[{"from":"1","id":"x","timestamp":"1","type":"text","text":{"body":"STOP"}}])", "999")).value());
     REQUIRE(report.has_value());
     CHECK(report->ignored == 1);
 }

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -21,11 +22,14 @@ struct FakeGraphApi::Impl {
     };
     std::map<std::string, Failure> failures;  // by recipient
     std::chrono::milliseconds delay{0};
+    bool held = false;  // hold(): requests wait for release()
+    std::condition_variable released;
 
     http::Response handle(const http::Request& r) {
         std::chrono::milliseconds wait;
         {
-            std::lock_guard lock(mutex);
+            std::unique_lock lock(mutex);
+            released.wait(lock, [this] { return !held; });
             wait = delay;
         }
         if (wait.count() > 0) std::this_thread::sleep_for(wait);
@@ -61,7 +65,9 @@ struct FakeGraphApi::Impl {
 
 FakeGraphApi::FakeGraphApi(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FakeGraphApi::~FakeGraphApi() {
-    if (impl_ && impl_->server) impl_->server->stop(std::chrono::milliseconds(200));
+    if (!impl_) return;
+    release();  // a held request would keep the server from stopping
+    if (impl_->server) impl_->server->stop(std::chrono::milliseconds(200));
 }
 
 Result<std::unique_ptr<FakeGraphApi>> FakeGraphApi::start(std::string token) {
@@ -89,6 +95,19 @@ void FakeGraphApi::fail_next(const std::string& e164_to, long code, int times, i
 void FakeGraphApi::delay(std::chrono::milliseconds d) {
     std::lock_guard lock(impl_->mutex);
     impl_->delay = d;
+}
+
+void FakeGraphApi::hold() {
+    std::lock_guard lock(impl_->mutex);
+    impl_->held = true;
+}
+
+void FakeGraphApi::release() {
+    {
+        std::lock_guard lock(impl_->mutex);
+        impl_->held = false;
+    }
+    impl_->released.notify_all();
 }
 
 std::vector<FakeGraphApi::Received> FakeGraphApi::received() const {

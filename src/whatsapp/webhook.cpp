@@ -74,6 +74,12 @@ struct Webhook::Impl {
         return {};
     }
 
+    /// A POST's body, once its signature is checked: parsed under the limits.
+    Result<WebhookPayload> verified(std::string_view raw_body, std::string_view signature_header) const {
+        if (auto ok = signature.verify(raw_body, signature_header); !ok) return ok.error();
+        return parse_webhook(raw_body, options.limits);
+    }
+
     /// Every event of a verified, parsed delivery: messages, then preferences, then statuses.
     Result<WebhookReport> record(const WebhookPayload& payload) {
         WebhookReport report;
@@ -130,6 +136,10 @@ http::Response refusal(const Error& e) {
     return http::Response::error(503, "store_unavailable", "The delivery could not be stored; retry later.");
 }
 
+http::Response signature_missing() {
+    return http::Response::error(401, "signature_missing", "X-Hub-Signature-256 is required.");
+}
+
 http::Response accepted() {
     http::Response ok;
     ok.body = "{\"ok\":true}";
@@ -182,11 +192,9 @@ Result<std::unique_ptr<Webhook>> Webhook::create(Engine& engine, WebhookOptions 
 }
 
 Result<WebhookReport> Webhook::ingest(std::string_view raw_body, std::string_view signature_header) {
-    Impl& d = *impl_;
-    if (auto ok = d.signature.verify(raw_body, signature_header); !ok) return ok.error();
-    auto payload = parse_webhook(raw_body, d.options.limits);
+    auto payload = impl_->verified(raw_body, signature_header);
     if (!payload) return payload.error();
-    return d.record(*payload);
+    return impl_->record(*payload);
 }
 
 http::Response Webhook::handle(const http::Request& request) {
@@ -201,8 +209,7 @@ http::Response Webhook::handle(const http::Request& request) {
     }
     if (request.method != "POST") return http::Response::error(405, "method_not_allowed", "Use GET or POST.");
     const std::string signature = request.header("X-Hub-Signature-256");
-    if (signature.empty())
-        return http::Response::error(401, "signature_missing", "X-Hub-Signature-256 is required.");
+    if (signature.empty()) return signature_missing();
     auto report = ingest(request.body, signature);
     return report ? accepted() : refusal(report.error());
 }
@@ -211,10 +218,8 @@ void Webhook::handle_async(http::Request request, http::Responder responder) {
     Impl& d = *impl_;
     if (request.method != "POST") return responder.answer(handle(request));  // the handshake: no store
     const std::string signature = request.header("X-Hub-Signature-256");
-    if (signature.empty())
-        return responder.answer(http::Response::error(401, "signature_missing", "X-Hub-Signature-256 is required."));
-    if (auto ok = d.signature.verify(request.body, signature); !ok) return responder.answer(refusal(ok.error()));
-    auto parsed = parse_webhook(request.body, d.options.limits);
+    if (signature.empty()) return responder.answer(signature_missing());
+    auto parsed = d.verified(request.body, signature);
     if (!parsed) return responder.answer(refusal(parsed.error()));
     auto payload = std::make_shared<WebhookPayload>(std::move(parsed).value());
 

@@ -11,21 +11,16 @@
 #include <mutex>
 #include <optional>
 
+#include "forwarding_store.hpp"
+
 namespace heroshhi::test_support {
 
 /// A MemoryStore whose activity port takes writes asynchronously and keeps them until the test
 /// completes them (commit) or fails them; or refuses them (`offers` false), as a store without
 /// an asynchronous path does.
-class DeferredStore final : public storage::StoreSet, private storage::ActivityStore {
+class DeferredStore final : public MemoryBackedStore, private storage::ActivityStore {
 public:
-    storage::ContactStore& contacts() override { return inner.contacts(); }
-    storage::MessageStore& messages() override { return inner.messages(); }
-    storage::OptOutStore& optouts() override { return inner.optouts(); }
-    storage::ConsentStore& consents() override { return inner.consents(); }
     storage::ActivityStore& activity() override { return *this; }
-    storage::DedupStore& dedup() override { return inner.dedup(); }
-    storage::AuditStore& audit() override { return inner.audit(); }
-    storage::RequestStore& requests() override { return inner.requests(); }
 
     /// Completes the oldest queued write: stored, or failed with `error`.
     void complete_one(std::optional<Error> error = std::nullopt) {
@@ -44,7 +39,6 @@ public:
         return queued.size();
     }
 
-    mutable storage::MemoryStore inner;
     bool offers = true;
 
 private:

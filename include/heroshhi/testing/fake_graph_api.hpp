@@ -37,6 +37,10 @@ public:
     void fail_next(const std::string& e164_to, long code, int times, int http_status = 400);
     /// From now on, every answer is delayed this long (to test client timeouts).
     void delay(std::chrono::milliseconds d);
+    /// From now on, requests wait unanswered (and unrecorded) until release(): a Graph API that
+    /// has not answered yet, however long the test takes meanwhile.
+    void hold();
+    void release();
     std::vector<Received> received() const;
 
     struct Impl;

@@ -7,7 +7,8 @@
 #   3. clang 14 with ThreadSanitizer: only the tests that run threads against shared state (the
 #      suppression index, the rate limiter, audit appends and verification, the HTTP server, the
 #      SQLite, PostgreSQL and conformance concurrent writers, the opt-out engine and its access
-#      path, engines sharing a store and the PostgreSQL change feed) are
+#      path, engines sharing a store and the PostgreSQL change feed, the gateway's reply queue,
+#      and the gateway end to end: its async route, directory, replies and load tests) are
 #      built and run; any data race or lock-order report fails the run (halt_on_error=1);
 #   4. clang 14 + libFuzzer + ASan/UBSan: each fuzz target runs for HEROSHHI_FUZZ_SECONDS
 #      (default 30) on a copy of its seed corpus (scripts/fuzz.sh); any crash fails the run.
@@ -46,11 +47,12 @@ echo "== [2/4] clang + ASan/UBSan: build and test"
 echo "== [3/4] clang + ThreadSanitizer: build and run the concurrency tests"
 tsan_tests=(unit-suppression-index unit-ratelimit unit-audit unit-http-server unit-sqlite conformance-stores
             unit-optout-engine unit-engine-access unit-engine-inbound-async unit-whatsapp-webhook-async
-            unit-reply-queue unit-shared-store unit-postgres unit-postgres-change-feed)
+            unit-reply-queue unit-shared-store unit-postgres unit-postgres-change-feed
+            unit-gateway-e2e unit-gateway-faults unit-gateway-load)
 HEROSHHI_BUILD_TARGETS="${tsan_tests[*]}" "$root/scripts/build.sh" "$root/build/test-tsan" \
   -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" -DCMAKE_CXX_COMPILER=clang++ \
   -DHEROSHHI_WERROR=ON -DHEROSHHI_SANITIZE=thread \
-  -DHEROSHHI_BUILD_BENCHMARKS=OFF -DHEROSHHI_BUILD_EXAMPLES=OFF -DHEROSHHI_INSTALL=OFF
+  -DHEROSHHI_BUILD_BENCHMARKS=OFF -DHEROSHHI_BUILD_EXAMPLES=ON -DHEROSHHI_INSTALL=OFF
 tsan_regex="^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
 (cd "$root/build/test-tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
   ctest --output-on-failure -j "$jobs" -R "$tsan_regex") || status=1

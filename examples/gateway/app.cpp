@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -299,17 +300,39 @@ struct App::Impl {
         const rbac::Principal* principal;  // set for api routes
         const std::string& request_id;
     };
+    // An asynchronous handler answers through the responder, on any thread, once it knows the
+    // answer (the WhatsApp delivery: once its events are durable) instead of blocking a thread.
+    using AsyncHandler = void (Impl::*)(Request, http::Responder);
     struct Route {
         std::string method;
         std::string pattern;
         Class kind;
         Response (Impl::*handler)(const Context&);
+        // Its asynchronous form, if it has one: handle_async calls it on the I/O thread, after
+        // the same admission, instead of `handler` on a handler thread. Only open and webhook
+        // routes may have one: an API route's admission reads the key, which may block.
+        AsyncHandler async_handler = nullptr;
+        // Counts the route's own metric once the answer is known, on either path.
+        void (Impl::*count)(const Response&) = nullptr;
     };
     std::vector<Route> routes;
 
+    // What the admission of a request let through: the rate limit's verdict for the answer's
+    // headers and, on an API route, the key's holder.
+    struct Admission {
+        std::optional<ratelimit::Verdict> verdict;
+        std::optional<KeyHolder> holder;
+    };
+
     void add_routes();
     const Route* match(const Request& request, Params& params, bool& path_known) const;
-    Response dispatch(const Request& request, const std::string& request_id, std::string& route_name);
+    // The 404 or 405 for a request no route takes.
+    static Response unmatched(const Request& request, bool path_known, std::string& route_name);
+    // The rate limit by the route's class and, on API routes, the API key: the refusal (401,
+    // 429, 503), or nullopt with `admitted` filled in.
+    std::optional<Response> admit(const Request& request, const Route& route, Admission& admitted);
+    // Admits the request and runs the route's (blocking) handler.
+    Response run(const Route& route, const Request& request, const Params& params, const std::string& request_id);
     std::optional<ratelimit::Verdict> limit(std::string_view quota, std::string_view key, Response& refusal);
     static void add_limit_headers(Response& response, const ratelimit::Verdict& verdict);
     void count_delivery(const Response& response);
@@ -368,6 +391,7 @@ struct App::Impl {
     Response healthz(const Context&);
     Response metrics_endpoint(const Context&);
     Response whatsapp_webhook(const Context&);
+    void whatsapp_webhook_async(Request request, http::Responder answer);
 
     // One exchange's bookkeeping: its id, route and start, for the X-Request-Id header, the
     // request metric and the access log (finish_exchange).
@@ -379,6 +403,8 @@ struct App::Impl {
     };
     std::string request_id_for(const Request& request);
     void finish_exchange(Response& response, const Exchange& exchange);
+    // One exchange on a handler thread: the route's answer (or the 404/405), with its bookkeeping.
+    Response exchange(const Request& request, const Route* route, const Params& params, bool path_known);
     Response form_webhook(const Context&);
     Response send_message(const Context&);
     Response send_campaign(const Context&);
@@ -418,7 +444,8 @@ void App::Impl::add_routes() {
         {"GET", "/healthz", Class::open, &Impl::healthz},
         {"GET", "/metrics", Class::open, &Impl::metrics_endpoint},
         {"GET", "/webhooks/whatsapp", Class::webhook, &Impl::whatsapp_webhook},
-        {"POST", "/webhooks/whatsapp", Class::webhook, &Impl::whatsapp_webhook},
+        {"POST", "/webhooks/whatsapp", Class::webhook, &Impl::whatsapp_webhook, &Impl::whatsapp_webhook_async,
+         &Impl::count_delivery},
         {"POST", "/webhooks/forms/{integration}", Class::webhook, &Impl::form_webhook},
         {"POST", "/v1/messages", Class::api, &Impl::send_message},
         {"POST", "/v1/campaigns", Class::api, &Impl::send_campaign},
@@ -447,6 +474,7 @@ void App::Impl::add_routes() {
         {"POST", "/v1/account/legal-hold", Class::api, &Impl::tenant_legal_hold},
         {"GET", "/v1/audit/verify", Class::api, &Impl::audit_verify},
     };
+    for ([[maybe_unused]] const Route& route : routes) assert(route.async_handler == nullptr || route.kind != Class::api);
 }
 
 const App::Impl::Route* App::Impl::match(const Request& request, Params& params, bool& path_known) const {
@@ -492,47 +520,46 @@ std::optional<ratelimit::Verdict> App::Impl::limit(std::string_view quota, std::
     return std::nullopt;
 }
 
-Response App::Impl::dispatch(const Request& request, const std::string& request_id, std::string& route_name) {
-    Params params;
-    bool path_known = false;
-    const Route* route = match(request, params, path_known);
-    if (!route) {
-        route_name = path_known ? "method_not_allowed" : "not_found";
-        return path_known ? Response::error(405, "method_not_allowed", "this path does not take " + request.method)
-                          : Response::error(404, "not_found", "no such endpoint");
-    }
-    route_name = route->pattern;
+Response App::Impl::unmatched(const Request& request, bool path_known, std::string& route_name) {
+    route_name = path_known ? "method_not_allowed" : "not_found";
+    return path_known ? Response::error(405, "method_not_allowed", "this path does not take " + request.method)
+                      : Response::error(404, "not_found", "no such endpoint");
+}
+
+std::optional<Response> App::Impl::admit(const Request& request, const Route& route, Admission& admitted) {
+    if (route.kind == Class::open) return std::nullopt;
     const std::string client = ratelimit::client_key(request.client_address);
-    std::optional<ratelimit::Verdict> verdict;
     Response refusal;
-    std::optional<KeyHolder> holder;
-
-    if (route->kind == Class::webhook) {
-        verdict = limit("webhook", client, refusal);
-        if (!verdict) return refusal;
-    } else if (route->kind == Class::api) {
-        const std::string auth = request.header("authorization");
-        std::optional<KeyHolder> found;
-        if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
-            auto r = directory->authenticate(std::string_view(auth).substr(7));
-            if (!r) return store_error(r.error());
-            found = std::move(*r);
-        }
-        if (!found) {
-            // Failed authentications are counted per client address: guessing keys is slow.
-            if (!limit("auth", client, refusal)) return refusal;
-            Response r = Response::error(401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)");
-            r.headers.emplace_back("WWW-Authenticate", "Bearer");
-            return r;
-        }
-        holder = std::move(found);
-        verdict = limit("api", holder->key_id, refusal);
-        if (!verdict) return refusal;
+    if (route.kind == Class::webhook) {
+        admitted.verdict = limit("webhook", client, refusal);
+        if (!admitted.verdict) return refusal;
+        return std::nullopt;
     }
+    const std::string auth = request.header("authorization");
+    if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
+        auto found = directory->authenticate(std::string_view(auth).substr(7));
+        if (!found) return store_error(found.error());
+        admitted.holder = std::move(*found);
+    }
+    if (!admitted.holder) {
+        // Failed authentications are counted per client address: guessing keys is slow.
+        if (!limit("auth", client, refusal)) return refusal;
+        Response r = Response::error(401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return r;
+    }
+    admitted.verdict = limit("api", admitted.holder->key_id, refusal);
+    if (!admitted.verdict) return refusal;
+    return std::nullopt;
+}
 
-    Context context{request, params, holder ? &holder->principal : nullptr, request_id};
-    Response response = (this->*route->handler)(context);
-    if (verdict) add_limit_headers(response, *verdict);
+Response App::Impl::run(const Route& route, const Request& request, const Params& params, const std::string& request_id) {
+    Admission admitted;
+    if (auto refusal = admit(request, route, admitted)) return std::move(*refusal);
+    Context context{request, params, admitted.holder ? &admitted.holder->principal : nullptr, request_id};
+    Response response = (this->*route.handler)(context);
+    if (route.count) (this->*route.count)(response);
+    if (admitted.verdict) add_limit_headers(response, *admitted.verdict);
     return response;
 }
 
@@ -640,10 +667,10 @@ Response App::Impl::metrics_endpoint(const Context&) {
     return r;
 }
 
-Response App::Impl::whatsapp_webhook(const Context& c) {
-    Response r = webhook->handle(c.request);
-    count_delivery(r);
-    return r;
+Response App::Impl::whatsapp_webhook(const Context& c) { return webhook->handle(c.request); }
+
+void App::Impl::whatsapp_webhook_async(Request request, http::Responder answer) {
+    webhook->handle_async(std::move(request), std::move(answer));
 }
 
 Response App::Impl::form_webhook(const Context& c) {
@@ -1575,14 +1602,25 @@ void App::Impl::finish_exchange(Response& response, const Exchange& exchange) {
 
 http::Response App::handle(const http::Request& request) {
     Impl& impl = *impl_;
-    Impl::Exchange exchange{impl.request_id_for(request), "unknown", request.method, std::chrono::steady_clock::now()};
+    Impl::Params params;
+    bool path_known = false;
+    return impl.exchange(request, impl.match(request, params, path_known), params, path_known);
+}
+
+Response App::Impl::exchange(const Request& request, const Route* route, const Params& params, bool path_known) {
+    Exchange exchange{request_id_for(request), "unknown", request.method, std::chrono::steady_clock::now()};
     Response response;
     try {
-        response = impl.dispatch(request, exchange.request_id, exchange.route);
+        if (route == nullptr) {
+            response = unmatched(request, path_known, exchange.route);
+        } else {
+            exchange.route = route->pattern;
+            response = run(*route, request, params, exchange.request_id);
+        }
     } catch (const std::exception&) {
         response = Response::error(500, "internal_error", "the request could not be completed");
     }
-    impl.finish_exchange(response, exchange);
+    finish_exchange(response, exchange);
     return response;
 }
 
@@ -1590,35 +1628,35 @@ void App::handle_async(http::Request request, http::Responder responder) {
     Impl& impl = *impl_;
     Impl::Params params;
     bool path_known = false;
-    // Only the WhatsApp delivery has a path that waits for nothing; everything else is handle()'s.
-    const Impl::Route* route = request.method == "POST" ? impl.match(request, params, path_known) : nullptr;
-    if (route == nullptr || route->handler != &Impl::whatsapp_webhook) {
-        return responder.answer_with([this, request = std::move(request)] { return handle(request); });
+    const Impl::Route* route = impl.match(request, params, path_known);
+    if (route == nullptr || route->async_handler == nullptr) {
+        // It may block (a key to read, a durable write to wait for): a handler thread runs it.
+        return responder.answer_with([&impl, route, path_known, request = std::move(request), params = std::move(params)] {
+            return impl.exchange(request, route, params, path_known);
+        });
     }
-    // What dispatch() does for this route, without waiting: the limiter is in memory, and the
-    // webhook stores plain inbound messages asynchronously.
+    // Admitted here: an asynchronous route's admission is the rate limit alone, in memory.
     auto exchange = std::make_shared<Impl::Exchange>(
         Impl::Exchange{impl.request_id_for(request), route->pattern, request.method, std::chrono::steady_clock::now()});
-    Response refusal;
-    const auto verdict = impl.limit("webhook", ratelimit::client_key(request.client_address), refusal);
-    if (!verdict) {
-        impl.finish_exchange(refusal, *exchange);
-        return responder.answer(std::move(refusal));
+    Impl::Admission admitted;
+    if (auto refusal = impl.admit(request, *route, admitted)) {
+        impl.finish_exchange(*refusal, *exchange);
+        return responder.answer(std::move(*refusal));
     }
     auto inner = std::make_shared<http::Responder>(std::move(responder));
     http::Responder outer(
-        [&impl, inner, exchange, verdict = *verdict](Response r) {
-            // Given on the store's committer thread: the counting and the access log's write wait
-            // for an I/O thread, so that they do not hold up the next commit.
-            inner->run_on_io([&impl, inner, exchange, verdict, r = std::move(r)]() mutable {
-                impl.count_delivery(r);
-                Impl::add_limit_headers(r, verdict);
+        [&impl, inner, exchange, route, verdict = std::move(admitted.verdict)](Response r) {
+            // Given on another thread (the store's committer): the counting and the access log's
+            // write wait for an I/O thread, so that they do not hold up the next commit.
+            inner->run_on_io([&impl, inner, exchange, route, verdict, r = std::move(r)]() mutable {
+                if (route->count) (impl.*route->count)(r);
+                if (verdict) Impl::add_limit_headers(r, *verdict);
                 impl.finish_exchange(r, *exchange);
                 inner->answer(std::move(r));
             });
         },
         [inner](std::function<void()> job) { inner->run_blocking(std::move(job)); });
-    impl.webhook->handle_async(std::move(request), std::move(outer));
+    (impl.*route->async_handler)(std::move(request), std::move(outer));
 }
 
 }  // namespace heroshhi::gateway

@@ -51,10 +51,11 @@ public:
 
     /// Answers one request (thread-safe).
     http::Response handle(const http::Request& request);
-    /// The same as the http::Server's asynchronous handler: a signed WhatsApp delivery of plain
-    /// inbound messages is verified, parsed and handed to the store on the calling (I/O) thread
-    /// and answered once durable; every other request runs handle() on the server's handler
-    /// threads (Responder::answer_with).
+    /// The same as the http::Server's asynchronous handler. The request is routed and, when its
+    /// route has an asynchronous form (the WhatsApp delivery: a signed delivery of plain inbound
+    /// messages is verified, parsed and handed to the store on the calling I/O thread, and
+    /// answered once durable), admitted and handled there; every other request is answered as
+    /// handle() does, on the server's handler threads (Responder::answer_with).
     void handle_async(http::Request request, http::Responder responder);
 
     Directory& directory();

@@ -29,16 +29,21 @@ ReplyQueue::~ReplyQueue() {
 
 bool ReplyQueue::push(whatsapp::PendingReply reply) {
     Shard& shard = *shards_[std::hash<std::uint64_t>{}(reply.to.key()) % shards_.size()];
+    bool waiting = false;
     {
         std::lock_guard lock(mutex_);
         if (stopping_ || queued_ >= options_.capacity) {
             ++dropped_;
             return false;
         }
+        // Only a worker with nothing to do waits for this: one busy (sending, or waiting out a
+        // paced reply) takes the queue's next reply when it is done. Waking it would cost a
+        // context switch a reply, for nothing, when a burst of STOPs meets the number's pace.
+        waiting = shard.queue.empty() && !shard.busy;
         shard.queue.push_back({std::move(reply), Clock::now()});
         ++queued_;
     }
-    shard.wake.notify_one();
+    if (waiting) shard.wake.notify_one();
     return true;
 }
 

@@ -366,6 +366,33 @@ TEST_CASE("the API is rate limited per key with RateLimit headers while webhooks
     CHECK(post(c, "/webhooks/whatsapp", signed_headers(stop), stop).status == 200);
 }
 
+TEST_CASE("webhooks have their own limit: past it a delivery gets 429 with the headers and is not stored") {
+    RunningGateway gw([](gateway::Config& c) { c.webhook_per_minute = 2; });
+    gateway::LoopbackClient c(gw.port());
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    // Plain messages take the route's asynchronous form; the limit is checked before it.
+    for (int i = 0; i < 2; ++i) {
+        const std::string hello = inbound_text("14155550126", "wamid.wrl." + std::to_string(i), "Hello");
+        auto r = post(c, "/webhooks/whatsapp", signed_headers(hello), hello);
+        CHECK(r.status == 200);
+        CHECK(r.header("ratelimit-policy") == "\"webhook\";q=2;w=60");
+    }
+    const std::string stop = inbound_text("14155550123", "wamid.wrl.stop", "STOP");
+    auto limited = post(c, "/webhooks/whatsapp", signed_headers(stop), stop);
+    CHECK(limited.status == 429);
+    check_error_shape(limited, "rate_limited");
+    CHECK(std::stoi(limited.header("retry-after")) >= 1);
+    CHECK(limited.header("ratelimit").starts_with("\"webhook\";r=0"));
+    CHECK(limited.header("x-frame-options") == "DENY");
+    CHECK_FALSE(limited.header("x-request-id").empty());
+    // The refused STOP was not recorded (Meta delivers it again later), and the API has its own budget.
+    auto consent = get(c, "/v1/contacts/+14155550123/consent", bearer(owner));
+    CHECK(consent.status == 200);
+    CHECK(body_of(consent)["events"] == 0);
+    auto m = get(c, "/metrics");
+    CHECK(m.body.find("heroshhi_http_requests_total{route=\"/webhooks/whatsapp\",status=\"429\"} 1") != std::string::npos);
+}
+
 TEST_CASE("failed authentications are limited per client address") {
     RunningGateway gw([](gateway::Config& c) { c.auth_per_minute = 2; });
     gateway::LoopbackClient c(gw.port());

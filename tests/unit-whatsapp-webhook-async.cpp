@@ -7,6 +7,7 @@
 #include <heroshhi/whatsapp/webhook.hpp>
 
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -58,16 +59,28 @@ struct Fixture {
     std::unique_ptr<whatsapp::Webhook> webhook;
     crypto::WebhookSignature signer = crypto::WebhookSignature::create(secret).value();
     bool directory_down = false;
+    // With `with_cache`: a host's cache of the lookup (WebhookOptions::tenant_known), filled by
+    // tenant_for, which counts its calls.
+    std::map<std::string, std::optional<TenantId>, std::less<>> cache;
+    int lookups = 0;
 
-    Fixture() {
+    explicit Fixture(bool with_cache = false) {
         whatsapp::WebhookOptions o;
         o.verify_token = "verify-me";
         o.app_secret = secret;
         o.tenant_for = [this](std::string_view id) -> Result<std::optional<TenantId>> {
+            ++lookups;
             if (directory_down) return Error(storage::StorageErrc::unavailable, "directory down");
-            if (id == "771122334455667") return std::optional<TenantId>(acme);
-            return std::optional<TenantId>();
+            std::optional<TenantId> tenant;
+            if (id == "771122334455667") tenant = acme;
+            cache.insert_or_assign(std::string(id), tenant);
+            return tenant;
         };
+        if (with_cache)
+            o.tenant_known = [this](std::string_view id) -> std::optional<std::optional<TenantId>> {
+                if (auto it = cache.find(id); it != cache.end()) return it->second;
+                return std::nullopt;
+            };
         o.on_reply = [this](const whatsapp::PendingReply& r) { replies.push_back(r); };
         webhook = whatsapp::Webhook::create(engine, o).value();
         REQUIRE(engine.warm(acme).has_value());
@@ -210,4 +223,53 @@ TEST_CASE("a blocking part dropped unrun still answers (500), so no delivery wai
     x.jobs.clear();  // the server stopped before running it
     REQUIRE(x.answer.has_value());
     CHECK(x.answer->status == 500);
+}
+
+TEST_CASE("with tenant_known, a number it cannot place goes to blocking work, which looks it up; placed ones never wait") {
+    Fixture f(true);
+    Exchange x;
+    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "Hi", "14155550102")}));
+    CHECK(f.lookups == 0);  // not on the calling thread
+    CHECK(f.store.waiting() == 0);
+    REQUIRE(x.jobs.size() == 1);
+    x.run_jobs();
+    CHECK(f.lookups > 0);
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 200);
+    CHECK(f.window_open("+14155550101"));
+    CHECK(f.window_open("+14155550102"));
+
+    // Now the number is placed at once: the plain message is handed to the store, no lookup.
+    const int lookups = f.lookups;
+    Exchange y;
+    f.post(y, messages({text_event("wamid.3", "Hello again", "14155550103")}));
+    CHECK(y.jobs.empty());
+    CHECK(f.lookups == lookups);
+    CHECK(f.store.waiting() == 1);
+    CHECK_FALSE(y.answer.has_value());
+    f.store.complete_one();
+    REQUIRE(y.answer.has_value());
+    CHECK(y.answer->status == 200);
+    CHECK(f.window_open("+14155550103"));
+
+    // A number known not to be ours: acknowledged at once and ignored, nothing stored.
+    f.cache["771122334455667"] = std::nullopt;
+    Exchange z;
+    f.post(z, messages({text_event("wamid.4", "Hello", "14155550104")}));
+    REQUIRE(z.answer.has_value());
+    CHECK(z.answer->status == 200);
+    CHECK(z.jobs.empty());
+    CHECK(f.store.waiting() == 0);
+    CHECK_FALSE(f.window_open("+14155550104"));
+
+    // The blocking path's lookup failing is the delivery's 503, as without the cache.
+    f.cache.clear();
+    f.directory_down = true;
+    Exchange w;
+    f.post(w, messages({text_event("wamid.5", "Hello", "14155550105")}));
+    REQUIRE(w.jobs.size() == 1);
+    w.run_jobs();
+    REQUIRE(w.answer.has_value());
+    CHECK(w.answer->status == 503);
+    CHECK_FALSE(f.window_open("+14155550105"));
 }

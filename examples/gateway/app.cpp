@@ -1554,6 +1554,14 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
         if (!*tenant) return std::optional<TenantId>();
         return std::optional<TenantId>(TenantId(**tenant));
     };
+    // The webhook's I/O-thread path places a delivery from the cache only; on a miss the delivery
+    // is stored where waiting is allowed, and that lookup fills the cache.
+    webhook_options.tenant_known = [self](std::string_view number) -> std::optional<std::optional<TenantId>> {
+        auto known = self->directory->cached_tenant_for_number(number);
+        if (!known) return std::nullopt;
+        if (!*known) return std::optional<TenantId>();
+        return std::optional<TenantId>(TenantId(**known));
+    };
     // Replies go out after the delivery is answered, at the number's pace (reply_queue.hpp).
     impl->replies = std::make_unique<ReplyQueue>(
         [self](const whatsapp::PendingReply& reply) { return self->send_reply(reply); }, ReplyQueue::Options{});

@@ -279,13 +279,25 @@ struct Directory::Impl {
 
     std::unique_ptr<detail::DirectoryBackend> backend;
     const Clock* clock = nullptr;
-    mutable std::mutex mutex;  // guards the backend (one connection) and the caches
+    mutable std::mutex mutex;  // guards the backend (one connection) and the key cache
     mutable std::unordered_map<std::string, CachedKey> key_cache;
     struct CachedTenant {
         std::optional<std::string> tenant;
         Timestamp loaded;
     };
-    mutable std::unordered_map<std::string, CachedTenant> number_cache;  // every webhook asks
+    // Every webhook delivery asks, on an I/O thread: the number cache has a lock of its own, so a
+    // lookup that finds its answer there never waits for the database. It is filled and cleared
+    // only by holders of `mutex` too (taken first), so a read of the backend and the caching of
+    // its answer cannot straddle a put_tenant.
+    mutable std::mutex number_mutex;
+    mutable std::unordered_map<std::string, CachedTenant> number_cache;
+
+    std::optional<std::optional<std::string>> cached_tenant(std::string_view number, Timestamp now) const {
+        std::lock_guard lock(number_mutex);
+        auto it = number_cache.find(std::string(number));
+        if (it == number_cache.end() || now - it->second.loaded >= key_cache_ttl) return std::nullopt;
+        return it->second.tenant;
+    }
 };
 
 Directory::Directory(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -331,6 +343,7 @@ Result<void> Directory::put_tenant(const Tenant& tenant) {
     if (!stored) return stored.error();
     if (!*stored)
         return Error(ConfigErrc::invalid_value, "phone number id " + tenant.phone_number_id + " belongs to another tenant");
+    std::lock_guard numbers(impl_->number_mutex);
     impl_->number_cache.clear();
     return {};
 }
@@ -342,15 +355,18 @@ Result<std::optional<Tenant>> Directory::tenant(std::string_view id) const {
 
 Result<std::optional<std::string>> Directory::tenant_for_number(std::string_view phone_number_id) const {
     const Timestamp now = impl_->clock->now();
+    if (auto known = impl_->cached_tenant(phone_number_id, now)) return *known;
     std::lock_guard lock(impl_->mutex);
-    const std::string number(phone_number_id);
-    if (auto it = impl_->number_cache.find(number); it != impl_->number_cache.end() && now - it->second.loaded < key_cache_ttl)
-        return it->second.tenant;
     auto tenant = impl_->backend->tenant_for_number(phone_number_id);
     if (!tenant) return tenant.error();
+    std::lock_guard numbers(impl_->number_mutex);
     if (impl_->number_cache.size() >= 10'000) impl_->number_cache.clear();  // numbers are few; junk ids are not kept
-    impl_->number_cache.insert_or_assign(number, Impl::CachedTenant{*tenant, now});
+    impl_->number_cache.insert_or_assign(std::string(phone_number_id), Impl::CachedTenant{*tenant, now});
     return *tenant;
+}
+
+std::optional<std::optional<std::string>> Directory::cached_tenant_for_number(std::string_view phone_number_id) const {
+    return impl_->cached_tenant(phone_number_id, impl_->clock->now());
 }
 
 Result<IssuedKey> Directory::create_key(const rbac::Principal& principal) {

@@ -68,8 +68,14 @@ public:
     /// another tenant already has; an existing tenant with the same id is updated.
     Result<void> put_tenant(const Tenant& tenant);
     Result<std::optional<Tenant>> tenant(std::string_view id) const;
-    /// The tenant a business number belongs to (the webhook's metadata.phone_number_id).
+    /// The tenant a business number belongs to (the webhook's metadata.phone_number_id). Answers
+    /// are cached for key_cache_ttl (unknown numbers too); put_tenant clears the cache.
     Result<std::optional<std::string>> tenant_for_number(std::string_view phone_number_id) const;
+    /// The same answer if the cache has it, without reading the database and without waiting
+    /// for a thread that is reading it; nullopt when only a read would tell (not cached, or
+    /// stale). For the webhook's I/O-thread path, which hands such deliveries to a thread that
+    /// may wait.
+    std::optional<std::optional<std::string>> cached_tenant_for_number(std::string_view phone_number_id) const;
 
     /// Creates a key for `principal` (whose tenant must exist).
     Result<IssuedKey> create_key(const rbac::Principal& principal);

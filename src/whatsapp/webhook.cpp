@@ -237,18 +237,26 @@ void Webhook::handle_async(http::Request request, http::Responder responder) {
     std::size_t i = 0;
     for (; i < payload->messages.size(); ++i) {
         const InboundEvent& m = payload->messages[i];
-        auto tenant = d.options.tenant_for(m.phone_number_id);
-        if (!tenant) {
-            join->finish_part(tenant.error());  // the dispatcher's part: 503 once the others are in
-            return;
+        std::optional<TenantId> tenant;
+        if (d.options.tenant_known) {
+            auto known = d.options.tenant_known(m.phone_number_id);
+            if (!known) break;  // a lookup would wait: this one and the rest are stored below
+            tenant = std::move(*known);
+        } else {
+            auto found = d.options.tenant_for(m.phone_number_id);
+            if (!found) {
+                join->finish_part(found.error());  // the dispatcher's part: 503 once the others are in
+                return;
+            }
+            tenant = std::move(*found);
         }
         auto from = PhoneNumber::parse(m.from);
-        if (!*tenant || !from) continue;  // ignored, as ingest() does
+        if (!tenant || !from) continue;  // ignored, as ingest() does
         Engine::InboundDone done = [join](Result<InboundOutcome> out) {
             join->finish_part(out ? Result<void>() : Result<void>(out.error()));
         };
         join->add_part();
-        if (!d.engine.on_inbound_async(Impl::inbound(m, **tenant, std::move(from).value()), std::move(done))) {
+        if (!d.engine.on_inbound_async(Impl::inbound(m, *tenant, std::move(from).value()), std::move(done))) {
             join->finish_part({});  // not taken (a keyword, say): this one and the rest are stored below
             break;
         }

@@ -130,6 +130,37 @@ TEST_CASE("a plain inbound message is answered once stored, opens the window, an
     CHECK(m.body.find("heroshhi_webhook_events_total{kind=\"delivery\",status=\"200\"} 2") != std::string::npos);
 }
 
+TEST_CASE("the directory places a business number from its cache alone until the entry is stale or a tenant is written") {
+    ManualClock clock(from_unix_ms(unix_now() * 1000));  // now: deliveries are stamped with the real time
+    RunningGateway gw([](gateway::Config&) {}, &clock);
+    gateway::Directory& d = gw.app().directory();
+    CHECK_FALSE(d.cached_tenant_for_number("111000111").has_value());  // registering the tenants cleared it
+    REQUIRE(d.tenant_for_number("111000111").value() == std::optional<std::string>("acme"));
+    CHECK(d.cached_tenant_for_number("111000111") == std::optional<std::optional<std::string>>("acme"));
+    // An unknown number is remembered as unknown, so junk deliveries do not each read the database.
+    REQUIRE_FALSE(d.tenant_for_number("999000999").value().has_value());
+    const auto unknown = d.cached_tenant_for_number("999000999");
+    REQUIRE(unknown.has_value());
+    CHECK_FALSE(unknown->has_value());
+
+    clock.advance(gateway::Directory::key_cache_ttl);
+    CHECK_FALSE(d.cached_tenant_for_number("111000111").has_value());
+    REQUIRE(d.tenant_for_number("111000111").has_value());
+    CHECK(d.cached_tenant_for_number("111000111").has_value());
+    // A tenant written through the directory may have taken a number: the cache starts again.
+    REQUIRE(gw.app().register_tenant({"initech", "initech", "333000333"}).has_value());
+    CHECK_FALSE(d.cached_tenant_for_number("111000111").has_value());
+
+    // A delivery for a number the cache does not hold is still stored and answered (on a handler
+    // thread, where the lookup may wait), and fills the cache.
+    gateway::LoopbackClient c(gw.port());
+    const std::string hello = inbound_text("14155550127", "wamid.cold", "Hello");
+    CHECK(post(c, "/webhooks/whatsapp", signed_headers(hello), hello).status == 200);
+    CHECK(d.cached_tenant_for_number("111000111") == std::optional<std::optional<std::string>>("acme"));
+    const std::string owner = gw.key("acme", rbac::Role::owner, "u-owner");
+    CHECK(post(c, "/v1/messages", bearer(owner), R"({"to": "+14155550127", "text": "Hi"})").status == 202);
+}
+
 TEST_CASE("a missing or wrong signature is refused with 401 and stores nothing") {
     RunningGateway gw;
     gateway::LoopbackClient c(gw.port());

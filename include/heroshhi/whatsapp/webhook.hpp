@@ -35,6 +35,12 @@ struct WebhookOptions {
     /// acknowledged unread. A lookup that cannot fail may return std::optional<TenantId>. Called
     /// concurrently: must be thread-safe.
     std::function<Result<std::optional<TenantId>>(std::string_view phone_number_id)> tenant_for;
+    /// Optional: tenant_for's answer when it is known without waiting (a cache in memory), or
+    /// nullopt when only a lookup that may wait would tell. handle_async runs on a server's I/O
+    /// thread and asks this instead of tenant_for; a delivery it cannot place goes to blocking
+    /// work, where tenant_for is asked (and may fill the cache). Unset: handle_async calls
+    /// tenant_for itself, which must then answer quickly. Must be thread-safe.
+    std::function<std::optional<std::optional<TenantId>>(std::string_view phone_number_id)> tenant_known;
     /// Called for each reply, after the delivery that caused it was stored.
     std::function<void(const PendingReply&)> on_reply;
     WebhookLimits limits;
@@ -75,7 +81,9 @@ public:
     /// (no keyword, a loaded tenant: see Engine::on_inbound_async) is handed to the engine without
     /// waiting and answered once every message is durably stored. Everything else (statuses,
     /// preferences, keywords and their replies) is stored where waiting is allowed
-    /// (Responder::answer_with). The tenant lookup runs on the calling thread.
+    /// (Responder::answer_with), and so is a message whose business number WebhookOptions::
+    /// tenant_known cannot place without waiting (without tenant_known, tenant_for is called on
+    /// the calling thread).
     void handle_async(http::Request request, http::Responder responder);
 
     /// The POST work without HTTP: verifies, parses and records. Errors: crypto's signature

@@ -89,12 +89,13 @@ public:
         };
         std::lock_guard lock(mutex_);
         std::string out;
+        const std::map<std::string_view, std::uint64_t> sorted(counters_.begin(), counters_.end());
         for (const auto& [name, what] : help) {
             out += "# HELP " + name + " " + what + "\n# TYPE " + name + " counter\n";
             bool any = false;
-            for (const auto& [series, value] : counters_)
+            for (const auto& [series, value] : sorted)
                 if (series.starts_with(name) && (series.size() == name.size() || series[name.size()] == '{')) {
-                    out += series + " " + std::to_string(value) + "\n";
+                    out.append(series).append(" ").append(std::to_string(value)).append("\n");
                     any = true;
                 }
             if (!any) out += name + " 0\n";
@@ -104,11 +105,15 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::map<std::string, std::uint64_t> counters_;
+    std::unordered_map<std::string, std::uint64_t> counters_;  // sorted when the text is made
 };
 
 std::string label(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
-    std::string s(name);
+    std::size_t size = name.size() + 2;  // one allocation (every request counts itself)
+    for (const auto& [k, v] : labels) size += k.size() + v.size() + 4;
+    std::string s;
+    s.reserve(size + 8);
+    s += name;
     s += '{';
     bool first = true;
     for (const auto& [k, v] : labels) {
@@ -327,7 +332,7 @@ struct App::Impl {
     void add_routes();
     const Route* match(const Request& request, Params& params, bool& path_known) const;
     // The 404 or 405 for a request no route takes.
-    static Response unmatched(const Request& request, bool path_known, std::string& route_name);
+    static Response unmatched(const Request& request, bool path_known, std::string_view& route_name);
     // The rate limit by the route's class and, on API routes, the API key: the refusal (401,
     // 429, 503), or nullopt with `admitted` filled in.
     std::optional<Response> admit(const Request& request, const Route& route, Admission& admitted);
@@ -397,7 +402,7 @@ struct App::Impl {
     // request metric and the access log (finish_exchange).
     struct Exchange {
         std::string request_id;
-        std::string route;
+        std::string_view route;  // a route's pattern, or a name for no route: both live as long as the app
         std::string method;
         std::chrono::steady_clock::time_point started;
     };
@@ -520,7 +525,7 @@ std::optional<ratelimit::Verdict> App::Impl::limit(std::string_view quota, std::
     return std::nullopt;
 }
 
-Response App::Impl::unmatched(const Request& request, bool path_known, std::string& route_name) {
+Response App::Impl::unmatched(const Request& request, bool path_known, std::string_view& route_name) {
     route_name = path_known ? "method_not_allowed" : "not_found";
     return path_known ? Response::error(405, "method_not_allowed", "this path does not take " + request.method)
                       : Response::error(404, "not_found", "no such endpoint");
@@ -1592,7 +1597,10 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
 std::string App::Impl::request_id_for(const Request& request) {
     std::string id = request.header("x-request-id");
     if (valid_request_id(id)) return id;
-    return "req_" + std::to_string(request_counter.fetch_add(1, std::memory_order_relaxed) + 1) + "_" + request_id_suffix;
+    const std::string n = std::to_string(request_counter.fetch_add(1, std::memory_order_relaxed) + 1);
+    id.clear();
+    id.reserve(5 + n.size() + request_id_suffix.size());
+    return id.append("req_").append(n).append("_").append(request_id_suffix);
 }
 
 void App::Impl::finish_exchange(Response& response, const Exchange& exchange) {

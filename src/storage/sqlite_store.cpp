@@ -6,8 +6,9 @@
 //   build understands (so a wrong path never damages someone else's file);
 // - every write of more than one row runs in one transaction;
 // - writes that arrive while a commit is in flight are committed together (group commit): each in
-//   its own savepoint, so one failing write rolls back alone, and each caller returns only once
-//   the transaction holding its write is durable (or has failed);
+//   its own savepoint (a write of one statement needs none: SQLite backs a failing statement out
+//   by itself), so one failing write rolls back alone, and each caller returns only once the
+//   transaction holding its write is durable (or has failed);
 // - no exception leaves a port method;
 // - in an encrypted store no sensitive value (phone number, name, email, message body) reaches
 //   SQLite except as a FieldCipher ciphertext or a blind-index tag.
@@ -1118,6 +1119,10 @@ private:
         /// done, outside both mutexes, to deliver the outcome and free the write (`wake`,
         /// `finished` and `lead` are then unused).
         void (*complete)(PendingWrite& self) noexcept = nullptr;
+        /// The body runs one SQL statement and nothing after it that can fail: it needs no
+        /// savepoint, since SQLite undoes a failing statement by itself (a constraint error backs
+        /// out the statement alone; an error that ends the transaction is seen as one).
+        bool one_statement = false;
         std::optional<Error> error;  ///< set when the write failed outside its body (group failure, exception)
         // Under queue_mutex_: each waiter is woken alone, when its group is done or it is to lead
         // the next one (waking every queued writer after each commit costs more than the commit).
@@ -1717,7 +1722,8 @@ void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) no
         // A write alone in its group needs no savepoint: if it fails, the transaction is its own.
         const bool alone = group.size() == 1;
         for (PendingWrite* p : group) {
-            if (!alone)
+            const bool savepoint = !alone && !p->one_statement;
+            if (savepoint)
                 if (auto ok = run(Sql::savepoint_write, "starting a write"); !ok) return fail_all(ok.error());
             bool stored = false;
             try {
@@ -1739,10 +1745,10 @@ void SqliteStore::Impl::commit_group(const std::vector<PendingWrite*>& group) no
                 if (auto ok = run(Sql::rollback, "rolling back a write"); !ok) fail_all(ok.error());
                 return;
             }
-            if (!stored) {
+            if (!stored && savepoint) {
                 if (auto ok = run(Sql::rollback_to_write, "rolling back a write"); !ok) return fail_all(ok.error());
             }
-            if (!alone)
+            if (savepoint)
                 if (auto ok = run(Sql::release_write, "ending a write"); !ok) return fail_all(ok.error());
         }
         if (auto ok = run(Sql::commit, "committing a transaction"); !ok) return fail_all(ok.error());
@@ -2342,6 +2348,7 @@ bool SqliteStore::Impl::record_inbound_async(const TenantId& tenant, const Phone
         job->write.sealed = std::move(sealed).value();
         if (auto ok = writable(); !ok) return ok;  // where write() checks it
         job->pending.body = job.get();
+        job->pending.one_statement = true;  // the upsert
         job->pending.run = [](void* body) {
             auto& j = *static_cast<Job*>(body);
             j.write.result.emplace(j.store->upsert_inbound(j.write.tenant, j.write.ref, j.write.sealed, j.write.at));

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cassert>
 #include <cctype>
 #include <charconv>
 #include <chrono>
@@ -315,8 +314,9 @@ struct App::Impl {
         Response (Impl::*handler)(const Context&);
         // Its asynchronous form, if it has one: handle_async calls it on the I/O thread, after
         // the same admission, instead of `handler` on a handler thread. Only open and webhook
-        // routes may have one: an API route's admission reads the key, which may block.
+        // routes use one (answers_async): an API route's admission reads the key, which may block.
         AsyncHandler async_handler = nullptr;
+        bool answers_async() const { return async_handler != nullptr && kind != Class::api; }
         // Counts the route's own metric once the answer is known, on either path.
         void (Impl::*count)(const Response&) = nullptr;
     };
@@ -408,8 +408,15 @@ struct App::Impl {
     };
     std::string request_id_for(const Request& request);
     void finish_exchange(Response& response, const Exchange& exchange);
+    // A request's route (null: none), its parameters, and whether its path is served by another method.
+    struct Match {
+        const Route* route = nullptr;
+        Params params;
+        bool path_known = false;
+    };
     // One exchange on a handler thread: the route's answer (or the 404/405), with its bookkeeping.
-    Response exchange(const Request& request, const Route* route, const Params& params, bool path_known);
+    // `matched` null: the request is routed here.
+    Response exchange(const Request& request, const Match* matched);
     Response form_webhook(const Context&);
     Response send_message(const Context&);
     Response send_campaign(const Context&);
@@ -479,7 +486,6 @@ void App::Impl::add_routes() {
         {"POST", "/v1/account/legal-hold", Class::api, &Impl::tenant_legal_hold},
         {"GET", "/v1/audit/verify", Class::api, &Impl::audit_verify},
     };
-    for ([[maybe_unused]] const Route& route : routes) assert(route.async_handler == nullptr || route.kind != Class::api);
 }
 
 const App::Impl::Route* App::Impl::match(const Request& request, Params& params, bool& path_known) const {
@@ -1600,7 +1606,8 @@ std::string App::Impl::request_id_for(const Request& request) {
     const std::string n = std::to_string(request_counter.fetch_add(1, std::memory_order_relaxed) + 1);
     id.clear();
     id.reserve(5 + n.size() + request_id_suffix.size());
-    return id.append("req_").append(n).append("_").append(request_id_suffix);
+    id.append("req_").append(n).append("_").append(request_id_suffix);
+    return id;
 }
 
 void App::Impl::finish_exchange(Response& response, const Exchange& exchange) {
@@ -1616,22 +1623,22 @@ void App::Impl::finish_exchange(Response& response, const Exchange& exchange) {
     }
 }
 
-http::Response App::handle(const http::Request& request) {
-    Impl& impl = *impl_;
-    Impl::Params params;
-    bool path_known = false;
-    return impl.exchange(request, impl.match(request, params, path_known), params, path_known);
-}
+http::Response App::handle(const http::Request& request) { return impl_->exchange(request, nullptr); }
 
-Response App::Impl::exchange(const Request& request, const Route* route, const Params& params, bool path_known) {
+Response App::Impl::exchange(const Request& request, const Match* matched) {
     Exchange exchange{request_id_for(request), "unknown", request.method, std::chrono::steady_clock::now()};
     Response response;
     try {
-        if (route == nullptr) {
-            response = unmatched(request, path_known, exchange.route);
+        Match here;
+        if (matched == nullptr) {
+            here.route = match(request, here.params, here.path_known);
+            matched = &here;
+        }
+        if (matched->route == nullptr) {
+            response = unmatched(request, matched->path_known, exchange.route);
         } else {
-            exchange.route = route->pattern;
-            response = run(*route, request, params, exchange.request_id);
+            exchange.route = matched->route->pattern;
+            response = run(*matched->route, request, matched->params, exchange.request_id);
         }
     } catch (const std::exception&) {
         response = Response::error(500, "internal_error", "the request could not be completed");
@@ -1642,13 +1649,13 @@ Response App::Impl::exchange(const Request& request, const Route* route, const P
 
 void App::handle_async(http::Request request, http::Responder responder) {
     Impl& impl = *impl_;
-    Impl::Params params;
-    bool path_known = false;
-    const Impl::Route* route = impl.match(request, params, path_known);
-    if (route == nullptr || route->async_handler == nullptr) {
+    Impl::Match matched;
+    matched.route = impl.match(request, matched.params, matched.path_known);
+    const Impl::Route* route = matched.route;
+    if (route == nullptr || !route->answers_async()) {
         // It may block (a key to read, a durable write to wait for): a handler thread runs it.
-        return responder.answer_with([&impl, route, path_known, request = std::move(request), params = std::move(params)] {
-            return impl.exchange(request, route, params, path_known);
+        return responder.answer_with([&impl, request = std::move(request), matched = std::move(matched)] {
+            return impl.exchange(request, &matched);
         });
     }
     // Admitted here: an asynchronous route's admission is the rate limit alone, in memory.

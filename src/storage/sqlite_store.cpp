@@ -2285,6 +2285,8 @@ Result<void> SqliteStore::Impl::scan(const TenantId& tenant,
 // ---------------------------------------------------------------------------------------------
 // ActivityStore
 
+// One statement, and nothing after it that can fail: record_inbound_async's writes rely on it to
+// run without a savepoint of their own (PendingWrite::one_statement).
 Result<void> SqliteStore::Impl::upsert_inbound(const TenantId& tenant, const PhoneRef& ref, const Sealed& sealed,
                                                Timestamp at) const {
     auto st = statement(Sql::activity_upsert);

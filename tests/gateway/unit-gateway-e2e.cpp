@@ -151,8 +151,8 @@ TEST_CASE("the directory places a business number from its cache alone until the
     REQUIRE(gw.app().register_tenant({"initech", "initech", "333000333"}).has_value());
     CHECK_FALSE(d.cached_tenant_for_number("111000111").has_value());
 
-    // A delivery for a number the cache does not hold is still stored and answered (on a handler
-    // thread, where the lookup may wait), and fills the cache.
+    // A delivery for a number the cache does not hold is still stored and answered, and fills the
+    // cache (which thread looks it up is checked in unit-whatsapp-webhook-async).
     gateway::LoopbackClient c(gw.port());
     const std::string hello = inbound_text("14155550127", "wamid.cold", "Hello");
     CHECK(post(c, "/webhooks/whatsapp", signed_headers(hello), hello).status == 200);

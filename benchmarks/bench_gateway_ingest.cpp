@@ -16,7 +16,8 @@
 // steadier than requests/s on a shared machine. At the end, for each connection count, the
 // gateway's requests/s (200 answers only) as a share of bare Beast's: the target is 40%.
 // The store's file goes to HEROSHHI_BENCH_DIR if set (e.g. /dev/shm, to see the CPU cost without
-// disk waits), else the temp directory; HEROSHHI_BENCH_THREADS overrides the server threads and
+// disk waits), else the temp directory; HEROSHHI_BENCH_THREADS overrides the server threads,
+// HEROSHHI_BENCH_IO_THREADS the gateway's I/O threads (http::ServerOptions::io_threads) and
 // HEROSHHI_BENCH_REQUESTS the requests a connection sends in an iteration (200).
 #include <utility>  // before asio (Boost 1.74 with g++ 12)
 
@@ -302,6 +303,7 @@ void BM_gateway_signed_ingest(benchmark::State& state) {
     }
     http::ServerOptions server_options;
     server_options.threads = options.config.threads;
+    if (const char* t = std::getenv("HEROSHHI_BENCH_IO_THREADS")) server_options.io_threads = std::stoul(t);
     gateway::App* handler = app->get();
     auto server = http::Server::start(server_options, [handler](http::Request r, http::Responder out) {
         handler->handle_async(std::move(r), std::move(out));

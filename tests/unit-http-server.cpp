@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <thread>
@@ -546,6 +547,40 @@ TEST_CASE("answer_with runs blocking work on the handler pool, or inline without
         c.send("GET /throw HTTP/1.1\r\nHost: x\r\n\r\n");
         CHECK(c.receive().rfind("HTTP/1.1 500", 0) == 0);
     }
+}
+
+TEST_CASE("io_threads sets how many threads do the network I/O; the rest of `threads` is the handler pool") {
+    http::ServerOptions options;
+    options.threads = 4;
+    options.io_threads = 1;
+    std::mutex m;
+    std::set<std::thread::id> io_threads, work_threads;
+    auto server = serve_async(
+        [&](http::Request, http::Responder out) {
+            {
+                std::lock_guard lock(m);
+                io_threads.insert(std::this_thread::get_id());
+            }
+            // Holding the I/O thread a moment: a second I/O thread would take the other
+            // connections' requests meanwhile, and be seen.
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            out.answer_with([&] {
+                std::lock_guard lock(m);
+                work_threads.insert(std::this_thread::get_id());
+                return text("worked");
+            });
+        },
+        options);
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 4; ++i) clients.push_back(std::make_unique<Client>(server->port()));
+    for (int round = 0; round < 5; ++round) {
+        for (auto& c : clients) c->send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+        for (auto& c : clients) CHECK(c->receive().find("\r\n\r\nworked") != std::string::npos);
+    }
+    std::lock_guard lock(m);
+    CHECK(io_threads.size() == 1);  // every connection's requests, on the one I/O thread
+    REQUIRE_FALSE(work_threads.empty());
+    CHECK_FALSE(work_threads.contains(*io_threads.begin()));  // blocking work went to the pool
 }
 
 TEST_CASE("a job handed to run_blocking that throws leaves the server running, and its dropped responder answers 500") {

@@ -37,6 +37,7 @@ struct Field {
     std::uint16_t Config::*port = nullptr;
     std::size_t Config::*size = nullptr;
     std::uint32_t Config::*rate = nullptr;
+    bool zero_allowed = false;  // a size field for which 0 means "automatic"
 };
 
 const Field fields[] = {
@@ -56,6 +57,7 @@ const Field fields[] = {
     {"key_file", "HEROSHHI_KEY_FILE", &Config::key_file},
     {"index_key_file", "HEROSHHI_INDEX_KEY_FILE", &Config::index_key_file},
     {"threads", "HEROSHHI_THREADS", nullptr, nullptr, &Config::threads},
+    {"io_threads", "HEROSHHI_IO_THREADS", nullptr, nullptr, &Config::io_threads, nullptr, true},
     {"auth_per_minute", "HEROSHHI_AUTH_PER_MINUTE", nullptr, nullptr, nullptr, &Config::auth_per_minute},
     {"api_per_minute", "HEROSHHI_API_PER_MINUTE", nullptr, nullptr, nullptr, &Config::api_per_minute},
     {"webhook_per_minute", "HEROSHHI_WEBHOOK_PER_MINUTE", nullptr, nullptr, nullptr, &Config::webhook_per_minute},
@@ -71,7 +73,7 @@ Result<void> set_number(Config& config, const Field& f, std::string_view key, st
         if (!v) return v.error();
         config.*f.port = *v;
     } else if (f.size) {
-        auto v = number_in_range<std::size_t>(key, value, 1, max_threads);
+        auto v = number_in_range<std::size_t>(key, value, f.zero_allowed ? 0 : 1, max_threads);
         if (!v) return v.error();
         config.*f.size = *v;
     } else {

@@ -45,6 +45,9 @@ struct Config {
     /// answered once its commit is synced) and deliveries that wait together share one commit, so
     /// this is well above the number of cores; the network I/O keeps one thread a core.
     std::size_t threads = 32;
+    /// HEROSHHI_IO_THREADS: the threads that do the network I/O (http::ServerOptions::io_threads);
+    /// 0, the default, is one a core.
+    std::size_t io_threads = 0;
     std::uint32_t auth_per_minute = 20;      ///< failed authentications per client address
     std::uint32_t api_per_minute = 600;      ///< API requests per key
     std::uint32_t webhook_per_minute = 60'000;  ///< webhook deliveries per client address

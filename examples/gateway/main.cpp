@@ -254,6 +254,7 @@ int run_serve(const ServeOptions& options, std::ostream& out, std::ostream& err)
     server_options.address = config->bind;
     server_options.port = config->port;
     server_options.threads = config->threads;
+    server_options.io_threads = config->io_threads;
     server_options.tls = tls.get();
     gw::App* handler = app->get();
     auto server = heroshhi::http::Server::start(

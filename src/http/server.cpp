@@ -867,7 +867,9 @@ Result<std::unique_ptr<Server>> Server::start(ServerOptions options, std::unique
     // The network I/O needs no more threads than there are cores; handlers that may block get
     // threads of their own when more are asked for.
     const std::size_t n = std::max<std::size_t>(1, impl->options.threads);
-    const std::size_t io_threads = std::min<std::size_t>(n, std::max(1u, std::thread::hardware_concurrency()));
+    const std::size_t io_wanted = impl->options.io_threads != 0 ? impl->options.io_threads
+                                                                 : std::max(1u, std::thread::hardware_concurrency());
+    const std::size_t io_threads = std::min(n, io_wanted);
     if (n > io_threads) impl->pool.emplace(n);
     for (std::size_t i = 0; i < io_threads; ++i)
         impl->threads.emplace_back([io = &impl->ioc] {

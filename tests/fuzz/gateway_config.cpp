@@ -26,13 +26,14 @@ nlohmann::json to_json(const Config& c) {
     return {{"bind", c.bind}, {"port", c.port}, {"tls_cert", c.tls_cert}, {"tls_key", c.tls_key}, {"sqlite", c.sqlite},
             {"graph_base_url", c.graph_base_url}, {"graph_api_version", c.graph_api_version},
             {"graph_token", c.graph_token}, {"app_secret", c.app_secret}, {"verify_token", c.verify_token},
-            {"key_file", c.key_file}, {"index_key_file", c.index_key_file}, {"threads", c.threads},
+            {"key_file", c.key_file}, {"index_key_file", c.index_key_file}, {"threads", c.threads}, {"io_threads", c.io_threads},
             {"auth_per_minute", c.auth_per_minute}, {"api_per_minute", c.api_per_minute},
             {"webhook_per_minute", c.webhook_per_minute}};
 }
 
 void check_ranges(const Config& c) {
     FUZZ_CHECK(c.threads >= 1 && c.threads <= 256);
+    FUZZ_CHECK(c.io_threads <= 256);
     for (std::uint32_t rate : {c.auth_per_minute, c.api_per_minute, c.webhook_per_minute})
         FUZZ_CHECK(rate >= 1 && rate <= 10'000'000);
 }

@@ -887,3 +887,22 @@ TEST_CASE("the shared-store pacing settings are read from the file and the envir
     REQUIRE_FALSE(zero.has_value());
     CHECK(zero.error().message().find("facts_reload_ms") != std::string::npos);
 }
+
+TEST_CASE("io_threads: 0 (one a core) by default, set from the file or the environment, at most 256") {
+    CHECK(gateway::Config{}.io_threads == 0);
+    auto config = gateway::Config::from_json(R"({"threads": 8, "io_threads": 1})");
+    REQUIRE(config.has_value());
+    CHECK(config->io_threads == 1);
+    REQUIRE(config->apply_environment([](const char* name) -> std::optional<std::string> {
+        if (std::string_view(name) == "HEROSHHI_IO_THREADS") return "0";
+        return std::nullopt;
+    }));
+    CHECK(config->io_threads == 0);
+    for (const char* bad : {R"({"io_threads": 257})", R"({"io_threads": -1})"}) {
+        CAPTURE(bad);
+        auto refused = gateway::Config::from_json(bad);
+        REQUIRE_FALSE(refused.has_value());
+        CHECK(refused.error().message().find("io_threads") != std::string::npos);
+    }
+    CHECK_FALSE(gateway::Config::from_json(R"({"threads": 0})").has_value());  // 0 is no automatic there
+}

@@ -113,6 +113,11 @@ struct ServerOptions {
     /// commit, say) do not hold up other connections. An AsyncHandler always runs on the I/O
     /// threads; the pool runs what it hands to Responder::answer_with.
     std::size_t threads = 2;
+    /// The threads that do the network I/O (and run an AsyncHandler), at most `threads`. 0: one a
+    /// core. Fewer leave the cores to work done elsewhere: on a 2-core machine, one I/O thread
+    /// beside a store's committer thread handled 20% more webhooks at 16 connections, and 20%
+    /// fewer at 32 and 64 (benchmarks/RESULTS.md, Webhook ingest).
+    std::size_t io_threads = 0;
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_body_bytes = 3 * 1024 * 1024;    ///< WhatsApp webhooks can be up to 3 MB
     std::chrono::milliseconds read_timeout{10'000};  ///< a whole request must arrive within this

@@ -8,7 +8,7 @@
 #      suppression index, the rate limiter, audit appends and verification, the HTTP server, the
 #      SQLite, PostgreSQL and conformance concurrent writers, the opt-out engine and its access
 #      path, engines sharing a store and the PostgreSQL change feed, the gateway's reply queue,
-#      and the gateway end to end: its async route, directory, replies and load tests) are
+#      and the gateway end to end: its e2e, fault and load tests) are
 #      built and run; any data race or lock-order report fails the run (halt_on_error=1);
 #   4. clang 14 + libFuzzer + ASan/UBSan: each fuzz target runs for HEROSHHI_FUZZ_SECONDS
 #      (default 30) on a copy of its seed corpus (scripts/fuzz.sh); any crash fails the run.

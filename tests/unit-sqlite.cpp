@@ -982,6 +982,41 @@ TEST_CASE("when the commit of asynchronous writes cannot be made, every completi
     CHECK(after.outcome(0).has_value());
 }
 
+TEST_CASE("in a shared commit, an asynchronous write whose statement fails is refused alone; the others are stored") {
+    // Asynchronous inbound writes run without a savepoint of their own (one statement each): this
+    // shows that SQLite's backing out of the failed statement is enough.
+    TempDb db;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    constexpr std::size_t writes = 10, refused = 5;
+    RawDb raw(db.str());
+    // The database refuses one number's row, as a constraint would.
+    const std::string trigger = "CREATE TRIGGER refuse_one BEFORE INSERT ON inbound_activity WHEN NEW.phone_e164 = '" +
+                                numbered(refused).e164() + "' BEGIN SELECT RAISE(ABORT, 'refused'); END";
+    raw.exec(trigger.c_str());
+    const int before = wal_commits(db.str());
+    raw.exec("BEGIN IMMEDIATE");  // every write queues behind the lock, then shares one commit
+    test_support::Completions done(writes);
+    for (std::size_t i = 0; i < writes; ++i)
+        REQUIRE(store->activity().record_inbound_async(tenant, numbered(i), t0 + std::chrono::minutes(i), done.done(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    raw.exec("COMMIT");
+    REQUIRE(done.wait_all());
+    for (std::size_t i = 0; i < writes; ++i) {
+        CAPTURE(i);
+        CHECK(done.calls(i) == 1);
+        CHECK(done.outcome(i).has_value() == (i != refused));
+    }
+    CHECK(wal_commits(db.str()) - before <= 2);  // the first write, perhaps alone, then the rest together
+    const auto stored = activity_of(*store);
+    CHECK(stored.size() == writes);  // the nine, and the number written before
+    CHECK_FALSE(stored.contains(numbered(refused).e164()));
+    for (std::size_t i = 0; i < writes; ++i)
+        if (i != refused) CHECK(stored.at(numbered(i).e164()) == t0 + std::chrono::minutes(i));
+}
+
 TEST_CASE("a completion that throws stops neither the completions after it nor the store") {
     TempDb db;
     make_heroshhi_db(db.str());

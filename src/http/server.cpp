@@ -780,8 +780,12 @@ void Server::Impl::hand_in(std::function<void()> job) {
 void Server::Impl::post_answers_locked(std::unique_lock<std::mutex>& lock) {
     if (answers_posted) return;  // the job already posted takes this one too
     answers_posted = true;
-    lock.unlock();
+    // Posted under the lock: Asio wakes an I/O thread after it lets go of its own mutex, so the
+    // job could otherwise run, answer the last request owed, and let stop() and ~Server destroy
+    // the io_context while this thread is still signalling it (ThreadSanitizer saw it). The job
+    // takes the lock first, so it cannot get that far until the post has returned.
     net::post(ioc, [this] { take_answers(); });
+    lock.unlock();
 }
 
 void Server::Impl::take_answers() {

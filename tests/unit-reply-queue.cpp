@@ -91,6 +91,8 @@ TEST_CASE("a reply queued beyond the capacity is dropped and counted; the others
     ReplyQueue::Options options;
     options.capacity = 3;
     options.workers = 1;
+    std::atomic<std::size_t> told{0};
+    options.on_drop = [&](std::size_t n) { told += n; };
     ReplyQueue queue([&](const whatsapp::PendingReply& r) -> std::optional<std::chrono::milliseconds> {
         holding = true;
         std::lock_guard pass(gate);
@@ -111,6 +113,7 @@ TEST_CASE("a reply queued beyond the capacity is dropped and counted; the others
     for (const char* t : {"b", "c", "d", "e", "f"}) taken += queue.push(reply(t)) ? 1 : 0;
     CHECK(taken == 3);
     CHECK(queue.dropped() == 2);
+    CHECK(told == 2);  // the host's counter is told of each
     hold.unlock();
     REQUIRE(queue.wait_idle(10s));
     CHECK(log.texts() == std::vector<std::string>{"a", "b", "c", "d"});

@@ -71,11 +71,6 @@ public:
         std::lock_guard lock(mutex_);
         counters_[series] += n;
     }
-    /// For a counter kept elsewhere (the reply queue's drops), copied in before the text is made.
-    void set(const std::string& series, std::uint64_t n) {
-        std::lock_guard lock(mutex_);
-        counters_[series] = n;
-    }
     std::string text() const {
         static const std::map<std::string, std::string> help{
             {"heroshhi_http_requests_total", "HTTP requests answered, by route and status."},
@@ -288,7 +283,7 @@ struct App::Impl {
     sanitize::LeadSchema lead_schema;
     sanitize::NoSqlGuard guard;
     std::string audit_key;
-    mutable Metrics metrics;
+    Metrics metrics;
     std::atomic<std::uint64_t> request_counter{0};
     // Made once: request ids are the counter and this, so that ids of two runs differ without a
     // call to the random generator on every request.
@@ -384,11 +379,6 @@ struct App::Impl {
     // allowed, otherwise the answer (403 with the reason, or the store's error: fail closed).
     std::optional<Response> refuse_unless(const Context& c, rbac::Action action, const rbac::Resource& resource);
     void count_send(const messaging::SendResult& r);
-    // The Prometheus text, with the reply queue's drops copied in.
-    std::string metrics_text() const {
-        metrics.set("heroshhi_replies_dropped_total", replies ? replies->dropped() : 0);
-        return metrics.text();
-    }
 
     LeadAccess open_lead(const Context& c, rbac::ResourceType type, rbac::Action action);
 
@@ -417,6 +407,37 @@ struct App::Impl {
     // One exchange on a handler thread: the route's answer (or the 404/405), with its bookkeeping.
     // `matched` null: the request is routed here.
     Response exchange(const Request& request, const Match* matched);
+    // One exchange on an asynchronous route, from its admission to its answer: what the route's
+    // async handler answers through. The answer, given on any thread (a store's committer), is
+    // counted, given its headers and logged on an I/O thread, so that the committer goes on.
+    class AsyncExchange final : public http::Responder::Sink, public std::enable_shared_from_this<AsyncExchange> {
+    public:
+        AsyncExchange(Impl& impl, const Route& route, Exchange exchange, std::optional<ratelimit::Verdict> verdict,
+                      http::Responder client)
+            : impl_(impl), route_(route), exchange_(std::move(exchange)), verdict_(std::move(verdict)),
+              client_(std::move(client)) {}
+        void deliver(Response response) override {
+            answer_ = std::move(response);
+            client_.run_on_io([self = shared_from_this()] { self->finish(); });
+        }
+        void run_blocking(std::function<void()> job) override { client_.run_blocking(std::move(job)); }
+        void run_on_io(std::function<void()> job) override { client_.run_on_io(std::move(job)); }
+
+    private:
+        void finish() {
+            if (route_.count) (impl_.*route_.count)(answer_);
+            if (verdict_) add_limit_headers(answer_, *verdict_);
+            impl_.finish_exchange(answer_, exchange_);
+            client_.answer(std::move(answer_));
+        }
+
+        Impl& impl_;
+        const Route& route_;
+        Exchange exchange_;
+        std::optional<ratelimit::Verdict> verdict_;
+        http::Responder client_;
+        Response answer_;
+    };
     Response form_webhook(const Context&);
     Response send_message(const Context&);
     Response send_campaign(const Context&);
@@ -673,7 +694,7 @@ Response App::Impl::healthz(const Context&) {
 
 Response App::Impl::metrics_endpoint(const Context&) {
     Response r;
-    r.body = metrics_text();
+    r.body = metrics.text();
     r.content_type = "text/plain; version=0.0.4";
     return r;
 }
@@ -1483,7 +1504,7 @@ Result<retention::SweepReport> App::sweep(bool dry_run) {
     return impl_->sweeper->run(impl_->clock->now(), options);
 }
 Engine& App::engine() { return *impl_->engine; }
-std::string App::metrics_text() const { return impl_->metrics_text(); }
+std::string App::metrics_text() const { return impl_->metrics.text(); }
 
 std::vector<std::pair<std::string, std::string>> App::routes() {
     Impl table;
@@ -1574,8 +1595,10 @@ Result<std::unique_ptr<App>> App::open(AppOptions options) {
         return std::optional<TenantId>(TenantId(**known));
     };
     // Replies go out after the delivery is answered, at the number's pace (reply_queue.hpp).
+    ReplyQueue::Options reply_options;
+    reply_options.on_drop = [self](std::size_t n) { self->metrics.add("heroshhi_replies_dropped_total", n); };
     impl->replies = std::make_unique<ReplyQueue>(
-        [self](const whatsapp::PendingReply& reply) { return self->send_reply(reply); }, ReplyQueue::Options{});
+        [self](const whatsapp::PendingReply& reply) { return self->send_reply(reply); }, std::move(reply_options));
     webhook_options.on_reply = [self](const whatsapp::PendingReply& reply) { (void)self->replies->push(reply); };
     webhook_options.messages = &impl->store->messages();
     auto webhook = whatsapp::Webhook::create(*impl->engine, std::move(webhook_options));
@@ -1659,26 +1682,14 @@ void App::handle_async(http::Request request, http::Responder responder) {
         });
     }
     // Admitted here: an asynchronous route's admission is the rate limit alone, in memory.
-    auto exchange = std::make_shared<Impl::Exchange>(
-        Impl::Exchange{impl.request_id_for(request), route->pattern, request.method, std::chrono::steady_clock::now()});
+    Impl::Exchange exchange{impl.request_id_for(request), route->pattern, request.method, std::chrono::steady_clock::now()};
     Impl::Admission admitted;
     if (auto refusal = impl.admit(request, *route, admitted)) {
-        impl.finish_exchange(*refusal, *exchange);
+        impl.finish_exchange(*refusal, exchange);
         return responder.answer(std::move(*refusal));
     }
-    auto inner = std::make_shared<http::Responder>(std::move(responder));
-    http::Responder outer(
-        [&impl, inner, exchange, route, verdict = std::move(admitted.verdict)](Response r) {
-            // Given on another thread (the store's committer): the counting and the access log's
-            // write wait for an I/O thread, so that they do not hold up the next commit.
-            inner->run_on_io([&impl, inner, exchange, route, verdict, r = std::move(r)]() mutable {
-                if (route->count) (impl.*route->count)(r);
-                if (verdict) Impl::add_limit_headers(r, *verdict);
-                impl.finish_exchange(r, *exchange);
-                inner->answer(std::move(r));
-            });
-        },
-        [inner](std::function<void()> job) { inner->run_blocking(std::move(job)); });
+    http::Responder outer(std::make_shared<Impl::AsyncExchange>(impl, *route, std::move(exchange),
+                                                                std::move(admitted.verdict), std::move(responder)));
     (impl.*route->async_handler)(std::move(request), std::move(outer));
 }
 

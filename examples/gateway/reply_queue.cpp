@@ -33,7 +33,7 @@ bool ReplyQueue::push(whatsapp::PendingReply reply) {
     {
         std::lock_guard lock(mutex_);
         if (stopping_ || queued_ >= options_.capacity) {
-            ++dropped_;
+            drop(1);
             return false;
         }
         // Only a worker with nothing to do waits for this: one busy (sending, or waiting out a
@@ -55,6 +55,16 @@ bool ReplyQueue::wait_idle(std::chrono::milliseconds timeout) {
 std::size_t ReplyQueue::dropped() const {
     std::lock_guard lock(mutex_);
     return dropped_;
+}
+
+void ReplyQueue::drop(std::size_t count) {
+    dropped_ += count;
+    if (options_.on_drop) {
+        try {
+            options_.on_drop(count);
+        } catch (...) {  // a counter that failed must not end the thread that sends the rest
+        }
+    }
 }
 
 bool ReplyQueue::past_stop_deadline() const { return stopping_ && Clock::now() >= stop_deadline_; }
@@ -83,7 +93,7 @@ void ReplyQueue::run(Shard& shard) {
                 threw = true;
             }
             lock.lock();
-            if (threw) ++dropped_;
+            if (threw) drop(1);
             if (!again) break;
             const auto until = std::min(Clock::now() + std::clamp(*again, std::chrono::milliseconds(1), options_.max_retry_wait),
                                         next.queued_at + options_.give_up_after);
@@ -95,14 +105,14 @@ void ReplyQueue::run(Shard& shard) {
                 shard.wake.wait_until(lock, end(), [&] { return stopping_ != was_stopping; });
             }
             if (past_stop_deadline() || Clock::now() >= next.queued_at + options_.give_up_after) {
-                ++dropped_;  // paced past the drain, or for too long
+                drop(1);  // paced past the drain, or for too long
                 break;
             }
         }
         shard.busy = false;
         if (idle()) idle_.notify_all();
     }
-    dropped_ += shard.queue.size();
+    if (!shard.queue.empty()) drop(shard.queue.size());
     queued_ -= shard.queue.size();
     shard.queue.clear();
     shard.busy = false;

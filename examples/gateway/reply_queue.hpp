@@ -48,6 +48,9 @@ public:
         /// A reply still paced this long after it was queued is given up (dropped): an opt-out
         /// confirmation is allowed for five minutes only.
         std::chrono::milliseconds give_up_after = std::chrono::minutes(5);
+        /// Told of each reply dropped (optional; the host's metrics). Called under the queue's
+        /// lock: it must not call back into the queue.
+        std::function<void(std::size_t count)> on_drop;
     };
 
     ReplyQueue(Attempt attempt, Options options);
@@ -82,6 +85,8 @@ private:
     bool past_stop_deadline() const;
     /// Under mutex_: nothing queued, no reply being sent.
     bool idle() const;
+    /// Under mutex_: counts `count` replies dropped, and tells on_drop.
+    void drop(std::size_t count);
 
     Attempt attempt_;
     Options options_;

@@ -519,6 +519,7 @@ TEST_CASE("healthz and metrics answer without a key; metrics count requests, dec
     CHECK(m.body.find("heroshhi_http_requests_total{route=\"/v1/messages\",status=\"403\"} 1") != std::string::npos);
     CHECK(m.body.find("heroshhi_decisions_total{reason=\"opted_out\"} 1") != std::string::npos);
     CHECK(m.body.find("heroshhi_optouts_total{method=\"api\"} 1") != std::string::npos);
+    CHECK(m.body.find("\nheroshhi_replies_dropped_total 0\n") != std::string::npos);  // none dropped
 }
 
 TEST_CASE("with key files configured, the gateway's database holds no phone number or message text in clear") {

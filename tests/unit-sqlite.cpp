@@ -7,6 +7,8 @@
 #include "support/raw_db.hpp"
 #include "support/temp_db.hpp"
 
+#include <heroshhi/audit/log.hpp>
+#include <heroshhi/core/clock.hpp>
 #include <heroshhi/storage/errors.hpp>
 #include <heroshhi/storage/sqlite_store.hpp>
 
@@ -1015,6 +1017,69 @@ TEST_CASE("in a shared commit, an asynchronous write whose statement fails is re
     CHECK_FALSE(stored.contains(numbered(refused).e164()));
     for (std::size_t i = 0; i < writes; ++i)
         if (i != refused) CHECK(stored.at(numbered(i).e164()) == t0 + std::chrono::minutes(i));
+}
+
+TEST_CASE("an audit append shares a commit with the store's other writes; one on a stale head is refused alone") {
+    // The audited send of an opt-out confirmation used to commit (and sync) on its own.
+    TempDb db;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    ManualClock clock{t0};
+    audit::Log log(store->audit(), clock);
+    auto entry = [](std::string target) {
+        audit::Entry e;
+        e.tenant = tenant;
+        e.actor = audit::Actor::system();
+        e.action = "send.optout_confirmation";
+        e.target_type = "contact";
+        e.target_id = std::move(target);
+        e.rule = "system";
+        return e;
+    };
+    REQUIRE(log.append(entry("c-0")).has_value());  // the chain's head is now 1, and the log knows it
+    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    constexpr std::size_t writes = 6;
+    RawDb raw(db.str());
+    const int before = wal_commits(db.str());
+    raw.exec("BEGIN IMMEDIATE");  // every write queues behind the lock, then they share a commit
+    test_support::Completions done(writes);
+    for (std::size_t i = 0; i < writes; ++i)
+        REQUIRE(store->activity().record_inbound_async(tenant, numbered(i), t0 + std::chrono::minutes(i), done.done(i)));
+    std::optional<Result<audit::Entry>> logged;
+    std::optional<Result<void>> stale;
+    std::thread by_log([&] { logged = log.append(entry("c-1")); });
+    std::thread by_port([&] {
+        audit::Entry e = entry("c-2");
+        e.sequence = 1;  // follows a head of 0: the chain has moved on since
+        const audit::Entry one[] = {e};
+        stale = store->audit().append(tenant, one, audit::ChainHead{});
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    raw.exec("COMMIT");
+    by_log.join();
+    by_port.join();
+    REQUIRE(done.wait_all());
+    REQUIRE(logged.has_value());
+    REQUIRE(logged->has_value());
+    CHECK((*logged)->sequence == 2);
+    REQUIRE(stale.has_value());
+    REQUIRE_FALSE(stale->has_value());
+    CHECK(stale->error() == StorageErrc::conflict);
+    for (std::size_t i = 0; i < writes; ++i) CHECK(done.outcome(i).has_value());
+    CHECK(wal_commits(db.str()) - before <= 2);  // the first write, perhaps alone, then the rest together
+    CHECK(activity_of(*store).size() == writes + 1);
+    auto chain = store->audit().chain(tenant);
+    REQUIRE(chain);
+    CHECK(chain->head.sequence == 2);
+    auto entries = store->audit().query(audit::Query(tenant));
+    REQUIRE(entries);
+    REQUIRE(entries->size() == 2);
+    CHECK((*entries)[1].target_id == "c-1");
+    auto verified = log.verify(tenant);
+    REQUIRE(verified);
+    CHECK(verified->intact());
+    CHECK(verified->checked == 2);
 }
 
 TEST_CASE("a completion that throws stops neither the completions after it nor the store") {

@@ -73,7 +73,7 @@ struct Engine::Impl {
     Impl(storage::StoreSet& s, const Clock& c, EngineOptions o)
         : stores(s), clock(c), options(std::move(o)), registry(s.optouts(), index),
           gate(index, c, options.gate), audience(gate, index, c), authorizer(options.policy),
-          log(s.audit(), c), audit_key(options.audit_key.empty() ? random_key() : options.audit_key) {
+          log(s.audit(), c), pseudonyms(options.audit_key.empty() ? random_key() : options.audit_key) {
         for (const std::string& b : options.marketing_stop_buttons)
             if (auto n = optout::KeywordClassifier::normalize(b)) marketing_buttons.push_back(*n);
     }
@@ -89,7 +89,7 @@ struct Engine::Impl {
     std::vector<std::string> marketing_buttons;
     rbac::Authorizer authorizer;
     audit::Log log;
-    std::string audit_key;
+    audit::PhonePseudonyms pseudonyms;  // under the audit key, keyed once
 
     // Erased numbers (privacy::): their opt-out histories by tag, per tenant, until the number
     // shows up again (a send check, an inbound message), when the history is replayed into the
@@ -541,7 +541,7 @@ struct Engine::Impl {
             target.resource.team = c.team;
             target.audit_id = c.id.value();
         } else {
-            target.audit_id = audit::phone_pseudonym(audit_key, phone);
+            target.audit_id = pseudonyms(phone);
         }
         return target;
     }
@@ -1060,7 +1060,7 @@ Result<NumberErasure> Engine::erase_number(const TenantId& tenant, const PhoneNu
     return out;
 }
 
-std::string Engine::pseudonym(const PhoneNumber& phone) const { return audit::phone_pseudonym(impl_->audit_key, phone); }
+std::string Engine::pseudonym(const PhoneNumber& phone) const { return impl_->pseudonyms(phone); }
 
 Result<std::size_t> Engine::catch_up(const TenantId& tenant) {
     std::lock_guard lock(impl_->write_lock(tenant));

@@ -690,6 +690,37 @@ TEST_CASE("entries carry ids, not phone numbers") {
     }
 }
 
+TEST_CASE("a pseudonym is the first 128 bits of HMAC-SHA-256 of the E.164 number, keyed once or each time") {
+    const PhoneNumber phone = PhoneNumber::parse("+14155550123").value();
+    // Known answers (Python's hmac module): a long key (hashed first), a short one, the empty key.
+    const std::string long_key(100, 'k');
+    const std::vector<std::pair<std::string, std::string>> known = {
+        {"key-1", "phone:8a301df2c8e4c080e267d786f0cbf223"},
+        {"", "phone:5b96873518e29e5a11aa6ce012cb7259"},
+        {long_key, "phone:7476297c06bb5c1c7acd2d7c4e5efa0f"},
+    };
+    for (const auto& [key, expected] : known) {
+        CAPTURE(key.size());
+        CHECK(phone_pseudonym(key, phone) == expected);
+        const PhonePseudonyms keyed(key);
+        CHECK(keyed(phone) == expected);
+        CHECK(keyed(phone) == expected);  // a context reused from the free list starts afresh
+    }
+    // Many threads naming numbers under one keyed object get what the free function gives.
+    const PhonePseudonyms keyed("key-1");
+    std::atomic<int> mismatches{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 200; ++i) {
+                const PhoneNumber n = PhoneNumber::parse("+1415555" + std::to_string(1000 + t * 1000 + i)).value();
+                if (keyed(n) != phone_pseudonym("key-1", n)) ++mismatches;
+            }
+        });
+    for (auto& th : threads) th.join();
+    CHECK(mismatches.load() == 0);
+}
+
 TEST_CASE("queries filter the trail and export writes JSON lines with the hashes") {
     storage::MemoryStore store;
     ManualClock clock{t0};

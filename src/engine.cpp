@@ -156,7 +156,16 @@ struct Engine::Impl {
     }
 
     std::mutex tenants_mutex;  // guards the maps below, not the work done under a tenant's lock
-    std::unordered_map<TenantId, std::unique_ptr<std::mutex>> write_locks;
+    // A tenant's write lock, and its opt-out events that on_inbound_async has queued and not yet
+    // applied (under flight_mutex). Whoever takes the lock to change the tenant's facts waits for
+    // those first (lock_tenant), so that it sees them, as it would have waited for on_inbound.
+    struct TenantLock {
+        std::mutex mutex;
+        std::int64_t events_in_flight = 0;
+    };
+    std::unordered_map<TenantId, std::unique_ptr<TenantLock>> write_locks;
+    std::mutex flight_mutex;  // held only to count; never while waiting for anything else
+    std::condition_variable flight_landed;
     std::unordered_map<TenantId, optout::KeywordClassifier> classifiers;
     // Opt-outs the store refused: they block sends from memory, are re-applied after every reload
     // (which would otherwise forget them) and are written again at each load until stored.
@@ -184,11 +193,27 @@ struct Engine::Impl {
     // before the members it uses are destroyed.
     std::jthread rechecker;
 
-    std::mutex& write_lock(const TenantId& tenant) {
+    TenantLock& tenant_lock(const TenantId& tenant) {
         std::lock_guard lock(tenants_mutex);
-        auto& m = write_locks[tenant];
-        if (!m) m = std::make_unique<std::mutex>();
-        return *m;
+        auto& t = write_locks[tenant];
+        if (!t) t = std::make_unique<TenantLock>();
+        return *t;
+    }
+
+    // The tenant's write lock, taken once every opt-out event on_inbound_async queued for the
+    // tenant has been applied (or failed). A completion never takes this lock, so waiting here,
+    // lock held, cannot hold up the store thread that runs the completions.
+    std::unique_lock<std::mutex> lock_tenant(const TenantId& tenant) {
+        TenantLock& t = tenant_lock(tenant);
+        std::unique_lock lock(t.mutex);
+        std::unique_lock flight(flight_mutex);
+        flight_landed.wait(flight, [&] { return t.events_in_flight == 0; });
+        return lock;
+    }
+
+    void event_landed(TenantLock& t) {
+        std::lock_guard flight(flight_mutex);
+        if (--t.events_in_flight == 0) flight_landed.notify_all();
     }
 
     optout::KeywordClassifier classifier(const TenantId& tenant) {
@@ -452,7 +477,7 @@ struct Engine::Impl {
 
     Result<void> ensure_loaded(const TenantId& tenant) {
         if (index.ready(tenant)) return {};
-        std::lock_guard lock(write_lock(tenant));
+        auto lock = lock_tenant(tenant);
         if (index.ready(tenant)) return {};
         const Timestamp now = clock.now();
         {
@@ -507,7 +532,7 @@ struct Engine::Impl {
     Result<optout::OptOutEvent> record(optout::OptOutEvent event) {
         if (auto loaded = ensure_loaded(event.tenant); !loaded && event.kind == optout::EventKind::opt_in)
             return loaded.error();
-        std::lock_guard lock(write_lock(event.tenant));
+        auto lock = lock_tenant(event.tenant);
         auto stored = record_event(event);
         if (!stored) return stored.error();
         return event;
@@ -590,6 +615,124 @@ struct Engine::Impl {
         return attempt;
     }
 
+    // on_inbound for an opt-out keyword, on a thread that must not wait: the sender's time and
+    // the event are queued one after the other (so they usually share a group commit), the event is
+    // applied to the index when its write is done (or, if it failed, at once and kept to be written
+    // again, as record_event does), and `done` hears the outcome on the store's thread. Taken only
+    // when nothing else can come between: the engine does not share its store (that needs a
+    // catch-up after each append), and the tenant's lock is free, so no event of the tenant is
+    // being recorded the blocking way. Whoever takes the lock next waits for this event to land
+    // (lock_tenant): an opt-in that follows a STOP sees the STOP, as with on_inbound. False, with
+    // nothing done and `done` untouched, when it cannot be taken.
+    bool opt_out_async(const InboundMessage& m, Reading reading, InboundDone& done) {
+        if (options.shared.enabled || m.type == InboundMessage::Type::preference) return false;
+        TenantLock& t = tenant_lock(m.tenant);
+        std::unique_lock lock(t.mutex, std::try_to_lock);
+        if (!lock.owns_lock()) return false;  // an event of the tenant is being recorded: wait on the blocking path
+
+        struct Op {
+            Op(Impl& impl, TenantLock& lock, optout::OptOutEvent e) : d(impl), t(lock), event(std::move(e)) {}
+            Impl& d;
+            TenantLock& t;
+            optout::OptOutEvent event;
+            InboundOutcome out;
+            InboundDone done;
+            std::mutex mutex;  // guards `error`: the two parts may finish on different threads
+            std::optional<Error> error;
+            std::atomic<int> parts{2};
+            bool abandoned = false;  // the event was not taken: `done` went back to the caller
+
+            void fail(const Error& e) {
+                std::lock_guard guard(mutex);
+                if (!error) error = e;
+            }
+            void finish_part() {
+                if (parts.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                struct Finished {  // counts the operation out even if `done` throws (as on_inbound_async)
+                    Impl& d;
+                    ~Finished() {
+                        std::lock_guard guard(d.inbound_mutex);
+                        if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) d.inbound_drained.notify_all();
+                    }
+                } finished{d};
+                if (abandoned) return;
+                if (error) return done(std::move(*error));
+                done(std::move(out));
+            }
+        };
+        optout::OptOutEvent event{m.tenant, m.from};
+        event.kind = optout::EventKind::opt_out;
+        event.scope = reading.scope;
+        event.method = reading.method;
+        event.at = m.at.value_or(clock.now());
+        event.trigger = m.type == InboundMessage::Type::text ? reading.classification.keyword : m.text;
+        event.channel = m.channel;
+        event.provider_message_id = m.provider_message_id;
+        auto op = std::make_shared<Op>(*this, t, std::move(event));
+        op->out.classification = std::move(reading.classification);
+
+        inbound_pending.fetch_add(1, std::memory_order_relaxed);
+        bool time_taken = false;
+        try {
+            time_taken = stores.activity().record_inbound_async(
+                m.tenant, m.from, op->event.at, [op](Result<void> stored) {
+                    if (stored) op->d.index.touch_inbound(op->event.tenant, op->event.phone, op->event.at);
+                    else op->fail(stored.error());
+                    op->finish_part();
+                });
+        } catch (...) {  // a host's store that throws instead of failing
+            inbound_pending.fetch_sub(1, std::memory_order_acq_rel);
+            throw;
+        }
+        if (!time_taken) {
+            inbound_pending.fetch_sub(1, std::memory_order_acq_rel);
+            return false;
+        }
+        {
+            std::lock_guard flight(flight_mutex);
+            ++t.events_in_flight;
+        }
+        op->done = std::move(done);
+        bool event_taken = false;
+        try {
+            event_taken = stores.optouts().append_async(op->event, [op](Result<std::int64_t> stored) {
+                Op& o = *op;
+                if (!stored) {
+                    // As record_event: the opt-out blocks sends from memory at once, and is written
+                    // again at the next load.
+                    o.d.index.apply(o.event);
+                    {
+                        std::lock_guard guard(o.d.tenants_mutex);
+                        o.d.unpersisted[o.event.tenant].push_back(o.event);
+                    }
+                    o.fail(stored.error());
+                } else if (*stored == 0) {
+                    o.out.duplicate = true;  // a redelivery: recorded before, nothing changes
+                } else {
+                    o.event.sequence = *stored;
+                    o.d.index.apply(o.event);
+                    o.out.event = o.event;
+                    o.out.reply = o.event.scope == optout::Scope::marketing ? o.d.options.replies.marketing_optout_confirmation
+                                                                           : o.d.confirmation_for(o.out.classification.language);
+                    o.out.reply_kind = messaging::MessageKind::optout_confirmation;
+                }
+                o.d.event_landed(o.t);
+                o.finish_part();
+            });
+        } catch (...) {
+            event_taken = false;
+        }
+        if (!event_taken) {
+            // The time is queued and will be stored; the event goes the blocking way, from the caller.
+            done = std::move(op->done);
+            op->abandoned = true;
+            event_landed(t);
+            op->finish_part();
+            return false;
+        }
+        return true;
+    }
+
     std::string confirmation_for(const std::string& language) const {
         const auto& texts = options.replies.optout_confirmation;
         if (auto it = texts.find(language); it != texts.end()) return it->second;
@@ -636,7 +779,7 @@ Engine::~Engine() {
 }
 
 Result<void> Engine::warm(const TenantId& tenant) {
-    std::lock_guard lock(impl_->write_lock(tenant));
+    auto lock = impl_->lock_tenant(tenant);
     return impl_->load(tenant);
 }
 
@@ -666,7 +809,7 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
     std::unique_lock<std::mutex> lock;
     if (out.classification.intent == optout::Intent::opt_out || out.classification.intent == optout::Intent::opt_in ||
         d.any_erased.load()) {
-        lock = std::unique_lock(d.write_lock(m.tenant));
+        lock = d.lock_tenant(m.tenant);
         (void)d.rehydrate(m.tenant, m.from);
     }
     const messaging::ContactFacts facts = d.index.find(m.tenant, m.from).facts;
@@ -724,12 +867,14 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
 bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
     Impl& d = *impl_;
     if (m.tenant.empty()) return false;
-    // Only what needs nothing but the time written: a keyword of any kind records an event or
-    // asks for a reply; a tenant not loaded needs a read; an erased number of the tenant is known
-    // by its history, which takes the tenant's lock (on_inbound does all of these).
+    // Only what needs no read: a tenant not loaded needs one; an erased number of the tenant is
+    // known by its history, which takes the tenant's lock; an opt-in depends on whether the sender
+    // is opted out, help asks nothing of the store (on_inbound does all of these). An opt-out is
+    // recorded without waiting too (opt_out_async), when nothing else is changing the tenant.
     if (!d.index.ready(m.tenant)) return false;
     if (auto erased = d.is_erased_number(m.tenant, m.from); !erased || *erased) return false;
     Impl::Reading reading = d.read(m);
+    if (reading.classification.intent == optout::Intent::opt_out) return d.opt_out_async(m, std::move(reading), done);
     if (reading.classification.intent != optout::Intent::none) return false;
 
     // What the completion needs, owned apart from the store's callback so that `done` can be
@@ -953,7 +1098,7 @@ Result<Attempt<storage::ConsentRecord>> Engine::record_consent(const rbac::Princ
 
 Result<void> Engine::record_platform_consent(const storage::ConsentRecord& record) {
     if (auto loaded = impl_->ensure_loaded(record.tenant); !loaded) return loaded;
-    std::lock_guard lock(impl_->write_lock(record.tenant));
+    auto lock = impl_->lock_tenant(record.tenant);
     if (auto r = impl_->stores.consents().append(record); !r) return r;
     impl_->index.set_consent(record.tenant, record.phone, record.granted);
     return {};
@@ -993,7 +1138,7 @@ Result<storage::Contact> Engine::set_restricted(const TenantId& tenant, const Co
     if (tenant.empty() || contact.empty())
         return {storage::StorageErrc::invalid_argument, "a restriction needs a tenant and a contact id"};
     if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded.error();
-    std::lock_guard lock(d.write_lock(tenant));
+    auto lock = d.lock_tenant(tenant);
     auto found = d.stores.contacts().get(tenant, contact);  // under the tenant's lock
     if (!found) return found.error();
     if (!*found) return {storage::StorageErrc::not_found, "no contact '" + contact.value() + "'"};
@@ -1013,7 +1158,7 @@ Result<NumberErasure> Engine::erase_number(const TenantId& tenant, const PhoneNu
     if (tenant.empty()) return Error(storage::StorageErrc::invalid_argument, "erasing a number needs a tenant");
     if (d.options.blind_index == nullptr) return no_blind_index(tenant);
     if (auto loaded = d.ensure_loaded(tenant); !loaded) return loaded.error();
-    std::lock_guard lock(d.write_lock(tenant));
+    auto lock = d.lock_tenant(tenant);
     auto tag = d.tag_of(tenant, phone);
     if (!tag) return tag.error();
     if (auto r = d.rehydrate(tenant, phone); !r) return r.error();
@@ -1063,7 +1208,7 @@ Result<NumberErasure> Engine::erase_number(const TenantId& tenant, const PhoneNu
 std::string Engine::pseudonym(const PhoneNumber& phone) const { return impl_->pseudonyms(phone); }
 
 Result<std::size_t> Engine::catch_up(const TenantId& tenant) {
-    std::lock_guard lock(impl_->write_lock(tenant));
+    auto lock = impl_->lock_tenant(tenant);
     return impl_->catch_up_locked(tenant);
 }
 
@@ -1080,7 +1225,7 @@ Result<std::size_t> Engine::catch_up_all() {
 }
 
 Result<bool> Engine::reload(const TenantId& tenant) {
-    std::lock_guard lock(impl_->write_lock(tenant));
+    auto lock = impl_->lock_tenant(tenant);
     {
         std::lock_guard guard(impl_->tenants_mutex);
         if (!impl_->watermarks.contains(tenant)) return false;

@@ -95,21 +95,20 @@ TEST_CASE_FIXTURE(Fixture, "a write that fails reaches the caller, and the windo
     CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::outside_window);
 }
 
-TEST_CASE_FIXTURE(Fixture, "keywords, an unloaded tenant and a store without the path are not taken, and change nothing") {
+TEST_CASE_FIXTURE(Fixture, "opt-ins, help, an unloaded tenant and a store without the path are not taken, and change nothing") {
     const PhoneNumber lead = phone("+14155550125");
     Engine::InboundDone done = outcomes.sink();
 
     CHECK_FALSE(engine.on_inbound_async(text_from(lead, "hello"), std::move(done)));  // acme not loaded yet
     REQUIRE(done);  // handed back untouched
+    CHECK_FALSE(engine.on_inbound_async(text_from(lead, "STOP"), std::move(done)));
+    REQUIRE(done);
     REQUIRE(engine.warm(acme).has_value());
-    for (const char* keyword : {"STOP", "start", "HELP", "yes"}) {
+    for (const char* keyword : {"start", "HELP", "yes"}) {
         CAPTURE(keyword);
         CHECK_FALSE(engine.on_inbound_async(text_from(lead, keyword), std::move(done)));
         REQUIRE(done);
     }
-    InboundMessage tap{acme, lead, "Stop promotions"};
-    tap.type = InboundMessage::Type::button;
-    CHECK_FALSE(engine.on_inbound_async(tap, std::move(done)));
     InboundMessage preference{acme, lead, "stop"};
     preference.type = InboundMessage::Type::preference;
     CHECK_FALSE(engine.on_inbound_async(preference, std::move(done)));
@@ -117,6 +116,8 @@ TEST_CASE_FIXTURE(Fixture, "keywords, an unloaded tenant and a store without the
 
     store.offers = false;
     CHECK_FALSE(engine.on_inbound_async(text_from(lead, "hello"), std::move(done)));
+    REQUIRE(done);
+    CHECK_FALSE(engine.on_inbound_async(text_from(lead, "STOP"), std::move(done)));
     REQUIRE(done);
     CHECK(store.waiting() == 0);
     CHECK(outcomes.size() == 0);
@@ -127,6 +128,126 @@ TEST_CASE_FIXTURE(Fixture, "keywords, an unloaded tenant and a store without the
     auto stop = engine.on_inbound(text_from(lead, "STOP"));
     REQUIRE(stop.has_value());
     CHECK(stop->event.has_value());
+}
+
+TEST_CASE_FIXTURE(Fixture, "an opt-out is taken: its time and event are queued together, and it blocks sends once stored") {
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber lead = phone("+14155550130");
+    InboundMessage stop = text_from(lead, "STOP");
+    stop.provider_message_id = "wamid.stop-1";
+    REQUIRE(engine.on_inbound_async(stop, outcomes.sink()));
+    REQUIRE(store.waiting() == 2);
+    CHECK_FALSE(store.next_is_event());  // the time first, then the event
+    CHECK(engine.history(acme, lead)->empty());  // not stored yet
+
+    store.complete_one();  // the time
+    CHECK(outcomes.size() == 0);  // answered for only once both are stored
+    store.complete_one();  // the event
+    REQUIRE(outcomes.size() == 1);
+    REQUIRE(outcomes.got[0].has_value());
+    const InboundOutcome& out = *outcomes.got[0];
+    CHECK(out.classification.intent == optout::Intent::opt_out);
+    REQUIRE(out.event.has_value());
+    CHECK(out.event->kind == optout::EventKind::opt_out);
+    CHECK(out.event->scope == optout::Scope::all);
+    CHECK(out.event->trigger == "STOP");  // as on_inbound records it
+    CHECK(out.event->sequence > 0);
+    CHECK_FALSE(out.duplicate);
+    CHECK(out.reply == ReplyTexts::defaults().optout_confirmation.at("en"));
+    CHECK(out.reply_kind == MessageKind::optout_confirmation);
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::opted_out);
+    auto history = engine.history(acme, lead);
+    REQUIRE(history.has_value());
+    REQUIRE(history->size() == 1);
+    CHECK((*history)[0].provider_message_id == "wamid.stop-1");
+    CHECK(store.inner.activity().last_inbound(acme, lead)->has_value());
+
+    // Meta redelivers it: taken again, stored once, no second confirmation.
+    REQUIRE(engine.on_inbound_async(stop, outcomes.sink()));
+    store.complete_one();
+    store.complete_one();
+    REQUIRE(outcomes.size() == 2);
+    REQUIRE(outcomes.got[1].has_value());
+    CHECK(outcomes.got[1]->duplicate);
+    CHECK_FALSE(outcomes.got[1]->event.has_value());
+    CHECK(outcomes.got[1]->reply.empty());
+    CHECK(engine.history(acme, lead)->size() == 1);
+
+    // A "Stop promotions" tap: marketing only, with its own confirmation.
+    const PhoneNumber other = phone("+14155550131");
+    InboundMessage tap{acme, other, "Stop promotions"};
+    tap.type = InboundMessage::Type::button;
+    REQUIRE(engine.on_inbound_async(tap, outcomes.sink()));
+    store.complete_one();
+    store.complete_one();
+    REQUIRE(outcomes.size() == 3);
+    REQUIRE(outcomes.got[2].has_value());
+    REQUIRE(outcomes.got[2]->event.has_value());
+    CHECK(outcomes.got[2]->event->scope == optout::Scope::marketing);
+    CHECK(outcomes.got[2]->reply == ReplyTexts::defaults().marketing_optout_confirmation);
+    CHECK(engine.check_send(acme, other, MessageKind::marketing_template).reason() == Reason::marketing_opted_out);
+}
+
+TEST_CASE_FIXTURE(Fixture, "an opt-out whose event cannot be stored fails, and still blocks sends (fail closed)") {
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber lead = phone("+14155550132");
+    REQUIRE(engine.on_inbound_async(text_from(lead, "STOP"), outcomes.sink()));
+    store.complete_one();  // the time is stored
+    store.complete_one(Error(storage::StorageErrc::full, "disk full"));  // the event is not
+    REQUIRE(outcomes.size() == 1);
+    REQUIRE_FALSE(outcomes.got[0].has_value());
+    CHECK(outcomes.got[0].error() == storage::StorageErrc::full);
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::opted_out);
+    CHECK(engine.history(acme, lead)->empty());
+    // The next load writes it again, as after a failed on_inbound.
+    REQUIRE(engine.reload(acme).has_value());
+    CHECK(engine.history(acme, lead)->size() == 1);
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::opted_out);
+}
+
+TEST_CASE_FIXTURE(Fixture, "an opt-in that arrives while an opt-out is in flight waits for it, and re-subscribes") {
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber lead = phone("+14155550133");
+    REQUIRE(engine.on_inbound_async(text_from(lead, "STOP"), outcomes.sink()));
+    std::atomic<bool> started{false};
+    std::optional<Result<InboundOutcome>> start;
+    std::thread blocking([&] {
+        started = true;
+        start = engine.on_inbound(text_from(lead, "START"));
+    });
+    while (!started) std::this_thread::yield();
+    std::this_thread::sleep_for(50ms);
+    CHECK_FALSE(start.has_value());  // waiting for the STOP to land
+    store.complete_one();
+    store.complete_one();
+    blocking.join();
+    REQUIRE(start.has_value());
+    REQUIRE(start->has_value());
+    REQUIRE((*start)->event.has_value());
+    CHECK((*start)->event->kind == optout::EventKind::opt_in);
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).allowed());
+    auto history = engine.history(acme, lead);
+    REQUIRE(history.has_value());
+    REQUIRE(history->size() == 2);
+    CHECK((*history)[0].kind == optout::EventKind::opt_out);
+    CHECK((*history)[1].kind == optout::EventKind::opt_in);
+}
+
+TEST_CASE_FIXTURE(Fixture, "an opt-out is not taken while the tenant's lock is held, nor by a store without asynchronous appends") {
+    REQUIRE(engine.warm(acme).has_value());
+    const PhoneNumber lead = phone("+14155550134");
+    store.offers_appends = false;
+    Engine::InboundDone done = outcomes.sink();
+    CHECK_FALSE(engine.on_inbound_async(text_from(lead, "STOP"), std::move(done)));
+    REQUIRE(done);  // handed back: the caller records it the blocking way
+    // The time was queued before the event was refused; it is stored, and answers nobody.
+    REQUIRE(store.waiting() == 1);
+    store.complete_one();
+    CHECK(outcomes.size() == 0);
+    auto stop = engine.on_inbound(text_from(lead, "STOP"));
+    REQUIRE(stop.has_value());
+    CHECK(stop->event.has_value());
+    CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::opted_out);
 }
 
 TEST_CASE("the engine waits for the completions it handed out before it goes") {

@@ -176,23 +176,56 @@ TEST_CASE("refusals and the handshake are answered at once, with handle()'s answ
     CHECK_FALSE(f.window_open("+14155550101"));
 }
 
-TEST_CASE("a keyword, and the messages after it, are stored by blocking work with its reply") {
+TEST_CASE("a keyword the engine does not take, and the messages after it, are stored by blocking work with its reply") {
     Fixture f;
     Exchange x;
-    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "STOP", "14155550102"),
+    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "HELP", "14155550102"),
                         text_event("wamid.3", "later", "14155550103")}));
     CHECK(f.store.waiting() == 1);  // the first one, before the keyword
     REQUIRE(x.jobs.size() == 1);
     x.run_jobs();
     CHECK_FALSE(x.answer.has_value());  // the first write is still owed
-    CHECK(f.replies.size() == 1);
-    CHECK(f.engine.check_send(acme, PhoneNumber::parse("+14155550102").value(), MessageKind::utility_template).reason() ==
-          Reason::opted_out);
+    REQUIRE(f.replies.size() == 1);
+    CHECK(f.replies[0].text == ReplyTexts::defaults().help);
     f.store.complete_one();
     REQUIRE(x.answer.has_value());
     CHECK(x.answer->status == 200);
     CHECK(f.window_open("+14155550101"));
     CHECK(f.window_open("+14155550103"));
+}
+
+TEST_CASE("a STOP is stored without blocking work, and asks for its confirmation once stored") {
+    Fixture f;
+    Exchange x;
+    f.post(x, messages({text_event("wamid.1", "Hello", "14155550101"), text_event("wamid.2", "STOP", "14155550102"),
+                        text_event("wamid.3", "later", "14155550103")}));
+    CHECK(x.jobs.empty());
+    CHECK(f.store.waiting() == 4);  // a time each, and the STOP's event
+    CHECK(f.replies.empty());
+    const PhoneNumber stopped = PhoneNumber::parse("+14155550102").value();
+    while (f.store.waiting() > 1) f.store.complete_one();
+    CHECK_FALSE(x.answer.has_value());  // one write still owed
+    f.store.complete_one();
+    REQUIRE(x.answer.has_value());
+    CHECK(x.answer->status == 200);
+    REQUIRE(f.replies.size() == 1);
+    CHECK(f.replies[0].to == stopped);
+    CHECK(f.replies[0].kind == MessageKind::optout_confirmation);
+    CHECK(f.engine.check_send(acme, stopped, MessageKind::utility_template).reason() == Reason::opted_out);
+    CHECK(f.window_open("+14155550101"));
+    CHECK(f.window_open("+14155550103"));
+
+    // Its event not stored: the delivery fails (Meta retries it), no confirmation, sends blocked.
+    Exchange y;
+    const PhoneNumber other = PhoneNumber::parse("+14155550104").value();
+    f.post(y, messages({text_event("wamid.4", "STOP", "14155550104")}));
+    REQUIRE(f.store.waiting() == 2);
+    f.store.complete_one();
+    f.store.complete_one(Error(storage::StorageErrc::full, "disk full"));
+    REQUIRE(y.answer.has_value());
+    CHECK(y.answer->status == 503);
+    CHECK(f.replies.size() == 1);
+    CHECK(f.engine.check_send(acme, other, MessageKind::utility_template).reason() == Reason::opted_out);
 }
 
 TEST_CASE("statuses and preference changes go to blocking work whole") {
@@ -218,7 +251,7 @@ TEST_CASE("statuses and preference changes go to blocking work whole") {
 TEST_CASE("a blocking part dropped unrun still answers (500), so no delivery waits forever") {
     Fixture f;
     Exchange x;
-    f.post(x, messages({text_event("wamid.1", "STOP", "14155550106")}));
+    f.post(x, messages({text_event("wamid.1", "HELP", "14155550106")}));
     REQUIRE(x.jobs.size() == 1);
     x.jobs.clear();  // the server stopped before running it
     REQUIRE(x.answer.has_value());

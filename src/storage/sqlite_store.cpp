@@ -1019,6 +1019,8 @@ public:
                                   const std::function<void(const MessageRecord&)>& visit) const override;
     // OptOutStore
     Result<bool> append(optout::OptOutEvent& event) override;
+    /// Always takes the write (returns true), as record_inbound_async does.
+    bool append_async(const optout::OptOutEvent& event, AppendDone&& done) override;
     Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const override;
     Result<void> scan(const TenantId& tenant,
                       const std::function<void(const optout::OptOutEvent&)>& visit) const override;
@@ -1159,6 +1161,9 @@ private:
     /// Lets the committer thread drain the queue (every queued write committed, every completion
     /// run), then joins it. Called by the destructor, when no caller may queue any more.
     void stop_committer() noexcept;
+    /// The body append and append_async share: the sequence, or 0 for a known provider message id
+    /// (caller holds mutex_).
+    Result<std::int64_t> insert_event(const optout::OptOutEvent& e, const PhoneRef& ref);
     /// The body record_inbound and record_inbound_async share (caller holds mutex_).
     Result<void> upsert_inbound(const TenantId& tenant, const PhoneRef& ref, const Sealed& sealed, Timestamp at) const;
     /// The leader's part: one transaction for `group` (takes mutex_).
@@ -1596,9 +1601,10 @@ Result<T> settle(std::optional<Result<T>>& result, std::optional<Error>& error) 
     return std::move(*result);
 }
 
-/// Calls a completion of record_inbound_async; what it throws is dropped (it may not stop the
-/// completions after it, nor the thread running them).
-void deliver(ActivityStore::WriteDone& done, Result<void> outcome) noexcept {
+/// Calls a completion of an asynchronous write (record_inbound_async, append_async); what it
+/// throws is dropped (it may not stop the completions after it, nor the thread running them).
+template <class Done, class Outcome>
+void deliver(Done& done, Outcome outcome) noexcept {
     try {
         done(std::move(outcome));
     } catch (...) {
@@ -2097,25 +2103,74 @@ Result<std::vector<MessageRecord>> SqliteStore::Impl::list_for_contact(const Ten
 // ---------------------------------------------------------------------------------------------
 // OptOutStore
 
+Result<std::int64_t> SqliteStore::Impl::insert_event(const optout::OptOutEvent& e, const PhoneRef& ref) {
+    return insert_with_sealed_phone(
+        Sql::optout_insert, Sql::optout_seal_phone, fields::optout_phone, e.tenant, e.phone, "appending an opt-out event",
+        [&](sqlite3_stmt* st, const Sealed& phone) {
+            return bind_all(st, e.tenant.value(), ref, phone, to_string(e.kind), to_string(e.scope), to_string(e.method),
+                            ms(e.at), e.trigger, e.channel, optional_id(e.actor), e.provider_message_id);
+        });
+}
+
 Result<bool> SqliteStore::Impl::append(optout::OptOutEvent& e) {
     return guarded<bool>([&]() -> Result<bool> {
         if (e.tenant.empty()) return invalid("an opt-out event needs a tenant");
         auto ref = phone_ref(e.tenant, e.phone);
         if (!ref) return ref.error();
-        auto sequence = write<std::int64_t>([&] {
-            return insert_with_sealed_phone(
-                Sql::optout_insert, Sql::optout_seal_phone, fields::optout_phone, e.tenant, e.phone,
-                "appending an opt-out event", [&](sqlite3_stmt* st, const Sealed& phone) {
-                    return bind_all(st, e.tenant.value(), *ref, phone, to_string(e.kind), to_string(e.scope),
-                                    to_string(e.method), ms(e.at), e.trigger, e.channel, optional_id(e.actor),
-                                    e.provider_message_id);
-                });
-        });
+        auto sequence = write<std::int64_t>([&] { return insert_event(e, *ref); });
         if (!sequence) return sequence.error();
         if (*sequence == 0) return false;  // a redelivery of a known provider message id
         e.sequence = *sequence;
         return true;
     });
+}
+
+bool SqliteStore::Impl::append_async(const optout::OptOutEvent& event, AppendDone&& done) {
+    // As record_inbound_async: the blind index is computed here, the write joins the group commit,
+    // and `done` runs once its group is done.
+    struct Job {
+        optout::OptOutEvent event;
+        PhoneRef ref;
+        Impl* store;
+        std::optional<Result<std::int64_t>> result;
+        AppendDone done;
+        PendingWrite pending;
+    };
+    std::unique_ptr<Job> job;
+    auto queued = guarded<void>([&]() -> Result<void> {
+        if (event.tenant.empty()) return invalid("an opt-out event needs a tenant");
+        auto ref = phone_ref(event.tenant, event.phone);
+        if (!ref) return ref.error();
+        job.reset(new Job{event, std::move(ref).value(), this, std::nullopt, {}, {}});
+        if (auto ok = writable(); !ok) return ok;  // where write() checks it
+        job->pending.body = job.get();
+        // Plaintext: one INSERT. Sealed: an INSERT, then the sealed number under the new sequence.
+        job->pending.one_statement = !encrypted_;
+        job->pending.run = [](void* body) {
+            auto& j = *static_cast<Job*>(body);
+            j.result.emplace(j.store->insert_event(j.event, j.ref));
+            return j.result->has_value();
+        };
+        job->pending.complete = [](PendingWrite& self) noexcept {
+            std::unique_ptr<Job> j(static_cast<Job*>(self.body));
+            Result<std::int64_t> outcome = Error(make_error_code(StorageErrc::unavailable));
+            try {
+                outcome = settle(j->result, self.error);
+            } catch (...) {  // copying the error's sentence failed: its code remains
+            }
+            deliver(j->done, std::move(outcome));
+        };
+        job->done = std::move(done);
+        enqueue_detached(job->pending);  // throws if it cannot queue; then `done` is still in the job
+        job.release();  // the queue owns it now
+        return {};
+    });
+    if (!queued) {
+        AppendDone callback = job && job->done ? std::move(job->done) : std::move(done);
+        job.reset();
+        deliver(callback, Result<std::int64_t>(queued.error()));
+    }
+    return true;
 }
 
 Result<std::vector<optout::OptOutEvent>> SqliteStore::Impl::history(const TenantId& tenant,

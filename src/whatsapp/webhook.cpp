@@ -15,6 +15,9 @@ struct Webhook::Impl {
     Engine& engine;
     WebhookOptions options;
     crypto::WebhookSignature signature;
+    // options.on_reply, shared with the completions of asynchronous opt-outs (which may run after
+    // a caller let go of this webhook, until their answer is given).
+    std::shared_ptr<const std::function<void(const PendingReply&)>> on_reply;
 
     Result<void> record_message(const InboundEvent& m, const TenantId& tenant, WebhookReport& report) {
         auto from = PhoneNumber::parse(m.from);
@@ -187,8 +190,10 @@ Result<std::unique_ptr<Webhook>> Webhook::create(Engine& engine, WebhookOptions 
     if (!options.tenant_for) return {ConfigErrc::missing, "the webhook needs a tenant lookup"};
     auto signature = crypto::WebhookSignature::create(options.app_secret);
     if (!signature) return signature.error();
-    return std::unique_ptr<Webhook>(
-        new Webhook(std::make_unique<Impl>(Impl{engine, std::move(options), std::move(signature).value()})));
+    auto impl = std::make_unique<Impl>(Impl{engine, std::move(options), std::move(signature).value(), nullptr});
+    if (impl->options.on_reply)
+        impl->on_reply = std::make_shared<const std::function<void(const PendingReply&)>>(impl->options.on_reply);
+    return std::unique_ptr<Webhook>(new Webhook(std::move(impl)));
 }
 
 Result<WebhookReport> Webhook::ingest(std::string_view raw_body, std::string_view signature_header) {
@@ -231,8 +236,8 @@ void Webhook::handle_async(http::Request request, http::Responder responder) {
         });
     }
 
-    // Plain inbound messages (the common delivery) are handed to the engine without waiting:
-    // each is answered for when its write is durable.
+    // Inbound messages (plain ones, and opt-outs when the engine can take them so) are handed to
+    // the engine without waiting: each is answered for when its writes are durable.
     auto join = std::make_shared<Join>(std::move(responder));
     std::size_t i = 0;
     for (; i < payload->messages.size(); ++i) {
@@ -252,7 +257,14 @@ void Webhook::handle_async(http::Request request, http::Responder responder) {
         }
         auto from = PhoneNumber::parse(m.from);
         if (!tenant || !from) continue;  // ignored, as ingest() does
-        Engine::InboundDone done = [join](Result<InboundOutcome> out) {
+        // An opt-out taken this way asks for its confirmation once stored, as record_message does.
+        Engine::InboundDone done = [join, on_reply = d.on_reply, tenant = *tenant, from = *from](Result<InboundOutcome> out) {
+            if (out && !out->reply.empty() && on_reply) {
+                try {
+                    (*on_reply)(PendingReply{tenant, from, out->reply, out->reply_kind});
+                } catch (...) {  // the opt-out is stored; a confirmation that cannot be queued is dropped, as when the queue is full
+                }
+            }
             join->finish_part(out ? Result<void>() : Result<void>(out.error()));
         };
         join->add_part();

@@ -27,6 +27,22 @@ public:
     /// on it: a process that shares the store reads only what follows its last sequence.
     virtual Result<bool> append(optout::OptOutEvent& event) = 0;
 
+    /// Called once with the outcome of append_async: the sequence the event was given, or 0 for a
+    /// redelivery that stored nothing (where append returns false).
+    using AppendDone = std::function<void(Result<std::int64_t>)>;
+
+    /// append for a caller whose thread must not wait for the store (a server's I/O thread), with
+    /// the contract of ActivityStore::record_inbound_async: false when the store has no such path
+    /// (the default), nothing written and `done` left as it was; true when the write was taken,
+    /// and `done` (moved from) is then called exactly once, after the event is as durable as append
+    /// makes it, on a thread of the store's or on this one before the call returns. `done` must not
+    /// block or call back into the store; what it throws is dropped.
+    virtual bool append_async(const optout::OptOutEvent& event, AppendDone&& done) {
+        (void)event;
+        (void)done;
+        return false;
+    }
+
     /// Every event for this number, oldest first.
     virtual Result<std::vector<optout::OptOutEvent>> history(const TenantId& tenant, const PhoneNumber& phone) const = 0;
 

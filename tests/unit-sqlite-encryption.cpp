@@ -16,6 +16,10 @@
 #include <heroshhi/storage/sqlite_store.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -207,6 +211,41 @@ TEST_CASE("an encrypted SQLite file holds no plaintext phone number, name, email
         CHECK(raw.query("SELECT count(*) FROM messages WHERE typeof(body) <> 'blob'") == "0");
         CHECK(raw.query("SELECT value FROM store_settings WHERE name = 'field_encryption'") == "aes-256-gcm");
     }
+}
+
+TEST_CASE("an event appended asynchronously to an encrypted store is sealed, and reads back") {
+    const Secrets secrets;
+    const Keys keys;
+    TempDb db;
+    {
+        auto store = open_store(db.str(), keys.options());
+        optout::OptOutEvent event(acme, secrets.number);
+        event.at = t0;
+        event.trigger = "STOP";
+        event.provider_message_id = "wamid.async-1";
+        std::optional<Result<std::int64_t>> got;
+        std::mutex m;
+        std::condition_variable landed;
+        REQUIRE(store->optouts().append_async(event, [&](Result<std::int64_t> r) {
+            std::lock_guard lock(m);
+            got = std::move(r);
+            landed.notify_all();
+        }));
+        {
+            std::unique_lock lock(m);
+            REQUIRE(landed.wait_for(lock, std::chrono::seconds(30), [&] { return got.has_value(); }));
+        }
+        REQUIRE(got->has_value());
+        CHECK(**got > 0);
+        auto history = store->optouts().history(acme, secrets.number);
+        REQUIRE(history.has_value());
+        REQUIRE(history->size() == 1);
+        CHECK((*history)[0].phone == secrets.number);
+        CHECK((*history)[0].sequence == **got);
+    }
+    const auto found = leaks(db.str(), secrets);
+    CHECK(std::count(found.begin(), found.end(), "+14155550123 as E.164") == 0);
+    CHECK(std::count(found.begin(), found.end(), "+14155550123 as 6-byte big-endian key") == 0);
 }
 
 TEST_CASE("a ciphertext copied to another row, column or tenant fails to decrypt with a clear error") {

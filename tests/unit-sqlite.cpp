@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <algorithm>
 #include <iterator>
 #include <map>
@@ -1017,6 +1018,76 @@ TEST_CASE("in a shared commit, an asynchronous write whose statement fails is re
     CHECK_FALSE(stored.contains(numbered(refused).e164()));
     for (std::size_t i = 0; i < writes; ++i)
         if (i != refused) CHECK(stored.at(numbered(i).e164()) == t0 + std::chrono::minutes(i));
+}
+
+TEST_CASE("append_async stores events in the group commit beside the senders' times; a redelivery stores nothing") {
+    TempDb db;
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(db.str(), options);
+    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    using Appended = std::future<Result<std::int64_t>>;
+    auto append = [&](std::size_t i, std::string provider_id) {
+        auto promise = std::make_shared<std::promise<Result<std::int64_t>>>();
+        Appended appended = promise->get_future();
+        REQUIRE(store->optouts().append_async(stop_event(numbered(i).e164(), std::move(provider_id)),
+                                              [promise](Result<std::int64_t> r) { promise->set_value(std::move(r)); }));
+        return appended;
+    };
+    constexpr std::size_t numbers = 3;
+    RawDb raw(db.str());
+    const int before = wal_commits(db.str());
+    raw.exec("BEGIN IMMEDIATE");  // every write queues behind the lock, then they share a commit
+    test_support::Completions times(numbers);
+    std::vector<Appended> events;
+    for (std::size_t i = 0; i < numbers; ++i) {
+        REQUIRE(store->activity().record_inbound_async(tenant, numbered(i), t0 + std::chrono::minutes(i), times.done(i)));
+        events.push_back(append(i, "wamid.a" + std::to_string(i)));
+    }
+    Appended redelivery = append(0, "wamid.a0");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    raw.exec("COMMIT");
+    REQUIRE(times.wait_all());
+    std::int64_t last = 0;
+    for (std::size_t i = 0; i < numbers; ++i) {
+        CAPTURE(i);
+        CHECK(times.outcome(i).has_value());
+        auto sequence = events[i].get();
+        REQUIRE(sequence.has_value());
+        CHECK(*sequence > last);  // in the order taken
+        last = *sequence;
+        auto history = store->optouts().history(tenant, numbered(i));
+        REQUIRE(history.has_value());
+        REQUIRE(history->size() == 1);
+        CHECK((*history)[0].sequence == *sequence);
+        CHECK((*history)[0].provider_message_id == "wamid.a" + std::to_string(i));
+    }
+    auto again = redelivery.get();
+    REQUIRE(again.has_value());
+    CHECK(*again == 0);  // known provider message id: nothing stored
+    CHECK(wal_commits(db.str()) - before <= 2);  // the first write, perhaps alone, then the rest together
+    CHECK(activity_of(*store).size() == numbers + 1);
+}
+
+TEST_CASE("append_async on a read-only store, or for an event without a tenant, fails through its completion") {
+    TempDb db;
+    make_heroshhi_db(db.str());
+    SqliteOptions options;
+    options.read_only = true;
+    auto store = open_store(db.str(), options);
+    std::optional<Result<std::int64_t>> got;
+    CHECK(store->optouts().append_async(stop_event("+14155550101", "wamid.ro"), [&](Result<std::int64_t> r) { got = std::move(r); }));
+    REQUIRE(got.has_value());
+    REQUIRE_FALSE(got->has_value());
+    CHECK(got->error() == StorageErrc::read_only);
+
+    auto writable = open_store(db.str());
+    got.reset();
+    optout::OptOutEvent nobody(TenantId{}, phone("+14155550101"));
+    CHECK(writable->optouts().append_async(nobody, [&](Result<std::int64_t> r) { got = std::move(r); }));
+    REQUIRE(got.has_value());
+    REQUIRE_FALSE(got->has_value());
+    CHECK(got->error() == StorageErrc::invalid_argument);
 }
 
 TEST_CASE("an audit append shares a commit with the store's other writes; one on a stale head is refused alone") {

@@ -233,13 +233,25 @@ struct Engine::Impl {
         };
         if (auto r = load_optouts(tenant); !r) return fail(r.error());
         {
-            std::lock_guard lock(tenants_mutex);
-            auto& pending = unpersisted[tenant];
+            // Taken out and written without tenants_mutex: a store write may wait for the store's
+            // thread, whose completions (opt_out_async's) take that mutex. The tenant's lock is
+            // held and nothing of the tenant is in flight, so nobody adds to its list meanwhile
+            // but this load; what fails goes back in front of anything added since.
+            std::vector<optout::OptOutEvent> pending;
+            {
+                std::lock_guard lock(tenants_mutex);
+                pending.swap(unpersisted[tenant]);
+            }
             std::erase_if(pending, [&](optout::OptOutEvent& e) {
                 index.apply(e);
                 auto stored = store_event_unlocked(e);
                 return stored.has_value();  // stored now, or found already stored
             });
+            if (!pending.empty()) {
+                std::lock_guard lock(tenants_mutex);
+                auto& list = unpersisted[tenant];
+                list.insert(list.begin(), std::make_move_iterator(pending.begin()), std::make_move_iterator(pending.end()));
+            }
         }
         if (auto r = stores.consents().scan(tenant, [&](const storage::ConsentRecord& c) {
                 index.set_consent(tenant, c.phone, c.granted);
@@ -629,6 +641,9 @@ struct Engine::Impl {
         TenantLock& t = tenant_lock(m.tenant);
         std::unique_lock lock(t.mutex, std::try_to_lock);
         if (!lock.owns_lock()) return false;  // an event of the tenant is being recorded: wait on the blocking path
+        // An erasure may have finished since on_inbound_async looked: its history is replayed
+        // under the lock (rehydrate), on the blocking path.
+        if (has_erased(m.tenant)) return false;
 
         struct Op {
             Op(Impl& impl, TenantLock& lock, optout::OptOutEvent e) : d(impl), t(lock), event(std::move(e)) {}
@@ -640,7 +655,13 @@ struct Engine::Impl {
             std::mutex mutex;  // guards `error`: the two parts may finish on different threads
             std::optional<Error> error;
             std::atomic<int> parts{2};
+            std::atomic<bool> landed{false};  // counted out of the tenant's events in flight (once)
             bool abandoned = false;  // the event was not taken: `done` went back to the caller
+
+            // Once only, even if a host's store both throws from append_async and calls back.
+            void land() {
+                if (!landed.exchange(true)) d.event_landed(t);
+            }
 
             void fail(const Error& e) {
                 std::lock_guard guard(mutex);
@@ -716,17 +737,17 @@ struct Engine::Impl {
                                                                            : o.d.confirmation_for(o.out.classification.language);
                     o.out.reply_kind = messaging::MessageKind::optout_confirmation;
                 }
-                o.d.event_landed(o.t);
+                o.land();
                 o.finish_part();
             });
-        } catch (...) {
+        } catch (...) {  // a host's store that throws instead of failing: as not taken
             event_taken = false;
         }
         if (!event_taken) {
             // The time is queued and will be stored; the event goes the blocking way, from the caller.
             done = std::move(op->done);
             op->abandoned = true;
-            event_landed(t);
+            op->land();
             op->finish_part();
             return false;
         }

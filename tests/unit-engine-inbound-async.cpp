@@ -205,19 +205,25 @@ TEST_CASE_FIXTURE(Fixture, "an opt-out whose event cannot be stored fails, and s
     CHECK(engine.check_send(acme, lead, MessageKind::free_form).reason() == Reason::opted_out);
 }
 
-TEST_CASE_FIXTURE(Fixture, "an opt-in that arrives while an opt-out is in flight waits for it, and re-subscribes") {
+TEST_CASE_FIXTURE(Fixture, "an opt-in that arrives while an opt-out is in flight waits for it, and re-subscribes; no opt-out is taken meanwhile") {
     REQUIRE(engine.warm(acme).has_value());
     const PhoneNumber lead = phone("+14155550133");
     REQUIRE(engine.on_inbound_async(text_from(lead, "STOP"), outcomes.sink()));
-    std::atomic<bool> started{false};
+    std::atomic<bool> started{false}, finished{false};
     std::optional<Result<InboundOutcome>> start;
     std::thread blocking([&] {
         started = true;
         start = engine.on_inbound(text_from(lead, "START"));
+        finished = true;
     });
     while (!started) std::this_thread::yield();
     std::this_thread::sleep_for(50ms);
-    CHECK_FALSE(start.has_value());  // waiting for the STOP to land
+    CHECK_FALSE(finished.load());  // waiting for the STOP to land, the tenant's lock held
+    // Meanwhile another number's STOP is not taken: the tenant's lock is held.
+    Engine::InboundDone other = outcomes.sink();
+    CHECK_FALSE(engine.on_inbound_async(text_from(phone("+14155550135"), "STOP"), std::move(other)));
+    CHECK(other);  // handed back untouched
+    CHECK(store.waiting() == 2);  // nothing more was queued
     store.complete_one();
     store.complete_one();
     blocking.join();
@@ -233,7 +239,7 @@ TEST_CASE_FIXTURE(Fixture, "an opt-in that arrives while an opt-out is in flight
     CHECK((*history)[1].kind == optout::EventKind::opt_in);
 }
 
-TEST_CASE_FIXTURE(Fixture, "an opt-out is not taken while the tenant's lock is held, nor by a store without asynchronous appends") {
+TEST_CASE_FIXTURE(Fixture, "an opt-out is not taken by a store without asynchronous appends: its time is stored, the caller records it") {
     REQUIRE(engine.warm(acme).has_value());
     const PhoneNumber lead = phone("+14155550134");
     store.offers_appends = false;

@@ -197,13 +197,21 @@ public:
     using InboundDone = std::function<void(Result<InboundOutcome>)>;
 
     /// on_inbound for a thread that must not wait for the store (a server's I/O thread). It takes
-    /// only a message that needs nothing but its time stored: no keyword of any kind (opt-out,
-    /// opt-in, help), a tenant already loaded, a sender who is not an erased number, and a store
-    /// that writes asynchronously (storage::ActivityStore::record_inbound_async). For anything else it
-    /// returns false having done nothing, `done` untouched: call on_inbound from a thread that may
-    /// block. When it returns true, `done` (moved from) is called exactly once, after the time is
-    /// stored, on the store's thread or on this one before the call returns; it must not block.
-    /// The engine waits for such completions before it is destroyed.
+    /// a message of a tenant already loaded, from a sender who is not an erased number, to a store
+    /// that writes asynchronously (storage::ActivityStore::record_inbound_async), when it is:
+    /// - not a keyword: only its time is stored;
+    /// - an opt-out keyword (STOP, a "Stop promotions" tap), if the store also appends
+    ///   asynchronously (storage::OptOutStore::append_async), the engine does not share its store
+    ///   (EngineOptions::shared) and no event of the tenant is being recorded meanwhile: its time
+    ///   and its event are stored, the event applied once stored (at once if it could not be, as
+    ///   on_inbound does), and the outcome carries the confirmation to send. Whoever changes the
+    ///   tenant's facts next (on_inbound's opt-in, an erasure, a reload) waits for it first.
+    /// Opt-ins, help, preference changes and the rest are not taken. For what it does not take it
+    /// returns false, `done` untouched: call on_inbound from a thread that may block. (An opt-out
+    /// refused by a store without asynchronous appends leaves its time queued; on_inbound writes it
+    /// again.) When it returns true, `done` (moved from) is called exactly once, after every write
+    /// is stored, on the store's thread or on this one before the call returns; it must not block
+    /// or call the engine or the store. The engine waits for such completions before it is destroyed.
     bool on_inbound_async(const InboundMessage& message, InboundDone&& done);
 
     /// The decision for one send, to call before every send. For `optout_confirmation`, an allowing

@@ -77,6 +77,16 @@ class OptOuts final : public storage::OptOutStore {
 public:
     OptOuts(FailingStore& owner, storage::OptOutStore& inner) : owner_(owner), inner_(inner) {}
     Result<bool> append(optout::OptOutEvent& e) override { HEROSHHI_GUARD_CALL(inner_.append(e)); }
+    /// As Activity::record_inbound_async: forwarded while admitted; when failing, taken and failed at once.
+    bool append_async(const optout::OptOutEvent& e, AppendDone&& done) override {
+        if (owner_.admit()) return inner_.append_async(e, std::move(done));
+        AppendDone callback = std::move(done);
+        try {
+            callback(Result<std::int64_t>(injected()));
+        } catch (...) {  // dropped, as a store's committer drops it
+        }
+        return true;
+    }
     Result<std::vector<optout::OptOutEvent>> history(const TenantId& t, const PhoneNumber& p) const override {
         HEROSHHI_GUARD_CALL(inner_.history(t, p));
     }

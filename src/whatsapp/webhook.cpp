@@ -153,7 +153,17 @@ http::Response accepted() {
 // answer goes once the last part is in, 200 if every part was stored, else the first failure.
 class Join {
 public:
-    explicit Join(http::Responder responder) : responder_(std::move(responder)) {}
+    using ReplySink = std::shared_ptr<const std::function<void(const PendingReply&)>>;
+    Join(http::Responder responder, ReplySink on_reply) : responder_(std::move(responder)), on_reply_(std::move(on_reply)) {}
+
+    /// Queues the confirmation of an opt-out stored by the engine without blocking work.
+    void reply(const InboundOutcome& out) const {
+        if (out.reply.empty() || !out.event || !on_reply_) return;
+        try {
+            (*on_reply_)(PendingReply{out.event->tenant, out.event->phone, out.reply, out.reply_kind});
+        } catch (...) {  // the opt-out is stored; a confirmation that cannot be queued is dropped, as when the queue is full
+        }
+    }
 
     void add_part() { parts_.fetch_add(1, std::memory_order_relaxed); }
     /// Runs `job` where it may block; the job holds a part, so the responder is still owed.
@@ -174,6 +184,7 @@ public:
 
 private:
     http::Responder responder_;
+    ReplySink on_reply_;
     std::atomic<int> parts_{1};  // the dispatcher's own, until every write was handed out
     std::mutex mutex_;
     std::optional<Error> error_;
@@ -238,7 +249,7 @@ void Webhook::handle_async(http::Request request, http::Responder responder) {
 
     // Inbound messages (plain ones, and opt-outs when the engine can take them so) are handed to
     // the engine without waiting: each is answered for when its writes are durable.
-    auto join = std::make_shared<Join>(std::move(responder));
+    auto join = std::make_shared<Join>(std::move(responder), d.on_reply);
     std::size_t i = 0;
     for (; i < payload->messages.size(); ++i) {
         const InboundEvent& m = payload->messages[i];
@@ -258,13 +269,8 @@ void Webhook::handle_async(http::Request request, http::Responder responder) {
         auto from = PhoneNumber::parse(m.from);
         if (!tenant || !from) continue;  // ignored, as ingest() does
         // An opt-out taken this way asks for its confirmation once stored, as record_message does.
-        Engine::InboundDone done = [join, on_reply = d.on_reply, tenant = *tenant, from = *from](Result<InboundOutcome> out) {
-            if (out && !out->reply.empty() && on_reply) {
-                try {
-                    (*on_reply)(PendingReply{tenant, from, out->reply, out->reply_kind});
-                } catch (...) {  // the opt-out is stored; a confirmation that cannot be queued is dropped, as when the queue is full
-                }
-            }
+        Engine::InboundDone done = [join](Result<InboundOutcome> out) {
+            if (out) join->reply(*out);
             join->finish_part(out ? Result<void>() : Result<void>(out.error()));
         };
         join->add_part();

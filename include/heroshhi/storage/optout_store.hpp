@@ -36,7 +36,8 @@ public:
     /// (the default), nothing written and `done` left as it was; true when the write was taken,
     /// and `done` (moved from) is then called exactly once, after the event is as durable as append
     /// makes it, on a thread of the store's or on this one before the call returns. `done` must not
-    /// block or call back into the store; what it throws is dropped.
+    /// block or call back into the store; what it throws is dropped. It must not throw once it has
+    /// taken the write (the caller would take it as not taken).
     virtual bool append_async(const optout::OptOutEvent& event, AppendDone&& done) {
         (void)event;
         (void)done;

@@ -12,8 +12,8 @@ namespace heroshhi::testing {
 
 /// Forwards every call to `inner` until `calls_before_failure` calls have been made; from then on
 /// every call fails with StorageErrc::unavailable and touches nothing (an
-/// ActivityStore::record_inbound_async is then taken and its completion called at once with that
-/// failure). `fail_now()` and `heal()` switch failure on and off directly. Thread-safe.
+/// ActivityStore::record_inbound_async or OptOutStore::append_async is then taken and its
+/// completion called at once with that failure). `fail_now()` and `heal()` switch failure on and off directly. Thread-safe.
 class FailingStore final : public storage::StoreSet {
 public:
     explicit FailingStore(storage::StoreSet& inner, long calls_before_failure = -1);

@@ -41,7 +41,10 @@ struct WebhookOptions {
     /// work, where tenant_for is asked (and may fill the cache). Unset: handle_async calls
     /// tenant_for itself, which must then answer quickly. Must be thread-safe.
     std::function<std::optional<std::optional<TenantId>>(std::string_view phone_number_id)> tenant_known;
-    /// Called for each reply, after the delivery that caused it was stored.
+    /// Called for each reply, after the delivery that caused it was stored. With handle_async, the
+    /// confirmation of an opt-out recorded without blocking work is given on the store's thread
+    /// (the one that commits writes): it must then only queue the reply (as the gateway's
+    /// ReplyQueue does), never send it, call the engine or the store, or block. Thread-safe.
     std::function<void(const PendingReply&)> on_reply;
     WebhookLimits limits;
     /// Where delivery statuses (sent, delivered, read, failed) are applied to the message history,

@@ -759,6 +759,16 @@ private:
 /// A distinct number per index: +1415555 followed by 1000 + i (i < 9000).
 PhoneNumber numbered(std::size_t i) { return phone("+1415555" + std::to_string(1000 + i)); }
 
+// A store that waits out a lock a test holds (for its writes to queue behind it), with one write
+// made, so that its write-ahead log exists (wal_commits reads it).
+std::unique_ptr<SqliteStore> open_waiting_store(const std::string& path) {
+    SqliteOptions options;
+    options.busy_timeout = std::chrono::seconds(30);
+    auto store = open_store(path, options);
+    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    return store;
+}
+
 /// Every (phone, last inbound) of the tenant.
 std::map<std::string, Timestamp> activity_of(SqliteStore& store) {
     std::map<std::string, Timestamp> out;
@@ -831,10 +841,7 @@ TEST_CASE("an asynchronous write to a read-only store is answered at once with r
 
 TEST_CASE("asynchronous and blocking writes queued behind a commit share the next one, completed in queue order") {
     TempDb db;
-    SqliteOptions options;
-    options.busy_timeout = std::chrono::seconds(30);
-    auto store = open_store(db.str(), options);
-    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    auto store = open_waiting_store(db.str());
     const int before = wal_commits(db.str());
 
     RawDb raw(db.str());
@@ -989,10 +996,7 @@ TEST_CASE("in a shared commit, an asynchronous write whose statement fails is re
     // Asynchronous inbound writes run without a savepoint of their own (one statement each): this
     // shows that SQLite's backing out of the failed statement is enough.
     TempDb db;
-    SqliteOptions options;
-    options.busy_timeout = std::chrono::seconds(30);
-    auto store = open_store(db.str(), options);
-    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    auto store = open_waiting_store(db.str());
     constexpr std::size_t writes = 10, refused = 5;
     RawDb raw(db.str());
     // The database refuses one number's row, as a constraint would.
@@ -1022,10 +1026,7 @@ TEST_CASE("in a shared commit, an asynchronous write whose statement fails is re
 
 TEST_CASE("append_async stores events in the group commit beside the senders' times; a redelivery stores nothing") {
     TempDb db;
-    SqliteOptions options;
-    options.busy_timeout = std::chrono::seconds(30);
-    auto store = open_store(db.str(), options);
-    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
+    auto store = open_waiting_store(db.str());
     using Appended = std::future<Result<std::int64_t>>;
     auto append = [&](std::size_t i, std::string provider_id) {
         auto promise = std::make_shared<std::promise<Result<std::int64_t>>>();
@@ -1093,9 +1094,7 @@ TEST_CASE("append_async on a read-only store, or for an event without a tenant, 
 TEST_CASE("an audit append shares a commit with the store's other writes; one on a stale head is refused alone") {
     // The audited send of an opt-out confirmation used to commit (and sync) on its own.
     TempDb db;
-    SqliteOptions options;
-    options.busy_timeout = std::chrono::seconds(30);
-    auto store = open_store(db.str(), options);
+    auto store = open_waiting_store(db.str());
     ManualClock clock{t0};
     audit::Log log(store->audit(), clock);
     auto entry = [](std::string target) {
@@ -1109,7 +1108,6 @@ TEST_CASE("an audit append shares a commit with the store's other writes; one on
         return e;
     };
     REQUIRE(log.append(entry("c-0")).has_value());  // the chain's head is now 1, and the log knows it
-    REQUIRE(store->activity().record_inbound(tenant, phone("+14155550199"), t0).has_value());
     constexpr std::size_t writes = 6;
     RawDb raw(db.str());
     const int before = wal_commits(db.str());

@@ -467,6 +467,53 @@ void inbound_async_completes_once(StoreSet& s, Expect& ex) {
     for (std::size_t i = 0; i < 4; ++i) EXPECT(outcomes.calls(i) == 1);
 }
 
+/// append_async is optional (a store may return false and leave `done` alone); a store that takes
+/// the event completes it once with what append gives: a sequence above those before it, 0 for a
+/// redelivered provider id (nothing stored), a failure for an event without a tenant.
+void optout_append_async_completes_once(StoreSet& s, Expect& ex) {
+    const auto p = phone("+14155550101");
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<std::optional<Result<std::int64_t>>> got(3);
+    auto done = [&](std::size_t i) -> OptOutStore::AppendDone {
+        return [&, i](Result<std::int64_t> r) {
+            std::lock_guard lock(mutex);
+            got[i] = std::move(r);
+            changed.notify_all();
+        };
+    };
+    auto wait_for = [&](std::size_t i) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, std::chrono::seconds(120), [&] { return got[i].has_value(); });
+    };
+    auto first = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0, "wamid.async-1");
+    EXPECT(yes(s.optouts().append(first)));
+    auto d0 = done(0);
+    auto stop = event(tenant_a, "+14155550101", optout::EventKind::opt_out, t0 + std::chrono::minutes(1), "wamid.async-2");
+    if (!s.optouts().append_async(stop, std::move(d0))) {
+        EXPECT(d0 != nullptr);  // not offered: `done` was left as it was, nothing written
+        auto hist = ex.ok(s.optouts().history(tenant_a, p), __LINE__, "history");
+        EXPECT(hist && hist->size() == 1);
+        return;
+    }
+    EXPECT(wait_for(0));
+    EXPECT(got[0] && *got[0]);
+    if (!got[0] || !*got[0]) return;
+    EXPECT(**got[0] > first.sequence);
+    EXPECT(s.optouts().append_async(stop, done(1)));  // Meta redelivers it
+    EXPECT(wait_for(1));
+    EXPECT(got[1] && *got[1] && **got[1] == 0);
+    EXPECT(s.optouts().append_async(event(TenantId{""}, "+14155550101", optout::EventKind::opt_out, t0), done(2)));
+    EXPECT(wait_for(2));
+    EXPECT(got[2] && !*got[2]);
+    auto hist = ex.ok(s.optouts().history(tenant_a, p), __LINE__, "history");
+    EXPECT(hist && hist->size() == 2);
+    if (hist && hist->size() == 2) {
+        EXPECT((*hist)[1].sequence == **got[0]);
+        EXPECT((*hist)[1].provider_message_id == "wamid.async-2" && (*hist)[1].at == stop.at);
+    }
+}
+
 /// Threads mixing blocking and asynchronous inbound writes (blocking where a store does not take
 /// them): every write completes once, successfully, and every time is stored.
 void inbound_async_and_blocking_writers_lose_nothing(StoreSet& s, Expect& ex) {
@@ -1122,6 +1169,8 @@ const Case cases[] = {
      inbound_async_completes_once},
     {"threads mixing asynchronous and blocking inbound writes lose nothing",
      inbound_async_and_blocking_writers_lose_nothing},
+    {"an asynchronous opt-out append, if taken, completes once with what append gives",
+     optout_append_async_completes_once},
     {"a webhook key is remembered once", dedup_case},
     {"unicode and NUL bytes round-trip", unicode_and_binary_text_round_trip},
     {"large values round-trip", large_values_round_trip},

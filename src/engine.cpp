@@ -122,6 +122,16 @@ struct Engine::Impl {
     std::atomic<std::int64_t> inbound_pending{0};
     std::mutex inbound_mutex;
     std::condition_variable inbound_drained;
+    // Counts one such write out when it goes, even if the caller's completion threw. Under the
+    // lock: once ~Engine sees 0 it frees the engine, so the last completion must be done with it
+    // (its notify) before ~Engine can look.
+    struct InboundCountedOut {
+        Impl& d;
+        ~InboundCountedOut() {
+            std::lock_guard lock(d.inbound_mutex);
+            if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) d.inbound_drained.notify_all();
+        }
+    };
 
     // How an inbound message reads (on_inbound's first step): its keyword classification, and
     // the scope and method an event it causes would have.
@@ -518,10 +528,7 @@ struct Engine::Impl {
     // written again later. Caller holds the tenant's write lock.
     Result<bool> record_event(optout::OptOutEvent& event) {
         auto stored = options.shared.enabled ? record_shared(event) : registry.record(event);
-        if (!stored && event.kind == optout::EventKind::opt_out) {
-            std::lock_guard lock(tenants_mutex);
-            unpersisted[event.tenant].push_back(event);
-        }
+        if (!stored && event.kind == optout::EventKind::opt_out) keep_unpersisted(event);
         return stored;
     }
 
@@ -669,27 +676,14 @@ struct Engine::Impl {
             }
             void finish_part() {
                 if (parts.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-                struct Finished {  // counts the operation out even if `done` throws (as on_inbound_async)
-                    Impl& d;
-                    ~Finished() {
-                        std::lock_guard guard(d.inbound_mutex);
-                        if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) d.inbound_drained.notify_all();
-                    }
-                } finished{d};
+                InboundCountedOut counted_out{d};
                 if (abandoned) return;
                 if (error) return done(std::move(*error));
                 done(std::move(out));
             }
         };
-        optout::OptOutEvent event{m.tenant, m.from};
-        event.kind = optout::EventKind::opt_out;
-        event.scope = reading.scope;
-        event.method = reading.method;
-        event.at = m.at.value_or(clock.now());
-        event.trigger = m.type == InboundMessage::Type::text ? reading.classification.keyword : m.text;
-        event.channel = m.channel;
-        event.provider_message_id = m.provider_message_id;
-        auto op = std::make_shared<Op>(*this, t, std::move(event));
+        auto op = std::make_shared<Op>(*this, t, event_for(m, reading.scope, reading.method, reading.classification.keyword,
+                                                          optout::EventKind::opt_out, m.at.value_or(clock.now())));
         op->out.classification = std::move(reading.classification);
 
         inbound_pending.fetch_add(1, std::memory_order_relaxed);
@@ -718,14 +712,9 @@ struct Engine::Impl {
         try {
             event_taken = stores.optouts().append_async(op->event, [op](Result<std::int64_t> stored) {
                 Op& o = *op;
-                if (!stored) {
-                    // As record_event: the opt-out blocks sends from memory at once, and is written
-                    // again at the next load.
+                if (!stored) {  // as record_event: it blocks sends from memory at once
                     o.d.index.apply(o.event);
-                    {
-                        std::lock_guard guard(o.d.tenants_mutex);
-                        o.d.unpersisted[o.event.tenant].push_back(o.event);
-                    }
+                    o.d.keep_unpersisted(o.event);
                     o.fail(stored.error());
                 } else if (*stored == 0) {
                     o.out.duplicate = true;  // a redelivery: recorded before, nothing changes
@@ -733,9 +722,7 @@ struct Engine::Impl {
                     o.event.sequence = *stored;
                     o.d.index.apply(o.event);
                     o.out.event = o.event;
-                    o.out.reply = o.event.scope == optout::Scope::marketing ? o.d.options.replies.marketing_optout_confirmation
-                                                                           : o.d.confirmation_for(o.out.classification.language);
-                    o.out.reply_kind = messaging::MessageKind::optout_confirmation;
+                    o.d.confirm_opt_out(o.out, InboundMessage::Type::text);  // preferences never come here
                 }
                 o.land();
                 o.finish_part();
@@ -752,6 +739,37 @@ struct Engine::Impl {
             return false;
         }
         return true;
+    }
+
+    // The event an inbound message causes, as read (its kind decided by the caller; `keyword` the
+    // classification's).
+    static optout::OptOutEvent event_for(const InboundMessage& m, optout::Scope scope, optout::Method method,
+                                         const std::string& keyword, optout::EventKind kind, Timestamp at) {
+        optout::OptOutEvent event{m.tenant, m.from};
+        event.kind = kind;
+        event.scope = scope;
+        event.method = method;
+        event.at = at;
+        event.trigger = m.type == InboundMessage::Type::text ? keyword : m.text;
+        event.channel = m.channel;
+        event.provider_message_id = m.provider_message_id;
+        return event;
+    }
+
+    // The reply to a message whose opt-out was stored: a platform preference change is not a
+    // message to answer; a marketing-only tap gets a confirmation that says only promotions stop.
+    void confirm_opt_out(InboundOutcome& out, InboundMessage::Type type) const {
+        if (type == InboundMessage::Type::preference) return;
+        out.reply = out.event->scope == optout::Scope::marketing ? options.replies.marketing_optout_confirmation
+                                                                 : confirmation_for(out.classification.language);
+        out.reply_kind = messaging::MessageKind::optout_confirmation;
+    }
+
+    // An opt-out the store refused: kept to be written again at the next load (it blocks sends
+    // from memory meanwhile: the caller applied it).
+    void keep_unpersisted(const optout::OptOutEvent& event) {
+        std::lock_guard lock(tenants_mutex);
+        unpersisted[event.tenant].push_back(event);
     }
 
     std::string confirmation_for(const std::string& language) const {
@@ -835,27 +853,19 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
     }
     const messaging::ContactFacts facts = d.index.find(m.tenant, m.from).facts;
 
-    optout::OptOutEvent event{m.tenant, m.from};
-    bool wants_event = false;
+    std::optional<optout::EventKind> wants_event;
     if (out.classification.intent == optout::Intent::opt_out) {
-        wants_event = true;
-        event.kind = optout::EventKind::opt_out;
+        wants_event = optout::EventKind::opt_out;
     } else if (out.classification.intent == optout::Intent::opt_in) {
         // Both START and a marketing "resume" matter only to someone blocked from something.
         const bool blocked = facts.marketing_opted_out();
         if (!loaded) return loaded.error();  // cannot tell whether they are opted out: change nothing
-        wants_event = blocked;
-        event.kind = optout::EventKind::opt_in;
+        if (blocked) wants_event = optout::EventKind::opt_in;
         if (!blocked && out.classification.conditional) out.classification = {};  // a plain "yes"
     }
 
     if (wants_event) {
-        event.scope = scope;
-        event.method = method;
-        event.at = at;
-        event.trigger = m.type == InboundMessage::Type::text ? out.classification.keyword : m.text;
-        event.channel = m.channel;
-        event.provider_message_id = m.provider_message_id;
+        optout::OptOutEvent event = Impl::event_for(m, scope, method, out.classification.keyword, *wants_event, at);
         auto stored = d.record_event(event);
         if (!stored) return stored.error();
         out.duplicate = !*stored;
@@ -869,13 +879,7 @@ Result<InboundOutcome> Engine::on_inbound(const InboundMessage& m) {
 
     if (out.event) {
         if (out.event->kind == optout::EventKind::opt_out) {
-            // A platform preference change is not a message to answer; a marketing-only tap gets
-            // a confirmation that says only promotions stop.
-            if (m.type != InboundMessage::Type::preference) {
-                out.reply = out.event->scope == optout::Scope::marketing ? d.options.replies.marketing_optout_confirmation
-                                                                         : d.confirmation_for(out.classification.language);
-                out.reply_kind = messaging::MessageKind::optout_confirmation;
-            }
+            d.confirm_opt_out(out, m.type);
         } else if (m.type != InboundMessage::Type::preference) {
             out.reply = d.options.replies.optin_confirmation;
         }
@@ -913,15 +917,7 @@ bool Engine::on_inbound_async(const InboundMessage& m, InboundDone&& done) {
     d.inbound_pending.fetch_add(1, std::memory_order_relaxed);
     storage::ActivityStore::WriteDone written = [pending](Result<void> stored) {
         Impl& d = pending->d;
-        struct Finished {  // counts the completion out even if `done` throws
-            Impl& d;
-            ~Finished() {
-                // Counted out under the lock: once ~Engine sees 0 it frees `d`, so the last
-                // completion must be done with `d` (its notify) before ~Engine can look.
-                std::lock_guard lock(d.inbound_mutex);
-                if (d.inbound_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) d.inbound_drained.notify_all();
-            }
-        } finished{d};
+        Impl::InboundCountedOut counted_out{d};
         if (!stored) return pending->done(stored.error());
         d.index.touch_inbound(pending->tenant, pending->from, pending->at);  // as on_inbound: once stored
         InboundOutcome out;

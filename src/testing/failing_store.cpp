@@ -15,6 +15,18 @@ const Error& injected() {
     return e;
 }
 
+// An asynchronous write while failing: taken, and its completion told at once; what the
+// completion throws is dropped, as a store's committer drops it.
+template <class Done>
+bool fail_async(Done& done) {
+    Done callback = std::move(done);
+    try {
+        callback(injected());
+    } catch (...) {
+    }
+    return true;
+}
+
 #define HEROSHHI_GUARD_CALL(...) \
     if (!owner_.admit()) return injected(); \
     return __VA_ARGS__
@@ -80,12 +92,7 @@ public:
     /// As Activity::record_inbound_async: forwarded while admitted; when failing, taken and failed at once.
     bool append_async(const optout::OptOutEvent& e, AppendDone&& done) override {
         if (owner_.admit()) return inner_.append_async(e, std::move(done));
-        AppendDone callback = std::move(done);
-        try {
-            callback(Result<std::int64_t>(injected()));
-        } catch (...) {  // dropped, as a store's committer drops it
-        }
-        return true;
+        return fail_async(done);
     }
     Result<std::vector<optout::OptOutEvent>> history(const TenantId& t, const PhoneNumber& p) const override {
         HEROSHHI_GUARD_CALL(inner_.history(t, p));
@@ -144,12 +151,7 @@ public:
     /// `done` called at once with the injected failure, so a host sees the asynchronous path fail.
     bool record_inbound_async(const TenantId& t, const PhoneNumber& p, Timestamp at, WriteDone&& done) override {
         if (owner_.admit()) return inner_.record_inbound_async(t, p, at, std::move(done));
-        WriteDone callback = std::move(done);
-        try {
-            callback(injected());
-        } catch (...) {  // dropped, as a store's committer drops it
-        }
-        return true;
+        return fail_async(done);
     }
     Result<std::optional<Timestamp>> last_inbound(const TenantId& t, const PhoneNumber& p) const override {
         HEROSHHI_GUARD_CALL(inner_.last_inbound(t, p));

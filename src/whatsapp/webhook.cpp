@@ -11,13 +11,29 @@
 
 namespace heroshhi::whatsapp {
 
+namespace {
+
+using ReplySink = std::shared_ptr<const std::function<void(const PendingReply&)>>;
+
+// Queues the reply an inbound message asked for, if any. One that cannot be queued is dropped:
+// the message is stored, and a full queue drops replies too.
+void queue_reply(const ReplySink& sink, const TenantId& tenant, const PhoneNumber& to, const InboundOutcome& out) {
+    if (out.reply.empty() || !sink) return;
+    try {
+        (*sink)(PendingReply{tenant, to, out.reply, out.reply_kind});
+    } catch (...) {
+    }
+}
+
+}  // namespace
+
 struct Webhook::Impl {
     Engine& engine;
     WebhookOptions options;
     crypto::WebhookSignature signature;
-    // options.on_reply, shared with the completions of asynchronous opt-outs (which may run after
-    // a caller let go of this webhook, until their answer is given).
-    std::shared_ptr<const std::function<void(const PendingReply&)>> on_reply;
+    // options.on_reply, moved here: shared with the completions of asynchronous opt-outs (which may
+    // run after a caller let go of this webhook, until their answer is given).
+    ReplySink on_reply;
 
     Result<void> record_message(const InboundEvent& m, const TenantId& tenant, WebhookReport& report) {
         auto from = PhoneNumber::parse(m.from);
@@ -30,8 +46,7 @@ struct Webhook::Impl {
         ++report.messages;
         if (out->duplicate) ++report.duplicates;
         if (out->event) (out->event->kind == optout::EventKind::opt_out ? report.opt_outs : report.opt_ins)++;
-        if (!out->reply.empty() && options.on_reply)
-            options.on_reply(PendingReply{tenant, *from, out->reply, out->reply_kind});
+        queue_reply(on_reply, tenant, *from, *out);
         return {};
     }
 
@@ -153,16 +168,11 @@ http::Response accepted() {
 // answer goes once the last part is in, 200 if every part was stored, else the first failure.
 class Join {
 public:
-    using ReplySink = std::shared_ptr<const std::function<void(const PendingReply&)>>;
     Join(http::Responder responder, ReplySink on_reply) : responder_(std::move(responder)), on_reply_(std::move(on_reply)) {}
 
-    /// Queues the confirmation of an opt-out stored by the engine without blocking work.
+    /// Queues the confirmation of an opt-out the engine stored without blocking work.
     void reply(const InboundOutcome& out) const {
-        if (out.reply.empty() || !out.event || !on_reply_) return;
-        try {
-            (*on_reply_)(PendingReply{out.event->tenant, out.event->phone, out.reply, out.reply_kind});
-        } catch (...) {  // the opt-out is stored; a confirmation that cannot be queued is dropped, as when the queue is full
-        }
+        if (out.event) queue_reply(on_reply_, out.event->tenant, out.event->phone, out);
     }
 
     void add_part() { parts_.fetch_add(1, std::memory_order_relaxed); }
@@ -203,7 +213,7 @@ Result<std::unique_ptr<Webhook>> Webhook::create(Engine& engine, WebhookOptions 
     if (!signature) return signature.error();
     auto impl = std::make_unique<Impl>(Impl{engine, std::move(options), std::move(signature).value(), nullptr});
     if (impl->options.on_reply)
-        impl->on_reply = std::make_shared<const std::function<void(const PendingReply&)>>(impl->options.on_reply);
+        impl->on_reply = std::make_shared<const std::function<void(const PendingReply&)>>(std::move(impl->options.on_reply));
     return std::unique_ptr<Webhook>(new Webhook(std::move(impl)));
 }
 
